@@ -1,0 +1,75 @@
+//! Subcommands of the `locus` binary. Each returns `anyhow::Result`; any error
+//! is printed once as `error: ...` (with its context chain) and exits with 2.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod data_cmd;
+mod model_cmd;
+
+/// Exit code for every user-facing error (bad file, field, value or path).
+const EXIT_USER_ERROR: u8 = 2;
+
+/// locus: a cycle-approximate, bit-exact simulator of an on-chip learning
+/// core that counts memory traffic, for local-error learning and backprop.
+#[derive(Parser, Debug)]
+#[command(name = "locus", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Hardware model files (hw_models/*.json): validate and summarise.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Datasets in IDX format (raw or gzip): inspect.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Validate a hardware model JSON file and print its capacities, formats
+    /// and energy table. Exits with 2 and names the field on any error.
+    Check {
+        /// Path to the model, e.g. hw_models/default.json.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Print the shapes and class counts of an IDX dataset directory holding
+    /// train-images/-labels and t10k-images/-labels (raw or .gz).
+    Info {
+        /// Dataset directory, e.g. data/mnist.
+        dir: PathBuf,
+    },
+}
+
+/// Parses argv, runs the subcommand and maps errors to exit code 2.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Model {
+            command: ModelCommand::Check { file },
+        } => model_cmd::check(&file),
+        Command::Data {
+            command: DataCommand::Info { dir },
+        } => data_cmd::info(&dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_USER_ERROR)
+        }
+    }
+}

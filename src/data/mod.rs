@@ -1,0 +1,1 @@
+//! Datasets: the IDX reader, `Dataset`, synthetic data and shuffling.
