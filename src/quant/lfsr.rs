@@ -1,0 +1,138 @@
+//! The in-hardware random source: a 32-bit Galois LFSR, right-shifting, with
+//! feedback mask `0x8020_0003` (polynomial x^32 + x^22 + x^2 + x + 1, maximal
+//! length: period 2^32 − 1). It drives stochastic rounding, so its exact
+//! definition and draw order are part of the arithmetic contract that RTL must
+//! reproduce (see `docs/arithmetic.md`).
+
+/// Feedback mask of the rounding LFSR: taps 32, 22, 2, 1.
+pub const LFSR_MASK: u32 = 0x8020_0003;
+
+/// Period of the rounding LFSR for any nonzero seed: 2^32 − 1 steps.
+pub const LFSR_PERIOD: u64 = (1 << 32) - 1;
+
+/// One step of a right-shifting Galois LFSR with feedback `mask`:
+/// `lsb = s & 1; s >>= 1; if lsb == 1 { s ^= mask }`. Branch-free.
+#[inline(always)]
+pub const fn galois_step(state: u32, mask: u32) -> u32 {
+    (state >> 1) ^ ((state & 1).wrapping_neg() & mask)
+}
+
+/// The rounding LFSR's state. A draw steps it once and returns the new state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lfsr {
+    state: u32,
+}
+
+/// A zero seed would lock the LFSR at zero forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("lfsr seed = 0: must be nonzero")]
+pub struct ZeroSeed;
+
+impl Lfsr {
+    /// An LFSR starting at `seed` (must be nonzero).
+    pub const fn new(seed: u32) -> Result<Self, ZeroSeed> {
+        if seed == 0 {
+            Err(ZeroSeed)
+        } else {
+            Ok(Lfsr { state: seed })
+        }
+    }
+
+    /// Current state (what the golden vectors record as "LFSR state").
+    #[inline]
+    pub const fn state(&self) -> u32 {
+        self.state
+    }
+
+    /// Steps once and returns the new state: one random draw.
+    #[inline(always)]
+    pub fn next_state(&mut self) -> u32 {
+        self.state = galois_step(self.state, LFSR_MASK);
+        self.state
+    }
+
+    /// Steps `n` times (e.g. to skip draws a counted primitive accounted for).
+    pub fn advance(&mut self, n: u64) {
+        for _ in 0..n {
+            self.next_state();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Steps until the state returns to the seed; `None` if a state repeats
+    /// early (impossible for an LFSR, whose step is a bijection) or after `limit`.
+    fn period(seed: u32, mask: u32, limit: u64) -> Option<u64> {
+        let mut s = seed;
+        for n in 1..=limit {
+            s = galois_step(s, mask);
+            if s == seed {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn step_matches_the_written_definition() {
+        let mut s: u32 = 0xDEAD_BEEF;
+        let mut l = Lfsr::new(s).unwrap();
+        for _ in 0..1000 {
+            let lsb = s & 1;
+            s >>= 1;
+            if lsb == 1 {
+                s ^= 0x8020_0003;
+            }
+            assert_eq!(l.next_state(), s);
+        }
+    }
+
+    #[test]
+    fn first_states_from_seed_one_by_hand() {
+        // 1 -> lsb 1: 0 ^ mask = 0x80200003 -> lsb 1: 0x40100001 ^ mask = 0xC0300002
+        // -> lsb 0: 0x60180001 -> lsb 1: 0x300C0000 ^ mask = 0xB02C0003
+        let mut l = Lfsr::new(1).unwrap();
+        assert_eq!(l.next_state(), 0x8020_0003);
+        assert_eq!(l.next_state(), 0xC030_0002);
+        assert_eq!(l.next_state(), 0x6018_0001);
+        assert_eq!(l.next_state(), 0xB02C_0003);
+    }
+
+    #[test]
+    fn zero_seed_is_rejected() {
+        assert_eq!(Lfsr::new(0), Err(ZeroSeed));
+        assert_eq!(ZeroSeed.to_string(), "lfsr seed = 0: must be nonzero");
+    }
+
+    #[test]
+    fn sixteen_bit_variant_has_full_period() {
+        // x^16 + x^14 + x^13 + x^11 + 1, right-shifting Galois mask 0xB400:
+        // the same step function at 16 bits must visit all 2^16 - 1 nonzero states.
+        for seed in [1u32, 0xACE1, 0xFFFF] {
+            assert_eq!(period(seed, 0xB400, 1 << 17), Some((1 << 16) - 1));
+        }
+        // A non-primitive mask has a shorter period: the test can fail.
+        assert_ne!(period(1, 0x8001, 1 << 17), Some((1 << 16) - 1));
+    }
+
+    #[test]
+    fn advance_equals_repeated_steps() {
+        let mut a = Lfsr::new(0x1234_5678).unwrap();
+        let mut b = a;
+        a.advance(77);
+        for _ in 0..77 {
+            b.next_state();
+        }
+        assert_eq!(a, b);
+    }
+
+    /// The full 32-bit period: 2^32 - 1 steps, a few seconds in release.
+    #[test]
+    #[cfg_attr(debug_assertions, ignore = "2^32 steps: run with --release")]
+    fn thirty_two_bit_lfsr_has_full_period() {
+        assert_eq!(period(1, LFSR_MASK, LFSR_PERIOD), Some(LFSR_PERIOD));
+    }
+}

@@ -1,0 +1,32 @@
+//! Counters of saturation and wrap-around events, kept per tensor class so a
+//! report can show where a bit width is too narrow.
+
+use serde::{Deserialize, Serialize};
+use std::ops::AddAssign;
+
+/// How many values left the destination range, by direction and policy.
+/// Every saturating or wrapping operation in `quant` adds to one of these.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverflowStats {
+    /// Values clamped to the format's maximum (saturate policy).
+    pub saturated_high: u64,
+    /// Values clamped to the format's minimum (saturate policy).
+    pub saturated_low: u64,
+    /// Values outside the range that wrapped around (wrap policy).
+    pub wrapped: u64,
+}
+
+impl OverflowStats {
+    /// All overflow events, of either policy.
+    pub fn total(&self) -> u64 {
+        self.saturated_high + self.saturated_low + self.wrapped
+    }
+}
+
+impl AddAssign for OverflowStats {
+    fn add_assign(&mut self, o: Self) {
+        self.saturated_high += o.saturated_high;
+        self.saturated_low += o.saturated_low;
+        self.wrapped += o.wrapped;
+    }
+}
