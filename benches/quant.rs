@@ -13,7 +13,9 @@ const N: usize = 1 << 20;
 
 fn requantise(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let src: Vec<i32> = (0..N).map(|_| rng.random_range(-(1 << 24)..(1 << 24))).collect();
+    let src: Vec<i32> = (0..N)
+        .map(|_| rng.random_range(-(1 << 24)..(1 << 24)))
+        .collect();
     let mut dst = vec![0i16; N];
     let fmt = QFormat::new(16, 8).unwrap();
     let mut g = c.benchmark_group("requantise_1M_i32_to_i16");

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// Creating, writing, syncing or renaming the file failed.
-    #[error("{path}: cannot write: {source}")]
+    #[error("{path}: cannot write: {cause}")]
     Io {
         /// The final path that was being written.
         path: PathBuf,
         /// The underlying I/O error.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -27,9 +27,9 @@ pub fn write_atomic<F>(path: &Path, fill: F) -> Result<(), OutputError>
 where
     F: FnOnce(&mut dyn Write) -> io::Result<()>,
 {
-    let err = |source| OutputError::Io {
+    let err = |cause| OutputError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -78,6 +78,9 @@ mod tests {
     #[test]
     fn missing_directory_names_the_path() {
         let e = write_atomic(Path::new("/nonexistent-dir/x.json"), |_| Ok(())).unwrap_err();
-        assert!(e.to_string().starts_with("/nonexistent-dir/x.json: cannot write"));
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent-dir/x.json: cannot write")
+        );
     }
 }

@@ -6,8 +6,8 @@
 use fixed::types::extra::{U0, U2, U4, U6, U8, U12, U16, U24};
 use fixed::{FixedI8, FixedI16, FixedI32, FixedI64};
 use locus::quant::{
-    AccFormat, Lfsr, Overflow, OverflowEvent, OverflowStats, QFormat, Requantizer, Rounding,
-    galois_step, reference_requantize, LFSR_MASK,
+    AccFormat, LFSR_MASK, Lfsr, Overflow, OverflowEvent, OverflowStats, QFormat, Requantizer,
+    Rounding, galois_step, reference_requantize,
 };
 use proptest::prelude::*;
 
@@ -48,19 +48,97 @@ macro_rules! fixed_oracle {
     };
 }
 
-fixed_oracle!(i32f16_to_i16f8, FixedI32, i32, U16, 16, FixedI16, U8, 16, 8, FixedI64, U8);
-fixed_oracle!(i16f8_to_i8f4, FixedI16, i16, U8, 8, FixedI8, U4, 8, 4, FixedI64, U4);
-fixed_oracle!(i32f24_to_i16f12, FixedI32, i32, U24, 24, FixedI16, U12, 16, 12, FixedI64, U12);
-fixed_oracle!(i32f8_to_i8f2, FixedI32, i32, U8, 8, FixedI8, U2, 8, 2, FixedI64, U6);
-fixed_oracle!(i64f24_to_i32f8, FixedI64, i64, U24, 24, FixedI32, U8, 32, 8, FixedI64, U16);
-fixed_oracle!(i32f8_to_i16f8_no_shift, FixedI32, i32, U8, 8, FixedI16, U8, 16, 8, FixedI64, U0);
+fixed_oracle!(
+    i32f16_to_i16f8,
+    FixedI32,
+    i32,
+    U16,
+    16,
+    FixedI16,
+    U8,
+    16,
+    8,
+    FixedI64,
+    U8
+);
+fixed_oracle!(
+    i16f8_to_i8f4,
+    FixedI16,
+    i16,
+    U8,
+    8,
+    FixedI8,
+    U4,
+    8,
+    4,
+    FixedI64,
+    U4
+);
+fixed_oracle!(
+    i32f24_to_i16f12,
+    FixedI32,
+    i32,
+    U24,
+    24,
+    FixedI16,
+    U12,
+    16,
+    12,
+    FixedI64,
+    U12
+);
+fixed_oracle!(
+    i32f8_to_i8f2,
+    FixedI32,
+    i32,
+    U8,
+    8,
+    FixedI8,
+    U2,
+    8,
+    2,
+    FixedI64,
+    U6
+);
+fixed_oracle!(
+    i64f24_to_i32f8,
+    FixedI64,
+    i64,
+    U24,
+    24,
+    FixedI32,
+    U8,
+    32,
+    8,
+    FixedI64,
+    U16
+);
+fixed_oracle!(
+    i32f8_to_i16f8_no_shift,
+    FixedI32,
+    i32,
+    U8,
+    8,
+    FixedI16,
+    U8,
+    16,
+    8,
+    FixedI64,
+    U0
+);
 
 fn any_format() -> impl Strategy<Value = QFormat> {
-    (2u32..=32).prop_flat_map(|bits| (Just(bits), 0..bits)).prop_map(|(b, f)| QFormat::new(b, f).unwrap())
+    (2u32..=32)
+        .prop_flat_map(|bits| (Just(bits), 0..bits))
+        .prop_map(|(b, f)| QFormat::new(b, f).unwrap())
 }
 
 fn any_rounding() -> impl Strategy<Value = Rounding> {
-    prop_oneof![Just(Rounding::Truncate), Just(Rounding::Nearest), Just(Rounding::Stochastic)]
+    prop_oneof![
+        Just(Rounding::Truncate),
+        Just(Rounding::Nearest),
+        Just(Rounding::Stochastic)
+    ]
 }
 
 fn any_overflow() -> impl Strategy<Value = Overflow> {

@@ -10,7 +10,7 @@
 //! step-by-step loop, so the result is always the per-step one.
 
 use super::requant::Fit;
-use super::{OverflowStats, Overflow, Raw};
+use super::{Overflow, OverflowStats, Raw};
 use serde::{Deserialize, Serialize};
 
 /// Narrowest accumulator, in bits.
@@ -72,9 +72,17 @@ impl AccFormat {
 
     /// The per-step reference dot product: `acc = add(acc, w[j] * x[j])` for
     /// `j = 0..n` from zero. Tests hold [`AccFormat::dot`] to it.
-    pub fn dot_reference<W: Raw, X: Raw>(&self, w: &[W], x: &[X], stats: &mut OverflowStats) -> i64 {
+    pub fn dot_reference<W: Raw, X: Raw>(
+        &self,
+        w: &[W],
+        x: &[X],
+        stats: &mut OverflowStats,
+    ) -> i64 {
         assert_eq!(w.len(), x.len(), "dot: length mismatch");
-        assert!(W::BITS <= 32 && X::BITS <= 32, "dot: lanes wider than 32 bits");
+        assert!(
+            W::BITS <= 32 && X::BITS <= 32,
+            "dot: lanes wider than 32 bits"
+        );
         let mut acc = 0i64;
         for (&a, &b) in w.iter().zip(x) {
             acc = self.add(acc, a.to_i64() * b.to_i64(), stats);
@@ -111,7 +119,10 @@ mod tests {
     #[test]
     fn widths_are_checked() {
         assert!(AccFormat::new(32, Overflow::Saturate).is_ok());
-        assert_eq!(AccFormat::new(7, Overflow::Wrap), Err(AccBitsError { bits: 7 }));
+        assert_eq!(
+            AccFormat::new(7, Overflow::Wrap),
+            Err(AccBitsError { bits: 7 })
+        );
         assert!(AccFormat::new(63, Overflow::Wrap).is_err());
         let a = AccFormat::new(24, Overflow::Wrap).unwrap();
         assert_eq!((a.min(), a.max()), (-(1 << 23), (1 << 23) - 1));
@@ -137,8 +148,12 @@ mod tests {
     #[test]
     fn fast_path_agrees_with_reference_without_overflow() {
         let a = AccFormat::new(32, Overflow::Saturate).unwrap();
-        let w: Vec<i16> = (0..1000).map(|i| ((i * 7919) % 65536 - 32768) as i16).collect();
-        let x: Vec<i16> = (0..1000).map(|i| ((i * 104729) % 511 - 255) as i16).collect();
+        let w: Vec<i16> = (0..1000)
+            .map(|i| ((i * 7919) % 65536 - 32768) as i16)
+            .collect();
+        let x: Vec<i16> = (0..1000)
+            .map(|i| ((i * 104729) % 511 - 255) as i16)
+            .collect();
         let (mut s1, mut s2) = (OverflowStats::default(), OverflowStats::default());
         assert_eq!(a.dot(&w, &x, &mut s1), a.dot_reference(&w, &x, &mut s2));
         assert_eq!(s1, s2);

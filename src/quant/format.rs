@@ -210,7 +210,10 @@ mod tests {
             QFormat::new(33, 0).unwrap_err().to_string(),
             "bits = 33: must be 2..=32"
         );
-        assert_eq!(QFormat::new(1, 0).unwrap_err(), FormatError::Bits { bits: 1 });
+        assert_eq!(
+            QFormat::new(1, 0).unwrap_err(),
+            FormatError::Bits { bits: 1 }
+        );
         assert_eq!(
             QFormat::new(8, 8).unwrap_err().to_string(),
             "frac = 8: must be less than bits = 8"

@@ -15,6 +15,4 @@ pub use format::{FormatError, MAX_BITS, MIN_BITS, Overflow, QFormat, Rounding};
 pub use lfsr::{LFSR_MASK, LFSR_PERIOD, Lfsr, ZeroSeed, galois_step};
 pub use overflow::OverflowStats;
 pub use raw::Raw;
-pub use requant::{
-    MAX_SHIFT, OverflowEvent, Requantizer, ShiftError, reference_requantize,
-};
+pub use requant::{MAX_SHIFT, OverflowEvent, Requantizer, ShiftError, reference_requantize};

@@ -7,7 +7,7 @@
 //! [`Requantizer::apply_slice`] its allocation-free slice form; both are
 //! checked against the independent `i128` [`reference_requantize`] in tests.
 
-use super::{Lfsr, OverflowStats, Overflow, QFormat, Raw, Rounding};
+use super::{Lfsr, Overflow, OverflowStats, QFormat, Raw, Rounding};
 
 /// Largest right or left shift a requantiser accepts, in bits. Source values
 /// are `i64`; products of two 32-bit formats need at most 62 fractional bits.
@@ -90,7 +90,10 @@ impl Requantizer {
         let fit = Fit::new(self.dst, self.overflow);
         let mut c = Counts::default();
         let v = if self.shift >= 0 {
-            fit.apply(round_shift(x, self.shift as u32, self.rounding, rnd), &mut c)
+            fit.apply(
+                round_shift(x, self.shift as u32, self.rounding, rnd),
+                &mut c,
+            )
         } else {
             fit.apply_wide((x as i128) << (-self.shift) as u32, &mut c)
         };
@@ -113,7 +116,10 @@ impl Requantizer {
         stats: &mut OverflowStats,
     ) {
         assert_eq!(src.len(), dst.len(), "requantise: length mismatch");
-        assert!(self.dst.bits <= D::BITS, "requantise: lane narrower than format");
+        assert!(
+            self.dst.bits <= D::BITS,
+            "requantise: lane narrower than format"
+        );
         let fit = Fit::new(self.dst, self.overflow);
         let mut c = Counts::default();
         if self.shift < 0 {
@@ -128,9 +134,7 @@ impl Requantizer {
             let s = self.shift as u32;
             match self.rounding {
                 Rounding::Truncate => map_slice(src, dst, |x| fit.apply(x >> s, &mut c)),
-                Rounding::Nearest => {
-                    map_slice(src, dst, |x| fit.apply(shr_nearest(x, s), &mut c))
-                }
+                Rounding::Nearest => map_slice(src, dst, |x| fit.apply(shr_nearest(x, s), &mut c)),
                 Rounding::Stochastic => map_slice(src, dst, |x| {
                     let r = lfsr.next_state();
                     fit.apply(shr_stochastic(x, s, r), &mut c)
@@ -411,9 +415,18 @@ mod tests {
         );
         assert!(Requantizer::with_shift(-63, d, Rounding::Nearest, Overflow::Wrap).is_err());
         // shift by 62 of the extremes: floor gives 1 and -2, nearest 2 and -2
-        assert_eq!(one(i64::MAX, 62, d, Rounding::Truncate, Overflow::Saturate).0, 1);
-        assert_eq!(one(i64::MIN, 62, d, Rounding::Truncate, Overflow::Saturate).0, -2);
-        assert_eq!(one(i64::MAX, 62, d, Rounding::Nearest, Overflow::Saturate).0, 2);
+        assert_eq!(
+            one(i64::MAX, 62, d, Rounding::Truncate, Overflow::Saturate).0,
+            1
+        );
+        assert_eq!(
+            one(i64::MIN, 62, d, Rounding::Truncate, Overflow::Saturate).0,
+            -2
+        );
+        assert_eq!(
+            one(i64::MAX, 62, d, Rounding::Nearest, Overflow::Saturate).0,
+            2
+        );
     }
 
     #[test]
@@ -427,7 +440,10 @@ mod tests {
         assert_eq!(one(1, 1, d, Rounding::Stochastic, Overflow::Saturate).0, 1);
         // s > 32: the 32 random bits sit at the top of the discarded field
         let x = 3i64 << 40; // 3 * 2^40 / 2^40 = 3 exactly: no carry possible beyond 1 LSB
-        assert_eq!(one(x, 40, q(8, 0), Rounding::Stochastic, Overflow::Saturate).0, 3);
+        assert_eq!(
+            one(x, 40, q(8, 0), Rounding::Stochastic, Overflow::Saturate).0,
+            3
+        );
     }
 
     #[test]
