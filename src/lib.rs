@@ -22,3 +22,6 @@ pub mod data;
 pub mod hw;
 pub mod output;
 pub mod quant;
+pub mod report;
+pub mod rules;
+pub mod sim;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod data_cmd;
 mod model_cmd;
+mod train_cmd;
 
 /// Exit code for every user-facing error (bad file, field, value or path).
 const EXIT_USER_ERROR: u8 = 2;
@@ -22,6 +23,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Train with local errors and with backprop (every buffering policy) on
+    /// the same data and model, and compare accuracy, traffic, buffers,
+    /// cycles and energy. Writes reports/compare.json and
+    /// reports/compare-traffic.svg.
+    Compare(train_cmd::CompareArgs),
+    /// Train one rule with every option and write its RunReport JSON.
+    Train(train_cmd::TrainArgs),
     /// Hardware model files (hw_models/*.json): validate and summarise.
     Model {
         #[command(subcommand)]
@@ -58,6 +66,8 @@ enum DataCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Compare(args) => train_cmd::compare(&args),
+        Command::Train(args) => train_cmd::train(&args),
         Command::Model {
             command: ModelCommand::Check { file },
         } => model_cmd::check(&file),

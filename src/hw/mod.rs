@@ -1,7 +1,9 @@
 //! The modelled hardware. [`model`] is the chip's fixed description (the
-//! JSON file under `hw_models/`, typed and validated); the counted
-//! primitives, bank state and statistics build on it.
+//! JSON file under `hw_models/`, typed and validated); [`datapath`] computes
+//! the values (fixed point or `f32`); the counted primitives of [`core`]
+//! compute through the datapath and count every access they make.
 
+pub mod datapath;
 pub mod model;
 
 pub use model::{
@@ -9,3 +11,9 @@ pub use model::{
     ModelError, Rom, RomStorage, SCHEMA_VERSION, Sram, SramBank, TensorClass, TensorFormat,
     ValidationError, from_json_str, load, words_for,
 };
+
+pub mod core;
+pub mod counters;
+pub mod energy;
+pub mod rom;
+pub mod timing;

@@ -59,6 +59,65 @@ impl Lfsr {
     }
 }
 
+/// The LFSR advanced by a fixed number of steps in one operation. The Galois
+/// step is linear over GF(2), so `n` steps are a 32×32 bit matrix; applying
+/// it costs 32 conditional XORs however large `n` is. Used to skip the draws
+/// of values whose rounding cannot change (a zero product), keeping the LFSR
+/// sequence identical to stepping once per value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LfsrJump {
+    /// Column `b`: the state reached from state `1 << b`.
+    cols: [u32; 32],
+}
+
+impl LfsrJump {
+    /// The jump of `n` steps of the rounding LFSR.
+    pub fn new(n: u64) -> Self {
+        let mut result = LfsrJump {
+            cols: std::array::from_fn(|b| 1u32 << b),
+        };
+        let mut power = LfsrJump {
+            cols: std::array::from_fn(|b| galois_step(1u32 << b, LFSR_MASK)),
+        };
+        let mut n = n;
+        while n > 0 {
+            if n & 1 == 1 {
+                result = result.then(&power);
+            }
+            power = power.then(&power);
+            n >>= 1;
+        }
+        result
+    }
+
+    /// This jump followed by `next`.
+    fn then(&self, next: &LfsrJump) -> LfsrJump {
+        LfsrJump {
+            cols: std::array::from_fn(|b| next.map(self.cols[b])),
+        }
+    }
+
+    #[inline]
+    fn map(&self, state: u32) -> u32 {
+        let mut out = 0;
+        let mut s = state;
+        while s != 0 {
+            let b = s.trailing_zeros();
+            out ^= self.cols[b as usize];
+            s &= s - 1;
+        }
+        out
+    }
+
+    /// The LFSR after the jump.
+    #[inline]
+    pub fn apply(&self, lfsr: Lfsr) -> Lfsr {
+        Lfsr {
+            state: self.map(lfsr.state),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +186,21 @@ mod tests {
             b.next_state();
         }
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn jump_equals_stepping() {
+        for n in [0u64, 1, 2, 31, 32, 785, 1025, 100_000] {
+            let j = LfsrJump::new(n);
+            for seed in [1u32, 0xACE1, 0xDEAD_BEEF] {
+                let mut a = Lfsr::new(seed).unwrap();
+                a.advance(n);
+                assert_eq!(j.apply(Lfsr::new(seed).unwrap()), a, "n = {n}");
+            }
+        }
+        // the full period returns to the seed
+        let full = LfsrJump::new(LFSR_PERIOD);
+        assert_eq!(full.apply(Lfsr::new(0x1234).unwrap()).state(), 0x1234);
     }
 
     /// The full 32-bit period: 2^32 - 1 steps, a few seconds in release.

@@ -3,7 +3,9 @@
 //! format, not the lane, defines the value range.
 
 /// A signed integer type that holds raw values of formats up to `BITS` wide.
-pub trait Raw: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+pub trait Raw:
+    Copy + Default + PartialEq + PartialOrd + std::fmt::Debug + Send + Sync + 'static
+{
     /// Width of the lane in bits.
     const BITS: u32;
     /// Converts a value already known to fit the lane (keeps the low bits).

@@ -62,6 +62,17 @@ impl Requantizer {
         })
     }
 
+    /// Shift 0, no rounding: only the overflow policy of `dst` (e.g. the
+    /// result of an addition written back in its own format). Never draws.
+    pub const fn fit_only(dst: QFormat, overflow: Overflow) -> Self {
+        Requantizer {
+            shift: 0,
+            dst,
+            rounding: Rounding::Truncate,
+            overflow,
+        }
+    }
+
     /// Right shift in bits (negative: left shift).
     pub fn shift(&self) -> i32 {
         self.shift

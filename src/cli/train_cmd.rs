@@ -1,0 +1,261 @@
+//! `locus train` and `locus compare`: argument handling, progress bars,
+//! printing and report files around the library's training loop.
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use locus::data::{Dataset, load_mnist_dir};
+use locus::hw::core::NetSpec;
+use locus::hw::datapath::Activation;
+use locus::hw::model::{self, HwModel};
+use locus::output::write_atomic;
+use locus::report::{CompareReport, Infeasible, RunReport, table};
+use locus::rules::{BpPolicy, Rule};
+use locus::sim::{self, Arith, SimError, TrainConfig};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// Options shared by `train` and `compare`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Layer sizes, input first: e.g. 784,1024,1024,10.
+    #[arg(long, value_delimiter = ',', default_value = "784,1024,1024,10")]
+    pub layers: Vec<usize>,
+    /// Hidden-layer activation.
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    pub activation: Activation,
+    /// Passes over the training set (>= 1).
+    #[arg(long, default_value_t = 1)]
+    pub epochs: u32,
+    /// Samples per batch (>= 1); 1 is online learning as a chip does it.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Learning rate in (0, 1]; realised as the nearest power of two, 2^-k.
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f64,
+    /// Seed of initialisation, classifier ROMs and shuffling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Hardware model JSON.
+    #[arg(long, default_value = "hw_models/default.json")]
+    pub model: PathBuf,
+    /// Dataset directory with train-/t10k- IDX files (raw or .gz).
+    #[arg(long, default_value = "data/mnist")]
+    pub data: PathBuf,
+    /// Arithmetic: bit-exact fixed point, or f32 with the same counts.
+    #[arg(long, value_enum, default_value_t = Arith::Fixed)]
+    pub arith: Arith,
+    /// Train on only the first N samples of each epoch.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Evaluate on only the first N test samples.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
+/// `locus train` options.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Learning rule.
+    #[arg(long, value_parser = ["local", "bp"], default_value = "local")]
+    pub rule: String,
+    /// Backprop's buffering policy.
+    #[arg(long, value_enum, default_value_t = BpPolicy::Spill)]
+    pub policy: BpPolicy,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Where to write the RunReport JSON.
+    #[arg(long, default_value = "reports/train.json")]
+    pub out: PathBuf,
+}
+
+/// `locus compare` options.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Directory for compare.json and compare-traffic.svg.
+    #[arg(long, default_value = "reports")]
+    pub out_dir: PathBuf,
+}
+
+fn load(run: &RunArgs) -> anyhow::Result<(HwModel, Dataset, Dataset)> {
+    let model = model::load(&run.model)?;
+    let (train, test) = load_mnist_dir(&run.data)?;
+    Ok((model, train, test))
+}
+
+fn config(run: &RunArgs, rule: Rule) -> TrainConfig {
+    TrainConfig {
+        rule,
+        net: NetSpec {
+            sizes: run.layers.clone(),
+            activation: run.activation,
+        },
+        epochs: run.epochs,
+        batch: run.batch,
+        lr: run.lr,
+        seed: run.seed,
+        arith: run.arith,
+        train_limit: run.train_limit,
+        test_limit: run.test_limit,
+    }
+}
+
+fn progress_bar(label: &str) -> ProgressBar {
+    let pb = ProgressBar::new(0);
+    if std::io::stderr().is_terminal() {
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>14} [{bar:30}] {pos}/{len} samples {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        pb.set_prefix(label.to_string());
+    } else {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb
+}
+
+fn lr_note(lr: f64) -> anyhow::Result<String> {
+    let (shift, real) = sim::lr_shift(lr)?;
+    Ok(if real == lr {
+        format!("lr = 2^-{shift}")
+    } else {
+        format!("lr {lr} realised as 2^-{shift} = {real}")
+    })
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    }
+    write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)?;
+        w.write_all(b"\n")
+    })?;
+    Ok(())
+}
+
+/// `locus train`.
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let rule = match args.rule.as_str() {
+        "bp" => Rule::Bp(args.policy),
+        _ => Rule::Local,
+    };
+    let (model, train, test) = load(&args.run)?;
+    let cfg = config(&args.run, rule);
+    eprintln!(
+        "{}: {} on {} ({})",
+        rule.label(),
+        fmt_layers(&cfg.net.sizes),
+        model.name,
+        lr_note(cfg.lr)?
+    );
+    let pb = progress_bar(&rule.label());
+    let (result, _) = sim::run(&model, &cfg, &train, &test, &mut |done, total| {
+        pb.set_length(total);
+        pb.set_position(done);
+    })?;
+    pb.finish_and_clear();
+    let report = RunReport::new(&model, &result);
+    let mut out = std::io::stdout().lock();
+    for e in &report.run.epochs {
+        writeln!(
+            out,
+            "epoch {}: train accuracy {:.2}%, test accuracy {:.2}%",
+            e.epoch,
+            100.0 * e.train_accuracy,
+            100.0 * e.test_accuracy
+        )?;
+    }
+    let compare = CompareReport::new(vec![report.clone()], Vec::new());
+    table::write_compare(&mut out, &compare)?;
+    writeln!(
+        out,
+        "trained {} samples in {:.2} s ({:.0} samples/s on this host)",
+        result.samples,
+        result.train_seconds,
+        result.samples as f64 / result.train_seconds.max(1e-9)
+    )?;
+    write_json(&args.out, &report)?;
+    writeln!(out, "wrote {}", args.out.display())?;
+    Ok(())
+}
+
+fn fmt_layers(sizes: &[usize]) -> String {
+    sizes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `locus compare`: local errors against backprop with every buffering policy.
+pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
+    let (model, train, test) = load(&args.run)?;
+    let rules = [
+        Rule::Local,
+        Rule::Bp(BpPolicy::Stash),
+        Rule::Bp(BpPolicy::Spill),
+        Rule::Bp(BpPolicy::Recompute),
+    ];
+    eprintln!(
+        "compare: {} on {} ({}, {} epoch(s), batch {}, {} arithmetic)",
+        fmt_layers(&args.run.layers),
+        model.name,
+        lr_note(args.run.lr)?,
+        args.run.epochs,
+        args.run.batch,
+        match args.run.arith {
+            Arith::Fixed => "fixed-point",
+            Arith::F32 => "f32",
+        }
+    );
+    let multi = indicatif::MultiProgress::new();
+    if !std::io::stderr().is_terminal() {
+        multi.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let results: Vec<(Rule, Result<RunReport, SimError>)> = {
+        use rayon::prelude::*;
+        rules
+            .par_iter()
+            .map(|&rule| {
+                let cfg = config(&args.run, rule);
+                let pb = multi.add(progress_bar(&rule.label()));
+                let r = sim::run(&model, &cfg, &train, &test, &mut |done, total| {
+                    pb.set_length(total);
+                    pb.set_position(done);
+                });
+                pb.finish_and_clear();
+                (rule, r.map(|(res, _)| RunReport::new(&model, &res)))
+            })
+            .collect()
+    };
+    let mut runs = Vec::new();
+    let mut infeasible = Vec::new();
+    for (rule, r) in results {
+        match r {
+            Ok(rep) => runs.push(rep),
+            Err(SimError::Chip(e)) if matches!(rule, Rule::Bp(BpPolicy::Stash)) => {
+                infeasible.push(Infeasible {
+                    rule: rule.label(),
+                    reason: e.to_string(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let report = CompareReport::new(runs, infeasible);
+    let mut out = std::io::stdout().lock();
+    table::write_compare(&mut out, &report)?;
+    let json = args.out_dir.join("compare.json");
+    write_json(&json, &report)?;
+    let svg = args.out_dir.join("compare-traffic.svg");
+    locus::report::plot::write_traffic_svg(&svg, &report)?;
+    writeln!(out, "wrote {} and {}", json.display(), svg.display())?;
+    Ok(())
+}

@@ -1,0 +1,640 @@
+//! The datapath: the values the modelled core computes, in fixed point
+//! ([`FixedDatapath`], bit-exact to `docs/arithmetic.md`) or in `f32`
+//! ([`FloatDatapath`], the same operations with no rounding). It computes
+//! values only; the counted primitives in [`crate::hw::core`] call it and do
+//! all the counting, so both arithmetics produce the same counts.
+
+use super::model::{HwModel, TensorClass};
+use crate::quant::{AccFormat, Lfsr, LfsrJump, OverflowStats, QFormat, Raw, Requantizer, Rounding};
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+
+/// Hidden-layer activation function, defined on the stored values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `max(x, 0)`; derivative 1 where the output is > 0, else 0.
+    Relu,
+    /// `clamp(x, -1, 1)`; derivative 1 where the output is strictly inside (-1, 1).
+    HardTanh,
+}
+
+/// Which matrix a (transposed) mat-vec reads: its format differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matrix {
+    /// A layer's weights (weight format).
+    Weights,
+    /// A layer's fixed random classifier (classifier format).
+    Classifier,
+}
+
+/// Overflow events per tensor class and in the accumulator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverflowByClass {
+    /// Weights written back after an update.
+    pub weight: OverflowStats,
+    /// Pre-activations requantised from the accumulator.
+    pub activation: OverflowStats,
+    /// Errors requantised from the accumulator or from activations.
+    pub error: OverflowStats,
+    /// Updates requantised from error × input products.
+    pub update: OverflowStats,
+    /// Classifier values placed into the classifier format.
+    pub classifier: OverflowStats,
+    /// Accumulator additions that left the register's range.
+    pub accumulator: OverflowStats,
+}
+
+impl OverflowByClass {
+    /// All events of every class.
+    pub fn total(&self) -> u64 {
+        [
+            self.weight,
+            self.activation,
+            self.error,
+            self.update,
+            self.classifier,
+            self.accumulator,
+        ]
+        .iter()
+        .map(OverflowStats::total)
+        .sum()
+    }
+}
+
+/// The operations of the modelled core on values. Shapes: weights are
+/// row-major `rows × cols` (`rows` outputs, `cols` inputs), biases `rows`.
+pub trait Datapath: Send {
+    /// A stored value: `i16`/`i32` raw fixed point, or `f32`.
+    type V: Copy + Default + Send + Sync + Debug + PartialEq + PartialOrd + 'static;
+
+    /// `"fixed"` or `"f32"`.
+    fn arith_name(&self) -> &'static str;
+    /// Host-side conversion of a real value into `class`'s representation
+    /// (initialisation and ROM contents only).
+    fn encode_real(&mut self, class: TensorClass, x: f64) -> Self::V;
+    /// The real value of a stored value (reports and tests only).
+    fn decode_real(&self, class: TensorClass, v: Self::V) -> f64;
+    /// Pixels `p` (real value `p / 255`) into the activation representation.
+    fn load_pixels(&self, px: &[u8], out: &mut [Self::V]);
+    /// Pre-activations `out[i] = Σ_j w[i][j]·x[j] + b[i]` in activation format.
+    fn matvec(&mut self, w: &[Self::V], b: &[Self::V], x: &[Self::V], out: &mut [Self::V]);
+    /// Applies `f` in place.
+    fn activate(&self, f: Activation, v: &mut [Self::V]);
+    /// Classifier output `out[i] = Σ_j m[i][j]·h[j]` in error format.
+    fn classify(&mut self, m: &[Self::V], h: &[Self::V], out: &mut [Self::V]);
+    /// Output activations into error format, in place semantics: `e = a`.
+    fn activation_to_error(&mut self, a: &[Self::V], e: &mut [Self::V]);
+    /// `e[label] -= 1` (one-hot target), in error format.
+    fn subtract_one_hot(&mut self, e: &mut [Self::V], label: usize);
+    /// `out[j] = (Σ_i m[i][j]·e[i]) · f'(h[j])` in error format, where `m` is
+    /// `rows × cols`, `e` has `rows` and `h` (the layer's output, from which
+    /// the derivative is read) `cols` entries.
+    fn backprop(
+        &mut self,
+        which: Matrix,
+        m: &[Self::V],
+        e: &[Self::V],
+        h: &[Self::V],
+        f: Activation,
+        out: &mut [Self::V],
+    );
+    /// `e[j] *= f'(h[j])`: zero the errors of inactive units.
+    fn mask_derivative(&self, f: Activation, h: &[Self::V], e: &mut [Self::V]);
+    /// SGD step `w[i][j] -= lr·e[i]·x[j]`, `b[i] -= lr·e[i]` (bias = a weight
+    /// whose input is 1.0), with `lr = 2^-lr_shift`.
+    fn update(&mut self, w: &mut [Self::V], b: &mut [Self::V], e: &[Self::V], x: &[Self::V]);
+    /// Index of the largest value (first on ties): the predicted class.
+    fn argmax(v: &[Self::V]) -> usize {
+        let mut best = 0;
+        for (i, x) in v.iter().enumerate() {
+            if *x > v[best] {
+                best = i;
+            }
+        }
+        best
+    }
+    /// LFSR draws made so far (0 in `f32`).
+    fn lfsr_draws(&self) -> u64;
+    /// Overflow events so far (all zero in `f32`).
+    fn overflow(&self) -> OverflowByClass;
+}
+
+/// The bit-exact fixed-point datapath, storing every tensor in lane `V`
+/// (`i16` when all formats are at most 16 bits wide, else `i32`).
+pub struct FixedDatapath<V: Raw> {
+    weight: QFormat,
+    activation: QFormat,
+    error: QFormat,
+    classifier: QFormat,
+    acc: AccFormat,
+    fwd: Requantizer,
+    cls_fwd: Requantizer,
+    bwd: Requantizer,
+    cls_bwd: Requantizer,
+    act_to_err: Requantizer,
+    upd: Requantizer,
+    /// Write-back of `w·2^k − Δ` into the weight format, `k = frac_u − frac_w`.
+    write_back: Requantizer,
+    /// Write-back when `k = 0`: the weight format's overflow policy only.
+    weight_fit: Requantizer,
+    /// Error format's overflow policy only (for `e[label] -= 1`).
+    error_fit: Requantizer,
+    /// Scratch of the transposed mat-vec: exact sums and |product| bounds.
+    scratch_sum: Vec<i64>,
+    scratch_bound: Vec<i64>,
+    one_act: i64,
+    lfsr: Lfsr,
+    draws: u64,
+    jump_cache: Option<(usize, LfsrJump)>,
+    overflow: OverflowByClass,
+    pixel_table: [i32; 256],
+    _lane: std::marker::PhantomData<V>,
+}
+
+/// A learning rate or format combination the datapath cannot realise.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DatapathError {
+    /// A lane narrower than one of the formats.
+    #[error("{class} format has {bits} bits: more than the {lane}-bit lane")]
+    Lane {
+        /// The class whose format is too wide.
+        class: &'static str,
+        /// Its width.
+        bits: u32,
+        /// The lane width.
+        lane: u32,
+    },
+    /// A requantisation shift outside the supported range.
+    #[error("{what}: {source}")]
+    Shift {
+        /// Which requantisation.
+        what: &'static str,
+        /// The shift error.
+        source: crate::quant::ShiftError,
+    },
+    /// The model's LFSR seed is zero.
+    #[error("lfsr_seed = 0: must be nonzero")]
+    ZeroSeed,
+    /// The update format has fewer fractional bits than the weight format.
+    #[error(
+        "formats.update.frac = {update}: must be at least formats.weight.frac = {weight} (updates are added to weights)"
+    )]
+    UpdateFrac {
+        /// Update fractional bits.
+        update: u32,
+        /// Weight fractional bits.
+        weight: u32,
+    },
+}
+
+impl<V: Raw> FixedDatapath<V> {
+    /// The datapath of `model` with learning rate `2^-lr_shift`.
+    pub fn new(model: &HwModel, lr_shift: u32) -> Result<Self, DatapathError> {
+        let f = &model.formats;
+        for class in TensorClass::ALL {
+            let bits = f.get(class).bits;
+            if bits > V::BITS {
+                return Err(DatapathError::Lane {
+                    class: class.name(),
+                    bits,
+                    lane: V::BITS,
+                });
+            }
+        }
+        if f.update.frac < f.weight.frac {
+            return Err(DatapathError::UpdateFrac {
+                update: f.update.frac,
+                weight: f.weight.frac,
+            });
+        }
+        let (w, a, e, u, c) = (
+            f.weight.qformat(),
+            f.activation.qformat(),
+            f.error.qformat(),
+            f.update.qformat(),
+            f.classifier.qformat(),
+        );
+        let rq = |what, shift: i32, class: TensorClass| {
+            let t = f.get(class);
+            Requantizer::with_shift(shift, t.qformat(), t.rounding, t.overflow)
+                .map_err(|source| DatapathError::Shift { what, source })
+        };
+        let sf = |x: u32| x as i32;
+        Ok(FixedDatapath {
+            weight: w,
+            activation: a,
+            error: e,
+            classifier: c,
+            acc: f.accumulator,
+            fwd: rq(
+                "forward",
+                sf(w.frac + a.frac) - sf(a.frac),
+                TensorClass::Activation,
+            )?,
+            cls_fwd: rq(
+                "classifier",
+                sf(c.frac + a.frac) - sf(e.frac),
+                TensorClass::Error,
+            )?,
+            bwd: rq(
+                "backward",
+                sf(w.frac + e.frac) - sf(e.frac),
+                TensorClass::Error,
+            )?,
+            cls_bwd: rq(
+                "classifier backward",
+                sf(c.frac + e.frac) - sf(e.frac),
+                TensorClass::Error,
+            )?,
+            act_to_err: rq("output error", sf(a.frac) - sf(e.frac), TensorClass::Error)?,
+            upd: rq(
+                "update",
+                sf(e.frac + a.frac + lr_shift) - sf(u.frac),
+                TensorClass::Update,
+            )?,
+            write_back: rq(
+                "weight write-back",
+                sf(u.frac) - sf(w.frac),
+                TensorClass::Weight,
+            )?,
+            one_act: 1i64 << a.frac,
+            weight_fit: Requantizer::fit_only(w, f.weight.overflow),
+            error_fit: Requantizer::fit_only(e, f.error.overflow),
+            scratch_sum: Vec::new(),
+            scratch_bound: Vec::new(),
+            lfsr: Lfsr::new(model.lfsr_seed).map_err(|_| DatapathError::ZeroSeed)?,
+            draws: 0,
+            jump_cache: None,
+            overflow: OverflowByClass::default(),
+            pixel_table: pixel_table(a),
+            _lane: std::marker::PhantomData,
+        })
+    }
+
+    /// The rounding LFSR (its state is part of the golden vectors).
+    pub fn lfsr(&self) -> Lfsr {
+        self.lfsr
+    }
+
+    fn format(&self, class: TensorClass) -> QFormat {
+        match class {
+            TensorClass::Weight => self.weight,
+            TensorClass::Activation => self.activation,
+            TensorClass::Error => self.error,
+            TensorClass::Update => self.upd.dst(),
+            TensorClass::Classifier => self.classifier,
+        }
+    }
+
+    /// Steps the LFSR `n` times in O(1) amortised (a cached jump matrix).
+    fn skip_draws(&mut self, n: usize) {
+        let jump = match &self.jump_cache {
+            Some((len, j)) if *len == n => *j,
+            _ => {
+                let j = LfsrJump::new(n as u64);
+                self.jump_cache = Some((n, j));
+                j
+            }
+        };
+        self.lfsr = jump.apply(self.lfsr);
+    }
+
+    /// One dot product, bias added last, requantised by `rq`.
+    #[inline]
+    fn dot_requant(
+        &mut self,
+        w: &[V],
+        x: &[V],
+        bias: i64,
+        rq: Requantizer,
+        class_stats: fn(&mut OverflowByClass) -> &mut OverflowStats,
+    ) -> V {
+        let mut acc = self.acc.dot(w, x, &mut self.overflow.accumulator);
+        if bias != 0 {
+            acc = self.acc.add(acc, bias, &mut self.overflow.accumulator);
+        }
+        if rq.rounding() == Rounding::Stochastic {
+            self.draws += 1;
+        }
+        V::from_i64_unchecked(rq.apply(acc, &mut self.lfsr, class_stats(&mut self.overflow)) as i64)
+    }
+}
+
+/// `round_half_up(p · 2^frac / 255)` saturated: the pixel mapping of `data`.
+fn pixel_table(a: QFormat) -> [i32; 256] {
+    let scale = crate::data::PixelScale::new(a);
+    std::array::from_fn(|p| scale.raw(p as u8))
+}
+
+impl<V: Raw> Datapath for FixedDatapath<V> {
+    type V = V;
+
+    fn arith_name(&self) -> &'static str {
+        "fixed"
+    }
+
+    fn encode_real(&mut self, class: TensorClass, x: f64) -> V {
+        let f = self.format(class);
+        V::from_i64_unchecked(f.from_f64(x) as i64)
+    }
+
+    fn decode_real(&self, class: TensorClass, v: V) -> f64 {
+        self.format(class).to_f64(v.to_i64() as i32)
+    }
+
+    fn load_pixels(&self, px: &[u8], out: &mut [V]) {
+        for (o, &p) in out.iter_mut().zip(px) {
+            *o = V::from_i64_unchecked(self.pixel_table[p as usize] as i64);
+        }
+    }
+
+    fn matvec(&mut self, w: &[V], b: &[V], x: &[V], out: &mut [V]) {
+        let cols = x.len();
+        let shift_b = self.activation.frac;
+        let fwd = self.fwd;
+        for (i, o) in out.iter_mut().enumerate() {
+            let bias = b[i].to_i64() << shift_b;
+            *o = self.dot_requant(&w[i * cols..(i + 1) * cols], x, bias, fwd, |s| {
+                &mut s.activation
+            });
+        }
+    }
+
+    fn activate(&self, f: Activation, v: &mut [V]) {
+        let one = self.one_act.min(self.activation.max_raw() as i64);
+        for x in v.iter_mut() {
+            let r = x.to_i64();
+            let y = match f {
+                Activation::Relu => r.max(0),
+                Activation::HardTanh => r.clamp(-one, one),
+            };
+            *x = V::from_i64_unchecked(y);
+        }
+    }
+
+    fn classify(&mut self, m: &[V], h: &[V], out: &mut [V]) {
+        let cols = h.len();
+        let rq = self.cls_fwd;
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.dot_requant(&m[i * cols..(i + 1) * cols], h, 0, rq, |s| &mut s.error);
+        }
+    }
+
+    fn activation_to_error(&mut self, a: &[V], e: &mut [V]) {
+        if self.act_to_err.rounding() == Rounding::Stochastic {
+            self.draws += a.len() as u64;
+        }
+        self.act_to_err
+            .apply_slice(a, e, &mut self.lfsr, &mut self.overflow.error);
+    }
+
+    fn subtract_one_hot(&mut self, e: &mut [V], label: usize) {
+        let v = e[label].to_i64() - (1i64 << self.error.frac);
+        let fit = self.error_fit;
+        e[label] =
+            V::from_i64_unchecked(fit.apply(v, &mut self.lfsr, &mut self.overflow.error) as i64);
+    }
+
+    fn backprop(&mut self, which: Matrix, m: &[V], e: &[V], h: &[V], f: Activation, out: &mut [V]) {
+        let cols = out.len();
+        let rq = match which {
+            Matrix::Weights => self.bwd,
+            Matrix::Classifier => self.cls_bwd,
+        };
+        // out[j] = Σ_i m[i][j]·e[i], summed in order i = 0..rows per output j:
+        // exact i64 partial sums, plus the sum of |products| that bounds every
+        // partial sum; columns whose bound leaves the register replay step by step.
+        let mut sum = std::mem::take(&mut self.scratch_sum);
+        let mut bound = std::mem::take(&mut self.scratch_bound);
+        sum.clear();
+        sum.resize(cols, 0);
+        bound.clear();
+        bound.resize(cols, 0);
+        for (i, &ei) in e.iter().enumerate() {
+            let ei = ei.to_i64();
+            if ei == 0 {
+                continue;
+            }
+            let row = &m[i * cols..(i + 1) * cols];
+            for ((s, b), &w) in sum.iter_mut().zip(bound.iter_mut()).zip(row) {
+                let p = w.to_i64() * ei;
+                *s += p;
+                *b += p.abs();
+            }
+        }
+        let acc = self.acc;
+        for j in 0..cols {
+            let v = if bound[j] <= acc.max() {
+                sum[j]
+            } else {
+                let mut a = 0i64;
+                for (i, &ei) in e.iter().enumerate() {
+                    a = acc.add(
+                        a,
+                        m[i * cols + j].to_i64() * ei.to_i64(),
+                        &mut self.overflow.accumulator,
+                    );
+                }
+                a
+            };
+            if rq.rounding() == Rounding::Stochastic {
+                self.draws += 1;
+            }
+            let r = rq.apply(v, &mut self.lfsr, &mut self.overflow.error) as i64;
+            out[j] = V::from_i64_unchecked(r);
+        }
+        self.scratch_sum = sum;
+        self.scratch_bound = bound;
+        self.mask_derivative(f, h, out);
+    }
+
+    fn mask_derivative(&self, f: Activation, h: &[V], e: &mut [V]) {
+        let one = self.one_act.min(self.activation.max_raw() as i64);
+        for (x, &hv) in e.iter_mut().zip(h) {
+            let hv = hv.to_i64();
+            let active = match f {
+                Activation::Relu => hv > 0,
+                Activation::HardTanh => hv > -one && hv < one,
+            };
+            if !active {
+                *x = V::default();
+            }
+        }
+    }
+
+    fn update(&mut self, w: &mut [V], b: &mut [V], e: &[V], x: &[V]) {
+        let cols = x.len();
+        let upd = self.upd;
+        let wb = self.write_back;
+        let k = wb.shift();
+        let stochastic = upd.rounding() == Rounding::Stochastic;
+        let wb_draws = wb.rounding() == Rounding::Stochastic && k > 0;
+        for (i, &ei) in e.iter().enumerate() {
+            let ei = ei.to_i64();
+            let row = &mut w[i * cols..(i + 1) * cols];
+            // Row i then its bias: the row-major draw order of [W | b].
+            if ei == 0 && !wb_draws {
+                // Δ = 0 for every element; only the LFSR advances.
+                if stochastic {
+                    self.skip_draws(cols + 1);
+                    self.draws += cols as u64 + 1;
+                }
+                continue;
+            }
+            for (wj, &xj) in row.iter_mut().zip(x) {
+                *wj = self.apply_update(*wj, ei * xj.to_i64(), upd, wb, k);
+            }
+            b[i] = self.apply_update(b[i], ei * self.one_act, upd, wb, k);
+            if stochastic {
+                self.draws += cols as u64 + 1;
+            }
+            if wb_draws {
+                self.draws += cols as u64 + 1;
+            }
+        }
+    }
+
+    fn lfsr_draws(&self) -> u64 {
+        self.draws
+    }
+
+    fn overflow(&self) -> OverflowByClass {
+        self.overflow
+    }
+}
+
+impl<V: Raw> FixedDatapath<V> {
+    /// `w ← fit_w(w·2^k − requant_u(product))`, with `k = frac_u − frac_w`:
+    /// a plain saturating/wrapping subtract when `k = 0`, else a
+    /// requantisation by `k` bits with the weight's rounding.
+    #[inline(always)]
+    fn apply_update(&mut self, w: V, product: i64, upd: Requantizer, wb: Requantizer, k: i32) -> V {
+        let delta = upd.apply(product, &mut self.lfsr, &mut self.overflow.update) as i64;
+        let v = (w.to_i64() << k) - delta;
+        let r = if k == 0 {
+            let fit = self.weight_fit;
+            fit.apply(v, &mut self.lfsr, &mut self.overflow.weight)
+        } else {
+            wb.apply(v, &mut self.lfsr, &mut self.overflow.weight)
+        };
+        V::from_i64_unchecked(r as i64)
+    }
+}
+
+/// The `f32` datapath: the same operations with no rounding or saturation,
+/// and the same learning rate `2^-lr_shift`.
+pub struct FloatDatapath {
+    lr: f32,
+}
+
+impl FloatDatapath {
+    /// An `f32` datapath with learning rate `2^-lr_shift`.
+    pub fn new(lr_shift: u32) -> Self {
+        FloatDatapath {
+            lr: (-(lr_shift as f32)).exp2(),
+        }
+    }
+}
+
+#[inline]
+fn derivative(f: Activation, h: f32) -> bool {
+    match f {
+        Activation::Relu => h > 0.0,
+        Activation::HardTanh => h > -1.0 && h < 1.0,
+    }
+}
+
+impl Datapath for FloatDatapath {
+    type V = f32;
+
+    fn arith_name(&self) -> &'static str {
+        "f32"
+    }
+    fn encode_real(&mut self, _class: TensorClass, x: f64) -> f32 {
+        x as f32
+    }
+    fn decode_real(&self, _class: TensorClass, v: f32) -> f64 {
+        v as f64
+    }
+    fn load_pixels(&self, px: &[u8], out: &mut [f32]) {
+        for (o, &p) in out.iter_mut().zip(px) {
+            *o = p as f32 / 255.0;
+        }
+    }
+    fn matvec(&mut self, w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
+        let cols = x.len();
+        for (i, o) in out.iter_mut().enumerate() {
+            let row = &w[i * cols..(i + 1) * cols];
+            *o = row.iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + b[i];
+        }
+    }
+    fn activate(&self, f: Activation, v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = match f {
+                Activation::Relu => x.max(0.0),
+                Activation::HardTanh => x.clamp(-1.0, 1.0),
+            };
+        }
+    }
+    fn classify(&mut self, m: &[f32], h: &[f32], out: &mut [f32]) {
+        let cols = h.len();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = m[i * cols..(i + 1) * cols]
+                .iter()
+                .zip(h)
+                .map(|(a, b)| a * b)
+                .sum();
+        }
+    }
+    fn activation_to_error(&mut self, a: &[f32], e: &mut [f32]) {
+        e.copy_from_slice(a);
+    }
+    fn subtract_one_hot(&mut self, e: &mut [f32], label: usize) {
+        e[label] -= 1.0;
+    }
+    fn backprop(
+        &mut self,
+        _which: Matrix,
+        m: &[f32],
+        e: &[f32],
+        h: &[f32],
+        f: Activation,
+        out: &mut [f32],
+    ) {
+        let cols = out.len();
+        out.fill(0.0);
+        for (i, &ei) in e.iter().enumerate() {
+            for (o, &w) in out.iter_mut().zip(&m[i * cols..(i + 1) * cols]) {
+                *o += w * ei;
+            }
+        }
+        self.mask_derivative(f, h, out);
+    }
+    fn mask_derivative(&self, f: Activation, h: &[f32], e: &mut [f32]) {
+        for (x, &hv) in e.iter_mut().zip(h) {
+            if !derivative(f, hv) {
+                *x = 0.0;
+            }
+        }
+    }
+    fn update(&mut self, w: &mut [f32], b: &mut [f32], e: &[f32], x: &[f32]) {
+        let cols = x.len();
+        for (i, &ei) in e.iter().enumerate() {
+            let g = self.lr * ei;
+            if g == 0.0 {
+                continue;
+            }
+            for (wj, &xj) in w[i * cols..(i + 1) * cols].iter_mut().zip(x) {
+                *wj -= g * xj;
+            }
+            b[i] -= g;
+        }
+    }
+    fn lfsr_draws(&self) -> u64 {
+        0
+    }
+    fn overflow(&self) -> OverflowByClass {
+        OverflowByClass::default()
+    }
+}

@@ -1,0 +1,66 @@
+//! Backprop: forward every sample of the batch keeping what the backward pass
+//! needs (by [`BpPolicy`]), then for each sample propagate `δ_{i-1} =
+//! (Wᵢᵀ δᵢ) ⊙ f'(xᵢ)` from the output error `h − y` down, updating each layer
+//! right after its error has been passed on. The update is applied per
+//! sample during the backward passes (the weights a later sample's backward
+//! pass sees already include earlier samples' updates).
+
+use super::BpPolicy;
+use crate::hw::core::{Chip, ChipError};
+use crate::hw::counters::Phase;
+use crate::hw::datapath::Datapath;
+
+/// Trains on one batch; returns how many samples the forward pass got right.
+pub fn train_batch<D: Datapath>(
+    chip: &mut Chip<D>,
+    policy: BpPolicy,
+    batch: &[(&[u8], usize)],
+) -> Result<usize, ChipError> {
+    let n = chip.num_layers();
+    let keep = batch.len() > 1;
+    let mut correct = 0;
+    for &(pixels, label) in batch {
+        chip.load_input(pixels);
+        chip.broadcast_label(label, std::iter::once(n - 1));
+        for i in 0..n {
+            match policy {
+                BpPolicy::Stash => chip.stash_input(i, false)?,
+                BpPolicy::Spill => chip.stash_input(i, true)?,
+                BpPolicy::Recompute if i == 0 => chip.stash_input(0, true)?,
+                BpPolicy::Recompute => {}
+            }
+            chip.forward(i, Phase::Forward);
+            if i + 1 < n {
+                chip.send_activation(i, Phase::Forward);
+            }
+        }
+        correct += (chip.predicted() == label) as usize;
+        chip.output_error(n - 1, Phase::Backward, keep);
+    }
+    for s in 0..batch.len() {
+        if keep {
+            chip.select_saved_error(n - 1, s);
+        }
+        for i in (0..n).rev() {
+            match policy {
+                BpPolicy::Stash | BpPolicy::Spill => chip.unstash_input(i, s),
+                BpPolicy::Recompute => {
+                    chip.unstash_input(0, s);
+                    for j in 0..i {
+                        chip.forward(j, Phase::Backward);
+                        chip.send_activation(j, Phase::Backward);
+                    }
+                }
+            }
+            if i > 0 {
+                chip.backward(i);
+            }
+            chip.update(i);
+        }
+    }
+    for i in 0..n {
+        chip.release_stash(i);
+    }
+    chip.clear_saved_errors(n - 1);
+    Ok(correct)
+}
