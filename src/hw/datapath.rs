@@ -4,6 +4,7 @@
 //! values only; the counted primitives in [`crate::hw::core`] call it and do
 //! all the counting, so both arithmetics produce the same counts.
 
+use super::kernels::{self, Events, LfsrBlock, RowUpdate};
 use super::model::{HwModel, TensorClass};
 use crate::quant::{AccFormat, Lfsr, LfsrJump, OverflowStats, QFormat, Raw, Requantizer, Rounding};
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,12 @@ pub struct FixedDatapath<V: Raw> {
     /// Scratch of the transposed mat-vec: exact sums and |product| bounds.
     scratch_sum: Vec<i64>,
     scratch_bound: Vec<i64>,
+    scratch_i32: Vec<i32>,
+    /// The 16-bit update kernel, when it applies to these formats.
+    row_update: Option<RowUpdate>,
+    /// LFSR states drawn for one row of a stochastic update.
+    rnd: Vec<u32>,
+    block: LfsrBlock,
     one_act: i64,
     lfsr: Lfsr,
     draws: u64,
@@ -263,6 +270,21 @@ impl<V: Raw> FixedDatapath<V> {
             error_fit: Requantizer::fit_only(e, f.error.overflow),
             scratch_sum: Vec::new(),
             scratch_bound: Vec::new(),
+            scratch_i32: Vec::new(),
+            row_update: if u.frac == w.frac && a.frac <= 14 {
+                RowUpdate::new(
+                    sf(e.frac + a.frac + lr_shift) - sf(u.frac),
+                    f.update.rounding,
+                    u,
+                    f.update.overflow,
+                    w,
+                    f.weight.overflow,
+                )
+            } else {
+                None
+            },
+            rnd: Vec::new(),
+            block: LfsrBlock::new(),
             lfsr: Lfsr::new(model.lfsr_seed).map_err(|_| DatapathError::ZeroSeed)?,
             draws: 0,
             jump_cache: None,
@@ -306,11 +328,19 @@ impl<V: Raw> FixedDatapath<V> {
         &mut self,
         w: &[V],
         x: &[V],
+        sum_abs_x: Option<i64>,
         bias: i64,
         rq: Requantizer,
         class_stats: fn(&mut OverflowByClass) -> &mut OverflowStats,
     ) -> V {
-        let mut acc = self.acc.dot(w, x, &mut self.overflow.accumulator);
+        let fast = match (sum_abs_x, V::as_i16(w), V::as_i16(x)) {
+            (Some(sx), Some(w16), Some(x16)) => kernels::dot_i16_if_exact(w16, x16, sx, &self.acc),
+            _ => None,
+        };
+        let mut acc = match fast {
+            Some(v) => v,
+            None => self.acc.dot(w, x, &mut self.overflow.accumulator),
+        };
         if bias != 0 {
             acc = self.acc.add(acc, bias, &mut self.overflow.accumulator);
         }
@@ -318,6 +348,17 @@ impl<V: Raw> FixedDatapath<V> {
             self.draws += 1;
         }
         V::from_i64_unchecked(rq.apply(acc, &mut self.lfsr, class_stats(&mut self.overflow)) as i64)
+    }
+}
+
+/// Folds directional overflow counts into `stats` by the policy.
+fn add_events(stats: &mut OverflowStats, high: u64, low: u64, policy: crate::quant::Overflow) {
+    match policy {
+        crate::quant::Overflow::Saturate => {
+            stats.saturated_high += high;
+            stats.saturated_low += low;
+        }
+        crate::quant::Overflow::Wrap => stats.wrapped += high + low,
     }
 }
 
@@ -353,9 +394,10 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         let cols = x.len();
         let shift_b = self.activation.frac;
         let fwd = self.fwd;
+        let sx = V::as_i16(x).map(kernels::sum_abs_i16);
         for (i, o) in out.iter_mut().enumerate() {
             let bias = b[i].to_i64() << shift_b;
-            *o = self.dot_requant(&w[i * cols..(i + 1) * cols], x, bias, fwd, |s| {
+            *o = self.dot_requant(&w[i * cols..(i + 1) * cols], x, sx, bias, fwd, |s| {
                 &mut s.activation
             });
         }
@@ -376,8 +418,9 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
     fn classify(&mut self, m: &[V], h: &[V], out: &mut [V]) {
         let cols = h.len();
         let rq = self.cls_fwd;
+        let sx = V::as_i16(h).map(kernels::sum_abs_i16);
         for (i, o) in out.iter_mut().enumerate() {
-            *o = self.dot_requant(&m[i * cols..(i + 1) * cols], h, 0, rq, |s| &mut s.error);
+            *o = self.dot_requant(&m[i * cols..(i + 1) * cols], h, sx, 0, rq, |s| &mut s.error);
         }
     }
 
@@ -402,6 +445,26 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
             Matrix::Weights => self.bwd,
             Matrix::Classifier => self.cls_bwd,
         };
+        if let (Some(m16), Some(e16)) = (V::as_i16(m), V::as_i16(e)) {
+            let mut sums = std::mem::take(&mut self.scratch_i32);
+            sums.resize(cols, 0);
+            if kernels::matvec_t_i16_if_exact(m16, e16, &mut sums, &self.acc) {
+                for (o, &v) in out.iter_mut().zip(&sums) {
+                    if rq.rounding() == Rounding::Stochastic {
+                        self.draws += 1;
+                    }
+                    *o = V::from_i64_unchecked(rq.apply(
+                        v as i64,
+                        &mut self.lfsr,
+                        &mut self.overflow.error,
+                    ) as i64);
+                }
+                self.scratch_i32 = sums;
+                self.mask_derivative(f, h, out);
+                return;
+            }
+            self.scratch_i32 = sums;
+        }
         // out[j] = Σ_i m[i][j]·e[i], summed in order i = 0..rows per output j:
         // exact i64 partial sums, plus the sum of |products| that bounds every
         // partial sum; columns whose bound leaves the register replay step by step.
@@ -464,6 +527,13 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
     }
 
     fn update(&mut self, w: &mut [V], b: &mut [V], e: &[V], x: &[V]) {
+        if let (Some(k), Some(x16), Some(e16)) = (self.row_update, V::as_i16(x), V::as_i16(e)) {
+            let (Some(w16), Some(b16)) = (V::as_i16_mut(w), V::as_i16_mut(b)) else {
+                unreachable!("lanes of one datapath are all the same type")
+            };
+            self.update_rows_i16(k, w16, b16, e16, x16);
+            return;
+        }
         let cols = x.len();
         let upd = self.upd;
         let wb = self.write_back;
@@ -505,6 +575,54 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
 }
 
 impl<V: Raw> FixedDatapath<V> {
+    /// The 16-bit fast path of [`Datapath::update`]: row by row, the LFSR
+    /// states of the row's weights and bias drawn as one block.
+    fn update_rows_i16(
+        &mut self,
+        k: RowUpdate,
+        w: &mut [i16],
+        b: &mut [i16],
+        e: &[i16],
+        x: &[i16],
+    ) {
+        let cols = x.len();
+        let stochastic = k.rounding() == Rounding::Stochastic;
+        let one = [self.one_act as i16];
+        let mut ev = Events::default();
+        let mut rnd = std::mem::take(&mut self.rnd);
+        rnd.resize(if stochastic { cols + 1 } else { 0 }, 0);
+        for (i, &ei) in e.iter().enumerate() {
+            if stochastic {
+                self.draws += cols as u64 + 1;
+            }
+            if ei == 0 {
+                if stochastic {
+                    self.skip_draws(cols + 1);
+                }
+                continue;
+            }
+            if stochastic {
+                self.block.fill(&mut self.lfsr, &mut rnd);
+            }
+            let (rw, rb) = if stochastic {
+                rnd.split_at(cols)
+            } else {
+                (&rnd[..], &rnd[..])
+            };
+            k.apply(&mut w[i * cols..(i + 1) * cols], x, ei, rw, &mut ev);
+            k.apply(&mut b[i..i + 1], &one, ei, rb, &mut ev);
+        }
+        self.rnd = rnd;
+        let (u, wt) = (&mut self.overflow.update, &mut self.overflow.weight);
+        add_events(u, ev.update_high, ev.update_low, self.upd.overflow());
+        add_events(
+            wt,
+            ev.weight_high,
+            ev.weight_low,
+            self.weight_fit.overflow(),
+        );
+    }
+
     /// `w ← fit_w(w·2^k − requant_u(product))`, with `k = frac_u − frac_w`:
     /// a plain saturating/wrapping subtract when `k = 0`, else a
     /// requantisation by `k` bits with the weight's rounding.

@@ -15,5 +15,6 @@ pub use model::{
 pub mod core;
 pub mod counters;
 pub mod energy;
+pub mod kernels;
 pub mod rom;
 pub mod timing;

@@ -12,6 +12,16 @@ pub trait Raw:
     fn from_i64_unchecked(v: i64) -> Self;
     /// Widens to `i64` (exact).
     fn to_i64(self) -> i64;
+    /// The slice as `i16` lanes when the lane is `i16` (fast paths), else `None`.
+    fn as_i16(s: &[Self]) -> Option<&[i16]> {
+        let _ = s;
+        None
+    }
+    /// The mutable slice as `i16` lanes when the lane is `i16`, else `None`.
+    fn as_i16_mut(s: &mut [Self]) -> Option<&mut [i16]> {
+        let _ = s;
+        None
+    }
 }
 
 macro_rules! impl_raw {
@@ -30,4 +40,24 @@ macro_rules! impl_raw {
     )*};
 }
 
-impl_raw!(i8, i16, i32, i64);
+impl_raw!(i8, i32, i64);
+
+impl Raw for i16 {
+    const BITS: u32 = 16;
+    #[inline(always)]
+    fn from_i64_unchecked(v: i64) -> Self {
+        v as i16
+    }
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+    #[inline(always)]
+    fn as_i16(s: &[Self]) -> Option<&[i16]> {
+        Some(s)
+    }
+    #[inline(always)]
+    fn as_i16_mut(s: &mut [Self]) -> Option<&mut [i16]> {
+        Some(s)
+    }
+}
