@@ -381,12 +381,17 @@ impl<D: Datapath> Chip<D> {
     }
 
     /// Delivers the sample's label to the cores of `layers` (one interconnect
-    /// word per receiving core, one hop from the host link).
+    /// word per receiving core, one hop from the host link). A core receives
+    /// it once however many of its layers are listed (a shared core: once).
     pub fn broadcast_label(&mut self, label: usize, layers: impl Iterator<Item = usize>) {
         self.label = label;
-        for l in layers {
-            let words = self.model.interconnect.words_for(1, LABEL_BITS);
-            let c = self.core(l);
+        let mapping = self.model.mapping;
+        let mut cores: Vec<usize> = layers.map(|l| core_index(mapping, l)).collect();
+        cores.sort_unstable();
+        cores.dedup();
+        let words = self.model.interconnect.words_for(1, LABEL_BITS);
+        for core in cores {
+            let c = &mut self.counts[core];
             c.noc_words[Phase::Forward.index()][Class::Label.index()] += words;
             c.noc_word_hops[Phase::Forward.index()] += words;
         }
@@ -394,7 +399,8 @@ impl<D: Datapath> Chip<D> {
 
     /// Forward mat-vec of layer `i`: `h = f(W x + b)` (no `f` on the output
     /// layer). Counts: input read, weights+biases read, `rows·cols` MACs,
-    /// output write — in `phase` (`Forward`, or `Backward` when recomputing).
+    /// output write and, when activations round stochastically, one LFSR
+    /// draw per output — in `phase` (`Forward`, or `Backward` when recomputing).
     pub fn forward(&mut self, i: usize, phase: Phase) {
         let last = i + 1 == self.layers.len();
         let act = self.net.activation;
@@ -411,6 +417,7 @@ impl<D: Datapath> Chip<D> {
         let h_words = self.words(BankRole::Activation, rows, ab);
         let w_words = self.words(BankRole::Weight, rows * cols + rows, wb);
         let lat = self.bank_latency(BankRole::Weight) + self.bank_latency(BankRole::Activation);
+        let draws = self.requant_draws(TensorClass::Activation, rows);
         let c = self.core(i);
         c.add_words(
             Unit::Activation,
@@ -428,6 +435,7 @@ impl<D: Datapath> Chip<D> {
             h_words,
         );
         c.macs[phase.index()] += (rows * cols) as u64;
+        c.lfsr_draws[phase.index()] += draws;
         c.latency_cycles[phase.index()] += lat;
     }
 
@@ -454,7 +462,9 @@ impl<D: Datapath> Chip<D> {
     /// Local error of hidden layer `i` from its fixed random classifier:
     /// `e = (Mᵀ(M h − y)) ⊙ f'(h)`. Counts (phase `LocalError`): `h` read
     /// twice (projection, derivative), the ROM read twice (`M`, `Mᵀ`) or
-    /// regenerated twice (`lfsr` storage), `2·classes·rows` MACs, `e` written.
+    /// regenerated twice (`lfsr` storage), `2·classes·rows` MACs, `e` written
+    /// and, when errors round stochastically, `classes + rows` LFSR draws
+    /// (the classifier output, then `e`).
     pub fn local_error(&mut self, i: usize) {
         let label = self.label;
         let act = self.net.activation;
@@ -482,6 +492,7 @@ impl<D: Datapath> Chip<D> {
             _ => (self.model.rom.words_for(entries), 0),
         };
         let lat = self.bank_latency(BankRole::Activation) + self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Error, classes + rows);
         let p = Phase::LocalError;
         let c = self.core(i);
         c.add_words(
@@ -495,12 +506,14 @@ impl<D: Datapath> Chip<D> {
         c.rom_generator_steps[p.index()] += 2 * gen_steps;
         c.macs[p.index()] += 2 * entries;
         c.add_words(Unit::Error, Class::Error, p, Rw::Write, e_words);
+        c.lfsr_draws[p.index()] += draws;
         c.latency_cycles[p.index()] += lat;
     }
 
     /// Output error of the last layer `i`: `e = h − onehot(label)` (squared
     /// error on the linear outputs). Counts (phase `LocalError` for local
-    /// rules, `Backward` for backprop): `h` read, `e` written. With
+    /// rules, `Backward` for backprop): `h` read, `e` written and, when errors
+    /// round stochastically, one LFSR draw per element of `e`. With
     /// `keep = true` the error is also kept for a later backward pass
     /// (backprop with batch > 1); the error bank then holds every kept error.
     pub fn output_error(&mut self, i: usize, phase: Phase, keep: bool) {
@@ -517,6 +530,7 @@ impl<D: Datapath> Chip<D> {
         let kept = self.layers[i].saved_errors.len().max(1);
         let h_words = self.words(BankRole::Activation, rows, self.bits.activation);
         let e_words = self.words(BankRole::Error, rows, self.bits.error);
+        let draws = self.requant_draws(TensorClass::Error, rows);
         let c = self.core(i);
         c.add_words(
             Unit::Activation,
@@ -526,6 +540,7 @@ impl<D: Datapath> Chip<D> {
             h_words,
         );
         c.add_words(Unit::Error, Class::Error, phase, Rw::Write, e_words);
+        c.lfsr_draws[phase.index()] += draws;
         c.error_peak_words = c.error_peak_words.max(e_words * kept as u64);
     }
 
@@ -545,7 +560,8 @@ impl<D: Datapath> Chip<D> {
     /// `i−1`, `(Wᵢᵀ eᵢ) ⊙ f'(xᵢ)`, delivered to core `i−1`'s error bank.
     /// Counts (phase `Backward`): weights read (no biases), `eᵢ` read, `xᵢ`
     /// read (derivative), `rows·cols` MACs, interconnect transfer, write at
-    /// core `i−1`.
+    /// core `i−1` and, when errors round stochastically, one LFSR draw per
+    /// element of the new error (`cols`).
     pub fn backward(&mut self, i: usize) {
         assert!(i > 0, "backward: layer 0 has no upstream error");
         let act = self.net.activation;
@@ -561,12 +577,14 @@ impl<D: Datapath> Chip<D> {
         let x_words = self.words(BankRole::Activation, cols, ab);
         let out_words = self.words(BankRole::Error, cols, eb);
         let lat = self.bank_latency(BankRole::Weight) + self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Error, cols);
         let p = Phase::Backward;
         let c = self.core(i);
         c.add_words(Unit::Weight, Class::Weight, p, Rw::Read, w_words);
         c.add_words(Unit::Error, Class::Error, p, Rw::Read, e_words);
         c.add_words(Unit::Activation, Class::Activation, p, Rw::Read, x_words);
         c.macs[p.index()] += (rows * cols) as u64;
+        c.lfsr_draws[p.index()] += draws;
         c.latency_cycles[p.index()] += lat;
         self.count_transfer(i, i - 1, Class::Error, p, cols, eb);
         self.core(i - 1)
@@ -598,6 +616,18 @@ impl<D: Datapath> Chip<D> {
         c.macs[p.index()] += (rows * (cols + 1)) as u64;
         c.lfsr_draws[p.index()] += draws;
         c.latency_cycles[p.index()] += lat;
+    }
+
+    /// Rounding-LFSR draws of requantising `n` values into `class` in fixed
+    /// point: one per value when the class rounds stochastically
+    /// (`docs/arithmetic.md`), none otherwise and none in `f32`.
+    fn requant_draws(&self, class: TensorClass, n: usize) -> u64 {
+        let stochastic = self.model.format(class).rounding == crate::quant::Rounding::Stochastic;
+        if stochastic && self.dp.arith_name() != "f32" {
+            n as u64
+        } else {
+            0
+        }
     }
 
     /// LFSR draws of one update of a `rows × cols` layer in fixed point: one

@@ -588,6 +588,7 @@ impl<V: Raw> FixedDatapath<V> {
         let cols = x.len();
         let stochastic = k.rounding() == Rounding::Stochastic;
         let one = [self.one_act as i16];
+        let max_x = x.iter().map(|v| v.unsigned_abs() as i32).max().unwrap_or(0);
         let mut ev = Events::default();
         let mut rnd = std::mem::take(&mut self.rnd);
         rnd.resize(if stochastic { cols + 1 } else { 0 }, 0);
@@ -609,8 +610,8 @@ impl<V: Raw> FixedDatapath<V> {
             } else {
                 (&rnd[..], &rnd[..])
             };
-            k.apply(&mut w[i * cols..(i + 1) * cols], x, ei, rw, &mut ev);
-            k.apply(&mut b[i..i + 1], &one, ei, rb, &mut ev);
+            k.apply(&mut w[i * cols..(i + 1) * cols], x, max_x, ei, rw, &mut ev);
+            k.apply(&mut b[i..i + 1], &one, one[0] as i32, ei, rb, &mut ev);
         }
         self.rnd = rnd;
         let (u, wt) = (&mut self.overflow.update, &mut self.overflow.weight);

@@ -120,35 +120,48 @@ impl RowUpdate {
         self.rounding
     }
 
-    /// Applies the row with error `e` (a raw error value) and inputs `x`.
-    /// `rnd[j]` is the LFSR state drawn for element `j` (stochastic only).
-    /// Dispatches once to a loop specialised for the rounding and overflow
-    /// policies, so the loop body is branch-free and vectorises.
+    /// Applies the row with error `e` (a raw error value) and inputs `x`,
+    /// where `max_abs_x = max |x[j]|`. `rnd[j]` is the LFSR state drawn for
+    /// element `j` (stochastic only). Dispatches once to a loop specialised
+    /// for the rounding and overflow policies, so the loop body is
+    /// branch-free and vectorises; when `|e|·max|x|` proves that no update can
+    /// leave its format, the update's range check is left out.
     #[inline]
-    pub fn apply(&self, w: &mut [i16], x: &[i16], e: i16, rnd: &[u32], ev: &mut Events) {
-        const T: u8 = 0;
-        const N: u8 = 1;
-        const S: u8 = 2;
-        match (self.rounding, self.uwrap, self.wwrap) {
-            (Rounding::Truncate, false, false) => self.run::<T, false, false>(w, x, e, rnd, ev),
-            (Rounding::Truncate, false, true) => self.run::<T, false, true>(w, x, e, rnd, ev),
-            (Rounding::Truncate, true, false) => self.run::<T, true, false>(w, x, e, rnd, ev),
-            (Rounding::Truncate, true, true) => self.run::<T, true, true>(w, x, e, rnd, ev),
-            (Rounding::Nearest, false, false) => self.run::<N, false, false>(w, x, e, rnd, ev),
-            (Rounding::Nearest, false, true) => self.run::<N, false, true>(w, x, e, rnd, ev),
-            (Rounding::Nearest, true, false) => self.run::<N, true, false>(w, x, e, rnd, ev),
-            (Rounding::Nearest, true, true) => self.run::<N, true, true>(w, x, e, rnd, ev),
-            (Rounding::Stochastic, false, false) => self.run::<S, false, false>(w, x, e, rnd, ev),
-            (Rounding::Stochastic, false, true) => self.run::<S, false, true>(w, x, e, rnd, ev),
-            (Rounding::Stochastic, true, false) => self.run::<S, true, false>(w, x, e, rnd, ev),
-            (Rounding::Stochastic, true, true) => self.run::<S, true, true>(w, x, e, rnd, ev),
+    pub fn apply(&self, w: &mut [i16], x: &[i16], max_abs_x: i32, e: i16, rnd: &[u32], ev: &mut Events) {
+        match self.rounding {
+            Rounding::Truncate => self.dispatch::<0>(w, x, max_abs_x, e, rnd, ev),
+            Rounding::Nearest => self.dispatch::<1>(w, x, max_abs_x, e, rnd, ev),
+            Rounding::Stochastic => self.dispatch::<2>(w, x, max_abs_x, e, rnd, ev),
         }
     }
 
-    /// The row loop for rounding `R` (0 truncate, 1 nearest, 2 stochastic)
-    /// and wrap (`true`) or saturate (`false`) of the update and the weight.
     #[inline(always)]
-    fn run<const R: u8, const UWRAP: bool, const WWRAP: bool>(
+    fn dispatch<const R: u8>(&self, w: &mut [i16], x: &[i16], max_abs_x: i32, e: i16, rnd: &[u32], ev: &mut Events) {
+        // |round(p / 2^s)| <= (|p| >> s) + 1 for every rounding mode.
+        let bound = ((e as i64).abs() * max_abs_x as i64 >> self.shift) + 1;
+        let update_in_range = bound <= self.umax as i64 && -bound >= self.umin as i64;
+        // The row's weights move by at most `bound`: if that cannot leave the
+        // weight format, the weight's range check is left out too.
+        let (lo, hi) = w.iter().fold((i16::MAX, i16::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let weight_in_range = update_in_range
+            && hi as i64 + bound <= self.wmax as i64
+            && lo as i64 - bound >= self.wmin as i64;
+        match (update_in_range, weight_in_range, self.uwrap, self.wwrap) {
+            (true, true, _, _) => self.run::<R, false, false, false, false>(w, x, e, rnd, ev),
+            (true, false, _, false) => self.run::<R, false, true, false, false>(w, x, e, rnd, ev),
+            (true, false, _, true) => self.run::<R, false, true, false, true>(w, x, e, rnd, ev),
+            (false, _, false, false) => self.run::<R, true, true, false, false>(w, x, e, rnd, ev),
+            (false, _, false, true) => self.run::<R, true, true, false, true>(w, x, e, rnd, ev),
+            (false, _, true, false) => self.run::<R, true, true, true, false>(w, x, e, rnd, ev),
+            (false, _, true, true) => self.run::<R, true, true, true, true>(w, x, e, rnd, ev),
+        }
+    }
+
+    /// The row loop for rounding `R` (0 truncate, 1 nearest, 2 stochastic),
+    /// with or without the update's and the weight's range checks, and wrap
+    /// (`true`) or saturate (`false`) of the update and the weight.
+    #[inline(always)]
+    fn run<const R: u8, const CHECK_U: bool, const CHECK_W: bool, const UWRAP: bool, const WWRAP: bool>(
         &self,
         w: &mut [i16],
         x: &[i16],
@@ -173,13 +186,21 @@ impl RowUpdate {
                 1 => (p + half_m1 + ((p >> s) & 1)) >> s,
                 _ => (p + (rnd[j] as i32 & mask)) >> s,
             };
-            uh += (d > umax) as u32;
-            ul += (d < umin) as u32;
-            let d = fit::<UWRAP>(d, umin, umax, ubits);
+            let d = if CHECK_U {
+                uh += (d > umax) as u32;
+                ul += (d < umin) as u32;
+                fit::<UWRAP>(d, umin, umax, ubits)
+            } else {
+                d
+            };
             let v = w[j] as i32 - d;
-            wh += (v > wmax) as u32;
-            wl += (v < wmin) as u32;
-            w[j] = fit::<WWRAP>(v, wmin, wmax, wbits) as i16;
+            w[j] = if CHECK_W {
+                wh += (v > wmax) as u32;
+                wl += (v < wmin) as u32;
+                fit::<WWRAP>(v, wmin, wmax, wbits) as i16
+            } else {
+                v as i16
+            };
         }
         ev.update_high += uh as u64;
         ev.update_low += ul as u64;
@@ -205,6 +226,9 @@ fn fit<const WRAP: bool>(v: i32, min: i32, max: i32, bits: u32) -> i32 {
 pub struct LfsrBlock {
     lo: [u32; 256],
     hi: [u32; 256],
+    /// The same map by nibbles: `NIB[k][v]` = 16 steps from `v << 4k`
+    /// (one 16-entry table per AVX-512 register for `vpermd`).
+    nib: [[u32; 16]; 4],
 }
 
 impl Default for LfsrBlock {
@@ -226,6 +250,7 @@ impl LfsrBlock {
         LfsrBlock {
             lo: std::array::from_fn(|b| f(b as u32)),
             hi: std::array::from_fn(|b| f((b as u32) << 8)),
+            nib: std::array::from_fn(|k| std::array::from_fn(|v| f((v as u32) << (4 * k)))),
         }
     }
 
@@ -244,11 +269,48 @@ impl LfsrBlock {
             *o = lfsr.next_state();
         }
         // 16 independent chains: state k+16 from state k.
-        for k in 16..n {
+        let mut k = 16;
+        #[cfg(target_arch = "x86_64")]
+        if n >= 32 && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            k = unsafe { avx512::fill_blocks(&self.nib, out) };
+        }
+        for k in k..n {
             out[k] = self.step16(out[k - 16]);
         }
         if n > 16 {
             *lfsr = Lfsr::new(out[n - 1]).unwrap_or(*lfsr);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// Given `out[..16]`, fills whole blocks of 16 states: lane `j` of block
+    /// `b+1` is 16 steps after lane `j` of block `b`, by four `vpermd` nibble
+    /// lookups. Returns the index of the first state not written.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn fill_blocks(nib: &[[u32; 16]; 4], out: &mut [u32]) -> usize {
+        let n = out.len();
+        // SAFETY: every load and store below reads or writes 16 u32 inside
+        // `nib[k]` or `out[k..k + 16]` with `k + 16 <= n`.
+        unsafe {
+            let t: [__m512i; 4] = std::array::from_fn(|k| _mm512_loadu_si512(nib[k].as_ptr().cast()));
+            let mut v = _mm512_loadu_si512(out.as_ptr().cast());
+            let mut k = 16;
+            while k + 16 <= n {
+                let a = _mm512_permutexvar_epi32(v, t[0]);
+                let b = _mm512_permutexvar_epi32(_mm512_srli_epi32::<4>(v), t[1]);
+                let c = _mm512_permutexvar_epi32(_mm512_srli_epi32::<8>(v), t[2]);
+                let d = _mm512_permutexvar_epi32(_mm512_srli_epi32::<12>(v), t[3]);
+                let hi = _mm512_srli_epi32::<16>(v);
+                v = _mm512_xor_si512(_mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d)), hi);
+                _mm512_storeu_si512(out.as_mut_ptr().add(k).cast(), v);
+                k += 16;
+            }
+            k
         }
     }
 }

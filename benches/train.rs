@@ -1,0 +1,61 @@
+//! Training throughput of the counted fixed-point core: samples per second
+//! for `local` and `bp` (spill policy) at 784-1024-1024-10, batch 1, with the
+//! default 16-bit model (stochastic update rounding) and a variant with
+//! round-to-nearest updates, counting on (it is always on). The float
+//! reference (PyTorch, 1 thread, same network, local rule) runs at 1,364
+//! samples/s on this machine class; figures go to docs/performance.md.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use locus::data::{Dataset, load_mnist_dir};
+use locus::hw::core::{Chip, NetSpec};
+use locus::hw::datapath::{Activation, FixedDatapath};
+use locus::hw::model::{self, HwModel};
+use locus::quant::Rounding;
+use locus::rules::{BpPolicy, Rule};
+use std::path::Path;
+use std::time::Duration;
+
+const SAMPLES: usize = 256;
+
+fn models() -> Vec<(&'static str, HwModel)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let stochastic = model::load(&root.join("hw_models/default.json")).expect("default model");
+    let mut nearest = stochastic.clone();
+    nearest.formats.update.rounding = Rounding::Nearest;
+    nearest.formats.weight.rounding = Rounding::Nearest;
+    vec![("stochastic", stochastic), ("nearest", nearest)]
+}
+
+fn train_bench(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (train, _): (Dataset, Dataset) = load_mnist_dir(&root.join("data/mnist")).expect("MNIST");
+    let net = NetSpec {
+        sizes: vec![784, 1024, 1024, 10],
+        activation: Activation::Relu,
+    };
+    let mut g = c.benchmark_group("train_784_1024_1024_10_batch1");
+    g.throughput(Throughput::Elements(SAMPLES as u64));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    for (name, model) in models() {
+        for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill)] {
+            let dp = FixedDatapath::<i16>::new(&model, 7).expect("datapath");
+            let mut chip = Chip::new(&model, &net, dp, 1).expect("chip");
+            let mut next = 0usize;
+            g.bench_function(format!("{}/{name}", rule.label()), |b| {
+                b.iter(|| {
+                    for _ in 0..SAMPLES {
+                        let i = next % train.len();
+                        next += 1;
+                        let batch = [(train.sample(i), train.label(i))];
+                        rule.train_batch(&mut chip, &batch).expect("fits");
+                    }
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, train_bench);
+criterion_main!(benches);

@@ -1,0 +1,157 @@
+//! The fast 16-bit datapath kernels against the generic reference path: the
+//! same model run with `i16` lanes (fast paths: `i32` dot products with an
+//! accumulator bound, vectorised row update, block LFSR) and with `i32`
+//! lanes (plain per-element reference) must give identical values, LFSR
+//! states and overflow counts, for random formats, rounding and overflow
+//! policies, and data that does and does not overflow.
+
+use locus::hw::datapath::{Activation, Datapath, FixedDatapath, Matrix};
+use locus::hw::model::{self, HwModel};
+use locus::quant::{Overflow, Rounding};
+use proptest::prelude::*;
+use std::path::Path;
+
+fn base_model() -> HwModel {
+    model::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json")).unwrap()
+}
+
+fn rounding() -> impl Strategy<Value = Rounding> {
+    prop_oneof![Just(Rounding::Truncate), Just(Rounding::Nearest), Just(Rounding::Stochastic)]
+}
+
+fn overflow() -> impl Strategy<Value = Overflow> {
+    prop_oneof![Just(Overflow::Saturate), Just(Overflow::Wrap)]
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    wbits: u32,
+    wfrac: u32,
+    abits: u32,
+    afrac: u32,
+    ebits: u32,
+    efrac: u32,
+    acc_bits: u32,
+    rounding: [Rounding; 3],
+    overflow: [Overflow; 4],
+    lr_shift: u32,
+    rows: usize,
+    cols: usize,
+    seed: u64,
+    scale: i32,
+    /// All weights and errors non-negative: partial sums grow monotonically,
+    /// so the accumulator bound is tight and overflow is reached.
+    positive: bool,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        (8u32..=16, 8u32..=16, 8u32..=16),
+        (0u32..8, 0u32..8, 0u32..8),
+        prop_oneof![Just(20u32), Just(24), Just(32), Just(40)],
+        [rounding(), rounding(), rounding()],
+        [overflow(), overflow(), overflow(), overflow()],
+        0u32..10,
+        (1usize..40, 1usize..70),
+        any::<u64>(),
+        prop_oneof![Just(1i32), Just(16), Just(64), Just(256), Just(1024), Just(i16::MAX as i32)],
+        any::<bool>(),
+    )
+        .prop_map(|((wb, ab, eb), (wf, af, ef), acc, r, o, lr, (rows, cols), seed, scale, positive)| Case {
+            wbits: wb,
+            wfrac: wf.min(wb - 2),
+            abits: ab,
+            afrac: af.min(ab - 2),
+            ebits: eb,
+            efrac: ef.min(eb - 2),
+            acc_bits: acc,
+            rounding: r,
+            overflow: o,
+            lr_shift: lr,
+            rows,
+            cols,
+            seed,
+            scale,
+            positive,
+        })
+}
+
+fn model_for(c: &Case) -> HwModel {
+    let mut m = base_model();
+    let f = &mut m.formats;
+    f.weight.bits = c.wbits;
+    f.weight.frac = c.wfrac;
+    f.update.bits = c.wbits;
+    f.update.frac = c.wfrac;
+    f.activation.bits = c.abits;
+    f.activation.frac = c.afrac;
+    f.error.bits = c.ebits;
+    f.error.frac = c.efrac;
+    f.accumulator.bits = c.acc_bits;
+    f.weight.rounding = c.rounding[0];
+    f.update.rounding = c.rounding[1];
+    f.activation.rounding = c.rounding[2];
+    f.error.rounding = c.rounding[2];
+    f.weight.overflow = c.overflow[0];
+    f.update.overflow = c.overflow[1];
+    f.activation.overflow = c.overflow[2];
+    f.error.overflow = c.overflow[3];
+    f.accumulator.overflow = c.overflow[3];
+    m
+}
+
+/// Deterministic pseudo-random raw values within a `bits`-bit format,
+/// scaled down by `scale` (large scale = small values, no overflow).
+fn values(n: usize, bits: u32, seed: u64, scale: i32) -> Vec<i64> {
+    let max = (1i64 << (bits - 1)) - 1;
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let v = (s % (2 * max as u64 + 2)) as i64 - max - 1;
+            v / scale as i64
+        })
+        .collect()
+}
+
+fn run<V: locus::quant::Raw>(m: &HwModel, c: &Case) -> (Vec<i64>, u32, String) {
+    let mut dp = FixedDatapath::<V>::new(m, c.lr_shift).unwrap();
+    let pos = c.positive;
+    let conv = |v: Vec<i64>| -> Vec<V> {
+        v.into_iter()
+            .map(|x| V::from_i64_unchecked(if pos { x.abs().min((1 << 15) - 1) } else { x }))
+            .collect()
+    };
+    let mut w = conv(values(c.rows * c.cols, c.wbits, c.seed, c.scale));
+    let mut b = conv(values(c.rows, c.wbits, c.seed ^ 1, c.scale));
+    let x = conv(values(c.cols, c.abits, c.seed ^ 2, c.scale).into_iter().map(|v| v.abs()).collect());
+    let e = conv(values(c.rows, c.ebits, c.seed ^ 3, c.scale));
+    let mut out = vec![V::default(); c.rows];
+    dp.matvec(&w, &b, &x, &mut out);
+    let mut back = vec![V::default(); c.cols];
+    dp.backprop(Matrix::Weights, &w, &e, &x, Activation::Relu, &mut back);
+    dp.update(&mut w, &mut b, &e, &x);
+    let all: Vec<i64> = out
+        .iter()
+        .chain(&back)
+        .chain(&w)
+        .chain(&b)
+        .map(|v| v.to_i64())
+        .collect();
+    (all, dp.lfsr().state(), format!("{:?} {}", dp.overflow(), dp.lfsr_draws()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn i16_fast_paths_equal_i32_reference(c in case()) {
+        let m = model_for(&c);
+        prop_assume!(m.validate().is_ok());
+        let fast = run::<i16>(&m, &c);
+        let reference = run::<i32>(&m, &c);
+        prop_assert_eq!(fast, reference);
+    }
+}
