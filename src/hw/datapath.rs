@@ -656,6 +656,22 @@ impl FloatDatapath {
     }
 }
 
+/// `Σ a[j]·b[j]` in `f32` with 16 partial sums (so it vectorises); the
+/// summation order is fixed, so results are deterministic.
+#[inline]
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..16 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 #[inline]
 fn derivative(f: Activation, h: f32) -> bool {
     match f {
@@ -684,8 +700,7 @@ impl Datapath for FloatDatapath {
     fn matvec(&mut self, w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
         let cols = x.len();
         for (i, o) in out.iter_mut().enumerate() {
-            let row = &w[i * cols..(i + 1) * cols];
-            *o = row.iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + b[i];
+            *o = dot_f32(&w[i * cols..(i + 1) * cols], x) + b[i];
         }
     }
     fn activate(&self, f: Activation, v: &mut [f32]) {
@@ -699,11 +714,7 @@ impl Datapath for FloatDatapath {
     fn classify(&mut self, m: &[f32], h: &[f32], out: &mut [f32]) {
         let cols = h.len();
         for (i, o) in out.iter_mut().enumerate() {
-            *o = m[i * cols..(i + 1) * cols]
-                .iter()
-                .zip(h)
-                .map(|(a, b)| a * b)
-                .sum();
+            *o = dot_f32(&m[i * cols..(i + 1) * cols], h);
         }
     }
     fn activation_to_error(&mut self, a: &[f32], e: &mut [f32]) {

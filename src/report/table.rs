@@ -108,8 +108,8 @@ fn rows() -> Vec<Row> {
     ));
     r.push((
         "energy / sample".into(),
-        Box::new(|r| r.estimated.energy_per_sample_pj * 1e-12),
-        "J est.",
+        Box::new(|r| r.estimated.energy_per_sample_pj),
+        "pJ est.",
     ));
     r
 }
