@@ -188,6 +188,7 @@ impl<D: Datapath> Chip<D> {
         let wbank = model.bank(BankRole::Weight);
         let mut layers = Vec::with_capacity(n_layers);
         let mut shared_weight_words = 0u64;
+        let mut shared_rom_words = 0u64;
         for i in 0..n_layers {
             let (cols, rows) = (net.sizes[i], net.sizes[i + 1]);
             let need = wbank.words_for((rows * cols + rows) as u64, bits.weight);
@@ -218,7 +219,13 @@ impl<D: Datapath> Chip<D> {
             let rom_seed: u64 = rng.random();
             let (rom, classifier) = if hidden {
                 let rom = ClassifierRom::generate(model.rom.storage, classes, rows, rom_seed);
-                let need = model.rom.words_for(rom.entries());
+                let own = model.rom.words_for(rom.entries());
+                shared_rom_words += own;
+                // A shared core's ROM holds every hidden layer's classifier.
+                let need = match model.mapping {
+                    Mapping::CorePerLayer => own,
+                    Mapping::SharedCore => shared_rom_words,
+                };
                 if need > model.rom.capacity_words() {
                     return Err(ChipError::RomTooSmall {
                         layer: i,
@@ -732,8 +739,18 @@ impl<D: Datapath> Chip<D> {
     }
 
     /// Uncounted inference of one sample (the host measuring accuracy, not
-    /// part of the modelled training traffic): the predicted class.
+    /// part of the modelled training traffic): the predicted class. It
+    /// leaves the training state untouched: the rounding LFSR, its draw
+    /// count and the overflow counters are restored afterwards, so training
+    /// results do not depend on how often or on how much data it runs.
     pub fn infer(&mut self, pixels: &[u8]) -> usize {
+        let saved = self.dp.save_state();
+        let class = self.infer_values(pixels);
+        self.dp.restore_state(saved);
+        class
+    }
+
+    fn infer_values(&mut self, pixels: &[u8]) -> usize {
         let n = self.layers.len();
         let act = self.net.activation;
         self.dp.load_pixels(pixels, &mut self.layers[0].x);

@@ -63,6 +63,15 @@ impl OverflowByClass {
     }
 }
 
+/// Mutable state of a datapath besides the tensors: the rounding LFSR, the
+/// number of draws and the overflow counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatapathState {
+    lfsr: Option<Lfsr>,
+    draws: u64,
+    overflow: OverflowByClass,
+}
+
 /// The operations of the modelled core on values. Shapes: weights are
 /// row-major `rows × cols` (`rows` outputs, `cols` inputs), biases `rows`.
 pub trait Datapath: Send {
@@ -117,6 +126,11 @@ pub trait Datapath: Send {
     }
     /// LFSR draws made so far (0 in `f32`).
     fn lfsr_draws(&self) -> u64;
+    /// The training state that computing values changes (LFSR, draw and
+    /// overflow counters), to be restored after uncounted work.
+    fn save_state(&self) -> DatapathState;
+    /// Restores a state saved by [`Datapath::save_state`].
+    fn restore_state(&mut self, state: DatapathState);
     /// Overflow events so far (all zero in `f32`).
     fn overflow(&self) -> OverflowByClass;
 }
@@ -572,6 +586,22 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
     fn overflow(&self) -> OverflowByClass {
         self.overflow
     }
+
+    fn save_state(&self) -> DatapathState {
+        DatapathState {
+            lfsr: Some(self.lfsr),
+            draws: self.draws,
+            overflow: self.overflow,
+        }
+    }
+
+    fn restore_state(&mut self, state: DatapathState) {
+        if let Some(l) = state.lfsr {
+            self.lfsr = l;
+        }
+        self.draws = state.draws;
+        self.overflow = state.overflow;
+    }
 }
 
 impl<V: Raw> FixedDatapath<V> {
@@ -767,4 +797,12 @@ impl Datapath for FloatDatapath {
     fn overflow(&self) -> OverflowByClass {
         OverflowByClass::default()
     }
+    fn save_state(&self) -> DatapathState {
+        DatapathState {
+            lfsr: None,
+            draws: 0,
+            overflow: OverflowByClass::default(),
+        }
+    }
+    fn restore_state(&mut self, _state: DatapathState) {}
 }

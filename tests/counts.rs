@@ -1,0 +1,1062 @@
+//! Every counter of a training run checked against a closed-form formula.
+//!
+//! The tests train small networks through the library (`locus::sim::run`) and
+//! compare each field of every core's `CoreCounts` with a value computed here
+//! from the network shape, the number of samples `N`, the batch size `B`, the
+//! word widths of the banks and the element widths of the tensor classes.
+//! The formulas are written out independently of the counted primitives in
+//! `src/hw/core.rs` (only the dataflow their doc comments describe is used);
+//! `docs/hw_model.md` ("Counts: closed-form formulas") states them.
+//!
+//! Notation: layer `i` has `r = rows` outputs and `c = cols` inputs,
+//! `C` classes, `L` layers; `words(n, b, W)` is the packing rule: `n` values
+//! of `b` bits in `W`-bit words.
+
+use locus::data::{Dataset, SyntheticSpec, generate};
+use locus::hw::core::NetSpec;
+use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
+use locus::hw::datapath::Activation;
+use locus::hw::model::{HwModel, Mapping, RomStorage, TensorFormat};
+use locus::quant::Rounding;
+use locus::rules::{BpPolicy, Rule};
+use locus::sim::{Arith, RunResult, TrainConfig, run};
+use std::path::Path;
+
+// ---------------------------------------------------------------------------
+// Set-up
+// ---------------------------------------------------------------------------
+
+/// The shipped default model (16-bit formats, one core per layer).
+fn default_model() -> HwModel {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
+    locus::hw::model::load(&path).expect("default model loads")
+}
+
+/// Sets every SRAM bank, the ROM and the interconnect to `bits`-bit words.
+fn with_word_bits(mut m: HwModel, bits: u32) -> HwModel {
+    for bank in [
+        &mut m.sram.weight,
+        &mut m.sram.activation,
+        &mut m.sram.error,
+        &mut m.sram.stash,
+    ] {
+        bank.word_bits = bits;
+    }
+    m.rom.word_bits = bits;
+    m.interconnect.word_bits = bits;
+    m
+}
+
+/// Formats with 8-bit weights, activations, errors and updates. The update
+/// format has one more fractional bit than the weights, so a stochastic
+/// weight write-back draws a second LFSR value per element.
+fn with_8bit_formats(mut m: HwModel) -> HwModel {
+    let f = &mut m.formats;
+    f.weight = fmt(8, 6, Rounding::Stochastic);
+    f.activation = fmt(8, 4, Rounding::Nearest);
+    f.error = fmt(8, 6, Rounding::Nearest);
+    f.update = fmt(8, 7, Rounding::Stochastic);
+    m
+}
+
+fn fmt(bits: u32, frac: u32, rounding: Rounding) -> TensorFormat {
+    TensorFormat {
+        bits,
+        frac,
+        rounding,
+        overflow: locus::quant::Overflow::Saturate,
+    }
+}
+
+/// Sets every tensor class to round to nearest (no LFSR draws anywhere).
+fn all_nearest(mut m: HwModel) -> HwModel {
+    let f = &mut m.formats;
+    for t in [
+        &mut f.weight,
+        &mut f.activation,
+        &mut f.error,
+        &mut f.update,
+        &mut f.classifier,
+    ] {
+        t.rounding = Rounding::Nearest;
+    }
+    m
+}
+
+/// One training run to check.
+#[derive(Clone)]
+struct Case {
+    model: HwModel,
+    sizes: Vec<usize>,
+    rule: Rule,
+    batch: usize,
+    /// Training samples per epoch.
+    n: usize,
+    epochs: u32,
+    arith: Arith,
+}
+
+impl Case {
+    fn new(model: HwModel, sizes: &[usize], rule: Rule, batch: usize, n: usize) -> Self {
+        Case {
+            model,
+            sizes: sizes.to_vec(),
+            rule,
+            batch,
+            n,
+            epochs: 1,
+            arith: Arith::Fixed,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} {:?} B={} N={} epochs={} {:?} {} words w/a/e/s/rom/noc={}/{}/{}/{}/{}/{} bits w/a/e={}/{}/{} rom={}",
+            self.rule.label(),
+            self.sizes,
+            self.batch,
+            self.n,
+            self.epochs,
+            self.arith,
+            self.model.mapping,
+            self.model.sram.weight.word_bits,
+            self.model.sram.activation.word_bits,
+            self.model.sram.error.word_bits,
+            self.model.sram.stash.word_bits,
+            self.model.rom.word_bits,
+            self.model.interconnect.word_bits,
+            self.model.formats.weight.bits,
+            self.model.formats.activation.bits,
+            self.model.formats.error.bits,
+            self.model.rom.storage.name(),
+        )
+    }
+}
+
+/// Synthetic data whose sample length and class count match `sizes`.
+fn data(sizes: &[usize], n: usize) -> (Dataset, Dataset) {
+    generate(&SyntheticSpec {
+        classes: *sizes.last().expect("sizes"),
+        sample_len: sizes[0],
+        train: n,
+        test: 2,
+        noise: 30,
+        seed: 11,
+    })
+    .expect("synthetic data")
+}
+
+fn train(case: &Case) -> RunResult {
+    case.model.validate().expect("edited model is valid");
+    let (tr, te) = data(&case.sizes, case.n);
+    let config = TrainConfig {
+        rule: case.rule,
+        net: NetSpec {
+            sizes: case.sizes.clone(),
+            activation: Activation::Relu,
+        },
+        epochs: case.epochs,
+        batch: case.batch,
+        lr: 1.0 / 16.0,
+        seed: 5,
+        arith: case.arith,
+        train_limit: None,
+        test_limit: Some(2),
+    };
+    let (result, _) = run(&case.model, &config, &tr, &te, &mut |_, _| {})
+        .unwrap_or_else(|e| panic!("{}: {e}", case.describe()));
+    result
+}
+
+// ---------------------------------------------------------------------------
+// Closed forms
+// ---------------------------------------------------------------------------
+
+/// Packing rule: `n` values of `b` bits in `w`-bit words. A value never
+/// straddles a word: `ceil(n / floor(w/b))` when `b <= w`, else
+/// `n * ceil(b/w)` words.
+fn words(n: usize, b: u32, w: u32) -> u64 {
+    let n = n as u64;
+    if b <= w {
+        n.div_ceil((w / b) as u64)
+    } else {
+        n * b.div_ceil(w) as u64
+    }
+}
+
+/// Bytes of `n` values of `b` bits in DRAM (packed bit-contiguously).
+fn dram_bytes(n: usize, b: u32) -> u64 {
+    (n as u64 * b as u64).div_ceil(8)
+}
+
+/// Width of a label on the interconnect.
+const LABEL_BITS: u32 = 16;
+
+const F: usize = Phase::Forward as usize;
+const LE: usize = Phase::LocalError as usize;
+const BW: usize = Phase::Backward as usize;
+const UP: usize = Phase::Update as usize;
+const R: usize = 0;
+const W: usize = 1;
+
+/// Shape, mapping and widths of one case, with the per-primitive formulas.
+/// Each `add_*` adds `k` executions of one primitive's accesses to the
+/// expected counters.
+struct Geo<'a> {
+    m: &'a HwModel,
+    sizes: &'a [usize],
+    fixed: bool,
+}
+
+impl Geo<'_> {
+    fn layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+    fn rows(&self, i: usize) -> usize {
+        self.sizes[i + 1]
+    }
+    fn cols(&self, i: usize) -> usize {
+        self.sizes[i]
+    }
+    fn classes(&self) -> usize {
+        *self.sizes.last().expect("sizes")
+    }
+    fn cores(&self) -> usize {
+        match self.m.mapping {
+            Mapping::CorePerLayer => self.layers(),
+            Mapping::SharedCore => 1,
+        }
+    }
+    /// The core holding layer `i`.
+    fn core(&self, i: usize) -> usize {
+        match self.m.mapping {
+            Mapping::CorePerLayer => i,
+            Mapping::SharedCore => 0,
+        }
+    }
+    /// Hops between neighbouring layers' cores: 1, or 0 on a shared core.
+    fn hop(&self) -> u64 {
+        match self.m.mapping {
+            Mapping::CorePerLayer => 1,
+            Mapping::SharedCore => 0,
+        }
+    }
+    fn ab(&self) -> u32 {
+        self.m.formats.activation.bits
+    }
+    fn wb(&self) -> u32 {
+        self.m.formats.weight.bits
+    }
+    fn eb(&self) -> u32 {
+        self.m.formats.error.bits
+    }
+    /// Activation-bank words of `n` activations.
+    fn act(&self, n: usize) -> u64 {
+        words(n, self.ab(), self.m.sram.activation.word_bits)
+    }
+    /// Weight-bank words of `n` weights.
+    fn wgt(&self, n: usize) -> u64 {
+        words(n, self.wb(), self.m.sram.weight.word_bits)
+    }
+    /// Error-bank words of `n` errors.
+    fn err(&self, n: usize) -> u64 {
+        words(n, self.eb(), self.m.sram.error.word_bits)
+    }
+    /// Stash-bank words of layer `i`'s input.
+    fn stash_words(&self, i: usize) -> u64 {
+        words(self.cols(i), self.ab(), self.m.sram.stash.word_bits)
+    }
+    /// DRAM bytes of layer `i`'s input.
+    fn spill_bytes(&self, i: usize) -> u64 {
+        dram_bytes(self.cols(i), self.ab())
+    }
+    fn bursts(&self, bytes: u64) -> u64 {
+        bytes.div_ceil(self.m.dram.burst_bytes as u64)
+    }
+    fn lat_w(&self) -> u64 {
+        self.m.sram.weight.latency_cycles as u64
+    }
+    fn lat_a(&self) -> u64 {
+        self.m.sram.activation.latency_cycles as u64
+    }
+    fn lat_e(&self) -> u64 {
+        self.m.sram.error.latency_cycles as u64
+    }
+    fn lat_s(&self) -> u64 {
+        self.m.sram.stash.latency_cycles as u64
+    }
+    fn lat_dram(&self) -> u64 {
+        self.m.dram.latency_cycles as u64
+    }
+    fn lat_hop(&self) -> u64 {
+        self.m.interconnect.hop_latency_cycles as u64
+    }
+    /// LFSR draws of requantising `n` values into a class with `rounding`:
+    /// one per value when it rounds stochastically (fixed point only).
+    fn draws(&self, rounding: Rounding, n: usize) -> u64 {
+        if self.fixed && rounding == Rounding::Stochastic {
+            n as u64
+        } else {
+            0
+        }
+    }
+
+    /// Static occupancy, set when the network is mapped: weight-bank words
+    /// in use `Σ words(r·c + r, w)`, activation-bank peak
+    /// `max(words(c, a) + words(r, a))` and error-bank peak `max words(r, e)`
+    /// over the layers of the core.
+    fn add_static(&self, cs: &mut [CoreCounts]) {
+        for i in 0..self.layers() {
+            let (r, c) = (self.rows(i), self.cols(i));
+            let k = &mut cs[self.core(i)];
+            k.weight_words += self.wgt(r * c + r);
+            k.activation_peak_words = k.activation_peak_words.max(self.act(c) + self.act(r));
+            k.error_peak_words = k.error_peak_words.max(self.err(r));
+        }
+    }
+
+    /// Input load at core 0: DRAM read of `ceil(c0·a/8)` bytes (one
+    /// transfer: its bursts and one DRAM latency), activation write of
+    /// `words(c0, a)`.
+    fn add_load_input(&self, cs: &mut [CoreCounts], k: u64) {
+        let bytes = dram_bytes(self.cols(0), self.ab());
+        let c = &mut cs[self.core(0)];
+        c.dram_bytes[F][R] += k * bytes;
+        c.dram_bursts[F][R] += k * self.bursts(bytes);
+        c.latency_cycles[F] += k * self.lat_dram();
+        c.words[Unit::Activation as usize][Class::Activation as usize][F][W] +=
+            k * self.act(self.cols(0));
+    }
+
+    /// Label delivery: one link word of 16 bits (`words(1, 16, W_noc)`) and
+    /// one hop from the host to each distinct receiving core.
+    fn add_label(&self, cs: &mut [CoreCounts], layers: std::ops::Range<usize>, k: u64) {
+        let mut cores: Vec<usize> = layers.map(|i| self.core(i)).collect();
+        cores.dedup();
+        let w = words(1, LABEL_BITS, self.m.interconnect.word_bits);
+        for core in cores {
+            cs[core].noc_words[F][Class::Label as usize] += k * w;
+            cs[core].noc_word_hops[F] += k * w;
+        }
+    }
+
+    /// Forward mat-vec of layer `i` in `phase`: reads `words(c, a)` input
+    /// and `words(r·c + r, w)` weights and biases, writes `words(r, a)`,
+    /// `r·c` MACs, latency `lat_w + lat_a`; stochastic activation rounding
+    /// draws `r` values.
+    fn add_forward(&self, cs: &mut [CoreCounts], i: usize, p: usize, k: u64) {
+        let (r, c) = (self.rows(i), self.cols(i));
+        let draws = self.draws(self.m.formats.activation.rounding, r);
+        let (xw, ww, hw) = (self.act(c), self.wgt(r * c + r), self.act(r));
+        let lat = self.lat_w() + self.lat_a();
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Activation as usize][Class::Activation as usize][p][R] += k * xw;
+        core.words[Unit::Weight as usize][Class::Weight as usize][p][R] += k * ww;
+        core.words[Unit::Activation as usize][Class::Activation as usize][p][W] += k * hw;
+        core.macs[p] += k * (r * c) as u64;
+        core.latency_cycles[p] += k * lat;
+        core.lfsr_draws[p] += k * draws;
+    }
+
+    /// Activation transfer from layer `i` to `i+1`: on separate cores an
+    /// activation read of `words(r, a)` at core `i`, `words(r, a, W_noc)`
+    /// link words over one hop (and its latency), the same activation words
+    /// written at core `i+1`; nothing on a shared core.
+    fn add_send(&self, cs: &mut [CoreCounts], i: usize, p: usize, k: u64) {
+        if self.hop() == 0 {
+            return;
+        }
+        let r = self.rows(i);
+        let aw = self.act(r);
+        let nw = words(r, self.ab(), self.m.interconnect.word_bits);
+        let lat = self.hop() * self.lat_hop();
+        let hop = self.hop();
+        let src = &mut cs[self.core(i)];
+        src.words[Unit::Activation as usize][Class::Activation as usize][p][R] += k * aw;
+        src.noc_words[p][Class::Activation as usize] += k * nw;
+        src.noc_word_hops[p] += k * nw * hop;
+        src.latency_cycles[p] += k * lat;
+        cs[self.core(i + 1)].words[Unit::Activation as usize][Class::Activation as usize][p][W] +=
+            k * aw;
+    }
+
+    /// Local error of hidden layer `i` (phase local_error): `h` read twice
+    /// (`2·words(r, a)`), the classifier read twice (`2·words(C·r, k_rom,
+    /// W_rom)` ROM words, or `2·C·r` generator steps and no ROM read with
+    /// `lfsr` storage), `2·C·r` MACs, `words(r, e)` error written, latency
+    /// `lat_a + lat_e`; stochastic error rounding draws `C + r` values
+    /// (classifier output, then the error).
+    fn add_local_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let r = self.rows(i);
+        let entries = self.classes() * r;
+        let (rom_words, steps) = match self.m.rom.storage.entry_bits() {
+            Some(bits) => (words(entries, bits, self.m.rom.word_bits), 0),
+            None => (0, entries as u64),
+        };
+        let draws = self.draws(self.m.formats.error.rounding, self.classes() + r);
+        let (hw, ew) = (self.act(r), self.err(r));
+        let lat = self.lat_a() + self.lat_e();
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Activation as usize][Class::Activation as usize][LE][R] += k * 2 * hw;
+        c.words[Unit::Rom as usize][Class::Classifier as usize][LE][R] += k * 2 * rom_words;
+        c.rom_generator_steps[LE] += k * 2 * steps;
+        c.macs[LE] += k * 2 * entries as u64;
+        c.words[Unit::Error as usize][Class::Error as usize][LE][W] += k * ew;
+        c.latency_cycles[LE] += k * lat;
+        c.lfsr_draws[LE] += k * draws;
+    }
+
+    /// Output error `h − onehot` of the last layer in phase `p`: reads
+    /// `words(C, a)`, writes `words(C, e)`, no latency; stochastic error
+    /// rounding draws `C` values.
+    fn add_output_error(&self, cs: &mut [CoreCounts], p: usize, k: u64) {
+        let last = self.layers() - 1;
+        let n = self.classes();
+        let draws = self.draws(self.m.formats.error.rounding, n);
+        let (hw, ew) = (self.act(n), self.err(n));
+        let c = &mut cs[self.core(last)];
+        c.words[Unit::Activation as usize][Class::Activation as usize][p][R] += k * hw;
+        c.words[Unit::Error as usize][Class::Error as usize][p][W] += k * ew;
+        c.lfsr_draws[p] += k * draws;
+    }
+
+    /// Backprop's transposed mat-vec at layer `i > 0` (phase backward): at
+    /// core `i` reads `words(r·c, w)` weights (no biases), `words(r, e)`
+    /// error, `words(c, a)` input (derivative); `r·c` MACs; latency
+    /// `lat_w + lat_e`; `words(c, e, W_noc)` link words over one hop to core
+    /// `i−1` (none on a shared core); `words(c, e)` error written at core
+    /// `i−1`; stochastic error rounding draws `c` values.
+    fn add_backward(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, c) = (self.rows(i), self.cols(i));
+        let draws = self.draws(self.m.formats.error.rounding, c);
+        let nw = words(c, self.eb(), self.m.interconnect.word_bits);
+        let (ww, ew, xw, ow) = (self.wgt(r * c), self.err(r), self.act(c), self.err(c));
+        let lat = self.lat_w() + self.lat_e() + self.hop() * self.lat_hop();
+        let hop = self.hop();
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Weight as usize][Class::Weight as usize][BW][R] += k * ww;
+        core.words[Unit::Error as usize][Class::Error as usize][BW][R] += k * ew;
+        core.words[Unit::Activation as usize][Class::Activation as usize][BW][R] += k * xw;
+        core.macs[BW] += k * (r * c) as u64;
+        core.latency_cycles[BW] += k * lat;
+        core.lfsr_draws[BW] += k * draws;
+        if hop > 0 {
+            core.noc_words[BW][Class::Error as usize] += k * nw;
+            core.noc_word_hops[BW] += k * nw * hop;
+        }
+        cs[self.core(i - 1)].words[Unit::Error as usize][Class::Error as usize][BW][W] += k * ow;
+    }
+
+    /// Update of layer `i` (phase update): reads `words(r, e)` error and
+    /// `words(c, a)` input, reads and writes `words(r·c + r, w)` weights and
+    /// biases, `r·(c+1)` MACs, latency `2·lat_w`; LFSR draws `r·(c+1)` for a
+    /// stochastic update format plus `r·(c+1)` for a stochastic weight
+    /// write-back when `frac_u > frac_w` (fixed point only).
+    fn add_update(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, c) = (self.rows(i), self.cols(i));
+        let f = &self.m.formats;
+        let n = r * (c + 1);
+        let mut draws = self.draws(f.update.rounding, n);
+        if f.update.frac > f.weight.frac {
+            draws += self.draws(f.weight.rounding, n);
+        }
+        let (ew, xw, ww) = (self.err(r), self.act(c), self.wgt(r * c + r));
+        let lat = 2 * self.lat_w();
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Error as usize][Class::Error as usize][UP][R] += k * ew;
+        core.words[Unit::Activation as usize][Class::Activation as usize][UP][R] += k * xw;
+        core.words[Unit::Weight as usize][Class::Weight as usize][UP][R] += k * ww;
+        core.words[Unit::Weight as usize][Class::Weight as usize][UP][W] += k * ww;
+        core.macs[UP] += k * n as u64;
+        core.latency_cycles[UP] += k * lat;
+        core.lfsr_draws[UP] += k * draws;
+    }
+
+    /// `k` stashes of layer `i`'s input (phase forward) and `reads` restores
+    /// of each (phase backward), held in the stash bank (`words(c, a,
+    /// W_stash)` written / read, stash latency) or, when `dram`, in DRAM
+    /// (`ceil(c·a/8)` bytes written / read, their bursts, DRAM latency).
+    /// Every restore also writes `words(c, a)` to the activation bank.
+    fn add_stash(&self, cs: &mut [CoreCounts], i: usize, dram: bool, k: u64, reads: u64) {
+        let sw = self.stash_words(i);
+        let bytes = self.spill_bytes(i);
+        let bursts = self.bursts(bytes);
+        let aw = self.act(self.cols(i));
+        let (lat_s, lat_d) = (self.lat_s(), self.lat_dram());
+        let c = &mut cs[self.core(i)];
+        if dram {
+            c.dram_bytes[F][W] += k * bytes;
+            c.dram_bursts[F][W] += k * bursts;
+            c.latency_cycles[F] += k * lat_d;
+            c.dram_bytes[BW][R] += k * reads * bytes;
+            c.dram_bursts[BW][R] += k * reads * bursts;
+            c.latency_cycles[BW] += k * reads * lat_d;
+        } else {
+            c.words[Unit::Stash as usize][Class::Activation as usize][F][W] += k * sw;
+            c.latency_cycles[F] += k * lat_s;
+            c.words[Unit::Stash as usize][Class::Activation as usize][BW][R] += k * reads * sw;
+            c.latency_cycles[BW] += k * reads * lat_s;
+        }
+        c.words[Unit::Activation as usize][Class::Activation as usize][BW][W] += k * reads * aw;
+    }
+}
+
+/// Batch sizes of `epochs` passes over `n` samples in batches of `b`:
+/// `floor(n/b)` full batches and one of `n mod b` if nonzero, per epoch.
+fn batch_sizes(n: usize, b: usize, epochs: u32) -> Vec<usize> {
+    let mut one = vec![b; n / b];
+    if !n.is_multiple_of(b) {
+        one.push(n % b);
+    }
+    (0..epochs).flat_map(|_| one.clone()).collect()
+}
+
+/// Per layer (vectors in SRAM, vectors in DRAM); per core (SRAM words,
+/// DRAM bytes) held.
+type Split = (Vec<(u64, u64)>, Vec<(u64, u64)>);
+
+/// Where backprop's stashed vectors go in one batch of `b` samples: sample
+/// by sample, layer by layer (`layers`), a vector of `words(c_i, a, W_s)`
+/// goes to the stash bank of its core when the words that core already
+/// holds plus its own fit the capacity, else to DRAM. Returns, per layer,
+/// (vectors in SRAM, vectors in DRAM), and per core the SRAM words and DRAM
+/// bytes held at the end of the batch's forward passes (the batch's peak).
+fn stash_split(g: &Geo, layers: &[usize], b: usize) -> Split {
+    let cap = g.m.sram.stash.capacity_bytes * 8 / g.m.sram.stash.word_bits as u64;
+    let mut split = vec![(0, 0); g.layers()];
+    let mut held = vec![(0, 0); g.cores()];
+    for _ in 0..b {
+        for &i in layers {
+            let w = g.stash_words(i);
+            let h = &mut held[g.core(i)];
+            if h.0 + w <= cap {
+                h.0 += w;
+                split[i].0 += 1;
+            } else {
+                h.1 += g.spill_bytes(i);
+                split[i].1 += 1;
+            }
+        }
+    }
+    (split, held)
+}
+
+/// The expected counters of `case`, every field.
+fn expected(case: &Case) -> Vec<CoreCounts> {
+    let g = Geo {
+        m: &case.model,
+        sizes: &case.sizes,
+        fixed: case.arith == Arith::Fixed,
+    };
+    let l = g.layers();
+    let mut cs = vec![CoreCounts::default(); g.cores()];
+    g.add_static(&mut cs);
+    let batches = batch_sizes(case.n, case.batch, case.epochs);
+    // S: samples trained on.
+    let s: u64 = batches.iter().sum::<usize>() as u64;
+    g.add_load_input(&mut cs, s);
+    match case.rule {
+        Rule::Local => {
+            // Per sample: label to every layer's core; per layer forward,
+            // then (hidden) transfer + local error or (output) output error,
+            // then the update. Nothing is stashed.
+            g.add_label(&mut cs, 0..l, s);
+            for i in 0..l {
+                g.add_forward(&mut cs, i, F, s);
+                if i + 1 < l {
+                    g.add_send(&mut cs, i, F, s);
+                    g.add_local_error(&mut cs, i, s);
+                } else {
+                    g.add_output_error(&mut cs, LE, s);
+                }
+                g.add_update(&mut cs, i, s);
+            }
+        }
+        Rule::Bp(policy) => {
+            // Per sample: label to the output core; forward + transfer of
+            // every layer; output error (phase backward); per layer from the
+            // top: restore the input, backward (i > 0), update.
+            g.add_label(&mut cs, l - 1..l, s);
+            for i in 0..l {
+                g.add_forward(&mut cs, i, F, s);
+                if i + 1 < l {
+                    g.add_send(&mut cs, i, F, s);
+                }
+                if i > 0 {
+                    g.add_backward(&mut cs, i, s);
+                }
+                g.add_update(&mut cs, i, s);
+            }
+            g.add_output_error(&mut cs, BW, s);
+            // Stashed layers and how often each stashed vector is restored:
+            // stash/spill keep every layer's input, restored once; recompute
+            // keeps only the network input, restored once per layer, and
+            // re-runs the forward pass of layers 0..i−1 before layer i.
+            let (stashed, reads): (Vec<usize>, u64) = match policy {
+                BpPolicy::Stash | BpPolicy::Spill => ((0..l).collect(), 1),
+                BpPolicy::Recompute => (vec![0], l as u64),
+            };
+            if policy == BpPolicy::Recompute {
+                for i in 0..l {
+                    for j in 0..i {
+                        g.add_forward(&mut cs, j, BW, s);
+                        g.add_send(&mut cs, j, BW, s);
+                    }
+                }
+            }
+            for &b in &batches {
+                let (split, held) = stash_split(&g, &stashed, b);
+                for &i in &stashed {
+                    g.add_stash(&mut cs, i, false, split[i].0, reads);
+                    g.add_stash(&mut cs, i, true, split[i].1, reads);
+                }
+                for (c, (words, bytes)) in cs.iter_mut().zip(held) {
+                    c.stash_peak_words = c.stash_peak_words.max(words);
+                    c.spill_peak_bytes = c.spill_peak_bytes.max(bytes);
+                }
+            }
+            // With B > 1 the output errors of the whole batch are kept:
+            // the error bank of the output core peaks at b·words(C, e).
+            let kept = batches.iter().copied().max().unwrap_or(1) as u64;
+            let e = g.err(g.classes());
+            let c = &mut cs[g.core(l - 1)];
+            c.error_peak_words = c.error_peak_words.max(kept * e);
+        }
+    }
+    cs
+}
+
+/// Asserts that `got` equals `want` field by field, naming the first
+/// differing fields and the case.
+fn assert_counts(case: &Case, got: &[CoreCounts], want: &[CoreCounts]) {
+    assert_eq!(got.len(), want.len(), "cores: {}", case.describe());
+    for (core, (g, w)) in got.iter().zip(want).enumerate() {
+        if g == w {
+            continue;
+        }
+        let gv = serde_json::to_value(g).expect("serialise");
+        let wv = serde_json::to_value(w).expect("serialise");
+        let mut diffs = Vec::new();
+        for (key, wf) in wv.as_object().expect("object") {
+            let gf = &gv[key];
+            if gf != wf {
+                diffs.push(format!("  {key}: got {gf}, want {wf}"));
+            }
+        }
+        let mut words = Vec::new();
+        for &u in Unit::ALL {
+            for &c in Class::ALL {
+                for &p in Phase::ALL {
+                    for &rw in Rw::ALL {
+                        let (a, b) = (g.get_words(u, c, p, rw), w.get_words(u, c, p, rw));
+                        if a != b {
+                            words.push(format!("  words[{u}][{c}][{p}][{rw}]: got {a}, want {b}"));
+                        }
+                    }
+                }
+            }
+        }
+        panic!(
+            "{}\ncore {core} differs:\n{}\n{}",
+            case.describe(),
+            diffs.join("\n"),
+            words.join("\n")
+        );
+    }
+}
+
+/// Trains `case` and checks every counter; returns the result.
+fn check(case: &Case) -> RunResult {
+    let result = train(case);
+    let s: usize = batch_sizes(case.n, case.batch, case.epochs).iter().sum();
+    assert_eq!(result.samples, s as u64, "{}", case.describe());
+    assert_counts(case, &result.counts, &expected(case));
+    for c in &result.counts {
+        assert_eq!(c.stash_words_now, 0, "stash released: {}", case.describe());
+        assert_eq!(c.spill_bytes_now, 0, "spill released: {}", case.describe());
+    }
+    result
+}
+
+const SHAPES: [&[usize]; 3] = [&[16, 8, 4], &[20, 12, 12, 3], &[64, 32, 16, 8, 5]];
+const RULES: [Rule; 4] = [
+    Rule::Local,
+    Rule::Bp(BpPolicy::Stash),
+    Rule::Bp(BpPolicy::Spill),
+    Rule::Bp(BpPolicy::Recompute),
+];
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+/// Self-check of the packing formula used above on the documented examples.
+#[test]
+fn packing_formula_matches_documented_examples() {
+    assert_eq!(words(1000, 16, 64), 250);
+    assert_eq!(words(1001, 16, 64), 251);
+    assert_eq!(words(3, 24, 64), 2);
+    assert_eq!(words(5, 72, 64), 10);
+    assert_eq!(words(7, 16, 24), 7);
+    assert_eq!(words(65, 1, 64), 2);
+    for (n, b, w) in [(7, 16, 24), (100, 8, 128), (33, 16, 512), (5, 16, 8)] {
+        assert_eq!(words(n, b, w), locus::hw::model::words_for(n as u64, b, w));
+    }
+}
+
+#[test]
+fn every_rule_and_shape_with_default_model_and_batches_1_3_4() {
+    for shape in SHAPES {
+        for rule in RULES {
+            for batch in [1, 3, 4] {
+                // N = 10 is divisible by neither 3 nor 4: a short last batch.
+                check(&Case::new(default_model(), shape, rule, batch, 10));
+            }
+        }
+    }
+}
+
+#[test]
+fn two_epochs_accumulate_and_peaks_do_not() {
+    for rule in RULES {
+        let mut case = Case::new(default_model(), &[20, 12, 12, 3], rule, 4, 9);
+        case.epochs = 2;
+        check(&case);
+    }
+}
+
+#[test]
+fn word_widths_64_128_512_and_24() {
+    // 24-bit words hold floor(24/16) = 1 sixteen-bit value each.
+    for bits in [64, 128, 512, 24] {
+        for shape in SHAPES {
+            for rule in RULES {
+                for batch in [1, 3] {
+                    let m = with_word_bits(default_model(), bits);
+                    check(&Case::new(m, shape, rule, batch, 7));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn mixed_word_widths_per_bank() {
+    let mut m = default_model();
+    m.sram.weight.word_bits = 128;
+    m.sram.activation.word_bits = 24;
+    m.sram.error.word_bits = 40;
+    m.sram.stash.word_bits = 512;
+    m.rom.word_bits = 16;
+    // 8-bit link words: a 16-bit value (or label) takes two words.
+    m.interconnect.word_bits = 8;
+    for shape in SHAPES {
+        for rule in RULES {
+            check(&Case::new(m.clone(), shape, rule, 3, 7));
+        }
+    }
+}
+
+#[test]
+fn element_widths_8_and_16_and_mixed() {
+    let eight = with_8bit_formats(default_model());
+    let mut mixed = default_model();
+    mixed.formats.activation = fmt(8, 4, Rounding::Nearest);
+    mixed.formats.error = fmt(12, 8, Rounding::Nearest);
+    for m in [eight, mixed] {
+        for shape in SHAPES {
+            for rule in RULES {
+                for batch in [1, 4] {
+                    check(&Case::new(m.clone(), shape, rule, batch, 10));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn shared_core_has_one_core_and_no_hops() {
+    for shape in SHAPES {
+        for rule in RULES {
+            for batch in [1, 3] {
+                let mut m = default_model();
+                m.mapping = Mapping::SharedCore;
+                let r = check(&Case::new(m, shape, rule, batch, 7));
+                assert_eq!(r.counts.len(), 1);
+                let c = &r.counts[0];
+                // Only the label comes over a link, one word and hop per sample.
+                assert_eq!(c.noc_word_hops.iter().sum::<u64>(), 7);
+                assert_eq!(c.noc_words[F][Class::Label as usize], 7);
+            }
+        }
+    }
+}
+
+#[test]
+fn rom_storage_sign_bits_values_and_lfsr() {
+    for storage in [
+        RomStorage::SignBits,
+        RomStorage::Values { bits: 4 },
+        RomStorage::Lfsr,
+    ] {
+        for shape in SHAPES {
+            let mut m = default_model();
+            m.rom.storage = storage;
+            let r = check(&Case::new(m, shape, Rule::Local, 1, 5));
+            let rom: u64 = r
+                .counts
+                .iter()
+                .map(|c| c.unit_words(Unit::Rom, Rw::Read))
+                .sum();
+            let steps: u64 = r
+                .counts
+                .iter()
+                .map(|c| c.rom_generator_steps.iter().sum::<u64>())
+                .sum();
+            // Σ over hidden layers of 2·C·r per sample.
+            let entries: u64 = (1..shape.len() - 1)
+                .map(|i| 2 * (shape[i] * shape[shape.len() - 1]) as u64)
+                .sum();
+            match storage {
+                RomStorage::Lfsr => {
+                    assert_eq!(rom, 0);
+                    assert_eq!(steps, 5 * entries);
+                }
+                _ => {
+                    assert!(rom > 0);
+                    assert_eq!(steps, 0);
+                }
+            }
+        }
+    }
+}
+
+/// A stash bank of 9 words (64-bit words, 16-bit activations): a 16-input
+/// layer's vector takes 4 words, so 2 of a batch of 4 stay on chip and 2
+/// go to DRAM; the 8-input layer's 2-word vectors all fit.
+#[test]
+fn spill_splits_between_stash_bank_and_dram_exactly() {
+    let mut m = default_model();
+    m.sram.stash.capacity_bytes = 9 * 8;
+    let case = Case::new(m.clone(), &[16, 8, 4], Rule::Bp(BpPolicy::Spill), 4, 10);
+    let r = check(&case);
+    // Batches 4, 4, 2: layer 0 keeps min(b, 2) on chip, the rest in DRAM.
+    let l0 = &r.counts[0];
+    let sram_vectors = 2 + 2 + 2;
+    let dram_vectors = 2 + 2;
+    assert_eq!(
+        l0.words[Unit::Stash as usize][Class::Activation as usize][F][W],
+        4 * sram_vectors
+    );
+    assert_eq!(l0.dram_bytes[F][W], 32 * dram_vectors);
+    assert_eq!(l0.dram_bytes[BW][R], 32 * dram_vectors);
+    assert_eq!(l0.dram_bursts[F][W], dram_vectors);
+    assert_eq!(l0.stash_peak_words, 8);
+    assert_eq!(l0.spill_peak_bytes, 64);
+    let l1 = &r.counts[1];
+    assert_eq!(l1.dram_bytes, [[0; 2]; 4]);
+    assert_eq!(l1.stash_peak_words, 4 * 2);
+
+    // Wider inputs: 64 inputs = 128 bytes = 2 bursts of 64; 20 inputs of
+    // 16 bits = 40 bytes = 2 bursts of 32; various capacities.
+    for (shape, cap_words, burst) in [
+        (&[64, 32, 16, 8, 5][..], 40, 64),
+        (&[20, 12, 12, 3][..], 12, 32),
+        (&[20, 12, 12, 3][..], 5, 16),
+    ] {
+        for mapping in [Mapping::CorePerLayer, Mapping::SharedCore] {
+            for rule in [Rule::Bp(BpPolicy::Spill), Rule::Bp(BpPolicy::Recompute)] {
+                for batch in [1, 3, 4] {
+                    let mut m = default_model();
+                    m.sram.stash.capacity_bytes = cap_words * 8;
+                    m.dram.burst_bytes = burst;
+                    m.mapping = mapping;
+                    let r = check(&Case::new(m, shape, rule, batch, 10));
+                    let spilled: u64 = r.counts.iter().map(|c| c.dram_total(Rw::Write)).sum();
+                    let stashed: u64 = r
+                        .counts
+                        .iter()
+                        .map(|c| c.unit_words(Unit::Stash, Rw::Write))
+                        .sum();
+                    if batch > 1 {
+                        assert!(spilled > 0 && stashed > 0, "some but not all spill");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bp_peak_stash_is_batch_times_input_words_local_is_zero() {
+    for shape in SHAPES {
+        for batch in [1, 3, 4] {
+            let n = 10;
+            let m = with_word_bits(default_model(), 128);
+            let bp = check(&Case::new(
+                m.clone(),
+                shape,
+                Rule::Bp(BpPolicy::Stash),
+                batch,
+                n,
+            ));
+            for (i, c) in bp.counts.iter().enumerate() {
+                // B × words(c_i, a, W_stash), W_stash = 128: 8 values a word.
+                assert_eq!(
+                    c.stash_peak_words,
+                    batch as u64 * (shape[i] as u64).div_ceil(8),
+                    "layer {i}"
+                );
+                assert_eq!(c.spill_peak_bytes, 0);
+            }
+            let local = check(&Case::new(m, shape, Rule::Local, batch, n));
+            for c in &local.counts {
+                assert_eq!(c.stash_peak_words, 0);
+                assert_eq!(c.spill_peak_bytes, 0);
+                assert_eq!(c.unit_words(Unit::Stash, Rw::Write), 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn stochastic_update_draws_one_per_weight_and_bias_and_matches_datapath() {
+    for shape in SHAPES {
+        for rule in RULES {
+            let r = check(&Case::new(default_model(), shape, rule, 3, 7));
+            // Default: update and weight round stochastically with equal frac:
+            // one draw per weight and bias per update, all in phase update.
+            let per_sample: u64 = shape.windows(2).map(|w| (w[1] * (w[0] + 1)) as u64).sum();
+            let total: u64 = r
+                .counts
+                .iter()
+                .map(|c| c.lfsr_draws.iter().sum::<u64>())
+                .sum();
+            let update: u64 = r.counts.iter().map(|c| c.lfsr_draws[UP]).sum();
+            assert_eq!(total, 7 * per_sample);
+            assert_eq!(update, total);
+            assert_eq!(r.datapath_lfsr_draws, total);
+        }
+    }
+}
+
+#[test]
+fn nearest_rounding_everywhere_draws_nothing() {
+    for shape in SHAPES {
+        for rule in RULES {
+            let r = check(&Case::new(all_nearest(default_model()), shape, rule, 3, 7));
+            let total: u64 = r
+                .counts
+                .iter()
+                .map(|c| c.lfsr_draws.iter().sum::<u64>())
+                .sum();
+            assert_eq!(total, 0);
+            assert_eq!(r.datapath_lfsr_draws, 0);
+        }
+    }
+}
+
+/// Stochastic rounding of activations and errors draws too (forward,
+/// local-error, output-error and backward requantisations): the counted
+/// draws equal the datapath's in every such configuration (the uncounted
+/// evaluation after each epoch restores the LFSR and its draw count).
+#[test]
+fn stochastic_activation_and_error_rounding_draws_are_counted() {
+    let mut variants = Vec::new();
+    for (act, err) in [
+        (Rounding::Stochastic, Rounding::Nearest),
+        (Rounding::Nearest, Rounding::Stochastic),
+        (Rounding::Stochastic, Rounding::Stochastic),
+    ] {
+        for mut m in [default_model(), with_8bit_formats(default_model())] {
+            m.formats.activation.rounding = act;
+            m.formats.error.rounding = err;
+            variants.push(m);
+        }
+    }
+    for m in variants {
+        for shape in SHAPES {
+            for rule in RULES {
+                let r = check(&Case::new(m.clone(), shape, rule, 3, 7));
+                let total: u64 = r
+                    .counts
+                    .iter()
+                    .map(|c| c.lfsr_draws.iter().sum::<u64>())
+                    .sum();
+                let training: u64 = r.counts.iter().map(|c| c.lfsr_draws[UP]).sum();
+                assert!(total > training, "draws outside the update phase");
+                assert_eq!(r.datapath_lfsr_draws, total, "{:?} {}", shape, rule.label());
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_counts_equal_fixed_counts_except_lfsr_draws() {
+    for m in [default_model(), with_8bit_formats(default_model())] {
+        for shape in SHAPES {
+            for rule in RULES {
+                let fixed = Case::new(m.clone(), shape, rule, 3, 7);
+                let mut float = fixed.clone();
+                float.arith = Arith::F32;
+                let a = check(&fixed);
+                let b = check(&float);
+                assert_eq!(b.datapath_lfsr_draws, 0);
+                for (x, y) in a.counts.iter().zip(&b.counts) {
+                    assert!(y.lfsr_draws.iter().all(|&d| d == 0));
+                    assert!(x.lfsr_draws.iter().any(|&d| d > 0));
+                    let mut x = x.clone();
+                    x.lfsr_draws = y.lfsr_draws;
+                    assert_eq!(&x, y, "{:?} {}", shape, rule.label());
+                }
+            }
+        }
+    }
+}
+
+/// Recompute against stash, same run otherwise: the backward phase has
+/// `N · Σ_i Σ_{j<i} r_j·c_j` more MACs and `N · Σ_i Σ_{j<i} words(r_j·c_j +
+/// r_j, w)` more weight reads (the forward cost of layers `0..i−1` per layer
+/// `i`, per sample).
+#[test]
+fn recompute_adds_the_forward_cost_of_lower_layers_to_backward() {
+    for shape in SHAPES {
+        for batch in [1, 3] {
+            let n = 7u64;
+            let m = default_model();
+            let stash = check(&Case::new(
+                m.clone(),
+                shape,
+                Rule::Bp(BpPolicy::Stash),
+                batch,
+                7,
+            ));
+            let rec = check(&Case::new(
+                m,
+                shape,
+                Rule::Bp(BpPolicy::Recompute),
+                batch,
+                7,
+            ));
+            let l = shape.len() - 1;
+            let wb = 512 / 16;
+            let mut macs = vec![0u64; l];
+            let mut wreads = vec![0u64; l];
+            for i in 0..l {
+                for j in 0..i {
+                    let (r, c) = (shape[j + 1] as u64, shape[j] as u64);
+                    macs[j] += n * r * c;
+                    wreads[j] += n * (r * c + r).div_ceil(wb);
+                }
+            }
+            let wr = |c: &CoreCounts| c.words[Unit::Weight as usize][Class::Weight as usize][BW][R];
+            for j in 0..l {
+                let (s, r) = (&stash.counts[j], &rec.counts[j]);
+                assert_eq!(r.macs[BW] - s.macs[BW], macs[j], "layer {j}");
+                assert_eq!(wr(r) - wr(s), wreads[j], "layer {j}");
+                assert_eq!(r.macs[F], s.macs[F]);
+                assert_eq!(r.macs[UP], s.macs[UP]);
+            }
+        }
+    }
+}
