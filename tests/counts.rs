@@ -923,9 +923,15 @@ fn bp_peak_stash_is_batch_times_input_words_local_is_zero() {
 fn stochastic_update_draws_one_per_weight_and_bias_and_matches_datapath() {
     for shape in SHAPES {
         for rule in RULES {
-            let r = check(&Case::new(default_model(), shape, rule, 3, 7));
-            // Default: update and weight round stochastically with equal frac:
-            // one draw per weight and bias per update, all in phase update.
+            let r = check(&Case::new(
+                stochastic_update(default_model()),
+                shape,
+                rule,
+                3,
+                7,
+            ));
+            // Update and weight round stochastically with equal frac: one
+            // draw per weight and bias per update, all in phase update.
             let per_sample: u64 = shape.windows(2).map(|w| (w[1] * (w[0] + 1)) as u64).sum();
             let total: u64 = r
                 .counts
@@ -938,6 +944,14 @@ fn stochastic_update_draws_one_per_weight_and_bias_and_matches_datapath() {
             assert_eq!(r.datapath_lfsr_draws, total);
         }
     }
+}
+
+/// The model with weights and updates rounded stochastically (the shipped
+/// default rounds them to nearest).
+fn stochastic_update(mut m: HwModel) -> HwModel {
+    m.formats.weight.rounding = Rounding::Stochastic;
+    m.formats.update.rounding = Rounding::Stochastic;
+    m
 }
 
 #[test]
@@ -993,7 +1007,10 @@ fn stochastic_activation_and_error_rounding_draws_are_counted() {
 
 #[test]
 fn f32_counts_equal_fixed_counts_except_lfsr_draws() {
-    for m in [default_model(), with_8bit_formats(default_model())] {
+    for m in [
+        stochastic_update(default_model()),
+        with_8bit_formats(default_model()),
+    ] {
         for shape in SHAPES {
             for rule in RULES {
                 let fixed = Case::new(m.clone(), shape, rule, 3, 7);

@@ -16,7 +16,11 @@ fn base_model() -> HwModel {
 }
 
 fn rounding() -> impl Strategy<Value = Rounding> {
-    prop_oneof![Just(Rounding::Truncate), Just(Rounding::Nearest), Just(Rounding::Stochastic)]
+    prop_oneof![
+        Just(Rounding::Truncate),
+        Just(Rounding::Nearest),
+        Just(Rounding::Stochastic)
+    ]
 }
 
 fn overflow() -> impl Strategy<Value = Overflow> {
@@ -54,26 +58,37 @@ fn case() -> impl Strategy<Value = Case> {
         0u32..10,
         (1usize..40, 1usize..70),
         any::<u64>(),
-        prop_oneof![Just(1i32), Just(16), Just(64), Just(256), Just(1024), Just(i16::MAX as i32)],
+        prop_oneof![
+            Just(1i32),
+            Just(16),
+            Just(64),
+            Just(256),
+            Just(1024),
+            Just(i16::MAX as i32)
+        ],
         any::<bool>(),
     )
-        .prop_map(|((wb, ab, eb), (wf, af, ef), acc, r, o, lr, (rows, cols), seed, scale, positive)| Case {
-            wbits: wb,
-            wfrac: wf.min(wb - 2),
-            abits: ab,
-            afrac: af.min(ab - 2),
-            ebits: eb,
-            efrac: ef.min(eb - 2),
-            acc_bits: acc,
-            rounding: r,
-            overflow: o,
-            lr_shift: lr,
-            rows,
-            cols,
-            seed,
-            scale,
-            positive,
-        })
+        .prop_map(
+            |((wb, ab, eb), (wf, af, ef), acc, r, o, lr, (rows, cols), seed, scale, positive)| {
+                Case {
+                    wbits: wb,
+                    wfrac: wf.min(wb - 2),
+                    abits: ab,
+                    afrac: af.min(ab - 2),
+                    ebits: eb,
+                    efrac: ef.min(eb - 2),
+                    acc_bits: acc,
+                    rounding: r,
+                    overflow: o,
+                    lr_shift: lr,
+                    rows,
+                    cols,
+                    seed,
+                    scale,
+                    positive,
+                }
+            },
+        )
 }
 
 fn model_for(c: &Case) -> HwModel {
@@ -126,7 +141,12 @@ fn run<V: locus::quant::Raw>(m: &HwModel, c: &Case) -> (Vec<i64>, u32, String) {
     };
     let mut w = conv(values(c.rows * c.cols, c.wbits, c.seed, c.scale));
     let mut b = conv(values(c.rows, c.wbits, c.seed ^ 1, c.scale));
-    let x = conv(values(c.cols, c.abits, c.seed ^ 2, c.scale).into_iter().map(|v| v.abs()).collect());
+    let x = conv(
+        values(c.cols, c.abits, c.seed ^ 2, c.scale)
+            .into_iter()
+            .map(|v| v.abs())
+            .collect(),
+    );
     let e = conv(values(c.rows, c.ebits, c.seed ^ 3, c.scale));
     let mut out = vec![V::default(); c.rows];
     dp.matvec(&w, &b, &x, &mut out);
@@ -140,7 +160,11 @@ fn run<V: locus::quant::Raw>(m: &HwModel, c: &Case) -> (Vec<i64>, u32, String) {
         .chain(&b)
         .map(|v| v.to_i64())
         .collect();
-    (all, dp.lfsr().state(), format!("{:?} {}", dp.overflow(), dp.lfsr_draws()))
+    (
+        all,
+        dp.lfsr().state(),
+        format!("{:?} {}", dp.overflow(), dp.lfsr_draws()),
+    )
 }
 
 proptest! {

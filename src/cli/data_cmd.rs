@@ -1,9 +1,15 @@
 //! `locus data info DIR`: loads both splits of an IDX dataset directory and
 //! prints their files, shapes, pixel statistics and class counts side by side.
+//! `locus data synth DIR`: writes a seeded synthetic dataset in that layout.
 
-use locus::data::{Dataset, PixelStats, SplitFiles, find_split};
+use anyhow::Context;
+use clap::Args;
+use locus::data::{
+    DataError, Dataset, PixelStats, SplitFiles, SyntheticSpec, find_split, generate, split_files,
+    write_split,
+};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The splits of an MNIST-layout directory, in print order.
 const SPLITS: [&str; 2] = ["train", "t10k"];
@@ -17,6 +23,109 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
         columns.push((files, data));
     }
     print!("{}", render(dir, &columns));
+    Ok(())
+}
+
+/// `locus data synth` options.
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Output directory, created if missing, e.g. data/synth.
+    pub out_dir: PathBuf,
+    /// Number of classes, 2..=256 (sample i has label i % classes).
+    #[arg(long, default_value_t = 4)]
+    pub classes: usize,
+    /// Pixels per sample, at least 1: the first of `train --layers`.
+    #[arg(long, default_value_t = 16)]
+    pub sample_len: usize,
+    /// Training samples (train-* files), at least 1.
+    #[arg(long, default_value_t = 400)]
+    pub train: usize,
+    /// Test samples (t10k-* files), at least 1.
+    #[arg(long, default_value_t = 200)]
+    pub test: usize,
+    /// Noise amplitude, 0..=255: each pixel gets a uniform offset in
+    /// -noise..=noise, then is clipped to 0..=255.
+    #[arg(long, default_value_t = 40)]
+    pub noise: u8,
+    /// Seed of prototypes and noise; the same options give identical files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write gzip-compressed files named *.gz. Either way, the other form of
+    /// each file (raw or .gz), if present, is removed.
+    #[arg(long)]
+    pub gzip: bool,
+}
+
+/// Writes the synthetic dataset of `args` to `args.out_dir`.
+pub fn synth(args: &SynthArgs) -> anyhow::Result<()> {
+    let spec = SyntheticSpec {
+        classes: args.classes,
+        sample_len: args.sample_len,
+        train: args.train,
+        test: args.test,
+        noise: args.noise,
+        seed: args.seed,
+    };
+    // Name the command-line option, not the library field.
+    spec.validate().map_err(|e| match e {
+        DataError::BadSpec {
+            field,
+            value,
+            expected,
+        } => anyhow::anyhow!("--{} {value}: must be {expected}", field.replace('_', "-")),
+        e => e.into(),
+    })?;
+    let dir = &args.out_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    let (train, test) = generate(&spec)?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "wrote a synthetic dataset to {}: {} classes, {} pixels per sample, noise ±{}, seed {}",
+        dir.display(),
+        spec.classes,
+        spec.sample_len,
+        spec.noise,
+        spec.seed
+    );
+    let mut written = Vec::new();
+    let mut removed = Vec::new();
+    for (prefix, data) in [("train", &train), ("t10k", &test)] {
+        let files = write_split(dir, prefix, data, args.gzip)?;
+        let n = data.len();
+        written.push((files.images, format!("{n}×{}", spec.sample_len)));
+        written.push((files.labels, n.to_string()));
+        // The other form of each file is now stale (and a .gz would shadow
+        // the new raw file when the directory is read).
+        let old = split_files(dir, prefix, !args.gzip);
+        for p in [old.images, old.labels] {
+            if p.is_file() {
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("{}: cannot remove older copy", p.display()))?;
+                removed.push(p);
+            }
+        }
+    }
+    let w = written
+        .iter()
+        .map(|(p, _)| p.display().to_string().chars().count())
+        .max()
+        .unwrap_or(0);
+    for (p, shape) in &written {
+        let _ = writeln!(out, "  {:<w$}  {shape}", p.display().to_string());
+    }
+    for p in &removed {
+        let _ = writeln!(out, "  removed older copy {}", p.display());
+    }
+    let _ = writeln!(
+        out,
+        "train on it with e.g. --data {} --layers {},32,{}",
+        dir.display(),
+        spec.sample_len,
+        spec.classes
+    );
+    print!("{out}");
     Ok(())
 }
 

@@ -35,7 +35,7 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
-    /// Datasets in IDX format (raw or gzip): inspect.
+    /// Datasets in IDX format (raw or gzip): inspect, or write a synthetic one.
     Data {
         #[command(subcommand)]
         command: DataCommand,
@@ -60,6 +60,10 @@ enum DataCommand {
         /// Dataset directory, e.g. data/mnist.
         dir: PathBuf,
     },
+    /// Write a deterministic synthetic dataset (one noisy prototype per
+    /// class) as IDX files in the MNIST layout: train-images/-labels and
+    /// t10k-images/-labels, raw or .gz. Small and fast to train on.
+    Synth(data_cmd::SynthArgs),
 }
 
 /// Parses argv, runs the subcommand and maps errors to exit code 2.
@@ -74,6 +78,9 @@ pub fn main() -> ExitCode {
         Command::Data {
             command: DataCommand::Info { dir },
         } => data_cmd::info(&dir),
+        Command::Data {
+            command: DataCommand::Synth(args),
+        } => data_cmd::synth(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

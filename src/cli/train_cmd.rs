@@ -3,9 +3,10 @@
 
 use anyhow::Context;
 use clap::Args;
+use clap::builder::RangedU64ValueParser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use locus::data::{Dataset, load_mnist_dir};
-use locus::hw::core::NetSpec;
+use locus::hw::core::{ChipError, NetSpec};
 use locus::hw::datapath::Activation;
 use locus::hw::model::{self, HwModel};
 use locus::output::write_atomic;
@@ -18,20 +19,29 @@ use std::path::{Path, PathBuf};
 /// Options shared by `train` and `compare`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Layer sizes, input first: e.g. 784,1024,1024,10.
-    #[arg(long, value_delimiter = ',', default_value = "784,1024,1024,10")]
+    /// Layer sizes, input first: e.g. 784,1024,1024,10. The first must equal
+    /// the data's sample size, the last be at least its number of classes.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        action = clap::ArgAction::Set,
+        default_value = "784,1024,1024,10",
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     pub layers: Vec<usize>,
     /// Hidden-layer activation.
     #[arg(long, value_enum, default_value_t = Activation::Relu)]
     pub activation: Activation,
     /// Passes over the training set (>= 1).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     /// Samples per batch (>= 1); 1 is online learning as a chip does it.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch: usize,
-    /// Learning rate in (0, 1]; realised as the nearest power of two, 2^-k.
-    #[arg(long, default_value_t = 0.01)]
+    /// Learning rate in (0, 1]; realised as the nearest power of two, 2^-k
+    /// with k <= 30. A warning says when it is too small for any fixed-point
+    /// update to survive rounding.
+    #[arg(long, default_value_t = 0.01, value_parser = parse_lr)]
     pub lr: f64,
     /// Seed of initialisation, classifier ROMs and shuffling.
     #[arg(long, default_value_t = 1)]
@@ -79,10 +89,44 @@ pub struct CompareArgs {
     pub out_dir: PathBuf,
 }
 
+/// `--lr`: a number that [`sim::lr_shift`] accepts.
+fn parse_lr(s: &str) -> Result<f64, String> {
+    let lr: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    match sim::lr_shift(lr) {
+        // clap already names the option and the value.
+        Err(SimError::Config { why, .. }) => Err(why),
+        Err(e) => Err(e.to_string()),
+        Ok(_) => Ok(lr),
+    }
+}
+
 fn load(run: &RunArgs) -> anyhow::Result<(HwModel, Dataset, Dataset)> {
     let model = model::load(&run.model)?;
     let (train, test) = load_mnist_dir(&run.data)?;
     Ok((model, train, test))
+}
+
+/// Prints one `warning:` line when, in fixed point, the learning rate makes
+/// every update smaller than half an LSB of the update format.
+fn warn_lr_underflow(model: &HwModel, run: &RunArgs) -> anyhow::Result<()> {
+    if run.arith == Arith::Fixed {
+        let (shift, _) = sim::lr_shift(run.lr)?;
+        if let Some(why) = sim::lr_underflow(model, shift) {
+            eprintln!("warning: {}: {why}", lr_note(run.lr)?);
+        }
+    }
+    Ok(())
+}
+
+/// A simulation error, prefixed with the model file when the model's
+/// capacities or formats are what cannot hold the network.
+fn sim_error(run: &RunArgs, e: SimError) -> anyhow::Error {
+    match e {
+        SimError::Chip(ChipError::Shape { .. }) | SimError::Config { .. } => e.into(),
+        SimError::Chip(_) | SimError::Datapath(_) => {
+            anyhow::Error::new(e).context(run.model.display().to_string())
+        }
+    }
 }
 
 fn config(run: &RunArgs, rule: Rule) -> TrainConfig {
@@ -119,12 +163,27 @@ fn progress_bar(label: &str) -> ProgressBar {
     pb
 }
 
+/// `0.0625`, or `1e-9` for rates too small to read in decimal.
+fn fmt_lr(x: f64, precise: bool) -> String {
+    if x >= 1e-3 {
+        x.to_string()
+    } else if precise {
+        format!("{x:e}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
 fn lr_note(lr: f64) -> anyhow::Result<String> {
     let (shift, real) = sim::lr_shift(lr)?;
     Ok(if real == lr {
         format!("lr = 2^-{shift}")
     } else {
-        format!("lr {lr} realised as 2^-{shift} = {real}")
+        format!(
+            "lr {} realised as 2^-{shift} = {}",
+            fmt_lr(lr, true),
+            fmt_lr(real, false)
+        )
     })
 }
 
@@ -155,11 +214,13 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         model.name,
         lr_note(cfg.lr)?
     );
+    warn_lr_underflow(&model, &args.run)?;
     let pb = progress_bar(&rule.label());
     let (result, _) = sim::run(&model, &cfg, &train, &test, &mut |done, total| {
         pb.set_length(total);
         pb.set_position(done);
-    })?;
+    })
+    .map_err(|e| sim_error(&args.run, e))?;
     pb.finish_and_clear();
     let report = RunReport::new(&model, &result);
     let mut out = std::io::stdout().lock();
@@ -215,6 +276,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             Arith::F32 => "f32",
         }
     );
+    warn_lr_underflow(&model, &args.run)?;
     let multi = indicatif::MultiProgress::new();
     if !std::io::stderr().is_terminal() {
         multi.set_draw_target(ProgressDrawTarget::hidden());
@@ -246,7 +308,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
                     reason: e.to_string(),
                 })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(sim_error(&args.run, e)),
         }
     }
     let report = CompareReport::new(runs, infeasible);

@@ -1,7 +1,8 @@
 //! `Dataset`: images and labels in memory, loading an IDX split, pixel
 //! normalisation into an activation format, and seeded epoch shuffling.
 
-use super::idx::{IdxArray, IdxError, read_idx};
+use super::idx::{IdxArray, IdxError, read_idx, write_idx};
+use crate::output::{OutputError, write_atomic};
 use crate::quant::QFormat;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -330,6 +331,47 @@ pub fn load_mnist_dir(dir: &Path) -> Result<(Dataset, Dataset), DataError> {
     Ok((load_split(dir, "train")?, load_split(dir, "t10k")?))
 }
 
+/// The two file names of split `prefix`, raw or with `.gz`.
+pub fn split_files(dir: &Path, prefix: &str, gzip: bool) -> SplitFiles {
+    let ext = if gzip { ".gz" } else { "" };
+    SplitFiles {
+        images: dir.join(format!("{prefix}-images-idx3-ubyte{ext}")),
+        labels: dir.join(format!("{prefix}-labels-idx1-ubyte{ext}")),
+    }
+}
+
+/// Writes `data` as split `prefix` of the existing directory `dir`: images
+/// as an IDX array `len × sample_shape` (rank 2 for a flat sample shape),
+/// labels as a rank-1 array, each file written atomically, gzip-compressed
+/// with a `.gz` name when `gzip` (the stream is deterministic: no name or
+/// time stamp). Returns the paths written. Note that an existing `.gz` file
+/// shadows a raw one for [`find_split`]. Errors name the path.
+pub fn write_split(
+    dir: &Path,
+    prefix: &str,
+    data: &Dataset,
+    gzip: bool,
+) -> Result<SplitFiles, OutputError> {
+    let files = split_files(dir, prefix, gzip);
+    let mut image_dims = vec![data.len()];
+    image_dims.extend_from_slice(&data.sample_shape);
+    for (path, dims, bytes) in [
+        (&files.images, image_dims, &data.images),
+        (&files.labels, vec![data.len()], &data.labels),
+    ] {
+        write_atomic(path, |w| {
+            if gzip {
+                let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::default());
+                write_idx(&mut enc, &dims, bytes)?;
+                enc.finish().map(drop)
+            } else {
+                write_idx(w, &dims, bytes)
+            }
+        })?;
+    }
+    Ok(files)
+}
+
 /// The sample order of one epoch: a permutation of `0..n`.
 ///
 /// Seed scheme: `ChaCha8Rng::seed_from_u64(seed)`, then `set_stream(epoch)`,
@@ -488,6 +530,58 @@ mod tests {
         );
         let e = find_split(&dir.path().join("nope"), "train").unwrap_err();
         assert!(e.to_string().ends_with("nope: dataset directory not found"));
+    }
+
+    #[test]
+    fn write_split_round_trips_raw_and_gzip() {
+        let spec = crate::data::SyntheticSpec {
+            classes: 3,
+            sample_len: 5,
+            train: 30,
+            test: 9,
+            noise: 20,
+            seed: 2,
+        };
+        let (train, _) = crate::data::generate(&spec).unwrap();
+        let d = tiny();
+        for gzip in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            for (data, prefix) in [(&train, "train"), (&d, "t10k")] {
+                let files = write_split(dir.path(), prefix, data, gzip).unwrap();
+                assert_eq!(files, find_split(dir.path(), prefix).unwrap());
+                assert_eq!(files.images.extension().is_some_and(|e| e == "gz"), gzip);
+                let back = load_split(dir.path(), prefix).unwrap();
+                assert_eq!(back.name, prefix);
+                assert_eq!(
+                    (
+                        &back.sample_shape,
+                        &back.images,
+                        &back.labels,
+                        back.num_classes
+                    ),
+                    (
+                        &data.sample_shape,
+                        &data.images,
+                        &data.labels,
+                        data.num_classes
+                    )
+                );
+                let raw = std::fs::read(&files.images).unwrap();
+                assert_eq!(raw[..2] == [0x1f, 0x8b], gzip);
+            }
+            // Rank 2 for flat samples, rank 3 for 2×2 ones; nothing else left behind.
+            let i = read_idx(&split_files(dir.path(), "train", gzip).images).unwrap();
+            assert_eq!(i.dims, vec![30, 5]);
+            let i = read_idx(&split_files(dir.path(), "t10k", gzip).images).unwrap();
+            assert_eq!(i.dims, vec![3, 2, 2]);
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+        }
+        let e = write_split(Path::new("no/such/dir"), "train", &d, false).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no/such/dir/train-images-idx3-ubyte: cannot write"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //! elements in row-major order. The reader validates every field and reads
 //! exactly the number of bytes the header announces, never more than
 //! [`MAX_ARRAY_BYTES`], so a bogus header cannot make it allocate or read an
-//! unbounded amount.
+//! unbounded amount. [`write_idx`] writes the same layout.
 
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, BufReader, Cursor, Read, Write};
 use std::path::Path;
 
 /// Largest array the reader accepts, in bytes (1 GiB). MNIST's largest file
@@ -361,6 +361,44 @@ fn parse<R: Read>(mut r: R, path: String, gzip: bool) -> Result<IdxArray, IdxErr
     })
 }
 
+/// Writes a u8 IDX array: magic `0x0000_0800 | rank`, the dimensions as
+/// big-endian `u32`s (outermost first), then `data` in row-major order.
+/// Writes raw bytes; wrap `w` in a gzip encoder for a `.gz` file.
+///
+/// Errors with [`io::ErrorKind::InvalidInput`], before writing anything, if
+/// the rank is not `1..=`[`MAX_RANK`], a dimension is 0 or above `u32::MAX`,
+/// or `data.len()` is not the product of the dimensions; so whatever it
+/// writes, [`read_idx_from`] reads back.
+pub fn write_idx(w: &mut dyn Write, dims: &[usize], data: &[u8]) -> io::Result<()> {
+    let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+    let rank = match u8::try_from(dims.len()) {
+        Ok(r @ 1..=MAX_RANK) => r,
+        _ => return invalid(format!("IDX rank {}: must be 1..={MAX_RANK}", dims.len())),
+    };
+    let mut header = vec![0, 0, TYPE_U8, rank];
+    for (axis, &d) in dims.iter().enumerate() {
+        match u32::try_from(d) {
+            Ok(d32) if d32 > 0 => header.extend_from_slice(&d32.to_be_bytes()),
+            _ => {
+                return invalid(format!(
+                    "IDX dimension {axis} = {d}: must be 1..=4294967295"
+                ));
+            }
+        }
+    }
+    let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    if count != Some(data.len()) {
+        return invalid(format!(
+            "IDX data has {} bytes but the dimensions {} give {}",
+            data.len(),
+            fmt_dims(&dims.iter().map(|&d| d as u64).collect::<Vec<_>>()),
+            count.map_or_else(|| "more than usize::MAX".to_string(), |c| c.to_string())
+        ));
+    }
+    w.write_all(&header)?;
+    w.write_all(data)
+}
+
 /// Reads until `buf` is full or EOF; returns the bytes read.
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
@@ -636,6 +674,52 @@ mod tests {
         let mut bad = good.clone();
         bad.extend_from_slice(b"junk");
         assert!(read(&bad).is_err());
+    }
+
+    #[test]
+    fn write_then_read_round_trips_raw_and_gzip() {
+        for (dims, data) in [
+            (vec![3], vec![7u8, 8, 9]),
+            (vec![2, 5], (0..10).collect::<Vec<u8>>()),
+            (vec![2, 3, 4], (0..24).map(|i| 255 - i).collect()),
+            (vec![1, 1, 1, 2], vec![0, 255]),
+        ] {
+            let mut raw = Vec::new();
+            write_idx(&mut raw, &dims, &data).unwrap();
+            let dims32: Vec<u32> = dims.iter().map(|&d| d as u32).collect();
+            assert_eq!(raw, idx(&dims32, &data), "{dims:?}");
+            let a = read(&raw).unwrap();
+            assert_eq!((&a.dims, &a.data), (&dims, &data));
+
+            let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+            write_idx(&mut enc, &dims, &data).unwrap();
+            let gz = enc.finish().unwrap();
+            assert_eq!(gz[..2], GZIP_MAGIC);
+            let g = read(&gz).unwrap();
+            assert_eq!((g.dims, g.data), (dims, data));
+        }
+    }
+
+    #[test]
+    fn write_rejects_what_cannot_be_read_back() {
+        let bad: [(&[usize], &[u8], &str); 4] = [
+            (&[], &[], "rank 0"),
+            (&[1, 1, 1, 1, 1], &[0], "rank 5"),
+            (&[2, 0], &[], "dimension 1 = 0"),
+            (&[2, 2], &[1, 2, 3], "3 bytes but the dimensions 2×2 give 4"),
+        ];
+        for (dims, data, want) in bad {
+            let mut out = Vec::new();
+            let e = write_idx(&mut out, dims, data).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains(want), "{dims:?}: {e}");
+            assert!(out.is_empty(), "{dims:?}: wrote before failing");
+        }
+        #[cfg(target_pointer_width = "64")]
+        {
+            let e = write_idx(&mut Vec::new(), &[1 << 32], &[]).unwrap_err();
+            assert!(e.to_string().contains("dimension 0 = 4294967296"), "{e}");
+        }
     }
 
     proptest::proptest! {

@@ -1,6 +1,6 @@
-//! Datasets: the IDX reader (raw or gzip, fully validated), the in-memory
-//! [`Dataset`] with pixel normalisation into an activation format, the seeded
-//! synthetic dataset and seeded per-epoch shuffling. `docs/data.md` documents
+//! Datasets: the IDX reader (raw or gzip, fully validated) and writer, the
+//! in-memory [`Dataset`] with pixel normalisation into an activation format,
+//! the seeded synthetic dataset and seeded per-epoch shuffling. `docs/data.md` documents
 //! the validation rules, the pixel mapping and the seed schemes.
 
 mod dataset;
@@ -9,7 +9,7 @@ mod synthetic;
 
 pub use dataset::{
     DataError, Dataset, PixelScale, PixelStats, SplitFiles, epoch_order, find_split,
-    load_mnist_dir, load_split,
+    load_mnist_dir, load_split, split_files, write_split,
 };
-pub use idx::{IdxArray, IdxError, MAX_ARRAY_BYTES, MAX_RANK, read_idx, read_idx_from};
+pub use idx::{IdxArray, IdxError, MAX_ARRAY_BYTES, MAX_RANK, read_idx, read_idx_from, write_idx};
 pub use synthetic::{SyntheticSpec, generate};

@@ -127,7 +127,15 @@ impl RowUpdate {
     /// branch-free and vectorises; when `|e|·max|x|` proves that no update can
     /// leave its format, the update's range check is left out.
     #[inline]
-    pub fn apply(&self, w: &mut [i16], x: &[i16], max_abs_x: i32, e: i16, rnd: &[u32], ev: &mut Events) {
+    pub fn apply(
+        &self,
+        w: &mut [i16],
+        x: &[i16],
+        max_abs_x: i32,
+        e: i16,
+        rnd: &[u32],
+        ev: &mut Events,
+    ) {
         match self.rounding {
             Rounding::Truncate => self.dispatch::<0>(w, x, max_abs_x, e, rnd, ev),
             Rounding::Nearest => self.dispatch::<1>(w, x, max_abs_x, e, rnd, ev),
@@ -136,13 +144,23 @@ impl RowUpdate {
     }
 
     #[inline(always)]
-    fn dispatch<const R: u8>(&self, w: &mut [i16], x: &[i16], max_abs_x: i32, e: i16, rnd: &[u32], ev: &mut Events) {
+    fn dispatch<const R: u8>(
+        &self,
+        w: &mut [i16],
+        x: &[i16],
+        max_abs_x: i32,
+        e: i16,
+        rnd: &[u32],
+        ev: &mut Events,
+    ) {
         // |round(p / 2^s)| <= (|p| >> s) + 1 for every rounding mode.
         let bound = ((e as i64).abs() * max_abs_x as i64 >> self.shift) + 1;
         let update_in_range = bound <= self.umax as i64 && -bound >= self.umin as i64;
         // The row's weights move by at most `bound`: if that cannot leave the
         // weight format, the weight's range check is left out too.
-        let (lo, hi) = w.iter().fold((i16::MAX, i16::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = w
+            .iter()
+            .fold((i16::MAX, i16::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let weight_in_range = update_in_range
             && hi as i64 + bound <= self.wmax as i64
             && lo as i64 - bound >= self.wmin as i64;
@@ -161,7 +179,13 @@ impl RowUpdate {
     /// with or without the update's and the weight's range checks, and wrap
     /// (`true`) or saturate (`false`) of the update and the weight.
     #[inline(always)]
-    fn run<const R: u8, const CHECK_U: bool, const CHECK_W: bool, const UWRAP: bool, const WWRAP: bool>(
+    fn run<
+        const R: u8,
+        const CHECK_U: bool,
+        const CHECK_W: bool,
+        const UWRAP: bool,
+        const WWRAP: bool,
+    >(
         &self,
         w: &mut [i16],
         x: &[i16],
@@ -297,7 +321,8 @@ mod avx512 {
         // SAFETY: every load and store below reads or writes 16 u32 inside
         // `nib[k]` or `out[k..k + 16]` with `k + 16 <= n`.
         unsafe {
-            let t: [__m512i; 4] = std::array::from_fn(|k| _mm512_loadu_si512(nib[k].as_ptr().cast()));
+            let t: [__m512i; 4] =
+                std::array::from_fn(|k| _mm512_loadu_si512(nib[k].as_ptr().cast()));
             let mut v = _mm512_loadu_si512(out.as_ptr().cast());
             let mut k = 16;
             while k + 16 <= n {
@@ -306,7 +331,10 @@ mod avx512 {
                 let c = _mm512_permutexvar_epi32(_mm512_srli_epi32::<8>(v), t[2]);
                 let d = _mm512_permutexvar_epi32(_mm512_srli_epi32::<12>(v), t[3]);
                 let hi = _mm512_srli_epi32::<16>(v);
-                v = _mm512_xor_si512(_mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d)), hi);
+                v = _mm512_xor_si512(
+                    _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d)),
+                    hi,
+                );
                 _mm512_storeu_si512(out.as_mut_ptr().add(k).cast(), v);
                 k += 16;
             }

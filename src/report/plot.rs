@@ -4,6 +4,7 @@ use super::CompareReport;
 use crate::hw::counters::Unit;
 use crate::output::{OutputError, write_atomic};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 /// A plot that could not be drawn or written.
@@ -84,18 +85,20 @@ pub fn write_traffic_svg(path: &Path, report: &CompareReport) -> Result<(), Plot
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(bars.len().max(1))
-            .x_label_formatter(&|x| {
-                let i = (*x - 0.5).round();
-                if i >= 0.0 && (i as usize) < labels.len() && (*x - 0.5 - i).abs() < 1e-6 {
-                    labels[i as usize].clone()
-                } else {
-                    String::new()
-                }
-            })
+            .x_labels(0)
             .y_desc("MB per sample")
             .draw()
             .map_err(|e| err(&e))?;
+        // The rule under each bar's centre (the mesh's key points need not
+        // fall on the centres, so the labels are placed by hand).
+        let label_style = ("sans-serif", 12)
+            .into_text_style(&root)
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        for (i, label) in labels.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+            root.draw(&Text::new(label.clone(), (x, y + 6), label_style.clone()))
+                .map_err(|e| err(&e))?;
+        }
         for (k, (name, color)) in segments.iter().enumerate() {
             let rects: Vec<Rectangle<(f64, f64)>> = bars
                 .iter()

@@ -37,7 +37,7 @@ fn rows() -> Vec<Row> {
         Box::new(|r: &RunReport| 100.0 * r.test_accuracy()),
         "%",
     )];
-    for class in [Class::Weight, Class::Activation, Class::Error, Class::Label] {
+    for class in [Class::Weight, Class::Activation, Class::Error] {
         for (dir, read) in [("read", true), ("write", false)] {
             r.push((
                 format!("SRAM {} {dir}", class.name()),

@@ -86,6 +86,62 @@ pub fn lr_shift(lr: f64) -> Result<(u32, f64), SimError> {
     Ok((shift, (-(shift as f64)).exp2()))
 }
 
+/// A warning when the learning rate `2^-lr_shift` is so small that even the
+/// largest update the fixed-point datapath can form is below half an LSB of
+/// the update format, else `None`. Only meaningful for [`Arith::Fixed`].
+///
+/// The largest `|error × activation|` product is `2^(e.bits−1−e.frac) ·
+/// 2^(a.bits−1−a.frac)` (the magnitudes of the most negative values); times
+/// the learning rate it is a power of two, compared with half an LSB of the
+/// update format, `2^−(u.frac+1)`. The message says what the update format's
+/// rounding then does: nearest makes every update 0; truncate (floor) makes
+/// each 0 or −1 LSB by the product's sign alone; stochastic makes it nonzero
+/// with probability at most largest update / LSB.
+pub fn lr_underflow(model: &HwModel, lr_shift: u32) -> Option<String> {
+    let f = &model.formats;
+    let (e, a, u) = (
+        f.error.qformat(),
+        f.activation.qformat(),
+        f.update.qformat(),
+    );
+    let magnitude = |q: crate::quant::QFormat| i64::from(q.bits) - 1 - i64::from(q.frac);
+    let largest = magnitude(e) + magnitude(a) - i64::from(lr_shift);
+    let half_lsb = -i64::from(u.frac) - 1;
+    if largest >= half_lsb {
+        return None;
+    }
+    let pow2 = |k: i64| format!("2^{k}");
+    let effect = match f.update.rounding {
+        crate::quant::Rounding::Nearest => {
+            "with its nearest rounding every update is 0 and no weight will change".to_string()
+        }
+        crate::quant::Rounding::Truncate => "with its truncate (floor) rounding every update is 0 \
+             or -1 LSB by the sign of the product alone, so weights drift instead of learning"
+            .to_string(),
+        crate::quant::Rounding::Stochastic => {
+            let p = largest + i64::from(u.frac);
+            format!(
+                "with its stochastic rounding an update is nonzero with probability at most {} \
+                 ({:.2}%), so learning is mostly noise",
+                pow2(p),
+                100.0 * (p as f64).exp2()
+            )
+        }
+    };
+    Some(format!(
+        "even the largest update, max |error| × max |activation| × lr = {} ({e}) × {} ({a}) × {} \
+         = {} ({:.1e}), is below half an LSB of the update format {u} (formats.update: {} = \
+         {:.1e}); {effect}",
+        pow2(magnitude(e)),
+        pow2(magnitude(a)),
+        pow2(-i64::from(lr_shift)),
+        pow2(largest),
+        (largest as f64).exp2(),
+        pow2(half_lsb),
+        (half_lsb as f64).exp2(),
+    ))
+}
+
 /// Accuracy after one epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochResult {
@@ -298,4 +354,52 @@ fn evaluate<D: Datapath>(chip: &mut Chip<D>, test: &Dataset, limit: Option<usize
         .filter(|&i| chip.infer(test.sample(i)) == test.label(i))
         .count();
     correct as f64 / n.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::Rounding;
+
+    fn default_model() -> HwModel {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
+        crate::hw::model::load(&path).unwrap()
+    }
+
+    #[test]
+    fn lr_underflow_only_below_half_an_update_lsb() {
+        // Default: error Q4.12 (max 2^3), activation Q8.8 (2^7), update Q2.14
+        // (half LSB 2^-15): the largest update 2^(10-k) underflows for k > 25.
+        let mut m = default_model();
+        m.formats.update.rounding = Rounding::Stochastic;
+        for k in 0..=25 {
+            assert_eq!(lr_underflow(&m, k), None, "2^-{k}");
+        }
+        let w = lr_underflow(&m, 30).unwrap();
+        for s in [
+            "2^3 (Q4.12) × 2^7 (Q8.8) × 2^-30 = 2^-20",
+            "update format Q2.14 (formats.update: 2^-15",
+            "stochastic",
+            "at most 2^-6 (1.56%)",
+        ] {
+            assert!(w.contains(s), "want {s:?} in {w}");
+        }
+        assert!(
+            lr_underflow(&m, 26)
+                .unwrap()
+                .contains("at most 2^-2 (25.00%)")
+        );
+        m.formats.update.rounding = Rounding::Nearest;
+        assert!(
+            lr_underflow(&m, 26)
+                .unwrap()
+                .contains("no weight will change")
+        );
+        m.formats.update.rounding = Rounding::Truncate;
+        assert!(lr_underflow(&m, 26).unwrap().contains("truncate (floor)"));
+        // A wider update fraction moves the threshold.
+        m.formats.update.frac = 15;
+        assert_eq!(lr_underflow(&m, 26), None);
+        assert!(lr_underflow(&m, 27).is_some());
+    }
 }

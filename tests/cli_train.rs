@@ -1,0 +1,746 @@
+//! `locus data synth`, `locus train` and `locus compare` run as a user would,
+//! on a small synthetic dataset written by `locus data synth` into a temporary
+//! directory: the rules learn, the reports parse and are deterministic, every
+//! kind of bad input exits with 2 and one `error:` line naming the option,
+//! field or file, and a learning rate too small for fixed point is warned of.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The synthetic dataset every test trains on: small enough that a run takes
+/// milliseconds, separable enough that every rule learns it.
+const SYNTH: &[&str] = &[
+    "--classes",
+    "4",
+    "--sample-len",
+    "16",
+    "--train",
+    "400",
+    "--test",
+    "200",
+    "--noise",
+    "40",
+    "--seed",
+    "1",
+];
+
+/// The network for that dataset.
+const LAYERS: &str = "16,12,4";
+
+fn locus(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run locus")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Asserts exit code 0 and returns stdout.
+fn ok(out: &Output, case: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{case}: stderr = {}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("panicked"), "{case}");
+    text(&out.stdout)
+}
+
+/// Writes the synthetic dataset into `dir`; `extra` options replace those
+/// of [`SYNTH`] with the same name.
+fn synth(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["data", "synth", s(dir)];
+    for pair in SYNTH.chunks(2) {
+        if !extra.contains(&pair[0]) {
+            args.extend_from_slice(pair);
+        }
+    }
+    args.extend_from_slice(extra);
+    locus(&args)
+}
+
+/// A temporary directory holding the synthetic dataset in `data/`.
+fn dataset() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    ok(&synth(&data, &[]), "data synth");
+    (tmp, data)
+}
+
+fn read_json(path: &Path) -> Value {
+    let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Test accuracies (percent) of the `epoch N: ... test accuracy X%` lines.
+fn test_accuracies(stdout: &str) -> Vec<f64> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("epoch "))
+        .map(|l| {
+            let v = l
+                .split("test accuracy ")
+                .nth(1)
+                .and_then(|r| r.strip_suffix('%'))
+                .unwrap_or_else(|| panic!("no test accuracy in {l:?}"));
+            v.parse().unwrap_or_else(|e| panic!("{l:?}: {e}"))
+        })
+        .collect()
+}
+
+/// Asserts a user error: exit code 2, no panic, exactly one stderr line
+/// starting with `error:`, and that line contains every expected substring.
+fn assert_user_error(out: &Output, case: &str, expected: &[&str]) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{case}: stderr = {stderr}");
+    assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{case}: {stderr}");
+    for want in expected {
+        assert!(
+            errors[0].contains(want),
+            "{case}: expected {want:?} in {:?}",
+            errors[0]
+        );
+    }
+    assert!(
+        !text(&out.stdout).contains("wrote"),
+        "{case}: wrote a report"
+    );
+}
+
+#[test]
+fn data_synth_writes_a_dataset_that_data_info_reads() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A directory two levels deep that does not exist yet.
+    let raw = tmp.path().join("a/raw");
+    let stdout = ok(&synth(&raw, &[]), "synth raw");
+    let names = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ];
+    for n in names {
+        assert!(raw.join(n).is_file(), "{n} missing; stdout:\n{stdout}");
+        assert!(stdout.contains(n), "{stdout}");
+    }
+    let images = std::fs::read(raw.join(names[0])).expect("read images");
+    // Magic 0x00000802 (u8, rank 2), then 400 × 16, then the pixels.
+    assert_eq!(images[..12], [0, 0, 8, 2, 0, 0, 1, 144, 0, 0, 0, 16]);
+    assert_eq!(images.len(), 12 + 400 * 16);
+
+    let info = ok(&locus(&["data", "info", s(&raw)]), "data info raw");
+    for want in ["400", "200", "sample shape", "class 3", "100", "50"] {
+        assert!(info.contains(want), "want {want:?} in\n{info}");
+    }
+    assert!(!info.contains("class 4"), "{info}");
+
+    // Same options ⇒ byte-identical files.
+    let again = tmp.path().join("again");
+    ok(&synth(&again, &[]), "synth again");
+    for n in names {
+        assert_eq!(
+            std::fs::read(raw.join(n)).unwrap(),
+            std::fs::read(again.join(n)).unwrap(),
+            "{n}"
+        );
+    }
+    // Another seed ⇒ other pixels.
+    let other = tmp.path().join("other");
+    ok(&synth(&other, &["--seed", "2"]), "synth seed 2");
+    assert_ne!(
+        std::fs::read(raw.join(names[0])).unwrap(),
+        std::fs::read(other.join(names[0])).unwrap()
+    );
+
+    // --gzip: .gz names, gzip content that decompresses to the raw files.
+    let gz = tmp.path().join("gz");
+    ok(&synth(&gz, &["--gzip"]), "synth gzip");
+    for n in names {
+        let bytes = std::fs::read(gz.join(format!("{n}.gz"))).expect("read .gz");
+        assert_eq!(bytes[..2], [0x1f, 0x8b], "{n}.gz is not gzip");
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+            .expect("gunzip");
+        assert_eq!(plain, std::fs::read(raw.join(n)).unwrap(), "{n}");
+        assert!(!gz.join(n).exists());
+    }
+    let info_gz = ok(&locus(&["data", "info", s(&gz)]), "data info gzip");
+    assert!(info_gz.contains("train-images-idx3-ubyte.gz"), "{info_gz}");
+    // Raw over gzip: the stale .gz files (which would shadow the new raw
+    // ones) are removed.
+    let stdout = ok(&synth(&gz, &["--seed", "2"]), "synth raw over gzip");
+    assert!(stdout.contains("removed older copy"), "{stdout}");
+    for n in names {
+        assert!(gz.join(n).is_file() && !gz.join(format!("{n}.gz")).exists());
+    }
+}
+
+#[test]
+fn data_synth_bad_options() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out_dir = tmp.path().join("out");
+    let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
+        (
+            "one class",
+            vec!["--classes", "1"],
+            vec!["--classes 1", "2..=256"],
+        ),
+        (
+            "too many classes",
+            vec!["--classes", "300"],
+            vec!["--classes 300"],
+        ),
+        (
+            "empty samples",
+            vec!["--sample-len", "0"],
+            vec!["--sample-len 0", "at least 1"],
+        ),
+        (
+            "no training samples",
+            vec!["--train", "0"],
+            vec!["--train 0"],
+        ),
+        ("no test samples", vec!["--test", "0"], vec!["--test 0"]),
+        (
+            "noise above 255",
+            vec!["--noise", "300"],
+            vec!["--noise", "300"],
+        ),
+        (
+            "count not a number",
+            vec!["--train", "x"],
+            vec!["--train", "'x'"],
+        ),
+    ];
+    for (case, extra, expected) in cases {
+        let mut args = vec!["data", "synth", s(&out_dir)];
+        args.extend_from_slice(&extra);
+        assert_user_error(&locus(&args), case, &expected);
+        assert!(!out_dir.exists(), "{case}: created the directory");
+    }
+    let out = locus(&["data", "synth", s(&file)]);
+    assert_user_error(
+        &out,
+        "output is a file",
+        &[s(&file), "cannot create directory"],
+    );
+}
+
+#[test]
+fn train_every_rule_learns_and_writes_its_report() {
+    let (tmp, data) = dataset();
+    let cases: [(&str, &[&str]); 5] = [
+        ("local", &["--rule", "local"]),
+        ("bp/spill", &["--rule", "bp", "--policy", "spill"]),
+        ("bp/recompute", &["--rule", "bp", "--policy", "recompute"]),
+        ("local f32", &["--rule", "local", "--arith", "f32"]),
+        (
+            "bp/stash f32",
+            &["--rule", "bp", "--policy", "stash", "--arith", "f32"],
+        ),
+    ];
+    for (i, (case, rule)) in cases.iter().enumerate() {
+        let report = tmp.path().join(format!("r{i}.json"));
+        let mut args = vec![
+            "train",
+            "--layers",
+            LAYERS,
+            "--data",
+            s(&data),
+            "--epochs",
+            "2",
+            "--lr",
+            "0.05",
+            "--out",
+            s(&report),
+        ];
+        args.extend_from_slice(rule);
+        let out = locus(&args);
+        let stdout = ok(&out, case);
+        assert!(!text(&out.stderr).contains("warning:"), "{case}");
+        let acc = test_accuracies(&stdout);
+        assert_eq!(acc.len(), 2, "{case}: two epoch lines in\n{stdout}");
+        assert!(
+            acc[1] > 60.0,
+            "{case}: test accuracy {acc:?} (chance is 25%)"
+        );
+        assert!(
+            stdout.contains(&format!("wrote {}", report.display())),
+            "{stdout}"
+        );
+
+        let v = read_json(&report);
+        assert!(v["schema"].as_u64().is_some(), "{case}: schema");
+        assert!(v["estimated"].is_object(), "{case}: estimated");
+        let epochs = v["run"]["epochs"].as_array().expect("run.epochs");
+        assert_eq!(epochs.len(), 2, "{case}");
+        let last = epochs[1]["test_accuracy"].as_f64().expect("test_accuracy");
+        assert!(
+            (100.0 * last - acc[1]).abs() < 0.01,
+            "{case}: {last} vs {acc:?}"
+        );
+        let macs = v["measured"]["totals"]["macs"].as_u64().expect("macs");
+        assert!(macs > 0, "{case}");
+        assert_eq!(v["measured"]["samples"], 800, "{case}");
+        let config = &v["run"]["config"];
+        assert_eq!(config["net"]["sizes"], serde_json::json!([16, 12, 4]));
+        let want_arith = if case.ends_with("f32") {
+            "f32"
+        } else {
+            "fixed"
+        };
+        assert_eq!(config["arith"], want_arith, "{case}");
+        let want_rule = if case.starts_with("local") {
+            "local"
+        } else {
+            "bp"
+        };
+        assert_eq!(config["rule"]["rule"], want_rule, "{case}");
+    }
+}
+
+#[test]
+fn compare_prints_the_table_and_writes_json_and_svg() {
+    let (tmp, data) = dataset();
+    let out_dir = tmp.path().join("out");
+    let out = locus(&[
+        "compare",
+        "--layers",
+        LAYERS,
+        "--data",
+        s(&data),
+        "--out-dir",
+        s(&out_dir),
+    ]);
+    let stdout = ok(&out, "compare");
+    let header = stdout.lines().next().expect("a table");
+    let columns: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "local",
+            "bp/stash",
+            "bp/spill",
+            "bp/recompute",
+            "local saves",
+            "unit"
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+
+    let v = read_json(&out_dir.join("compare.json"));
+    let runs = v["runs"].as_array().expect("runs");
+    let labels: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let rule = &r["run"]["config"]["rule"];
+            match rule["policy"].as_str() {
+                Some(p) => format!("bp/{p}"),
+                None => rule["rule"].as_str().expect("rule").to_string(),
+            }
+        })
+        .collect();
+    assert_eq!(labels, ["local", "bp/stash", "bp/spill", "bp/recompute"]);
+    assert!(!v["savings"].as_array().expect("savings").is_empty());
+    assert_eq!(v["infeasible"], serde_json::json!([]));
+    for (r, label) in runs.iter().zip(&labels) {
+        let t = &r["measured"]["totals"];
+        let stash = t["peak_stash_bytes"].as_u64().expect("peak_stash_bytes");
+        let spill = t["peak_spill_bytes"].as_u64().expect("peak_spill_bytes");
+        if label == "local" {
+            assert_eq!((stash, spill), (0, 0), "local stashes nothing");
+        } else {
+            assert!(stash > 0 || spill > 0, "{label} stashes nothing");
+        }
+        assert!(t["macs"].as_u64().unwrap() > 0, "{label}");
+    }
+
+    let svg = std::fs::read_to_string(out_dir.join("compare-traffic.svg")).expect("svg");
+    assert!(
+        svg.starts_with("<svg") || svg.starts_with("<?xml"),
+        "{}",
+        &svg[..40]
+    );
+    assert!(svg.trim_end().ends_with("</svg>"));
+    for label in &labels {
+        assert!(
+            svg.contains(&format!("\n{label}\n")),
+            "no {label} label in the SVG"
+        );
+    }
+    assert!(
+        stdout.contains("compare.json") && stdout.contains("compare-traffic.svg"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn same_seed_gives_identical_reports() {
+    let (tmp, data) = dataset();
+    let report = |name: &str, rule: &[&str]| -> Value {
+        let path = tmp.path().join(name);
+        let mut args = vec![
+            "train",
+            "--layers",
+            LAYERS,
+            "--data",
+            s(&data),
+            "--epochs",
+            "2",
+            "--lr",
+            "0.05",
+            "--seed",
+            "7",
+            "--out",
+            s(&path),
+        ];
+        args.extend_from_slice(rule);
+        ok(&locus(&args), name);
+        let mut v = read_json(&path);
+        let run = v["run"].as_object_mut().expect("run");
+        assert!(
+            run.remove("train_seconds").is_some(),
+            "{name}: train_seconds"
+        );
+        v
+    };
+    // Local (stochastic rounding draws from the LFSR) and backprop.
+    for rule in [
+        &["--rule", "local"][..],
+        &["--rule", "bp", "--policy", "spill"],
+    ] {
+        let a = report("a.json", rule);
+        let b = report("b.json", rule);
+        assert_eq!(
+            serde_json::to_string(&a["measured"]).unwrap(),
+            serde_json::to_string(&b["measured"]).unwrap(),
+            "{rule:?}"
+        );
+        assert_eq!(
+            serde_json::to_string_pretty(&a).unwrap(),
+            serde_json::to_string_pretty(&b).unwrap(),
+            "{rule:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_inputs_exit_2_with_one_error_line_naming_the_culprit() {
+    let (tmp, data) = dataset();
+    // A model whose weight bank holds one 512-bit word.
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
+    let mut model: Value = read_json(&default);
+    model["sram"]["weight"]["capacity_bytes"] = 64.into();
+    let tiny = tmp.path().join("tiny-weights.json");
+    std::fs::write(&tiny, serde_json::to_string_pretty(&model).unwrap()).unwrap();
+    // A dataset directory missing one file.
+    let partial = tmp.path().join("partial");
+    ok(&synth(&partial, &[]), "synth partial");
+    std::fs::remove_file(partial.join("t10k-labels-idx1-ubyte")).unwrap();
+    let missing_dir = tmp.path().join("no-such-data");
+    let missing_model = tmp.path().join("no-such-model.json");
+
+    // (case, arguments replacing the defaults below, expected substrings,
+    // whether `compare` takes the same options)
+    let cases: Vec<(&str, Vec<&str>, Vec<&str>, bool)> = vec![
+        (
+            "layers do not match the data",
+            vec!["--layers", "10,4"],
+            vec!["layers = [10, 4]", "sample size 16"],
+            true,
+        ),
+        (
+            "fewer outputs than classes",
+            vec!["--layers", "16,12,3"],
+            vec!["layers = [16, 12, 3]", "4 classes"],
+            true,
+        ),
+        (
+            "a single layer size",
+            vec!["--layers", "16"],
+            vec!["layers = [16]"],
+            true,
+        ),
+        (
+            "weights do not fit the SRAM",
+            vec!["--model", s(&tiny)],
+            vec![s(&tiny), "sram.weight", "64 bytes"],
+            true,
+        ),
+        (
+            "unknown rule",
+            vec!["--rule", "foo"],
+            vec!["'foo'", "--rule"],
+            false,
+        ),
+        (
+            "unknown policy",
+            vec!["--policy", "foo"],
+            vec!["'foo'", "--policy"],
+            false,
+        ),
+        (
+            "unknown arithmetic",
+            vec!["--arith", "f64"],
+            vec!["'f64'", "--arith"],
+            true,
+        ),
+        (
+            "zero epochs",
+            vec!["--epochs", "0"],
+            vec!["'0'", "--epochs"],
+            true,
+        ),
+        (
+            "zero batch",
+            vec!["--batch", "0"],
+            vec!["'0'", "--batch"],
+            true,
+        ),
+        (
+            "zero learning rate",
+            vec!["--lr", "0"],
+            vec!["'0'", "--lr", "(0, 1]"],
+            true,
+        ),
+        (
+            "learning rate above 1",
+            vec!["--lr", "2"],
+            vec!["'2'", "--lr", "(0, 1]"],
+            true,
+        ),
+        (
+            "learning rate below 2^-30",
+            vec!["--lr", "1e-12"],
+            vec!["'1e-12'", "--lr", "2^-40"],
+            true,
+        ),
+        (
+            "learning rate not a number",
+            vec!["--lr", "fast"],
+            vec!["'fast'", "--lr"],
+            true,
+        ),
+        (
+            "missing data directory",
+            vec!["--data", s(&missing_dir)],
+            vec![s(&missing_dir), "dataset directory not found"],
+            true,
+        ),
+        (
+            "data directory missing a file",
+            vec!["--data", s(&partial)],
+            vec!["t10k-labels-idx1-ubyte", "not found"],
+            true,
+        ),
+        (
+            "missing model file",
+            vec!["--model", s(&missing_model)],
+            vec![s(&missing_model), "cannot read"],
+            true,
+        ),
+        (
+            "empty layer size",
+            vec!["--layers", "16,,4"],
+            vec!["''", "--layers"],
+            true,
+        ),
+        (
+            "layer size not a number",
+            vec!["--layers", "abc"],
+            vec!["'abc'", "--layers"],
+            true,
+        ),
+        (
+            "zero layer size",
+            vec!["--layers", "16,0,4"],
+            vec!["'0'", "--layers"],
+            true,
+        ),
+    ];
+
+    for (i, (case, opts, expected, compare_too)) in cases.into_iter().enumerate() {
+        let report = tmp.path().join(format!("bad-{i}.json"));
+        let out_dir = tmp.path().join(format!("bad-{i}"));
+        let mut common: Vec<&str> = Vec::new();
+        for (name, default) in [("--layers", LAYERS), ("--data", s(&data))] {
+            if !opts.contains(&name) {
+                common.extend([name, default]);
+            }
+        }
+        common.extend(&opts);
+        common.extend(["--train-limit", "20", "--test-limit", "20"]);
+
+        let mut args = vec!["train"];
+        args.extend(&common);
+        args.extend(["--out", s(&report)]);
+        assert_user_error(&locus(&args), &format!("train: {case}"), &expected);
+        assert!(
+            !report.exists(),
+            "train: {case}: wrote {}",
+            report.display()
+        );
+
+        if compare_too {
+            let mut args = vec!["compare"];
+            args.extend(&common);
+            args.extend(["--out-dir", s(&out_dir)]);
+            assert_user_error(&locus(&args), &format!("compare: {case}"), &expected);
+            assert!(
+                !out_dir.exists(),
+                "compare: {case}: wrote {}",
+                out_dir.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn tiny_learning_rate_warns_in_fixed_point_only() {
+    let (tmp, data) = dataset();
+    let report = tmp.path().join("r.json");
+    let run = |cmd: &str, lr: &str, extra: &[&str]| -> Output {
+        let mut args = vec![
+            cmd,
+            "--layers",
+            LAYERS,
+            "--data",
+            s(&data),
+            "--lr",
+            lr,
+            "--train-limit",
+            "10",
+            "--test-limit",
+            "10",
+        ];
+        if cmd == "train" {
+            args.extend(["--out", s(&report)]);
+        } else {
+            args.extend(["--out-dir", s(tmp.path())]);
+        }
+        args.extend_from_slice(extra);
+        locus(&args)
+    };
+    let warnings = |out: &Output| -> Vec<String> {
+        text(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("warning:"))
+            .map(String::from)
+            .collect()
+    };
+
+    // The default model with each rounding mode of the update format Q2.14.
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
+    let with_rounding = |mode: &str| -> PathBuf {
+        let mut model: Value = read_json(&default);
+        model["formats"]["update"]["rounding"] = mode.into();
+        let path = tmp.path().join(format!("{mode}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&model).unwrap()).unwrap();
+        path
+    };
+    let stochastic = with_rounding("stochastic");
+    for cmd in ["train", "compare"] {
+        let out = run(cmd, "1e-9", &["--model", s(&stochastic)]);
+        ok(&out, cmd);
+        let w = warnings(&out);
+        assert_eq!(w.len(), 1, "{cmd}: {}", text(&out.stderr));
+        for want in [
+            "lr 1e-9 realised as 2^-30",
+            "2^-20",
+            "half an LSB of the update format Q2.14",
+            "formats.update",
+            "stochastic",
+        ] {
+            assert!(w[0].contains(want), "{cmd}: want {want:?} in {}", w[0]);
+        }
+        assert!(!text(&out.stderr).contains("error:"), "{cmd}");
+    }
+
+    for (mode, want) in [
+        ("nearest", "no weight will change"),
+        ("truncate", "truncate (floor)"),
+    ] {
+        let out = run("train", "1e-9", &["--model", s(&with_rounding(mode))]);
+        ok(&out, mode);
+        let w = warnings(&out);
+        assert_eq!(w.len(), 1, "{mode}: {}", text(&out.stderr));
+        assert!(w[0].contains(want), "{mode}: {}", w[0]);
+    }
+
+    // f32 has no LSB; an ordinary rate warns of nothing.
+    for (lr, extra) in [("1e-9", &["--arith", "f32"][..]), ("0.05", &[])] {
+        let out = run("train", lr, extra);
+        ok(&out, "no warning");
+        assert!(
+            warnings(&out).is_empty(),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn help_mentions_every_option() {
+    let common = [
+        "--layers",
+        "--activation",
+        "--epochs",
+        "--batch",
+        "--lr",
+        "--seed",
+        "--model",
+        "--data",
+        "--arith",
+        "--train-limit",
+        "--test-limit",
+    ];
+    let cases: [(&[&str], Vec<&str>); 4] = [
+        (
+            &["train", "--help"],
+            [&common[..], &["--rule", "--policy", "--out"][..]].concat(),
+        ),
+        (
+            &["compare", "--help"],
+            [&common[..], &["--out-dir"][..]].concat(),
+        ),
+        (
+            &["data", "synth", "--help"],
+            vec![
+                "OUT_DIR",
+                "--classes",
+                "--sample-len",
+                "--train",
+                "--test",
+                "--noise",
+                "--seed",
+                "--gzip",
+            ],
+        ),
+        (&["data", "--help"], vec!["info", "synth"]),
+    ];
+    for (args, options) in cases {
+        let stdout = ok(&locus(args), &args.join(" "));
+        for o in options {
+            assert!(stdout.contains(o), "{args:?}: no {o} in\n{stdout}");
+        }
+    }
+}
