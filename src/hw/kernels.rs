@@ -154,7 +154,7 @@ impl RowUpdate {
         ev: &mut Events,
     ) {
         // |round(p / 2^s)| <= (|p| >> s) + 1 for every rounding mode.
-        let bound = ((e as i64).abs() * max_abs_x as i64 >> self.shift) + 1;
+        let bound = (((e as i64).abs() * max_abs_x as i64) >> self.shift) + 1;
         let update_in_range = bound <= self.umax as i64 && -bound >= self.umin as i64;
         // The row's weights move by at most `bound`: if that cannot leave the
         // weight format, the weight's range check is left out too.
