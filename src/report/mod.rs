@@ -294,7 +294,9 @@ pub struct Saving {
     /// Which policy achieved it.
     pub best_bp_policy: String,
     /// `100 · (best_bp − local) / best_bp`; positive when local saves.
-    pub saving_percent: f64,
+    /// `None` when backprop's best is 0 and local's is not (e.g. ROM reads,
+    /// which only local makes): no percentage exists.
+    pub saving_percent: Option<f64>,
 }
 
 /// A backprop policy that could not run on the model (e.g. the stash did not fit).
@@ -374,9 +376,11 @@ impl CompareReport {
                         best_bp,
                         best_bp_policy: policy,
                         saving_percent: if best_bp > 0.0 {
-                            100.0 * (best_bp - l) / best_bp
+                            Some(100.0 * (best_bp - l) / best_bp)
+                        } else if l == 0.0 {
+                            Some(0.0)
                         } else {
-                            0.0
+                            None
                         },
                     });
                 }

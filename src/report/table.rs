@@ -29,6 +29,14 @@ pub fn si(x: f64) -> String {
     if p.is_empty() { s } else { format!("{s} {p}") }
 }
 
+/// A saving in percent, or `local only` when backprop's best is 0.
+fn fmt_saving(p: Option<f64>) -> String {
+    match p {
+        Some(p) => format!("{p:.1}%"),
+        None => "local only".to_string(),
+    }
+}
+
 type Row = (String, Box<dyn Fn(&RunReport) -> f64>, &'static str);
 
 fn rows() -> Vec<Row> {
@@ -124,7 +132,7 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
         write!(w, "{:>col_w$}", r.run.config.rule.label())?;
     }
     writeln!(w, "{:>col_w$}  unit", "local saves")?;
-    let saving_for = |name: &str| -> Option<f64> {
+    let saving_for = |name: &str| -> Option<String> {
         let metric = match name {
             "DRAM read" | "DRAM written" => None,
             "ROM reads" => Some("rom_read_words"),
@@ -138,7 +146,7 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
         rep.savings
             .iter()
             .find(|s| s.metric == metric)
-            .map(|s| s.saving_percent)
+            .map(|s| fmt_saving(s.saving_percent))
     };
     for (name, get, unit) in rows() {
         write!(w, "{name:<label_w$}")?;
@@ -151,22 +159,19 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
             };
             write!(w, "{cell:>col_w$}")?;
         }
-        match saving_for(&name) {
-            Some(p) => write!(w, "{:>col_w$}", format!("{p:.1}%"))?,
-            None => write!(w, "{:>col_w$}", "")?,
-        }
+        write!(w, "{:>col_w$}", saving_for(&name).unwrap_or_default())?;
         writeln!(w, "  {unit}")?;
     }
     for s in &rep.savings {
         if s.metric == "sram_bytes" || s.metric == "dram_bytes" || s.metric == "peak_stash_bytes" {
             writeln!(
                 w,
-                "{:<label_w$}local {} vs best bp {} ({}): {:.1}% saved",
+                "{:<label_w$}local {} vs best bp {} ({}): {} saved",
                 format!("total {}", s.metric),
                 si(s.local),
                 si(s.best_bp),
                 s.best_bp_policy,
-                s.saving_percent
+                fmt_saving(s.saving_percent)
             )?;
         }
     }
