@@ -86,6 +86,17 @@ pub fn lr_shift(lr: f64) -> Result<(u32, f64), SimError> {
     Ok((shift, (-(shift as f64)).exp2()))
 }
 
+/// The learning rate of one per-sample update. The local rule applies
+/// every sample's update at `lr`; backprop applies each of a batch's `B`
+/// per-sample updates at `lr / B` (the mean of the batch's gradients, with
+/// no gradient-accumulation buffer; see `docs/rules.md`).
+pub fn step_lr(config: &TrainConfig) -> f64 {
+    match config.rule {
+        Rule::Local => config.lr,
+        Rule::Bp(_) => config.lr / config.batch.max(1) as f64,
+    }
+}
+
 /// A warning when the learning rate `2^-lr_shift` is so small that even the
 /// largest update the fixed-point datapath can form is below half an LSB of
 /// the update format, else `None`. Only meaningful for [`Arith::Fixed`].
@@ -160,7 +171,7 @@ pub struct RunResult {
     pub config: TrainConfig,
     /// `lr = 2^-lr_shift`.
     pub lr_shift: u32,
-    /// The learning rate actually used.
+    /// The learning rate of one per-sample update, `2^-lr_shift` (for backprop with batch `B`, about `lr / B`: see [`step_lr`]).
     pub lr_realised: f64,
     /// Accuracy after each epoch.
     pub epochs: Vec<EpochResult>,
@@ -189,7 +200,7 @@ pub fn run(
     test: &Dataset,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(RunResult, RealParams), SimError> {
-    let (shift, _) = lr_shift(config.lr)?;
+    let (shift, _) = lr_shift(step_lr(config))?;
     match config.arith {
         Arith::F32 => run_with(
             model,
@@ -282,7 +293,7 @@ fn run_with<D: Datapath>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(RunResult, RealParams), SimError> {
     check_config(config, train, test)?;
-    let (shift, lr_realised) = lr_shift(config.lr)?;
+    let (shift, lr_realised) = lr_shift(step_lr(config))?;
     let mut chip = Chip::new(model, &config.net, dp, config.seed)?;
     let per_epoch = config
         .train_limit
