@@ -276,6 +276,15 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             Arith::F32 => "f32",
         }
     );
+    if args.run.batch > 1 {
+        let bp = config(&args.run, Rule::Bp(BpPolicy::Spill));
+        let (shift, real) = sim::lr_shift(sim::step_lr(&bp))?;
+        eprintln!(
+            "bp applies each sample's update at lr/{} = 2^-{shift} = {}",
+            args.run.batch,
+            fmt_lr(real, false)
+        );
+    }
     warn_lr_underflow(&model, &args.run)?;
     let multi = indicatif::MultiProgress::new();
     if !std::io::stderr().is_terminal() {
