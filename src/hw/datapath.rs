@@ -4,9 +4,11 @@
 //! values only; the counted primitives in [`crate::hw::core`] call it and do
 //! all the counting, so both arithmetics produce the same counts.
 
-use super::kernels::{self, Events, LfsrBlock, RowUpdate};
+use super::kernels::{self, Events, RowUpdate};
 use super::model::{HwModel, TensorClass};
-use crate::quant::{AccFormat, Lfsr, LfsrJump, OverflowStats, QFormat, Raw, Requantizer, Rounding};
+use crate::quant::{
+    AccFormat, Lfsr, LfsrBlock, LfsrJump, OverflowStats, QFormat, Raw, Requantizer, Rounding,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 

@@ -5,7 +5,7 @@
 //! clamps); a fast path that cannot prove it is exact returns `None` and the
 //! caller takes the reference path.
 
-use crate::quant::{AccFormat, LFSR_MASK, Lfsr, Overflow, QFormat, Rounding, galois_step};
+use crate::quant::{AccFormat, Overflow, QFormat, Rounding};
 
 /// `Σ x[j]` of `|x|`, for the accumulator bound of a mat-vec.
 #[inline]
@@ -239,126 +239,5 @@ fn fit<const WRAP: bool>(v: i32, min: i32, max: i32, bits: u32) -> i32 {
         (v << (32 - bits)) >> (32 - bits)
     } else {
         v.clamp(min, max)
-    }
-}
-
-/// Tables that advance the rounding LFSR by 16 steps at once: the Galois step
-/// is linear over GF(2) and, for 16 steps, the bits fed back depend only on
-/// the state's low 16 bits (no tap above bit 1 reaches bit 0 within 16
-/// steps), so `step^16(s) = (s >> 16) ^ LO[s & 0xFF] ^ HI[(s >> 8) & 0xFF]`.
-#[derive(Clone, Debug)]
-pub struct LfsrBlock {
-    lo: [u32; 256],
-    hi: [u32; 256],
-    /// The same map by nibbles: `NIB[k][v]` = 16 steps from `v << 4k`
-    /// (one 16-entry table per AVX-512 register for `vpermd`).
-    nib: [[u32; 16]; 4],
-}
-
-impl Default for LfsrBlock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl LfsrBlock {
-    /// Builds the two 256-entry tables.
-    pub fn new() -> Self {
-        let f = |low16: u32| {
-            let mut s = low16;
-            for _ in 0..16 {
-                s = galois_step(s, LFSR_MASK);
-            }
-            s
-        };
-        LfsrBlock {
-            lo: std::array::from_fn(|b| f(b as u32)),
-            hi: std::array::from_fn(|b| f((b as u32) << 8)),
-            nib: std::array::from_fn(|k| std::array::from_fn(|v| f((v as u32) << (4 * k)))),
-        }
-    }
-
-    #[inline(always)]
-    fn step16(&self, s: u32) -> u32 {
-        (s >> 16) ^ self.lo[(s & 0xFF) as usize] ^ self.hi[((s >> 8) & 0xFF) as usize]
-    }
-
-    /// Fills `out` with the next `out.len()` states of `lfsr` (each draw's
-    /// new state, in order) and advances it past them: identical to calling
-    /// `lfsr.next_state()` once per element.
-    pub fn fill(&self, lfsr: &mut Lfsr, out: &mut [u32]) {
-        let n = out.len();
-        let head = n.min(16);
-        for o in out[..head].iter_mut() {
-            *o = lfsr.next_state();
-        }
-        // 16 independent chains: state k+16 from state k.
-        let mut k = 16;
-        #[cfg(target_arch = "x86_64")]
-        if n >= 32 && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above).
-            k = unsafe { avx512::fill_blocks(&self.nib, out) };
-        }
-        for k in k..n {
-            out[k] = self.step16(out[k - 16]);
-        }
-        if n > 16 {
-            *lfsr = Lfsr::new(out[n - 1]).unwrap_or(*lfsr);
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::*;
-
-    /// Given `out[..16]`, fills whole blocks of 16 states: lane `j` of block
-    /// `b+1` is 16 steps after lane `j` of block `b`, by four `vpermd` nibble
-    /// lookups. Returns the index of the first state not written.
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn fill_blocks(nib: &[[u32; 16]; 4], out: &mut [u32]) -> usize {
-        let n = out.len();
-        // SAFETY: every load and store below reads or writes 16 u32 inside
-        // `nib[k]` or `out[k..k + 16]` with `k + 16 <= n`.
-        unsafe {
-            let t: [__m512i; 4] =
-                std::array::from_fn(|k| _mm512_loadu_si512(nib[k].as_ptr().cast()));
-            let mut v = _mm512_loadu_si512(out.as_ptr().cast());
-            let mut k = 16;
-            while k + 16 <= n {
-                let a = _mm512_permutexvar_epi32(v, t[0]);
-                let b = _mm512_permutexvar_epi32(_mm512_srli_epi32::<4>(v), t[1]);
-                let c = _mm512_permutexvar_epi32(_mm512_srli_epi32::<8>(v), t[2]);
-                let d = _mm512_permutexvar_epi32(_mm512_srli_epi32::<12>(v), t[3]);
-                let hi = _mm512_srli_epi32::<16>(v);
-                v = _mm512_xor_si512(
-                    _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d)),
-                    hi,
-                );
-                _mm512_storeu_si512(out.as_mut_ptr().add(k).cast(), v);
-                k += 16;
-            }
-            k
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn block_fill_equals_stepping() {
-        let blk = LfsrBlock::new();
-        for n in [0usize, 1, 15, 16, 17, 100, 785, 1025] {
-            let mut a = Lfsr::new(0xACE1).unwrap();
-            let mut b = a;
-            let mut buf = vec![0u32; n];
-            blk.fill(&mut a, &mut buf);
-            for (k, &s) in buf.iter().enumerate() {
-                assert_eq!(s, b.next_state(), "n = {n}, k = {k}");
-            }
-            assert_eq!(a, b);
-        }
     }
 }

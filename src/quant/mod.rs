@@ -12,7 +12,7 @@ mod requant;
 
 pub use accum::{AccBitsError, AccFormat, MAX_ACC_BITS, MIN_ACC_BITS};
 pub use format::{FormatError, MAX_BITS, MIN_BITS, Overflow, QFormat, Rounding};
-pub use lfsr::{LFSR_MASK, LFSR_PERIOD, Lfsr, LfsrJump, ZeroSeed, galois_step};
+pub use lfsr::{LFSR_MASK, LFSR_PERIOD, Lfsr, LfsrBlock, LfsrJump, ZeroSeed, galois_step};
 pub use overflow::OverflowStats;
 pub use raw::Raw;
 pub use requant::{MAX_SHIFT, OverflowEvent, Requantizer, ShiftError, reference_requantize};

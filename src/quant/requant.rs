@@ -7,7 +7,7 @@
 //! [`Requantizer::apply_slice`] its allocation-free slice form; both are
 //! checked against the independent `i128` [`reference_requantize`] in tests.
 
-use super::{Lfsr, Overflow, OverflowStats, QFormat, Raw, Rounding};
+use super::{Lfsr, LfsrBlock, Overflow, OverflowStats, QFormat, Raw, Rounding};
 
 /// Largest right or left shift a requantiser accepts, in bits. Source values
 /// are `i64`; products of two 32-bit formats need at most 62 fractional bits.
@@ -146,10 +146,22 @@ impl Requantizer {
             match self.rounding {
                 Rounding::Truncate => map_slice(src, dst, |x| fit.apply(x >> s, &mut c)),
                 Rounding::Nearest => map_slice(src, dst, |x| fit.apply(shr_nearest(x, s), &mut c)),
-                Rounding::Stochastic => map_slice(src, dst, |x| {
-                    let r = lfsr.next_state();
-                    fit.apply(shr_stochastic(x, s, r), &mut c)
-                }),
+                Rounding::Stochastic => {
+                    // Draw the LFSR states a chunk at a time (16 steps per
+                    // table lookup), then round: same states, same order.
+                    const CHUNK: usize = 256;
+                    let block = LfsrBlock::shared();
+                    let mut rnd = [0u32; CHUNK];
+                    for (sc, dc) in src.chunks(CHUNK).zip(dst.chunks_mut(CHUNK)) {
+                        let r = &mut rnd[..sc.len()];
+                        block.fill(lfsr, r);
+                        for ((d, &x), &u) in dc.iter_mut().zip(sc).zip(r.iter()) {
+                            *d = D::from_i64_unchecked(
+                                fit.apply(shr_stochastic(x.to_i64(), s, u), &mut c),
+                            );
+                        }
+                    }
+                }
             }
         }
         c.add_to(stats, self.overflow);
