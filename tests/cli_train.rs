@@ -744,3 +744,40 @@ fn help_mentions_every_option() {
         }
     }
 }
+
+/// `compare` runs its rules in parallel: with 1 and with 2 worker threads
+/// (`RAYON_NUM_THREADS`) the reports are identical, host timings aside.
+#[test]
+fn compare_is_independent_of_the_thread_count() {
+    let (tmp, data) = dataset();
+    let report = |threads: &str| -> Value {
+        let out_dir = tmp.path().join(format!("out{threads}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_locus"))
+            .args([
+                "compare",
+                "--layers",
+                LAYERS,
+                "--data",
+                s(&data),
+                "--batch",
+                "3",
+                "--out-dir",
+                s(&out_dir),
+            ])
+            .env("RAYON_NUM_THREADS", threads)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run locus");
+        ok(&out, threads);
+        let mut v = read_json(&out_dir.join("compare.json"));
+        for run in v["runs"].as_array_mut().expect("runs") {
+            run["run"]
+                .as_object_mut()
+                .expect("run")
+                .remove("train_seconds")
+                .expect("train_seconds");
+        }
+        v
+    };
+    assert_eq!(report("1"), report("2"));
+}
