@@ -564,3 +564,29 @@ fn evaluation_does_not_disturb_training() {
     assert_eq!(a.overflow, b.overflow);
     assert_eq!(a.datapath_lfsr_draws, b.datapath_lfsr_draws);
 }
+
+/// One sample's input and output must fit the activation bank: a
+/// 20 000-unit hidden layer needs 5004 words of the default 4096-word bank.
+/// (Backprop needs no classifier ROM, so the ROM, too small for this layer's
+/// classifier, is not what refuses it.)
+#[test]
+fn vectors_that_do_not_fit_the_activation_bank_are_refused() {
+    let model = default_model();
+    let data = synthetic(4, 16, 8, 4, 60, 1);
+    let cfg = config(Rule::Bp(BpPolicy::Spill), &[16, 20_000, 4]);
+    match train(&model, &cfg, &data) {
+        Err(SimError::Chip(ChipError::BufferDoesNotFit {
+            layer,
+            bank,
+            need,
+            capacity,
+        })) => {
+            assert_eq!(
+                (layer, bank, need, capacity),
+                (0, "activation", 4 + 5000, 4096)
+            );
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a 20 000-unit layer was accepted"),
+    }
+}

@@ -46,6 +46,20 @@ pub enum ChipError {
         /// Bank capacity in bytes.
         capacity_bytes: u64,
     },
+    /// A layer's working vectors exceed its activation or error bank.
+    #[error(
+        "layer {layer} needs {need} words of sram.{bank} for one sample's vectors, but it holds {capacity} words"
+    )]
+    BufferDoesNotFit {
+        /// Layer index.
+        layer: usize,
+        /// The bank role.
+        bank: &'static str,
+        /// Words needed.
+        need: u64,
+        /// Capacity in words.
+        capacity: u64,
+    },
     /// A layer's classifier exceeds the ROM.
     #[error(
         "layer {layer}: its {classes}x{units} classifier needs {need} ROM words, but rom holds {capacity} words"
@@ -170,7 +184,29 @@ impl<D: Datapath> Chip<D> {
     /// Maps `net` onto `model`, initialising weights (uniform in
     /// `±1/sqrt(fan_in)`, as PyTorch's `nn.Linear`) and classifier ROMs from
     /// `seed`. Fails if weights or classifiers do not fit.
-    pub fn new(model: &HwModel, net: &NetSpec, mut dp: D, seed: u64) -> Result<Self, ChipError> {
+    pub fn new(model: &HwModel, net: &NetSpec, dp: D, seed: u64) -> Result<Self, ChipError> {
+        Self::build(model, net, dp, seed, true)
+    }
+
+    /// As [`Chip::new`] for rules that use no classifier (backprop): the ROM
+    /// is left empty and not checked; the weights are the same as `new`'s
+    /// for the same seed. `local_error` must not be called on such a chip.
+    pub fn without_classifiers(
+        model: &HwModel,
+        net: &NetSpec,
+        dp: D,
+        seed: u64,
+    ) -> Result<Self, ChipError> {
+        Self::build(model, net, dp, seed, false)
+    }
+
+    fn build(
+        model: &HwModel,
+        net: &NetSpec,
+        mut dp: D,
+        seed: u64,
+        classifiers: bool,
+    ) -> Result<Self, ChipError> {
         if net.sizes.len() < 2 || net.sizes.contains(&0) {
             return Err(ChipError::Shape {
                 sizes: format!("{:?}", net.sizes),
@@ -215,7 +251,7 @@ impl<D: Datapath> Chip<D> {
             let b = (0..rows)
                 .map(|_| dp.encode_real(TensorClass::Weight, rng.random_range(-bound..bound)))
                 .collect();
-            let hidden = i + 1 < n_layers;
+            let hidden = i + 1 < n_layers && classifiers;
             let rom_seed: u64 = rng.random();
             let (rom, classifier) = if hidden {
                 let rom = ClassifierRom::generate(model.rom.storage, classes, rows, rom_seed);
@@ -276,6 +312,19 @@ impl<D: Datapath> Chip<D> {
             c.error_peak_words = c
                 .error_peak_words
                 .max(ebank.words_for(l.rows as u64, bits.error));
+            // A layer's input and output must fit its activation bank, and
+            // its error (and the upstream error it receives) the error bank.
+            let err = ebank.words_for(l.rows.max(l.cols) as u64, bits.error);
+            for (bank, role, need) in [(abank, "activation", act), (ebank, "error", err)] {
+                if need > bank.capacity_words() {
+                    return Err(ChipError::BufferDoesNotFit {
+                        layer: i,
+                        bank: role,
+                        need,
+                        capacity: bank.capacity_words(),
+                    });
+                }
+            }
         }
         Ok(Chip {
             model: model.clone(),

@@ -294,7 +294,10 @@ fn run_with<D: Datapath>(
 ) -> Result<(RunResult, RealParams), SimError> {
     check_config(config, train, test)?;
     let (shift, lr_realised) = lr_shift(step_lr(config))?;
-    let mut chip = Chip::new(model, &config.net, dp, config.seed)?;
+    let mut chip = match config.rule {
+        Rule::Local => Chip::new(model, &config.net, dp, config.seed)?,
+        Rule::Bp(_) => Chip::without_classifiers(model, &config.net, dp, config.seed)?,
+    };
     let per_epoch = config
         .train_limit
         .map_or(train.len(), |n| n.min(train.len()));
