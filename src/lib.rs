@@ -25,3 +25,4 @@ pub mod quant;
 pub mod report;
 pub mod rules;
 pub mod sim;
+pub mod trace;

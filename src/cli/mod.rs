@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod data_cmd;
+mod golden_cmd;
 mod model_cmd;
+mod trace_cmd;
 mod train_cmd;
 
 /// Exit code for every user-facing error (bad file, field, value or path).
@@ -30,6 +32,11 @@ enum Command {
     Compare(train_cmd::CompareArgs),
     /// Train one rule with every option and write its RunReport JSON.
     Train(train_cmd::TrainArgs),
+    /// Traces, waveforms and golden vectors for RTL designers.
+    Trace {
+        #[command(subcommand)]
+        command: trace_cmd::TraceCommand,
+    },
     /// Hardware model files (hw_models/*.json): validate and summarise.
     Model {
         #[command(subcommand)]
@@ -72,6 +79,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compare(args) => train_cmd::compare(&args),
         Command::Train(args) => train_cmd::train(&args),
+        Command::Trace { command } => trace_cmd::run(&command),
         Command::Model {
             command: ModelCommand::Check { file },
         } => model_cmd::check(&file),

@@ -1,0 +1,1 @@
+//! Golden vectors and memory images of training steps (not built yet).
