@@ -4,15 +4,22 @@
 //! networks in fixed-point arithmetic with local errors and with backprop, and
 //! counts every memory access and word moved while doing so.
 //!
-//! Modules, each one concept, dependencies pointing downward:
+//! Modules, each one concept, dependencies pointing downward
+//! (`docs/architecture.md` has the map):
 //!
 //! - [`quant`] — the arithmetic contract: `QFormat`, requantisation with
 //!   explicit rounding and overflow, accumulators, overflow counters and the
 //!   rounding LFSR. The datapath's inner loops live here.
-//! - [`data`] — IDX (raw or gzip) reader, the `Dataset` of images and labels,
-//!   the seeded synthetic dataset and seeded shuffling.
-//! - [`hw`] — the hardware model: the JSON chip description (formats, SRAM
-//!   banks, ROM, DRAM, interconnect, clock, energy table) and its validation.
+//! - [`data`] — IDX (raw or gzip) reader and writer, the `Dataset` of images
+//!   and labels, the seeded synthetic dataset and seeded shuffling.
+//! - [`hw`] — the hardware: the JSON chip description and its validation,
+//!   the datapath (fixed point or `f32`), the counted primitives of the chip,
+//!   the classifier ROM, counters, and the energy and timing estimates.
+//! - [`rules`] — learning rules (local errors, backprop with its buffering
+//!   policies), written only against the chip's counted primitives.
+//! - [`sim`] — the training loop: configuration, epochs, evaluation, results.
+//! - [`report`] — `RunReport` / `CompareReport` JSON, terminal tables, SVG plots.
+//! - [`trace`] — outputs for RTL designers (golden vectors, access traces).
 //! - [`output`] — atomic file output (temp file in the same directory + rename).
 //!
 //! The binary (`src/main.rs`, `src/cli/`) owns argv, printing and exit codes;
