@@ -32,4 +32,5 @@ pub mod quant;
 pub mod report;
 pub mod rules;
 pub mod sim;
+pub mod sweep;
 pub mod trace;

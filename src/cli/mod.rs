@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod data_cmd;
 mod golden_cmd;
 mod model_cmd;
+mod sweep_cmd;
 mod trace_cmd;
 mod train_cmd;
 
@@ -32,6 +33,9 @@ enum Command {
     Compare(train_cmd::CompareArgs),
     /// Train one rule with every option and write its RunReport JSON.
     Train(train_cmd::TrainArgs),
+    /// Sweep bit widths (or any model or training setting) over a grid:
+    /// parallel, resumable, shardable; merge shards; report Pareto fronts.
+    Sweep(sweep_cmd::SweepArgs),
     /// Traces, waveforms and golden vectors for RTL designers.
     Trace {
         #[command(subcommand)]
@@ -79,6 +83,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compare(args) => train_cmd::compare(&args),
         Command::Train(args) => train_cmd::train(&args),
+        Command::Sweep(args) => sweep_cmd::run(&args),
         Command::Trace { command } => trace_cmd::run(&command),
         Command::Model {
             command: ModelCommand::Check { file },

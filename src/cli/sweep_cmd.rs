@@ -1,0 +1,188 @@
+//! `locus sweep`: run a sweep spec (resumable, shardable, parallel), merge
+//! shard files, and report the results with their Pareto fronts.
+
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use locus::report::table::si;
+use locus::sweep::{self, LoadedSpec, PointResult, Shard, pareto};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// `locus sweep` options.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+    #[command(flatten)]
+    pub run: SweepRunArgs,
+}
+
+/// Running a sweep.
+#[derive(Args, Debug)]
+pub struct SweepRunArgs {
+    /// Sweep spec JSON (docs/sweeps.md), e.g. sweeps/bits.json.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Results file (JSON lines); rerunning resumes it.
+    #[arg(long, default_value = "results.jsonl")]
+    pub results: PathBuf,
+    /// Points run in parallel.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Run only every n-th point: i/n runs points with index % n == i.
+    #[arg(long)]
+    pub shard: Option<String>,
+}
+
+/// `locus sweep merge` and `locus sweep report`.
+#[derive(Subcommand, Debug)]
+pub enum SweepCommand {
+    /// Combine shard results files into one, checking that every point is
+    /// present exactly once.
+    Merge {
+        /// The sweep spec the shards ran.
+        #[arg(long)]
+        spec: PathBuf,
+        /// Merged results file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Shard results files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Print a table per rule and mark the Pareto fronts (accuracy vs
+    /// energy, accuracy vs SRAM+DRAM bytes).
+    Report {
+        /// The sweep spec.
+        #[arg(long)]
+        spec: PathBuf,
+        /// Results file.
+        results: PathBuf,
+    },
+}
+
+/// `locus sweep ...`.
+pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
+    match &args.command {
+        Some(SweepCommand::Merge { spec, out, inputs }) => {
+            let spec = LoadedSpec::load(spec)?;
+            let n = sweep::merge(&spec, inputs, out)?;
+            println!("merged {n} points into {}", out.display());
+            Ok(())
+        }
+        Some(SweepCommand::Report { spec, results }) => report(&LoadedSpec::load(spec)?, results),
+        None => {
+            let Some(spec_path) = &args.run.spec else {
+                anyhow::bail!(
+                    "--spec FILE is required to run a sweep (or use `sweep merge` / `sweep report`)"
+                );
+            };
+            let spec = LoadedSpec::load(spec_path)?;
+            let shard = match &args.run.shard {
+                Some(s) => Shard::parse(s)?,
+                None => Shard { shard: 0, count: 1 },
+            };
+            if args.run.threads == 0 {
+                anyhow::bail!("--threads 0: must be at least 1");
+            }
+            let pb = ProgressBar::new(0);
+            if std::io::stderr().is_terminal() {
+                pb.set_style(
+                    ProgressStyle::with_template("sweep [{bar:30}] {pos}/{len} points eta {eta}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+            } else {
+                pb.set_draw_target(ProgressDrawTarget::hidden());
+            }
+            let summary = sweep::run(
+                &spec,
+                &args.run.results,
+                args.run.threads,
+                shard,
+                &|done, total| {
+                    pb.set_length(total as u64);
+                    pb.set_position(done as u64);
+                },
+            )?;
+            pb.finish_and_clear();
+            println!(
+                "sweep {}: {} points in shard {}/{}, {} already done, {} run now; results in {}",
+                spec.spec.name,
+                summary.points,
+                shard.shard,
+                shard.count,
+                summary.skipped,
+                summary.ran,
+                args.run.results.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn report(spec: &LoadedSpec, path: &Path) -> anyhow::Result<()> {
+    let (results, truncated) = sweep::read_results(path, &spec.hash)?;
+    if truncated {
+        eprintln!("warning: {}: last line cut short; ignored", path.display());
+    }
+    let mut rules: Vec<String> = results.iter().map(|r| r.rule.clone()).collect();
+    rules.sort();
+    rules.dedup();
+    let mut out = std::io::stdout().lock();
+    for rule in rules {
+        let rs: Vec<&PointResult> = results.iter().filter(|r| r.rule == rule).collect();
+        let acc = |r: &PointResult| r.test_accuracy().unwrap_or(f64::NAN);
+        let energy: Vec<(f64, f64)> = rs
+            .iter()
+            .map(|r| (acc(r), r.energy_per_sample_pj.unwrap_or(f64::NAN)))
+            .collect();
+        let bytes: Vec<(f64, f64)> = rs
+            .iter()
+            .map(|r| (acc(r), r.bytes_per_sample().unwrap_or(f64::NAN)))
+            .collect();
+        let (fe, fb) = (pareto::front(&energy), pareto::front(&bytes));
+        writeln!(
+            out,
+            "rule {rule} ({} points)  E = on the accuracy/energy front, B = on the accuracy/bytes front",
+            rs.len()
+        )?;
+        writeln!(
+            out,
+            "{:>6} {:>3} {:>3} {:>3} {:>3} {:>9} {:>12} {:>12}  front  settings",
+            "point", "w", "a", "e", "u", "accuracy", "pJ/sample", "B/sample"
+        )?;
+        for (k, r) in rs.iter().enumerate() {
+            let marks = format!(
+                "{}{}",
+                if fe[k] { "E" } else { " " },
+                if fb[k] { "B" } else { " " }
+            );
+            let accuracy = match (r.test_accuracy(), &r.error) {
+                (Some(a), _) => format!("{:.2}%", 100.0 * a),
+                (None, Some(_)) => "not run".to_string(),
+                (None, None) => "-".to_string(),
+            };
+            writeln!(
+                out,
+                "{:>6} {:>3} {:>3} {:>3} {:>3} {:>9} {:>12} {:>12}  {:>5}  {}",
+                r.index,
+                r.bits.weight,
+                r.bits.activation,
+                r.bits.error,
+                r.bits.update,
+                accuracy,
+                r.energy_per_sample_pj.map_or("-".into(), si),
+                r.bytes_per_sample().map_or("-".into(), si),
+                marks,
+                r.settings
+            )?;
+            if let Some(e) = &r.error {
+                writeln!(out, "{:>6} not run: {e}", "")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! A sweep specification: a base configuration and a list of axes, each a
+//! path into the hardware model or the training configuration with the values
+//! to try. Its cartesian product is the list of points (last axis fastest).
+
+use crate::hw::core::NetSpec;
+use crate::hw::datapath::Activation;
+use crate::hw::model::{self, HwModel};
+use crate::rules::{BpPolicy, Rule};
+use crate::sim::{Arith, TrainConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Largest number of points a spec may expand to.
+pub const MAX_POINTS: usize = 100_000;
+
+/// A sweep as written in its JSON file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Short name shown in reports.
+    pub name: String,
+    /// The configuration every point starts from.
+    pub base: BaseConfig,
+    /// The axes of the grid; every combination of their values is a point.
+    pub axes: Vec<Axis>,
+}
+
+/// The configuration every point starts from. Paths are relative to the
+/// spec file's directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseConfig {
+    /// Hardware model JSON file.
+    pub model: PathBuf,
+    /// Dataset directory (IDX files).
+    pub data: PathBuf,
+    /// Rule: `local`, `bp/stash`, `bp/spill` or `bp/recompute`.
+    pub rule: String,
+    /// Layer sizes, input first.
+    pub layers: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Epochs.
+    pub epochs: u32,
+    /// Batch size.
+    pub batch: usize,
+    /// Learning rate (realised as a power of two).
+    pub lr: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Arithmetic.
+    pub arith: Arith,
+    /// Train on the first N samples of each epoch only.
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first N test samples only.
+    pub test_limit: Option<usize>,
+}
+
+/// One axis: a dotted path and the values it takes.
+///
+/// Paths start with `model.` (a field of the hardware model, e.g.
+/// `model.formats.weight.bits`, or a whole object such as
+/// `model.formats.weight` whose object values are merged into it) or with
+/// `config.` (a field of [`BaseConfig`], e.g. `config.rule`, `config.seed`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axis {
+    /// Dotted path of the setting.
+    pub path: String,
+    /// Values to try, in order.
+    pub values: Vec<Value>,
+}
+
+/// Why a spec or one of its points is not valid; names the file and field.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The spec file cannot be read.
+    #[error("{path}: cannot read: {cause}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The spec file is not a valid spec.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// serde's message with the field path.
+        message: String,
+    },
+    /// A spec-level value is wrong (empty grid, unknown path, ...).
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A point's model or configuration is not valid.
+    #[error("{path}: point {index} ({point}): {message}")]
+    Point {
+        /// The spec file.
+        path: String,
+        /// Point index.
+        index: usize,
+        /// The point's axis values.
+        point: String,
+        /// What is wrong (names the model field).
+        message: String,
+    },
+}
+
+/// A point of the grid, resolved into a model and a configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// Index in the grid (last axis fastest).
+    pub index: usize,
+    /// `(path, value)` of every axis.
+    pub settings: Vec<(String, Value)>,
+    /// The hardware model of this point.
+    pub model: HwModel,
+    /// The training configuration of this point.
+    pub config: TrainConfig,
+    /// Dataset directory.
+    pub data: PathBuf,
+}
+
+impl Point {
+    /// The axis values as a JSON object (`path → value`).
+    pub fn settings_json(&self) -> Value {
+        Value::Object(self.settings.iter().cloned().collect())
+    }
+}
+
+/// A spec loaded from a file with its base model, ready to expand.
+#[derive(Clone, Debug)]
+pub struct LoadedSpec {
+    /// The spec.
+    pub spec: SweepSpec,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Hash of the spec's canonical JSON (stored in every result line).
+    pub hash: String,
+    base_model: Value,
+    base_dir: PathBuf,
+}
+
+/// 64-bit FNV-1a, hex: a stable fingerprint of a spec (not cryptographic).
+fn fnv1a_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Parses `local`, `bp/stash`, `bp/spill`, `bp/recompute` (and `bp` = spill).
+pub fn parse_rule(s: &str) -> Option<Rule> {
+    match s {
+        "local" => Some(Rule::Local),
+        "bp" | "bp/spill" => Some(Rule::Bp(BpPolicy::Spill)),
+        "bp/stash" => Some(Rule::Bp(BpPolicy::Stash)),
+        "bp/recompute" => Some(Rule::Bp(BpPolicy::Recompute)),
+        _ => None,
+    }
+}
+
+impl LoadedSpec {
+    /// Reads and checks a spec file: parse errors name the field; the grid
+    /// must be non-empty and every axis path known.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|cause| SpecError::Read {
+            path: p.clone(),
+            cause,
+        })?;
+        let spec: SweepSpec = {
+            let de = &mut serde_json::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize(de).map_err(|e| SpecError::Parse {
+                path: p.clone(),
+                message: format!("{}: {}", e.path(), e.inner()),
+            })?
+        };
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let invalid = |field: &str, message: String| SpecError::Invalid {
+            path: p.clone(),
+            field: field.to_string(),
+            message,
+        };
+        if spec.axes.is_empty() {
+            return Err(invalid(
+                "axes",
+                "empty: a sweep needs at least one axis".into(),
+            ));
+        }
+        let mut points = 1usize;
+        for (k, axis) in spec.axes.iter().enumerate() {
+            let field = format!("axes[{k}]");
+            if axis.values.is_empty() {
+                return Err(invalid(
+                    &format!("{field}.values"),
+                    format!(
+                        "empty for path {}: the grid would have no points",
+                        axis.path
+                    ),
+                ));
+            }
+            if !(axis.path.starts_with("model.") || axis.path.starts_with("config.")) {
+                return Err(invalid(
+                    &format!("{field}.path"),
+                    format!("{:?}: must start with `model.` or `config.`", axis.path),
+                ));
+            }
+            points = points.saturating_mul(axis.values.len());
+        }
+        if points > MAX_POINTS {
+            return Err(invalid(
+                "axes",
+                format!("{points} points: at most {MAX_POINTS}"),
+            ));
+        }
+        let model_path = base_dir.join(&spec.base.model);
+        let model_text = std::fs::read_to_string(&model_path).map_err(|cause| SpecError::Read {
+            path: model_path.display().to_string(),
+            cause,
+        })?;
+        let base_model: Value =
+            serde_json::from_str(&model_text).map_err(|e| SpecError::Parse {
+                path: model_path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        // The hash covers the spec and the base model's contents, so a
+        // results file cannot be resumed against an edited model.
+        let canonical = serde_json::json!({ "spec": spec, "model": base_model });
+        let hash = fnv1a_hex(canonical.to_string().as_bytes());
+        Ok(LoadedSpec {
+            spec,
+            path: path.to_path_buf(),
+            hash,
+            base_model,
+            base_dir,
+        })
+    }
+
+    /// Number of points in the grid.
+    pub fn len(&self) -> usize {
+        self.spec.axes.iter().map(|a| a.values.len()).product()
+    }
+
+    /// Whether the grid has no points (never true for a loaded spec).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The axis values of point `index` (last axis fastest).
+    pub fn settings(&self, index: usize) -> Vec<(String, Value)> {
+        let mut rest = index;
+        let mut out = vec![(String::new(), Value::Null); self.spec.axes.len()];
+        for (k, axis) in self.spec.axes.iter().enumerate().rev() {
+            let n = axis.values.len();
+            out[k] = (axis.path.clone(), axis.values[rest % n].clone());
+            rest /= n;
+        }
+        out
+    }
+
+    /// Resolves point `index` into a validated model and configuration.
+    pub fn point(&self, index: usize) -> Result<Point, SpecError> {
+        let settings = self.settings(index);
+        let fail = |message: String| SpecError::Point {
+            path: self.path.display().to_string(),
+            index,
+            point: Value::Object(settings.iter().cloned().collect()).to_string(),
+            message,
+        };
+        let mut model = self.base_model.clone();
+        let mut config = serde_json::to_value(&self.spec.base).map_err(|e| fail(e.to_string()))?;
+        for (path, value) in &settings {
+            let (root, rest) = match path.split_once('.') {
+                Some(("model", rest)) => (&mut model, rest),
+                Some(("config", rest)) => (&mut config, rest),
+                _ => {
+                    return Err(fail(format!(
+                        "{path}: must start with `model.` or `config.`"
+                    )));
+                }
+            };
+            set_path(root, rest, value.clone()).map_err(|m| fail(format!("{path}: {m}")))?;
+        }
+        let source = format!("{} (point {index})", self.path.display());
+        let model =
+            model::from_json_str(&model.to_string(), &source).map_err(|e| fail(e.to_string()))?;
+        let base: BaseConfig = {
+            let de = config.clone();
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| fail(format!("config.{}: {}", e.path(), e.inner())))?
+        };
+        let rule = parse_rule(&base.rule).ok_or_else(|| {
+            fail(format!(
+                "config.rule = {:?}: must be local, bp/stash, bp/spill or bp/recompute",
+                base.rule
+            ))
+        })?;
+        let config = TrainConfig {
+            rule,
+            net: NetSpec {
+                sizes: base.layers.clone(),
+                activation: base.activation,
+            },
+            epochs: base.epochs,
+            batch: base.batch,
+            lr: base.lr,
+            seed: base.seed,
+            arith: base.arith,
+            train_limit: base.train_limit,
+            test_limit: base.test_limit,
+        };
+        crate::sim::lr_shift(config.lr).map_err(|e| fail(e.to_string()))?;
+        if config.epochs == 0 || config.batch == 0 {
+            return Err(fail(
+                "config.epochs and config.batch must be at least 1".into(),
+            ));
+        }
+        Ok(Point {
+            index,
+            settings,
+            model,
+            config,
+            data: self.base_dir.join(&base.data),
+        })
+    }
+}
+
+/// Sets `root.<dotted path>` to `value`; an object value is merged into an
+/// existing object. The path must exist in `root`.
+fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let mut cur = root;
+    for key in path.split('.') {
+        cur = cur
+            .get_mut(key)
+            .ok_or_else(|| format!("no field `{key}` here"))?;
+    }
+    match (cur, value) {
+        (Value::Object(dst), Value::Object(src)) => {
+            for (k, v) in src {
+                if !dst.contains_key(&k) {
+                    return Err(format!("no field `{k}` here"));
+                }
+                dst.insert(k, v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_path_replaces_and_merges() {
+        let mut v = json!({"a": {"b": 1, "c": {"d": 2, "e": 3}}});
+        set_path(&mut v, "a.b", json!(5)).unwrap();
+        set_path(&mut v, "a.c", json!({"e": 9})).unwrap();
+        assert_eq!(v, json!({"a": {"b": 5, "c": {"d": 2, "e": 9}}}));
+        assert!(
+            set_path(&mut v, "a.x", json!(1))
+                .unwrap_err()
+                .contains("`x`")
+        );
+        assert!(
+            set_path(&mut v, "a.c", json!({"z": 1}))
+                .unwrap_err()
+                .contains("`z`")
+        );
+    }
+
+    #[test]
+    fn fnv_is_stable() {
+        assert_eq!(fnv1a_hex(b""), "cbf29ce484222325");
+        assert_eq!(fnv1a_hex(b"a"), "af63dc4c8601ec8c");
+    }
+
+    #[test]
+    fn rules_parse() {
+        assert_eq!(parse_rule("local"), Some(Rule::Local));
+        assert_eq!(
+            parse_rule("bp/recompute"),
+            Some(Rule::Bp(BpPolicy::Recompute))
+        );
+        assert_eq!(parse_rule("fa"), None);
+    }
+}

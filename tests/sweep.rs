@@ -1,0 +1,214 @@
+//! Sweeps: deterministic whatever the thread count, shards that merge into
+//! the unsharded results, resumption after a cut-short results file, and
+//! bad specs refused before anything is written.
+
+use locus::data::{SyntheticSpec, generate, write_split};
+use locus::sweep::{self, LoadedSpec, PointResult, Shard};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A temp dir with synthetic data in `data/`, the default model copied to
+/// `model.json` and a spec of 8 points (rule × weight format × seed).
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = generate(&SyntheticSpec {
+        classes: 4,
+        sample_len: 16,
+        train: 120,
+        test: 60,
+        noise: 40,
+        seed: 3,
+    })
+    .unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_split(&data, "train", &train, false).unwrap();
+    write_split(&data, "t10k", &test, false).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("hw_models/default.json"),
+        tmp.path().join("model.json"),
+    )
+    .unwrap();
+    let spec = json!({
+        "name": "test",
+        "base": {
+            "model": "model.json", "data": "data", "rule": "local", "layers": [16, 12, 4],
+            "activation": "relu", "epochs": 1, "batch": 1, "lr": 0.0625, "seed": 1,
+            "arith": "fixed", "train_limit": null, "test_limit": null
+        },
+        "axes": [
+            {"path": "config.rule", "values": ["local", "bp/spill"]},
+            {"path": "model.formats.weight", "values": [{"bits": 8, "frac": 6}, {"bits": 16, "frac": 14}]},
+            {"path": "config.seed", "values": [1, 2]}
+        ]
+    });
+    let path = tmp.path().join("spec.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    (tmp, path)
+}
+
+fn run(spec: &LoadedSpec, results: &Path, threads: usize, shard: Shard) -> sweep::RunSummary {
+    sweep::run(spec, results, threads, shard, &|_, _| {}).unwrap()
+}
+
+fn sorted(path: &Path, hash: &str) -> Vec<PointResult> {
+    let (mut rs, truncated) = sweep::read_results(path, hash).unwrap();
+    assert!(!truncated);
+    rs.sort_by_key(|r| r.index);
+    rs
+}
+
+const ALL: Shard = Shard { shard: 0, count: 1 };
+
+#[test]
+fn threads_shards_and_resume_give_the_same_results() {
+    let (tmp, spec_path) = setup();
+    let spec = LoadedSpec::load(&spec_path).unwrap();
+    assert_eq!(spec.len(), 8);
+    let one = tmp.path().join("one.jsonl");
+    let two = tmp.path().join("two.jsonl");
+    assert_eq!(run(&spec, &one, 1, ALL).ran, 8);
+    run(&spec, &two, 2, ALL);
+    let reference = sorted(&one, &spec.hash);
+    assert_eq!(reference.len(), 8);
+    assert!(
+        reference
+            .iter()
+            .all(|r| r.error.is_none() && r.test_accuracy().unwrap() > 0.5)
+    );
+    assert_eq!(sorted(&two, &spec.hash), reference, "1 vs 2 threads");
+
+    // Shards 0/3, 1/3, 2/3 merged equal the unsharded sweep.
+    let shards: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let p = tmp.path().join(format!("shard{i}.jsonl"));
+            run(&spec, &p, 2, Shard { shard: i, count: 3 });
+            p
+        })
+        .collect();
+    let merged = tmp.path().join("merged.jsonl");
+    assert_eq!(sweep::merge(&spec, &shards, &merged).unwrap(), 8);
+    assert_eq!(sorted(&merged, &spec.hash), reference);
+    // Missing or duplicated shards are refused.
+    let e = sweep::merge(&spec, &shards[..2], &tmp.path().join("m2.jsonl")).unwrap_err();
+    assert!(e.to_string().contains("missing"), "{e}");
+    let dup = vec![
+        shards[0].clone(),
+        shards[0].clone(),
+        shards[1].clone(),
+        shards[2].clone(),
+    ];
+    let e = sweep::merge(&spec, &dup, &tmp.path().join("m3.jsonl")).unwrap_err();
+    assert!(e.to_string().contains("duplicated"), "{e}");
+
+    // A kill mid-write: drop two whole lines and cut the next in half.
+    let text = std::fs::read_to_string(&one).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut cut = lines[..5].join("\n");
+    cut.push('\n');
+    cut.push_str(&lines[5][..lines[5].len() / 2]);
+    std::fs::write(&one, cut).unwrap();
+    let s = run(&spec, &one, 2, ALL);
+    assert_eq!((s.skipped, s.ran), (5, 3));
+    assert_eq!(sorted(&one, &spec.hash), reference, "resumed");
+    // Rerunning a finished sweep runs nothing.
+    assert_eq!(run(&spec, &one, 2, ALL).ran, 0);
+}
+
+fn locus(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A change made to a good spec.
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
+/// Each bad spec or option: exit 2, one `error:` line naming the file and
+/// the field, and no results file written.
+#[test]
+fn bad_specs_are_refused_before_anything_is_written() {
+    let (tmp, spec_path) = setup();
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    let cases: Vec<(&str, Mutation, &[&str])> = vec![
+        (
+            "empty grid",
+            Box::new(|v| v["axes"] = json!([])),
+            &["axes", "empty"],
+        ),
+        (
+            "empty axis",
+            Box::new(|v| v["axes"][1]["values"] = json!([])),
+            &["axes[1].values", "empty"],
+        ),
+        (
+            "impossible format",
+            Box::new(|v| v["axes"][1]["values"][0] = json!({"bits": 40, "frac": 6})),
+            &["point 0", "formats.weight.bits = 40"],
+        ),
+        (
+            "unknown path",
+            Box::new(|v| v["axes"][2]["path"] = json!("config.sead")),
+            &["config.sead", "sead"],
+        ),
+        (
+            "unknown field",
+            Box::new(|v| v["base"]["epoch"] = json!(1)),
+            &["base", "epoch"],
+        ),
+        (
+            "unknown rule",
+            Box::new(|v| v["axes"][0]["values"][1] = json!("fa")),
+            &["config.rule", "fa"],
+        ),
+    ];
+    for (name, mutate, want) in cases {
+        let mut v = base.clone();
+        mutate(&mut v);
+        let path = tmp.path().join("bad.json");
+        std::fs::write(&path, v.to_string()).unwrap();
+        let results = tmp.path().join("bad.jsonl");
+        let out = locus(&[
+            "sweep",
+            "--spec",
+            path.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{name}: {err}");
+        assert!(lines[0].contains("bad.json"), "{name}: {err}");
+        for w in want {
+            assert!(lines[0].contains(w), "{name}: want {w:?} in {err}");
+        }
+        assert!(!results.exists(), "{name}: results written");
+    }
+    // A shard out of range, and a results file from another spec.
+    let spec = spec_path.to_str().unwrap();
+    let out = locus(&["sweep", "--spec", spec, "--shard", "3/3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shard = 3/3"));
+    let other = tmp.path().join("other.jsonl");
+    let line = r#"{"spec_hash":"0000000000000000","index":0,"settings":{},"rule":"local","bits":{"weight":8,"activation":8,"error":8,"update":8},"error":null,"epochs":[],"samples":0,"totals":null,"energy_per_sample_pj":null,"cycles_per_sample":null}"#;
+    std::fs::write(&other, format!("{line}\n")).unwrap();
+    let out = locus(&[
+        "sweep",
+        "--spec",
+        spec,
+        "--results",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different spec"));
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        format!("{line}\n"),
+        "overwritten"
+    );
+}
