@@ -115,6 +115,41 @@ fn threads_shards_and_resume_give_the_same_results() {
     assert_eq!(sorted(&one, &spec.hash), reference, "resumed");
     // Rerunning a finished sweep runs nothing.
     assert_eq!(run(&spec, &one, 2, ALL).ran, 0);
+
+    // The report: a table per rule with front marks, and the plots.
+    let plots = tmp.path().join("plots");
+    let out = locus(&[
+        "sweep",
+        "report",
+        "--spec",
+        spec_path.to_str().unwrap(),
+        one.to_str().unwrap(),
+        "--out-dir",
+        plots.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("rule local (4 points)") && stdout.contains("rule bp/spill (4 points)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" EB "), "no point on both fronts: {stdout}");
+    for f in [
+        "accuracy-vs-weight-bits.svg",
+        "energy-vs-weight-bits.svg",
+        "pareto.svg",
+    ] {
+        let svg = std::fs::read_to_string(plots.join(f)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("local") && svg.contains("bp/spill"),
+            "{f}"
+        );
+    }
 }
 
 fn locus(args: &[&str]) -> std::process::Output {

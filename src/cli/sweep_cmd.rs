@@ -3,8 +3,10 @@
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use locus::report::pareto;
+use locus::report::plot::{SweepPoint, write_sweep_svgs};
 use locus::report::table::si;
-use locus::sweep::{self, LoadedSpec, PointResult, Shard, pareto};
+use locus::sweep::{self, LoadedSpec, PointResult, Shard};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -59,6 +61,10 @@ pub enum SweepCommand {
         spec: PathBuf,
         /// Results file.
         results: PathBuf,
+        /// Directory for the SVG plots (accuracy and energy against bits,
+        /// Pareto front).
+        #[arg(long, default_value = "reports/sweep")]
+        out_dir: PathBuf,
     },
 }
 
@@ -71,7 +77,11 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             println!("merged {n} points into {}", out.display());
             Ok(())
         }
-        Some(SweepCommand::Report { spec, results }) => report(&LoadedSpec::load(spec)?, results),
+        Some(SweepCommand::Report {
+            spec,
+            results,
+            out_dir,
+        }) => report(&LoadedSpec::load(spec)?, results, out_dir),
         None => {
             let Some(spec_path) = &args.run.spec else {
                 anyhow::bail!(
@@ -122,7 +132,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     }
 }
 
-fn report(spec: &LoadedSpec, path: &Path) -> anyhow::Result<()> {
+fn report(spec: &LoadedSpec, path: &Path, out_dir: &Path) -> anyhow::Result<()> {
     let (results, truncated) = sweep::read_results(path, &spec.hash)?;
     if truncated {
         eprintln!("warning: {}: last line cut short; ignored", path.display());
@@ -184,5 +194,25 @@ fn report(spec: &LoadedSpec, path: &Path) -> anyhow::Result<()> {
         }
         writeln!(out)?;
     }
+    let points: Vec<SweepPoint> = results
+        .iter()
+        .filter_map(|r| {
+            Some(SweepPoint {
+                rule: r.rule.clone(),
+                bits: [
+                    r.bits.weight,
+                    r.bits.activation,
+                    r.bits.error,
+                    r.bits.update,
+                ],
+                accuracy: r.test_accuracy()?,
+                energy_pj: r.energy_per_sample_pj?,
+            })
+        })
+        .collect();
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", out_dir.display()))?;
+    let files = write_sweep_svgs(out_dir, &points)?;
+    writeln!(out, "wrote {} plots in {}", files.len(), out_dir.display())?;
     Ok(())
 }

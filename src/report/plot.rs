@@ -159,3 +159,236 @@ fn draw_panel(
         .draw()?;
     Ok(())
 }
+
+/// One point of a sweep plot: rule, widths of the weight, activation, error
+/// and update formats, test accuracy (fraction) and energy per sample (pJ).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepPoint {
+    /// Rule label.
+    pub rule: String,
+    /// Widths `[weight, activation, error, update]`, bits.
+    pub bits: [u32; 4],
+    /// Test accuracy, fraction.
+    pub accuracy: f64,
+    /// Estimated energy per training sample, pJ.
+    pub energy_pj: f64,
+}
+
+const CLASS_NAMES: [&str; 4] = ["weight", "activation", "error", "update"];
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Writes the sweep plots into `dir`: `accuracy-vs-<class>-bits.svg` and
+/// `energy-vs-<class>-bits.svg` for every class whose width varies (one line
+/// per rule: the best accuracy, resp. the lowest energy, over the other
+/// axes at each width), and `pareto.svg` (accuracy against energy, every
+/// point, with each rule's front joined). Returns the files written.
+pub fn write_sweep_svgs(
+    dir: &Path,
+    points: &[SweepPoint],
+) -> Result<Vec<std::path::PathBuf>, PlotError> {
+    let mut rules: Vec<String> = points.iter().map(|p| p.rule.clone()).collect();
+    rules.sort();
+    rules.dedup();
+    let mut written = Vec::new();
+    for (c, class) in CLASS_NAMES.iter().enumerate() {
+        let mut widths: Vec<u32> = points.iter().map(|p| p.bits[c]).collect();
+        widths.sort_unstable();
+        widths.dedup();
+        if widths.len() < 2 {
+            continue;
+        }
+        for (metric, best_is_max) in [("accuracy", true), ("energy", false)] {
+            let series: Vec<(String, Vec<(f64, f64)>)> = rules
+                .iter()
+                .map(|rule| {
+                    let line = widths
+                        .iter()
+                        .filter_map(|&w| {
+                            let vals = points
+                                .iter()
+                                .filter(|p| &p.rule == rule && p.bits[c] == w)
+                                .map(|p| {
+                                    if best_is_max {
+                                        100.0 * p.accuracy
+                                    } else {
+                                        p.energy_pj * 1e-6
+                                    }
+                                });
+                            let v = if best_is_max {
+                                vals.fold(f64::NAN, f64::max)
+                            } else {
+                                vals.fold(f64::NAN, f64::min)
+                            };
+                            (!v.is_nan()).then_some((w as f64, v))
+                        })
+                        .collect();
+                    (rule.clone(), line)
+                })
+                .collect();
+            let path = dir.join(format!("{metric}-vs-{class}-bits.svg"));
+            let y_desc = if best_is_max {
+                "test accuracy (%), best"
+            } else {
+                "energy per sample (µJ), lowest"
+            };
+            line_chart(
+                &path,
+                &format!("{metric} vs {class} bits"),
+                &format!("{class} bits"),
+                y_desc,
+                &series,
+            )?;
+            written.push(path);
+        }
+    }
+    let path = dir.join("pareto.svg");
+    let series: Vec<(String, Vec<(f64, f64)>)> = rules
+        .iter()
+        .map(|rule| {
+            let pts: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| &p.rule == rule)
+                .map(|p| (p.energy_pj * 1e-6, 100.0 * p.accuracy))
+                .collect();
+            (rule.clone(), pts)
+        })
+        .collect();
+    pareto_chart(&path, &series)?;
+    written.push(path);
+    Ok(written)
+}
+
+fn bounds(series: &[(String, Vec<(f64, f64)>)]) -> ((f64, f64), (f64, f64)) {
+    let all = series.iter().flat_map(|(_, s)| s.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in all {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x0 > x1 {
+        return ((0.0, 1.0), (0.0, 1.0));
+    }
+    let pad = |a: f64, b: f64| {
+        let d = ((b - a) * 0.08).max(1e-9);
+        (a - d, b + d)
+    };
+    (pad(x0, x1), pad(y0, y1))
+}
+
+fn render(path: &Path, draw: impl FnOnce(&Area<'_>) -> DrawResult) -> Result<(), PlotError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 460)).into_drawing_area();
+        let r = root
+            .fill(&WHITE)
+            .and_then(|_| draw(&root))
+            .and_then(|_| root.present());
+        r.map_err(|e| PlotError::Draw {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    write_atomic(path, |w| w.write_all(svg.as_bytes()))?;
+    Ok(())
+}
+
+fn line_chart(
+    path: &Path,
+    caption: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), PlotError> {
+    let ((x0, x1), (y0, y1)) = bounds(series);
+    render(path, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()?;
+        for (k, (name, pts)) in series.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()?;
+        Ok(())
+    })
+}
+
+fn pareto_chart(path: &Path, series: &[(String, Vec<(f64, f64)>)]) -> Result<(), PlotError> {
+    let ((x0, x1), (y0, y1)) = bounds(series);
+    render(path, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Accuracy against energy (Pareto front joined)",
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_desc("energy per sample (µJ)")
+            .y_desc("test accuracy (%)")
+            .draw()?;
+        for (k, (name, pts)) in series.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(
+                    pts.iter()
+                        .map(|&p| Circle::new(p, 3, color.mix(0.5).filled())),
+                )?
+                .label(name.clone())
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+            // front: accuracy high, energy low
+            let as_acc_cost: Vec<(f64, f64)> = pts.iter().map(|&(e, a)| (a, e)).collect();
+            let on = super::pareto::front(&as_acc_cost);
+            let mut front: Vec<(f64, f64)> = pts
+                .iter()
+                .zip(&on)
+                .filter(|(_, f)| **f)
+                .map(|(p, _)| *p)
+                .collect();
+            front.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart.draw_series(LineSeries::new(
+                front.iter().copied(),
+                color.stroke_width(2),
+            ))?;
+            chart.draw_series(front.iter().map(|&p| Circle::new(p, 5, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()?;
+        Ok(())
+    })
+}

@@ -1,9 +1,8 @@
 //! Bit-width (and any other setting) sweeps: a JSON spec expands into a grid
 //! of points ([`spec`]), which run in parallel, deterministically, into an
 //! append-only results file that resumes after a kill and splits into shards
-//! ([`results`]); [`pareto`] marks the accuracy/cost front. `docs/sweeps.md`.
+//! ([`results`]); `report::pareto` marks the accuracy/cost front. `docs/sweeps.md`.
 
-pub mod pareto;
 pub mod results;
 pub mod spec;
 
