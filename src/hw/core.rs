@@ -9,11 +9,22 @@
 //! once into the core's input registers, streams the weights and biases once,
 //! and writes the output `h` back to the activation bank. Word counts use the
 //! bank's packing (`words_for`). The exact formulas are in `docs/hw_model.md`.
+//!
+//! Tracing: the chip is generic over a [`TraceSink`] (default [`NoTrace`],
+//! which compiles all of this away). Every counted access goes through one
+//! helper that adds it to the counters *and* emits it as an [`AccessEvent`]
+//! at a word address of the documented layout (`docs/formats.md`, "Access
+//! traces"), so a trace cannot drift from the counts. Each primitive call is
+//! scheduled on its core's cycle counter: its bursts start at the call's
+//! first cycle, and the call lasts `max(ceil(MACs/lanes), ceil(words/ports)
+//! per bank and direction, ceil(DRAM bytes/bandwidth)) + latencies` — the
+//! formula of `hw::timing`, applied per call.
 
 use super::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use super::datapath::{Activation, Datapath, Matrix};
 use super::model::{BankRole, HwModel, Mapping, RomStorage, TensorClass};
 use super::rom::ClassifierRom;
+use super::trace_sink::{AccessEvent, Bank, NoTrace, OpEvent, OpKind, TraceSink, Values};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -127,6 +138,8 @@ impl NetSpec {
 struct StashSlot<V> {
     values: Vec<V>,
     in_dram: bool,
+    /// Stash-bank word address, or DRAM byte address when `in_dram`.
+    addr: u64,
 }
 
 /// State of one layer's core: parameters and buffers.
@@ -153,9 +166,9 @@ pub struct Layer<V> {
     saved_errors: Vec<Vec<V>>,
 }
 
-/// The modelled chip: the model, the datapath, every layer's core state and
-/// the counters.
-pub struct Chip<D: Datapath> {
+/// The modelled chip: the model, the datapath, every layer's core state,
+/// the counters and the trace sink.
+pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     model: HwModel,
     /// The datapath computing the values.
     pub dp: D,
@@ -166,6 +179,110 @@ pub struct Chip<D: Datapath> {
     label: usize,
     scratch: Vec<D::V>,
     bits: ClassBits,
+    sink: T,
+    sched: Schedule,
+    place: Vec<Place>,
+    /// The kept output error in use (its slot in the error bank).
+    err_slot: usize,
+}
+
+/// Word addresses of one layer's tensors in its core's banks
+/// (`docs/formats.md`, "Address layout").
+#[derive(Clone, Copy, Debug, Default)]
+struct Place {
+    /// Weights and biases (weight bank).
+    weight: u64,
+    /// Classifier (ROM).
+    rom: u64,
+    /// Input vector (activation bank).
+    x: u64,
+    /// Output vector (activation bank).
+    h: u64,
+    /// Words of this layer's error vector (error bank).
+    e_words: u64,
+    /// Address of this layer's error (error bank); for the output layer,
+    /// of its kept-error slot 0.
+    e: u64,
+    /// Whether the output layer's kept-error slots grow down from `e`
+    /// (a shared core: slot `k` at `e − k·e_words`) instead of up.
+    e_down: bool,
+}
+
+/// First byte of the DRAM region a sample's input is read from.
+const DRAM_INPUT_ADDR: u64 = 0;
+
+/// Where a burst's written values come from (traces that want data).
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    /// Nothing to report (reads).
+    None,
+    /// Layer `i`'s input vector.
+    X(usize),
+    /// Layer `i`'s output vector.
+    H(usize),
+    /// Layer `i`'s error vector.
+    E(usize),
+    /// Layer `i`'s weights (row-major) then biases.
+    Params(usize),
+}
+
+/// The call in progress on one core (tracing only).
+#[derive(Clone, Copy, Debug)]
+struct Call {
+    core: usize,
+    layer: usize,
+    phase: Phase,
+    kind: &'static str,
+    start: u64,
+    /// Cycles each bank and direction is busy so far in this call.
+    busy: [[u64; 2]; Unit::COUNT],
+    dram_bytes: u64,
+    macs: u64,
+    latency: u64,
+}
+
+impl Default for Call {
+    fn default() -> Self {
+        Call {
+            core: 0,
+            layer: 0,
+            phase: Phase::Forward,
+            kind: "",
+            start: 0,
+            busy: [[0; 2]; Unit::COUNT],
+            dram_bytes: 0,
+            macs: 0,
+            latency: 0,
+        }
+    }
+}
+
+/// A write to another core's bank, delivered when the sending call ends.
+#[derive(Clone, Debug)]
+struct Pending {
+    layer: usize,
+    core: usize,
+    unit: Unit,
+    class: Class,
+    phase: Phase,
+    addr: u64,
+    words: u64,
+    data: Option<(Vec<i64>, u32)>,
+}
+
+/// The per-core cycle schedule of a traced run.
+#[derive(Clone, Debug, Default)]
+struct Schedule {
+    /// Next free cycle of each core.
+    clock: Vec<u64>,
+    call: Call,
+    pending: Vec<Pending>,
+    /// Next free byte of the DRAM spill region (relative to its base).
+    spill_next: u64,
+    /// First byte of the DRAM spill region.
+    spill_base: u64,
+    /// Scratch for the raw values of a write.
+    raw: Vec<i64>,
 }
 
 /// Element widths of the tensor classes, in bits (from the model, also used
@@ -180,12 +297,12 @@ struct ClassBits {
 /// Width of a label index on the interconnect, in bits.
 const LABEL_BITS: u32 = 16;
 
-impl<D: Datapath> Chip<D> {
+impl<D: Datapath> Chip<D, NoTrace> {
     /// Maps `net` onto `model`, initialising weights (uniform in
     /// `±1/sqrt(fan_in)`, as PyTorch's `nn.Linear`) and classifier ROMs from
     /// `seed`. Fails if weights or classifiers do not fit.
     pub fn new(model: &HwModel, net: &NetSpec, dp: D, seed: u64) -> Result<Self, ChipError> {
-        Self::build(model, net, dp, seed, true)
+        Self::build(model, net, dp, seed, true, NoTrace)
     }
 
     /// As [`Chip::new`] for rules that use no classifier (backprop): the ROM
@@ -197,7 +314,24 @@ impl<D: Datapath> Chip<D> {
         dp: D,
         seed: u64,
     ) -> Result<Self, ChipError> {
-        Self::build(model, net, dp, seed, false)
+        Self::build(model, net, dp, seed, false, NoTrace)
+    }
+}
+
+impl<D: Datapath, T: TraceSink> Chip<D, T> {
+    /// As [`Chip::new`] (`classifiers = true`) or
+    /// [`Chip::without_classifiers`] (`false`), feeding every counted access
+    /// and primitive call to `sink`. Weights, ROMs and counts are the same as
+    /// an untraced chip's for the same seed.
+    pub fn with_sink(
+        model: &HwModel,
+        net: &NetSpec,
+        dp: D,
+        seed: u64,
+        classifiers: bool,
+        sink: T,
+    ) -> Result<Self, ChipError> {
+        Self::build(model, net, dp, seed, classifiers, sink)
     }
 
     fn build(
@@ -206,6 +340,7 @@ impl<D: Datapath> Chip<D> {
         mut dp: D,
         seed: u64,
         classifiers: bool,
+        sink: T,
     ) -> Result<Self, ChipError> {
         if net.sizes.len() < 2 || net.sizes.contains(&0) {
             return Err(ChipError::Shape {
@@ -326,7 +461,15 @@ impl<D: Datapath> Chip<D> {
                 }
             }
         }
-        Ok(Chip {
+        let place = layout(model, &layers, bits);
+        let bytes0 = (net.sizes[0] as u64 * bits.activation as u64).div_ceil(8);
+        let burst = model.dram.burst_bytes as u64;
+        let sched = Schedule {
+            clock: vec![0; cores],
+            spill_base: DRAM_INPUT_ADDR + bytes0.div_ceil(burst) * burst,
+            ..Schedule::default()
+        };
+        let mut chip = Chip {
             model: model.clone(),
             dp,
             net: net.clone(),
@@ -335,7 +478,63 @@ impl<D: Datapath> Chip<D> {
             label: 0,
             scratch: vec![D::V::default(); classes],
             bits,
-        })
+            sink,
+            sched,
+            place,
+            err_slot: 0,
+        };
+        if T::ENABLED && chip.sink.wants_data() {
+            chip.preload();
+        }
+        Ok(chip)
+    }
+
+    /// Tells the sink the initial contents of every weight bank and ROM.
+    fn preload(&mut self) {
+        for i in 0..self.layers.len() {
+            let core = core_index(self.model.mapping, i) as u32;
+            if let Some(bits) = self.raw_data(Src::Params(i)) {
+                let v = Values {
+                    raw: &self.sched.raw,
+                    bits,
+                };
+                self.sink
+                    .preload(core, Bank::Weight, self.place[i].weight, v);
+            }
+            let Some(rom) = &self.layers[i].rom else {
+                continue;
+            };
+            let (raw, bits): (Vec<i64>, u32) = match rom.storage {
+                RomStorage::SignBits => (rom.signs.iter().map(|b| *b as i64).collect(), 1),
+                RomStorage::Values { bits } => {
+                    (rom.values.iter().map(|&v| v as i64).collect(), bits)
+                }
+                RomStorage::Lfsr => continue,
+            };
+            let v = Values { raw: &raw, bits };
+            self.sink.preload(core, Bank::Rom, self.place[i].rom, v);
+        }
+    }
+
+    /// The trace sink.
+    pub fn sink(&self) -> &T {
+        &self.sink
+    }
+
+    /// The trace sink, mutably.
+    pub fn sink_mut(&mut self) -> &mut T {
+        &mut self.sink
+    }
+
+    /// Gives the trace sink back, ending the chip.
+    pub fn into_sink(self) -> T {
+        self.sink
+    }
+
+    /// The next free cycle of each core on the trace schedule: the cycle
+    /// after its last traced work (all 0 when untraced).
+    pub fn trace_cycles(&self) -> &[u64] {
+        &self.sched.clock
     }
 
     /// The hardware model.
@@ -387,13 +586,251 @@ impl<D: Datapath> Chip<D> {
         }
     }
 
-    fn count_dram(&mut self, layer: usize, phase: Phase, rw: Rw, bytes: u64) {
+    /// Starts a primitive call of `layer`'s core (tracing only).
+    #[inline(always)]
+    fn begin(&mut self, layer: usize, phase: Phase, kind: &'static str) {
+        if T::ENABLED {
+            let core = core_index(self.model.mapping, layer);
+            self.sched.call = Call {
+                core,
+                layer,
+                phase,
+                kind,
+                start: self.sched.clock[core],
+                ..Call::default()
+            };
+        }
+    }
+
+    /// Counts one access burst of `words` words of `unit` at `layer`'s core
+    /// and emits it, at word address `addr`. The only place SRAM and ROM
+    /// words are counted, so events and counts cannot differ.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn access(
+        &mut self,
+        layer: usize,
+        unit: Unit,
+        class: Class,
+        phase: Phase,
+        rw: Rw,
+        addr: u64,
+        words: u64,
+        src: Src,
+    ) {
+        self.core(layer).add_words(unit, class, phase, rw, words);
+        if T::ENABLED && words > 0 {
+            self.emit(layer, unit, class, phase, rw, addr, words, src);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        layer: usize,
+        unit: Unit,
+        class: Class,
+        phase: Phase,
+        rw: Rw,
+        addr: u64,
+        words: u64,
+        src: Src,
+    ) {
+        let core = core_index(self.model.mapping, layer);
+        let bits = if rw == Rw::Write && self.sink.wants_data() {
+            self.raw_data(src)
+        } else {
+            None
+        };
+        if core != self.sched.call.core {
+            let data = bits.map(|b| (self.sched.raw.clone(), b));
+            self.sched.pending.push(Pending {
+                layer,
+                core,
+                unit,
+                class,
+                phase,
+                addr,
+                words,
+                data,
+            });
+            return;
+        }
+        let ports = self.ports(unit, rw);
+        let busy = &mut self.sched.call.busy[unit.index()][rw.index()];
+        let cycle = self.sched.call.start + *busy;
+        *busy += words.div_ceil(ports);
+        let ev = AccessEvent {
+            cycle,
+            layer: layer as u32,
+            core: core as u32,
+            bank: Bank::from_unit(unit),
+            rw,
+            addr,
+            words,
+            class,
+            phase,
+            data: bits.map(|bits| Values {
+                raw: &self.sched.raw,
+                bits,
+            }),
+        };
+        self.sink.access(&ev);
+    }
+
+    /// Ports of `unit` in direction `rw` (the ROM has one read port).
+    fn ports(&self, unit: Unit, rw: Rw) -> u64 {
+        match unit.bank_role() {
+            Some(role) => {
+                let b = self.model.bank(role);
+                match rw {
+                    Rw::Read => b.read_ports as u64,
+                    Rw::Write => b.write_ports as u64,
+                }
+            }
+            None => 1,
+        }
+    }
+
+    /// The raw values of `src` into `self.sched.raw`, and their width; `None`
+    /// in `f32` arithmetic or for [`Src::None`].
+    fn raw_data(&mut self, src: Src) -> Option<u32> {
+        if self.dp.arith_name() == "f32" {
+            return None;
+        }
+        let (class, bits) = match src {
+            Src::None => return None,
+            Src::X(_) | Src::H(_) => (TensorClass::Activation, self.bits.activation),
+            Src::E(_) => (TensorClass::Error, self.bits.error),
+            Src::Params(_) => (TensorClass::Weight, self.bits.weight),
+        };
+        let scale = (self.model.format(class).frac as f64).exp2();
+        let (a, b): (&[D::V], &[D::V]) = match src {
+            Src::None => return None,
+            Src::X(i) => (&self.layers[i].x, &[]),
+            Src::H(i) => (&self.layers[i].h, &[]),
+            Src::E(i) => (&self.layers[i].e, &[]),
+            Src::Params(i) => (&self.layers[i].w, &self.layers[i].b),
+        };
+        let dp = &self.dp;
+        self.sched.raw.clear();
+        self.sched.raw.extend(
+            a.iter()
+                .chain(b)
+                .map(|&v| (dp.decode_real(class, v) * scale).round() as i64),
+        );
+        Some(bits)
+    }
+
+    /// Counts `n` MACs of the call in progress.
+    #[inline(always)]
+    fn add_macs(&mut self, layer: usize, phase: Phase, n: u64) {
+        self.core(layer).macs[phase.index()] += n;
+        if T::ENABLED {
+            self.sched.call.macs += n;
+        }
+    }
+
+    /// Counts fixed latency cycles of the call in progress.
+    #[inline(always)]
+    fn add_latency(&mut self, layer: usize, phase: Phase, cycles: u64) {
+        self.core(layer).latency_cycles[phase.index()] += cycles;
+        if T::ENABLED {
+            self.sched.call.latency += cycles;
+        }
+    }
+
+    /// Ends the call in progress: emits it, advances its core's clock, then
+    /// delivers its writes to other cores, each on the receiving core at
+    /// the later of its clock and the end of this call.
+    #[inline(always)]
+    fn end(&mut self) {
+        if T::ENABLED {
+            self.end_call();
+        }
+    }
+
+    fn end_call(&mut self) {
+        let call = self.sched.call;
+        let mac_cycles = call.macs.div_ceil(self.model.mac_lanes as u64);
+        let mut bound = mac_cycles;
+        for b in call.busy {
+            bound = bound.max(b[0]).max(b[1]);
+        }
+        let bw = self.model.dram.bandwidth_bytes_per_cycle;
+        bound = bound.max((call.dram_bytes as f64 / bw).ceil() as u64);
+        let cycles = bound + call.latency;
+        self.sink.op(&OpEvent {
+            cycle: call.start,
+            cycles,
+            mac_cycles,
+            core: call.core as u32,
+            layer: call.layer as u32,
+            phase: call.phase,
+            kind: OpKind::Primitive(call.kind),
+        });
+        let end = call.start + cycles;
+        self.sched.clock[call.core] = end;
+        let pending = std::mem::take(&mut self.sched.pending);
+        for p in &pending {
+            let start = self.sched.clock[p.core].max(end);
+            let busy = p.words.div_ceil(self.ports(p.unit, Rw::Write));
+            let ev = AccessEvent {
+                cycle: start,
+                layer: p.layer as u32,
+                core: p.core as u32,
+                bank: Bank::from_unit(p.unit),
+                rw: Rw::Write,
+                addr: p.addr,
+                words: p.words,
+                class: p.class,
+                phase: p.phase,
+                data: p
+                    .data
+                    .as_ref()
+                    .map(|(raw, bits)| Values { raw, bits: *bits }),
+            };
+            self.sink.access(&ev);
+            self.sink.op(&OpEvent {
+                cycle: start,
+                cycles: busy,
+                mac_cycles: 0,
+                core: p.core as u32,
+                layer: p.layer as u32,
+                phase: p.phase,
+                kind: OpKind::Receive,
+            });
+            self.sched.clock[p.core] = start + busy;
+        }
+        self.sched.pending = pending;
+        self.sched.pending.clear();
+    }
+
+    /// Counts (and emits) a DRAM transfer of `bytes` from byte `addr`:
+    /// bytes, bursts and the DRAM latency on `layer`'s core.
+    fn count_dram(&mut self, layer: usize, phase: Phase, rw: Rw, addr: u64, bytes: u64) {
         let bursts = self.model.dram.bursts_for(bytes);
         let lat = self.model.dram.latency_cycles as u64;
         let c = self.core(layer);
         c.dram_bytes[phase.index()][rw.index()] += bytes;
         c.dram_bursts[phase.index()][rw.index()] += bursts;
-        c.latency_cycles[phase.index()] += lat;
+        self.add_latency(layer, phase, lat);
+        if T::ENABLED {
+            self.sched.call.dram_bytes += bytes;
+            let ev = AccessEvent {
+                cycle: self.sched.call.start,
+                layer: layer as u32,
+                core: core_index(self.model.mapping, layer) as u32,
+                bank: Bank::Dram,
+                rw,
+                addr,
+                words: bytes,
+                class: Class::Activation,
+                phase,
+                data: None,
+            };
+            self.sink.access(&ev);
+        }
     }
 
     /// Sends `elements` values of `bits` from layer `from`'s core to layer
@@ -416,7 +853,22 @@ impl<D: Datapath> Chip<D> {
         let c = self.core(from);
         c.noc_words[phase.index()][class.index()] += words;
         c.noc_word_hops[phase.index()] += words * hops;
-        c.latency_cycles[phase.index()] += lat;
+        self.add_latency(from, phase, lat);
+        if T::ENABLED {
+            let ev = AccessEvent {
+                cycle: self.sched.call.start,
+                layer: from as u32,
+                core: core_index(self.model.mapping, from) as u32,
+                bank: Bank::Noc,
+                rw: Rw::Write,
+                addr: core_index(self.model.mapping, to) as u64,
+                words,
+                class,
+                phase,
+                data: None,
+            };
+            self.sink.access(&ev);
+        }
     }
 
     /// Loads a sample's pixels from DRAM into layer 0's input buffer.
@@ -425,15 +877,14 @@ impl<D: Datapath> Chip<D> {
         let n = self.layers[0].cols;
         self.dp.load_pixels(pixels, &mut self.layers[0].x);
         let bytes = (n as u64 * self.bits.activation as u64).div_ceil(8);
-        self.count_dram(0, Phase::Forward, Rw::Read, bytes);
+        let p = Phase::Forward;
+        self.begin(0, p, "load_input");
+        self.count_dram(0, p, Rw::Read, DRAM_INPUT_ADDR, bytes);
         let w = self.words(BankRole::Activation, n, self.bits.activation);
-        self.core(0).add_words(
-            Unit::Activation,
-            Class::Activation,
-            Phase::Forward,
-            Rw::Write,
-            w,
-        );
+        let x = self.place[0].x;
+        let (u, a) = (Unit::Activation, Class::Activation);
+        self.access(0, u, a, p, Rw::Write, x, w, Src::X(0));
+        self.end();
     }
 
     /// Delivers the sample's label to the cores of `layers` (one interconnect
@@ -442,14 +893,29 @@ impl<D: Datapath> Chip<D> {
     pub fn broadcast_label(&mut self, label: usize, layers: impl Iterator<Item = usize>) {
         self.label = label;
         let mapping = self.model.mapping;
-        let mut cores: Vec<usize> = layers.map(|l| core_index(mapping, l)).collect();
+        let mut cores: Vec<(usize, usize)> = layers.map(|l| (core_index(mapping, l), l)).collect();
         cores.sort_unstable();
-        cores.dedup();
+        cores.dedup_by_key(|c| c.0);
         let words = self.model.interconnect.words_for(1, LABEL_BITS);
-        for core in cores {
+        for (core, layer) in cores {
             let c = &mut self.counts[core];
             c.noc_words[Phase::Forward.index()][Class::Label.index()] += words;
             c.noc_word_hops[Phase::Forward.index()] += words;
+            if T::ENABLED {
+                let ev = AccessEvent {
+                    cycle: self.sched.clock[core],
+                    layer: layer as u32,
+                    core: core as u32,
+                    bank: Bank::Noc,
+                    rw: Rw::Write,
+                    addr: core as u64,
+                    words,
+                    class: Class::Label,
+                    phase: Phase::Forward,
+                    data: None,
+                };
+                self.sink.access(&ev);
+            }
         }
     }
 
@@ -474,25 +940,17 @@ impl<D: Datapath> Chip<D> {
         let w_words = self.words(BankRole::Weight, rows * cols + rows, wb);
         let lat = self.bank_latency(BankRole::Weight) + self.bank_latency(BankRole::Activation);
         let draws = self.requant_draws(TensorClass::Activation, rows);
-        let c = self.core(i);
-        c.add_words(
-            Unit::Activation,
-            Class::Activation,
-            phase,
-            Rw::Read,
-            x_words,
-        );
-        c.add_words(Unit::Weight, Class::Weight, phase, Rw::Read, w_words);
-        c.add_words(
-            Unit::Activation,
-            Class::Activation,
-            phase,
-            Rw::Write,
-            h_words,
-        );
-        c.macs[phase.index()] += (rows * cols) as u64;
-        c.lfsr_draws[phase.index()] += draws;
-        c.latency_cycles[phase.index()] += lat;
+        let pl = self.place[i];
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        let (uw, cw) = (Unit::Weight, Class::Weight);
+        self.begin(i, phase, "forward");
+        self.access(i, ua, ca, phase, Rw::Read, pl.x, x_words, Src::None);
+        self.access(i, uw, cw, phase, Rw::Read, pl.weight, w_words, Src::None);
+        self.access(i, ua, ca, phase, Rw::Write, pl.h, h_words, Src::H(i));
+        self.add_macs(i, phase, (rows * cols) as u64);
+        self.core(i).lfsr_draws[phase.index()] += draws;
+        self.add_latency(i, phase, lat);
+        self.end();
     }
 
     /// Moves layer `i`'s output into layer `i+1`'s input buffer. Counts:
@@ -508,11 +966,13 @@ impl<D: Datapath> Chip<D> {
         let rows = self.layers[i].rows;
         let ab = self.bits.activation;
         let w = self.words(BankRole::Activation, rows, ab);
-        self.core(i)
-            .add_words(Unit::Activation, Class::Activation, phase, Rw::Read, w);
-        self.count_transfer(i, i + 1, Class::Activation, phase, rows, ab);
-        self.core(i + 1)
-            .add_words(Unit::Activation, Class::Activation, phase, Rw::Write, w);
+        let (u, a) = (Unit::Activation, Class::Activation);
+        let (h, x) = (self.place[i].h, self.place[i + 1].x);
+        self.begin(i, phase, "send_activation");
+        self.access(i, u, a, phase, Rw::Read, h, w, Src::None);
+        self.count_transfer(i, i + 1, a, phase, rows, ab);
+        self.access(i + 1, u, a, phase, Rw::Write, x, w, Src::X(i + 1));
+        self.end();
     }
 
     /// Local error of hidden layer `i` from its fixed random classifier:
@@ -550,20 +1010,23 @@ impl<D: Datapath> Chip<D> {
         let lat = self.bank_latency(BankRole::Activation) + self.bank_latency(BankRole::Error);
         let draws = self.requant_draws(TensorClass::Error, classes + rows);
         let p = Phase::LocalError;
-        let c = self.core(i);
-        c.add_words(
-            Unit::Activation,
-            Class::Activation,
-            p,
-            Rw::Read,
-            2 * h_words,
-        );
-        c.add_words(Unit::Rom, Class::Classifier, p, Rw::Read, 2 * rom_words);
-        c.rom_generator_steps[p.index()] += 2 * gen_steps;
-        c.macs[p.index()] += 2 * entries;
-        c.add_words(Unit::Error, Class::Error, p, Rw::Write, e_words);
-        c.lfsr_draws[p.index()] += draws;
-        c.latency_cycles[p.index()] += lat;
+        let pl = self.place[i];
+        let e_addr = self.err_addr(i, 0);
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        let (ur, cr) = (Unit::Rom, Class::Classifier);
+        self.begin(i, p, "local_error");
+        // M h, then Mᵀ(M h − y) ⊙ f'(h): h and the classifier are read twice.
+        for _ in 0..2 {
+            self.access(i, ua, ca, p, Rw::Read, pl.h, h_words, Src::None);
+            self.access(i, ur, cr, p, Rw::Read, pl.rom, rom_words, Src::None);
+        }
+        self.core(i).rom_generator_steps[p.index()] += 2 * gen_steps;
+        self.add_macs(i, p, 2 * entries);
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.access(i, ue, ce, p, Rw::Write, e_addr, e_words, Src::E(i));
+        self.core(i).lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        self.end();
     }
 
     /// Output error of the last layer `i`: `e = h − onehot(label)` (squared
@@ -584,20 +1047,20 @@ impl<D: Datapath> Chip<D> {
         }
         let rows = self.layers[i].rows;
         let kept = self.layers[i].saved_errors.len().max(1);
+        self.err_slot = kept - 1;
         let h_words = self.words(BankRole::Activation, rows, self.bits.activation);
         let e_words = self.words(BankRole::Error, rows, self.bits.error);
         let draws = self.requant_draws(TensorClass::Error, rows);
+        let (h, e_addr) = (self.place[i].h, self.err_addr(i, self.err_slot));
+        self.begin(i, phase, "output_error");
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.access(i, ua, ca, phase, Rw::Read, h, h_words, Src::None);
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.access(i, ue, ce, phase, Rw::Write, e_addr, e_words, Src::E(i));
         let c = self.core(i);
-        c.add_words(
-            Unit::Activation,
-            Class::Activation,
-            phase,
-            Rw::Read,
-            h_words,
-        );
-        c.add_words(Unit::Error, Class::Error, phase, Rw::Write, e_words);
         c.lfsr_draws[phase.index()] += draws;
         c.error_peak_words = c.error_peak_words.max(e_words * kept as u64);
+        self.end();
     }
 
     /// Makes the `k`-th kept output error of layer `i` current (a pointer
@@ -605,11 +1068,25 @@ impl<D: Datapath> Chip<D> {
     pub fn select_saved_error(&mut self, i: usize, k: usize) {
         let l = &mut self.layers[i];
         l.e.copy_from_slice(&l.saved_errors[k]);
+        self.err_slot = k;
     }
 
     /// Forgets the kept output errors of layer `i`.
     pub fn clear_saved_errors(&mut self, i: usize) {
         self.layers[i].saved_errors.clear();
+        self.err_slot = 0;
+    }
+
+    /// Word address of layer `i`'s error (kept-error slot `slot` of the
+    /// output layer) in its core's error bank.
+    fn err_addr(&self, i: usize, slot: usize) -> u64 {
+        let pl = &self.place[i];
+        let slot = if i + 1 == self.layers.len() { slot } else { 0 } as u64;
+        if pl.e_down {
+            pl.e.saturating_sub(slot * pl.e_words)
+        } else {
+            pl.e + slot * pl.e_words
+        }
     }
 
     /// Backprop's transposed mat-vec at layer `i > 0`: the error of layer
@@ -635,16 +1112,38 @@ impl<D: Datapath> Chip<D> {
         let lat = self.bank_latency(BankRole::Weight) + self.bank_latency(BankRole::Error);
         let draws = self.requant_draws(TensorClass::Error, cols);
         let p = Phase::Backward;
-        let c = self.core(i);
-        c.add_words(Unit::Weight, Class::Weight, p, Rw::Read, w_words);
-        c.add_words(Unit::Error, Class::Error, p, Rw::Read, e_words);
-        c.add_words(Unit::Activation, Class::Activation, p, Rw::Read, x_words);
-        c.macs[p.index()] += (rows * cols) as u64;
-        c.lfsr_draws[p.index()] += draws;
-        c.latency_cycles[p.index()] += lat;
-        self.count_transfer(i, i - 1, Class::Error, p, cols, eb);
-        self.core(i - 1)
-            .add_words(Unit::Error, Class::Error, p, Rw::Write, out_words);
+        let pl = self.place[i];
+        let (e_addr, out_addr) = (self.err_addr(i, self.err_slot), self.err_addr(i - 1, 0));
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.begin(i, p, "backward");
+        self.access(
+            i,
+            Unit::Weight,
+            Class::Weight,
+            p,
+            Rw::Read,
+            pl.weight,
+            w_words,
+            Src::None,
+        );
+        self.access(i, ue, ce, p, Rw::Read, e_addr, e_words, Src::None);
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.access(i, ua, ca, p, Rw::Read, pl.x, x_words, Src::None);
+        self.add_macs(i, p, (rows * cols) as u64);
+        self.core(i).lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        self.count_transfer(i, i - 1, ce, p, cols, eb);
+        self.access(
+            i - 1,
+            ue,
+            ce,
+            p,
+            Rw::Write,
+            out_addr,
+            out_words,
+            Src::E(i - 1),
+        );
+        self.end();
     }
 
     /// Outer-product SGD update of layer `i` from its current error and input:
@@ -664,14 +1163,28 @@ impl<D: Datapath> Chip<D> {
         let draws = self.update_draws(rows, cols);
         let lat = 2 * self.bank_latency(BankRole::Weight);
         let p = Phase::Update;
-        let c = self.core(i);
-        c.add_words(Unit::Error, Class::Error, p, Rw::Read, e_words);
-        c.add_words(Unit::Activation, Class::Activation, p, Rw::Read, x_words);
-        c.add_words(Unit::Weight, Class::Weight, p, Rw::Read, w_words);
-        c.add_words(Unit::Weight, Class::Weight, p, Rw::Write, w_words);
-        c.macs[p.index()] += (rows * (cols + 1)) as u64;
-        c.lfsr_draws[p.index()] += draws;
-        c.latency_cycles[p.index()] += lat;
+        let pl = self.place[i];
+        let e_addr = self.err_addr(i, self.err_slot);
+        let (uw, cw) = (Unit::Weight, Class::Weight);
+        self.begin(i, p, "update");
+        self.access(
+            i,
+            Unit::Error,
+            Class::Error,
+            p,
+            Rw::Read,
+            e_addr,
+            e_words,
+            Src::None,
+        );
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.access(i, ua, ca, p, Rw::Read, pl.x, x_words, Src::None);
+        self.access(i, uw, cw, p, Rw::Read, pl.weight, w_words, Src::None);
+        self.access(i, uw, cw, p, Rw::Write, pl.weight, w_words, Src::Params(i));
+        self.add_macs(i, p, (rows * (cols + 1)) as u64);
+        self.core(i).lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        self.end();
     }
 
     /// Rounding-LFSR draws of requantising `n` values into `class` in fixed
@@ -724,23 +1237,38 @@ impl<D: Datapath> Chip<D> {
                 capacity: cap,
             });
         }
+        let bytes = (cols as u64 * ab as u64).div_ceil(8);
+        let addr = if in_dram {
+            let burst = self.model.dram.burst_bytes as u64;
+            let a = self.sched.spill_base + self.sched.spill_next;
+            self.sched.spill_next += bytes.div_ceil(burst) * burst;
+            a
+        } else {
+            core_now
+        };
         let values = self.layers[i].x.clone();
-        self.layers[i].stash.push(StashSlot { values, in_dram });
+        self.layers[i].stash.push(StashSlot {
+            values,
+            in_dram,
+            addr,
+        });
         let p = Phase::Forward;
+        self.begin(i, p, "stash_input");
         if in_dram {
-            let bytes = (cols as u64 * ab as u64).div_ceil(8);
-            self.count_dram(i, p, Rw::Write, bytes);
+            self.count_dram(i, p, Rw::Write, addr, bytes);
             let c = self.core(i);
             c.spill_bytes_now += bytes;
             c.spill_peak_bytes = c.spill_peak_bytes.max(c.spill_bytes_now);
         } else {
             let lat = self.bank_latency(BankRole::Stash);
+            let (us, ca) = (Unit::Stash, Class::Activation);
+            self.access(i, us, ca, p, Rw::Write, addr, words, Src::X(i));
             let c = self.core(i);
-            c.add_words(Unit::Stash, Class::Activation, p, Rw::Write, words);
             c.stash_words_now += words;
             c.stash_peak_words = c.stash_peak_words.max(c.stash_words_now);
-            c.latency_cycles[p.index()] += lat;
+            self.add_latency(i, p, lat);
         }
+        self.end();
         Ok(())
     }
 
@@ -749,25 +1277,28 @@ impl<D: Datapath> Chip<D> {
     pub fn unstash_input(&mut self, i: usize, k: usize) {
         let cols = self.layers[i].cols;
         let ab = self.bits.activation;
-        let in_dram = {
+        let (in_dram, addr) = {
             let l = &mut self.layers[i];
             l.x.copy_from_slice(&l.stash[k].values);
-            l.stash[k].in_dram
+            (l.stash[k].in_dram, l.stash[k].addr)
         };
         let p = Phase::Backward;
         let words = self.words(BankRole::Stash, cols, ab);
+        self.begin(i, p, "unstash_input");
         if in_dram {
             let bytes = (cols as u64 * ab as u64).div_ceil(8);
-            self.count_dram(i, p, Rw::Read, bytes);
+            self.count_dram(i, p, Rw::Read, addr, bytes);
         } else {
             let lat = self.bank_latency(BankRole::Stash);
-            let c = self.core(i);
-            c.add_words(Unit::Stash, Class::Activation, p, Rw::Read, words);
-            c.latency_cycles[p.index()] += lat;
+            let (us, ca) = (Unit::Stash, Class::Activation);
+            self.access(i, us, ca, p, Rw::Read, addr, words, Src::None);
+            self.add_latency(i, p, lat);
         }
         let aw = self.words(BankRole::Activation, cols, ab);
-        self.core(i)
-            .add_words(Unit::Activation, Class::Activation, p, Rw::Write, aw);
+        let x = self.place[i].x;
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.access(i, ua, ca, p, Rw::Write, x, aw, Src::X(i));
+        self.end();
     }
 
     /// Frees every stash slot of layer `i` (no access is counted).
@@ -784,6 +1315,9 @@ impl<D: Datapath> Chip<D> {
             } else {
                 c.stash_words_now -= words;
             }
+        }
+        if self.counts.iter().all(|c| c.spill_bytes_now == 0) {
+            self.sched.spill_next = 0;
         }
     }
 
@@ -833,4 +1367,64 @@ pub fn core_index(mapping: Mapping, i: usize) -> usize {
 fn split_pair<V>(layers: &mut [Layer<V>], i: usize) -> (&mut Layer<V>, &mut Layer<V>) {
     let (a, b) = layers.split_at_mut(i + 1);
     (&mut a[i], &mut b[0])
+}
+
+/// The address layout of `docs/formats.md` ("Address layout"): per layer,
+/// where its weights, classifier, input, output and error sit in its core's
+/// banks. One core per layer: everything at address 0, the output right after
+/// the input. A shared core: weights and classifiers one layer after the
+/// other; activations alternate between the bottom and the top of their bank
+/// by layer parity (even layers read their input at the bottom and write
+/// their output at the top, odd layers the other way round), so a layer's
+/// output is the next layer's input in place; the output layer's errors sit
+/// at the top of the error bank, growing down, and the hidden layers' errors
+/// alternate between two regions at the bottom, so a backward step never
+/// writes over the error it reads or a kept output error.
+fn layout<V>(model: &HwModel, layers: &[Layer<V>], bits: ClassBits) -> Vec<Place> {
+    let shared = model.mapping == Mapping::SharedCore;
+    let wbank = model.bank(BankRole::Weight);
+    let abank = model.bank(BankRole::Activation);
+    let ebank = model.bank(BankRole::Error);
+    let a_cap = abank.capacity_words();
+    let e_cap = ebank.capacity_words();
+    let n = layers.len();
+    // The largest hidden-layer error: the size of each bottom region.
+    let hidden_e = layers[..n - 1]
+        .iter()
+        .map(|l| ebank.words_for(l.rows as u64, bits.error))
+        .max()
+        .unwrap_or(0);
+    let (mut w_next, mut rom_next) = (0u64, 0u64);
+    let mut out = Vec::with_capacity(layers.len());
+    for (i, l) in layers.iter().enumerate() {
+        let x_words = abank.words_for(l.cols as u64, bits.activation);
+        let h_words = abank.words_for(l.rows as u64, bits.activation);
+        let odd = shared && i % 2 == 1;
+        let e_words = ebank.words_for(l.rows as u64, bits.error);
+        let (x, h) = match (shared, odd) {
+            (false, _) => (0, x_words),
+            (true, false) => (0, a_cap.saturating_sub(h_words)),
+            (true, true) => (a_cap.saturating_sub(x_words), 0),
+        };
+        let p = Place {
+            weight: if shared { w_next } else { 0 },
+            rom: if shared { rom_next } else { 0 },
+            x,
+            h,
+            e_words,
+            e: match (shared, i + 1 == n) {
+                (false, _) => 0,
+                (true, true) => e_cap.saturating_sub(e_words),
+                (true, false) if (n - 2 - i).is_multiple_of(2) => 0,
+                (true, false) => hidden_e,
+            },
+            e_down: shared && i + 1 == n,
+        };
+        w_next += wbank.words_for((l.rows * l.cols + l.rows) as u64, bits.weight);
+        if let Some(rom) = &l.rom {
+            rom_next += model.rom.words_for(rom.entries());
+        }
+        out.push(p);
+    }
+    out
 }

@@ -1,7 +1,8 @@
 //! The modelled hardware. [`model`] is the chip's fixed description (the
 //! JSON file under `hw_models/`, typed and validated); [`datapath`] computes
 //! the values (fixed point or `f32`); the counted primitives of [`core`]
-//! compute through the datapath and count every access they make.
+//! compute through the datapath and count every access they make, and feed
+//! each one to a [`trace_sink::TraceSink`] (compiled away when untraced).
 
 pub mod datapath;
 pub mod model;
@@ -18,3 +19,4 @@ pub mod energy;
 pub mod kernels;
 pub mod rom;
 pub mod timing;
+pub mod trace_sink;

@@ -9,10 +9,11 @@ use super::BpPolicy;
 use crate::hw::core::{Chip, ChipError};
 use crate::hw::counters::Phase;
 use crate::hw::datapath::Datapath;
+use crate::hw::trace_sink::TraceSink;
 
 /// Trains on one batch; returns how many samples the forward pass got right.
-pub fn train_batch<D: Datapath>(
-    chip: &mut Chip<D>,
+pub fn train_batch<D: Datapath, T: TraceSink>(
+    chip: &mut Chip<D, T>,
     policy: BpPolicy,
     batch: &[(&[u8], usize)],
 ) -> Result<usize, ChipError> {

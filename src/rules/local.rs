@@ -8,9 +8,14 @@
 use crate::hw::core::Chip;
 use crate::hw::counters::Phase;
 use crate::hw::datapath::Datapath;
+use crate::hw::trace_sink::TraceSink;
 
 /// Trains on one sample; returns whether the output predicted `label`.
-pub fn train_sample<D: Datapath>(chip: &mut Chip<D>, pixels: &[u8], label: usize) -> bool {
+pub fn train_sample<D: Datapath, T: TraceSink>(
+    chip: &mut Chip<D, T>,
+    pixels: &[u8],
+    label: usize,
+) -> bool {
     let n = chip.num_layers();
     chip.load_input(pixels);
     chip.broadcast_label(label, 0..n);

@@ -8,6 +8,7 @@ pub mod local;
 
 use crate::hw::core::{Chip, ChipError};
 use crate::hw::datapath::Datapath;
+use crate::hw::trace_sink::TraceSink;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -60,9 +61,9 @@ impl Rule {
 
     /// Trains on one batch of `(pixels, label)` samples; returns how many the
     /// chip classified correctly during the forward passes.
-    pub fn train_batch<D: Datapath>(
+    pub fn train_batch<D: Datapath, T: TraceSink>(
         &self,
-        chip: &mut Chip<D>,
+        chip: &mut Chip<D, T>,
         batch: &[(&[u8], usize)],
     ) -> Result<usize, ChipError> {
         match self {

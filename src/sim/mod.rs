@@ -8,6 +8,7 @@ use crate::hw::core::{Chip, ChipError, NetSpec};
 use crate::hw::counters::CoreCounts;
 use crate::hw::datapath::{Datapath, DatapathError, FixedDatapath, FloatDatapath, OverflowByClass};
 use crate::hw::model::{HwModel, TensorClass};
+use crate::hw::trace_sink::{NoTrace, TraceSink};
 use crate::rules::Rule;
 use serde::{Deserialize, Serialize};
 
@@ -200,6 +201,22 @@ pub fn run(
     test: &Dataset,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(RunResult, RealParams), SimError> {
+    run_traced(model, config, train, test, NoTrace, progress).map(|(r, p, _)| (r, p))
+}
+
+/// As [`run`], feeding every counted access and primitive call to `sink`
+/// (`crate::trace` has the writers), and returning the sink. Counts,
+/// weights and accuracies are the same as [`run`]'s. When the sink reports
+/// [`TraceSink::done`] the run stops after the current batch, without
+/// evaluating the unfinished epoch.
+pub fn run_traced<T: TraceSink>(
+    model: &HwModel,
+    config: &TrainConfig,
+    train: &Dataset,
+    test: &Dataset,
+    sink: T,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(RunResult, RealParams, T), SimError> {
     let (shift, _) = lr_shift(step_lr(config))?;
     match config.arith {
         Arith::F32 => run_with(
@@ -208,6 +225,7 @@ pub fn run(
             FloatDatapath::new(shift),
             train,
             test,
+            sink,
             progress,
         ),
         Arith::Fixed => {
@@ -223,6 +241,7 @@ pub fn run(
                     FixedDatapath::<i16>::new(model, shift)?,
                     train,
                     test,
+                    sink,
                     progress,
                 )
             } else {
@@ -232,6 +251,7 @@ pub fn run(
                     FixedDatapath::<i32>::new(model, shift)?,
                     train,
                     test,
+                    sink,
                     progress,
                 )
             }
@@ -284,20 +304,19 @@ fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result
     Ok(())
 }
 
-fn run_with<D: Datapath>(
+fn run_with<D: Datapath, T: TraceSink>(
     model: &HwModel,
     config: &TrainConfig,
     dp: D,
     train: &Dataset,
     test: &Dataset,
+    sink: T,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(RunResult, RealParams), SimError> {
+) -> Result<(RunResult, RealParams, T), SimError> {
     check_config(config, train, test)?;
     let (shift, lr_realised) = lr_shift(step_lr(config))?;
-    let mut chip = match config.rule {
-        Rule::Local => Chip::new(model, &config.net, dp, config.seed)?,
-        Rule::Bp(_) => Chip::without_classifiers(model, &config.net, dp, config.seed)?,
-    };
+    let classifiers = config.rule == Rule::Local;
+    let mut chip = Chip::with_sink(model, &config.net, dp, config.seed, classifiers, sink)?;
     let per_epoch = config
         .train_limit
         .map_or(train.len(), |n| n.min(train.len()));
@@ -322,8 +341,14 @@ fn run_with<D: Datapath>(
             if samples % 256 < chunk.len() as u64 || samples == total {
                 progress(samples, total);
             }
+            if T::ENABLED && chip.sink().done() {
+                break;
+            }
         }
         train_seconds += start.elapsed().as_secs_f64();
+        if T::ENABLED && chip.sink().done() {
+            break;
+        }
         let test_accuracy = evaluate(&mut chip, test, config.test_limit);
         epochs.push(EpochResult {
             epoch: epoch + 1,
@@ -345,6 +370,9 @@ fn run_with<D: Datapath>(
             )
         })
         .collect();
+    let counts = chip.counts().to_vec();
+    let datapath_lfsr_draws = chip.dp.lfsr_draws();
+    let overflow = chip.dp.overflow();
     Ok((
         RunResult {
             config: config.clone(),
@@ -352,17 +380,22 @@ fn run_with<D: Datapath>(
             lr_realised,
             epochs,
             samples,
-            counts: chip.counts().to_vec(),
-            datapath_lfsr_draws: chip.dp.lfsr_draws(),
-            overflow: chip.dp.overflow(),
+            counts,
+            datapath_lfsr_draws,
+            overflow,
             train_seconds,
         },
         params,
+        chip.into_sink(),
     ))
 }
 
 /// Test accuracy by uncounted inference.
-fn evaluate<D: Datapath>(chip: &mut Chip<D>, test: &Dataset, limit: Option<usize>) -> f64 {
+fn evaluate<D: Datapath, T: TraceSink>(
+    chip: &mut Chip<D, T>,
+    test: &Dataset,
+    limit: Option<usize>,
+) -> f64 {
     let n = limit.map_or(test.len(), |l| l.min(test.len()));
     let correct = (0..n)
         .filter(|&i| chip.infer(test.sample(i)) == test.label(i))
