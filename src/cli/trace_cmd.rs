@@ -13,7 +13,6 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use locus::data::{Dataset, load_mnist_dir};
 use locus::hw::core::NetSpec;
 use locus::hw::model::{self, HwModel};
@@ -25,7 +24,7 @@ use locus::trace::events::{EventFormat, EventWriter};
 use locus::trace::scalesim::{STREAMS, ScaleSimWriter, stream_path};
 use locus::trace::vcd::VcdWindow;
 use locus::trace::{CountingWriter, Tee};
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -198,7 +197,7 @@ impl Setup {
         label: &str,
         model_path: &Path,
     ) -> anyhow::Result<(T, f64)> {
-        let pb = progress_bar(label);
+        let pb = super::train_cmd::progress_bar(label);
         let (result, _, sink) = sim::run_traced(
             &self.model,
             config,
@@ -242,23 +241,6 @@ fn sim_error(model: &Path, e: SimError) -> anyhow::Error {
             anyhow::Error::new(e).context(model.display().to_string())
         }
     }
-}
-
-fn progress_bar(label: &str) -> ProgressBar {
-    let pb = ProgressBar::new(0);
-    if std::io::stderr().is_terminal() {
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>14} [{bar:30}] {pos}/{len} samples {per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        pb.set_prefix(label.to_string());
-    } else {
-        pb.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    pb
 }
 
 /// Decimal digits of `n`.

@@ -146,7 +146,8 @@ fn config(run: &RunArgs, rule: Rule) -> TrainConfig {
     }
 }
 
-fn progress_bar(label: &str) -> ProgressBar {
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+pub(super) fn progress_bar(label: &str) -> ProgressBar {
     let pb = ProgressBar::new(0);
     if std::io::stderr().is_terminal() {
         pb.set_style(

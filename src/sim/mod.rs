@@ -259,20 +259,17 @@ pub fn run_traced<T: TraceSink>(
     }
 }
 
-fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result<(), SimError> {
+/// Checks a network against the data it trains on: at least an input and
+/// an output size, all nonzero; the input size equal to the data's sample
+/// size; at least `classes` outputs. Errors name `layers`.
+pub fn check_network(net: &NetSpec, train: &Dataset, classes: usize) -> Result<(), SimError> {
     let bad = |field, value: String, why: String| Err(SimError::Config { field, value, why });
-    if config.epochs == 0 {
-        return bad("epochs", "0".into(), "must be at least 1".into());
-    }
-    if config.batch == 0 {
-        return bad("batch", "0".into(), "must be at least 1".into());
-    }
-    let sizes = &config.net.sizes;
-    if sizes.len() < 2 {
+    let sizes = &net.sizes;
+    if sizes.len() < 2 || sizes.contains(&0) {
         return bad(
             "layers",
             format!("{sizes:?}"),
-            "need at least input and output sizes".into(),
+            "need an input and an output size, all nonzero".into(),
         );
     }
     if sizes[0] != train.sample_len() {
@@ -286,14 +283,25 @@ fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result
             ),
         );
     }
-    let classes = train.num_classes.max(test.num_classes);
-    if config.net.classes() < classes {
+    if net.classes() < classes {
         return bad(
             "layers",
             format!("{sizes:?}"),
             format!("the output size must be at least the data's {classes} classes"),
         );
     }
+    Ok(())
+}
+
+fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result<(), SimError> {
+    let bad = |field, value: String, why: String| Err(SimError::Config { field, value, why });
+    if config.epochs == 0 {
+        return bad("epochs", "0".into(), "must be at least 1".into());
+    }
+    if config.batch == 0 {
+        return bad("batch", "0".into(), "must be at least 1".into());
+    }
+    check_network(&config.net, train, train.num_classes.max(test.num_classes))?;
     if test.sample_len() != train.sample_len() {
         return bad(
             "data",

@@ -390,35 +390,7 @@ fn check_config(config: &GoldenConfig, train: &Dataset) -> Result<u32, GoldenErr
             ),
         );
     }
-    let sizes = &config.net.sizes;
-    if sizes.len() < 2 || sizes.contains(&0) {
-        return bad(
-            "layers",
-            format!("{sizes:?}"),
-            "need an input and an output size, all nonzero".into(),
-        );
-    }
-    if sizes[0] != train.sample_len() {
-        return bad(
-            "layers",
-            format!("{sizes:?}"),
-            format!(
-                "the input size must equal the data's sample size {} ({})",
-                train.sample_len(),
-                train.name
-            ),
-        );
-    }
-    if config.net.classes() < train.num_classes {
-        return bad(
-            "layers",
-            format!("{sizes:?}"),
-            format!(
-                "the output size must be at least the data's {} classes",
-                train.num_classes
-            ),
-        );
-    }
+    crate::sim::check_network(&config.net, train, train.num_classes)?;
     Ok(lr_shift(config.lr)?.0)
 }
 
