@@ -43,6 +43,8 @@ struct Case {
     cols: usize,
     seed: u64,
     scale: i32,
+    /// Extra fractional bits of the update over the weight (write-back shift).
+    extra: u32,
     /// All weights and errors non-negative: partial sums grow monotonically,
     /// so the accumulator bound is tight and overflow is reached.
     positive: bool,
@@ -66,10 +68,21 @@ fn case() -> impl Strategy<Value = Case> {
             Just(1024),
             Just(i16::MAX as i32)
         ],
-        any::<bool>(),
+        (any::<bool>(), 0u32..=4),
     )
         .prop_map(
-            |((wb, ab, eb), (wf, af, ef), acc, r, o, lr, (rows, cols), seed, scale, positive)| {
+            |(
+                (wb, ab, eb),
+                (wf, af, ef),
+                acc,
+                r,
+                o,
+                lr,
+                (rows, cols),
+                seed,
+                scale,
+                (positive, extra),
+            )| {
                 Case {
                     wbits: wb,
                     wfrac: wf.min(wb - 2),
@@ -86,6 +99,7 @@ fn case() -> impl Strategy<Value = Case> {
                     seed,
                     scale,
                     positive,
+                    extra,
                 }
             },
         )
@@ -97,7 +111,7 @@ fn model_for(c: &Case) -> HwModel {
     f.weight.bits = c.wbits;
     f.weight.frac = c.wfrac;
     f.update.bits = c.wbits;
-    f.update.frac = c.wfrac;
+    f.update.frac = (c.wfrac + c.extra).min(c.wbits - 1);
     f.activation.bits = c.abits;
     f.activation.frac = c.afrac;
     f.error.bits = c.ebits;

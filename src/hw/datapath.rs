@@ -287,7 +287,7 @@ impl<V: Raw> FixedDatapath<V> {
             scratch_sum: Vec::new(),
             scratch_bound: Vec::new(),
             scratch_i32: Vec::new(),
-            row_update: if u.frac == w.frac && a.frac <= 14 {
+            row_update: if a.frac <= 14 {
                 RowUpdate::new(
                     sf(e.frac + a.frac + lr_shift) - sf(u.frac),
                     f.update.rounding,
@@ -295,6 +295,7 @@ impl<V: Raw> FixedDatapath<V> {
                     f.update.overflow,
                     w,
                     f.weight.overflow,
+                    f.weight.rounding,
                 )
             } else {
                 None
@@ -618,30 +619,28 @@ impl<V: Raw> FixedDatapath<V> {
         x: &[i16],
     ) {
         let cols = x.len();
-        let stochastic = k.rounding() == Rounding::Stochastic;
+        // LFSR draws per weight (update, then write-back when k > 0).
+        let stride = k.draws_per_element();
+        let per_row = (cols + 1) * stride;
         let one = [self.one_act as i16];
         let max_x = x.iter().map(|v| v.unsigned_abs() as i32).max().unwrap_or(0);
         let mut ev = Events::default();
         let mut rnd = std::mem::take(&mut self.rnd);
-        rnd.resize(if stochastic { cols + 1 } else { 0 }, 0);
+        rnd.resize(per_row, 0);
         for (i, &ei) in e.iter().enumerate() {
-            if stochastic {
-                self.draws += cols as u64 + 1;
-            }
+            self.draws += per_row as u64;
             if ei == 0 {
-                if stochastic {
-                    self.skip_draws(cols + 1);
+                // Δ = 0: every weight keeps its value (w·2^k has no bits
+                // below 2^k to round); only the LFSR advances.
+                if per_row > 0 {
+                    self.skip_draws(per_row);
                 }
                 continue;
             }
-            if stochastic {
+            if per_row > 0 {
                 self.block.fill(&mut self.lfsr, &mut rnd);
             }
-            let (rw, rb) = if stochastic {
-                rnd.split_at(cols)
-            } else {
-                (&rnd[..], &rnd[..])
-            };
+            let (rw, rb) = rnd.split_at(cols * stride);
             k.apply(&mut w[i * cols..(i + 1) * cols], x, max_x, ei, rw, &mut ev);
             k.apply(&mut b[i..i + 1], &one, one[0] as i32, ei, rb, &mut ev);
         }

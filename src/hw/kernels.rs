@@ -85,11 +85,19 @@ pub struct RowUpdate {
     wmax: i32,
     wbits: u32,
     wwrap: bool,
+    /// Write-back shift `k = frac_u − frac_w` (0: plain subtract).
+    wb_shift: u32,
+    /// Rounding of the write-back when `k > 0`.
+    wb_rounding: Rounding,
 }
 
 impl RowUpdate {
     /// The kernel for these formats, or `None` when the fast path does not
-    /// apply (shift outside `1..=29`, formats wider than 16 bits).
+    /// apply (shift outside `1..=29`, formats wider than 16 bits, a
+    /// write-back shift `k = frac_u − frac_w` outside `0..=14`). With
+    /// `k > 0` the weight is written back as `fit_w(round((w·2^k − Δ) / 2^k))`
+    /// with `wb_rounding`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         shift: i32,
         rounding: Rounding,
@@ -97,8 +105,13 @@ impl RowUpdate {
         update_overflow: Overflow,
         weight: QFormat,
         weight_overflow: Overflow,
+        wb_rounding: Rounding,
     ) -> Option<Self> {
         if !(1..=29).contains(&shift) || update.bits > 16 || weight.bits > 16 {
+            return None;
+        }
+        let k = update.frac.checked_sub(weight.frac)?;
+        if k > 14 {
             return None;
         }
         Some(RowUpdate {
@@ -112,7 +125,100 @@ impl RowUpdate {
             wmax: weight.max_raw(),
             wbits: weight.bits,
             wwrap: weight_overflow == Overflow::Wrap,
+            wb_shift: k,
+            wb_rounding,
         })
+    }
+
+    /// LFSR draws per element (weight or bias): one for a stochastic update,
+    /// one more for a stochastic write-back with `k > 0`, in that order.
+    pub fn draws_per_element(&self) -> usize {
+        (self.rounding == Rounding::Stochastic) as usize
+            + (self.wb_shift > 0 && self.wb_rounding == Rounding::Stochastic) as usize
+    }
+
+    /// The row update with a write-back shift `k > 0`: each element rounds
+    /// its update, then its write-back, drawing (when stochastic) in that
+    /// order from `rnd` with stride [`RowUpdate::draws_per_element`].
+    /// Dispatches to a loop specialised for both roundings and both
+    /// overflow policies.
+    fn apply_write_back(&self, w: &mut [i16], x: &[i16], e: i16, rnd: &[u32], ev: &mut Events) {
+        const T: u8 = 0;
+        const N: u8 = 1;
+        const S: u8 = 2;
+        let code = |r: Rounding| match r {
+            Rounding::Truncate => T,
+            Rounding::Nearest => N,
+            Rounding::Stochastic => S,
+        };
+        macro_rules! by_wb {
+            ($ru:expr) => {
+                match code(self.wb_rounding) {
+                    T => self.wb_wraps::<$ru, T>(w, x, e, rnd, ev),
+                    N => self.wb_wraps::<$ru, N>(w, x, e, rnd, ev),
+                    _ => self.wb_wraps::<$ru, S>(w, x, e, rnd, ev),
+                }
+            };
+        }
+        match code(self.rounding) {
+            T => by_wb!(T),
+            N => by_wb!(N),
+            _ => by_wb!(S),
+        }
+    }
+
+    #[inline(always)]
+    fn wb_wraps<const RU: u8, const RW: u8>(
+        &self,
+        w: &mut [i16],
+        x: &[i16],
+        e: i16,
+        rnd: &[u32],
+        ev: &mut Events,
+    ) {
+        match (self.uwrap, self.wwrap) {
+            (false, false) => self.wb_run::<RU, RW, false, false>(w, x, e, rnd, ev),
+            (false, true) => self.wb_run::<RU, RW, false, true>(w, x, e, rnd, ev),
+            (true, false) => self.wb_run::<RU, RW, true, false>(w, x, e, rnd, ev),
+            (true, true) => self.wb_run::<RU, RW, true, true>(w, x, e, rnd, ev),
+        }
+    }
+
+    #[inline(always)]
+    fn wb_run<const RU: u8, const RW: u8, const UWRAP: bool, const WWRAP: bool>(
+        &self,
+        w: &mut [i16],
+        x: &[i16],
+        e: i16,
+        rnd: &[u32],
+        ev: &mut Events,
+    ) {
+        let e = e as i32;
+        let (s, k) = (self.shift, self.wb_shift);
+        let su = (RU == 2) as usize;
+        let stride = su + (RW == 2) as usize;
+        let (umin, umax, ubits) = (self.umin, self.umax, self.ubits);
+        let (wmin, wmax, wbits) = (self.wmin, self.wmax, self.wbits);
+        let (mut uh, mut ul, mut wh, mut wl) = (0u32, 0u32, 0u32, 0u32);
+        let n = w.len();
+        let x = &x[..n];
+        let rnd = &rnd[..n * stride];
+        for j in 0..n {
+            let ru = if RU == 2 { rnd[j * stride] } else { 0 };
+            let d = round_i32::<RU>(e * x[j] as i32, s, ru);
+            uh += (d > umax) as u32;
+            ul += (d < umin) as u32;
+            let d = fit::<UWRAP>(d, umin, umax, ubits);
+            let rw = if RW == 2 { rnd[j * stride + su] } else { 0 };
+            let v = round_i32::<RW>(((w[j] as i32) << k) - d, k, rw);
+            wh += (v > wmax) as u32;
+            wl += (v < wmin) as u32;
+            w[j] = fit::<WWRAP>(v, wmin, wmax, wbits) as i16;
+        }
+        ev.update_high += uh as u64;
+        ev.update_low += ul as u64;
+        ev.weight_high += wh as u64;
+        ev.weight_low += wl as u64;
     }
 
     /// Rounding of the update.
@@ -136,6 +242,9 @@ impl RowUpdate {
         rnd: &[u32],
         ev: &mut Events,
     ) {
+        if self.wb_shift > 0 {
+            return self.apply_write_back(w, x, e, rnd, ev);
+        }
         match self.rounding {
             Rounding::Truncate => self.dispatch::<0>(w, x, max_abs_x, e, rnd, ev),
             Rounding::Nearest => self.dispatch::<1>(w, x, max_abs_x, e, rnd, ev),
@@ -230,6 +339,18 @@ impl RowUpdate {
         ev.update_low += ul as u64;
         ev.weight_high += wh as u64;
         ev.weight_low += wl as u64;
+    }
+}
+
+/// `x / 2^s` rounded by mode `R` (0 truncate, 1 nearest, 2 stochastic) in
+/// `i32` (`|x| < 2^30`, `1 <= s <= 29`); `r` is the LFSR state drawn for it
+/// (stochastic only).
+#[inline(always)]
+fn round_i32<const R: u8>(x: i32, s: u32, r: u32) -> i32 {
+    match R {
+        0 => x >> s,
+        1 => (x + (1i32 << (s - 1)) - 1 + ((x >> s) & 1)) >> s,
+        _ => (x + (r as i32 & ((1i32 << s) - 1))) >> s,
     }
 }
 
