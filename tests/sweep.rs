@@ -139,6 +139,24 @@ fn threads_shards_and_resume_give_the_same_results() {
         "{stdout}"
     );
     assert!(stdout.contains(" EB "), "no point on both fronts: {stdout}");
+    // The seed axis is averaged: local at 16-bit weights over seeds 1 and 2.
+    let local16: Vec<f64> = reference
+        .iter()
+        .filter(|r| r.rule == "local" && r.bits.weight == 16)
+        .filter_map(|r| r.test_accuracy())
+        .collect();
+    assert_eq!(local16.len(), 2);
+    let mean = format!("{:.2}%", 50.0 * (local16[0] + local16[1]));
+    let seed_row = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("mean over seeds"))
+        .find(|l| l.trim_start().starts_with("local  16"))
+        .unwrap_or_else(|| panic!("no seed-mean row for local/16: {stdout}"));
+    assert!(
+        seed_row.contains(&mean) && seed_row.contains("    2 "),
+        "{seed_row} vs {mean}"
+    );
+    assert!(stdout.contains("narrowest weight/activation/error widths within 1 points"));
     for f in [
         "accuracy-vs-weight-bits.svg",
         "energy-vs-weight-bits.svg",

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use locus::report::pareto;
 use locus::report::plot::{SweepPoint, write_sweep_svgs};
 use locus::report::table::si;
-use locus::sweep::{self, LoadedSpec, PointResult, Shard};
+use locus::sweep::{self, LoadedSpec, Narrowest, PointResult, SeedGroup, Shard};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -65,6 +65,10 @@ pub enum SweepCommand {
         /// Pareto front).
         #[arg(long, default_value = "reports/sweep")]
         out_dir: PathBuf,
+        /// Tolerance for the narrowest-widths table, in accuracy points
+        /// (percent) below each rule's widest configuration.
+        #[arg(long, default_value_t = 1.0, value_parser = parse_within)]
+        within: f64,
     },
 }
 
@@ -81,7 +85,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             spec,
             results,
             out_dir,
-        }) => report(&LoadedSpec::load(spec)?, results, out_dir),
+            within,
+        }) => report(&LoadedSpec::load(spec)?, results, out_dir, *within),
         None => {
             let Some(spec_path) = &args.run.spec else {
                 anyhow::bail!(
@@ -132,7 +137,16 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     }
 }
 
-fn report(spec: &LoadedSpec, path: &Path, out_dir: &Path) -> anyhow::Result<()> {
+fn parse_within(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s}: expected accuracy points between 0 and 100, e.g. 1.0"
+        )),
+    }
+}
+
+fn report(spec: &LoadedSpec, path: &Path, out_dir: &Path, within: f64) -> anyhow::Result<()> {
     let (results, truncated) = sweep::read_results(path, &spec.hash)?;
     if truncated {
         eprintln!("warning: {}: last line cut short; ignored", path.display());
@@ -194,20 +208,27 @@ fn report(spec: &LoadedSpec, path: &Path, out_dir: &Path) -> anyhow::Result<()> 
         }
         writeln!(out)?;
     }
-    let points: Vec<SweepPoint> = results
+    let groups = sweep::seed_groups(&results);
+    if groups.iter().any(|g| g.indices.len() > 1) {
+        write_seed_table(&mut out, &groups)?;
+    }
+    write_narrowest(
+        &mut out,
+        &sweep::narrowest_within(&groups, within / 100.0),
+        within,
+    )?;
+    let points: Vec<SweepPoint> = groups
         .iter()
-        .filter_map(|r| {
-            Some(SweepPoint {
-                rule: r.rule.clone(),
-                bits: [
-                    r.bits.weight,
-                    r.bits.activation,
-                    r.bits.error,
-                    r.bits.update,
-                ],
-                accuracy: r.test_accuracy()?,
-                energy_pj: r.energy_per_sample_pj?,
-            })
+        .map(|g| SweepPoint {
+            rule: g.rule.clone(),
+            bits: [
+                g.bits.weight,
+                g.bits.activation,
+                g.bits.error,
+                g.bits.update,
+            ],
+            accuracy: g.mean_accuracy,
+            energy_pj: g.energy_per_sample_pj,
         })
         .collect();
     std::fs::create_dir_all(out_dir)
@@ -215,4 +236,94 @@ fn report(spec: &LoadedSpec, path: &Path, out_dir: &Path) -> anyhow::Result<()> 
     let files = write_sweep_svgs(out_dir, &points)?;
     writeln!(out, "wrote {} plots in {}", files.len(), out_dir.display())?;
     Ok(())
+}
+
+/// Points that differ only in their seed, averaged (the plots use these
+/// means too).
+fn write_seed_table(out: &mut dyn Write, groups: &[SeedGroup]) -> std::io::Result<()> {
+    writeln!(out, "mean over seeds")?;
+    writeln!(
+        out,
+        "{:>9} {:>3} {:>3} {:>3} {:>3} {:>5} {:>9} {:>15} {:>12} {:>12}  settings",
+        "rule", "w", "a", "e", "u", "seeds", "mean", "min..max", "pJ/sample", "B/sample"
+    )?;
+    for g in groups {
+        writeln!(
+            out,
+            "{:>9} {:>3} {:>3} {:>3} {:>3} {:>5} {:>8.2}% {:>15} {:>12} {:>12}  {}",
+            g.rule,
+            g.bits.weight,
+            g.bits.activation,
+            g.bits.error,
+            g.bits.update,
+            g.indices.len(),
+            100.0 * g.mean_accuracy,
+            format!(
+                "{:.2}..{:.2}%",
+                100.0 * g.min_accuracy,
+                100.0 * g.max_accuracy
+            ),
+            si(g.energy_per_sample_pj),
+            si(g.bytes_per_sample),
+            g.settings
+        )?;
+    }
+    writeln!(out)
+}
+
+/// Each rule's narrowest weight, activation and error widths within
+/// `within` points of its widest configuration, and their combination.
+fn write_narrowest(out: &mut dyn Write, rows: &[Narrowest], within: f64) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "narrowest weight/activation/error widths within {within} points of each rule's widest configuration (means over seeds)"
+    )?;
+    writeln!(
+        out,
+        "{:>9} {:>10} {:>9} {:>10} {:>10} {:>9} {:>10} {:>8} {:>8}",
+        "rule",
+        "widest",
+        "accuracy",
+        "pJ/sample",
+        "narrowest",
+        "accuracy",
+        "pJ/sample",
+        "energy",
+        "bytes"
+    )?;
+    let pct = |a: f64| format!("{:.2}%", 100.0 * a);
+    let less = |new: f64, old: f64| format!("-{:.1}%", 100.0 * (1.0 - new / old));
+    for n in rows {
+        let r = &n.reference;
+        let widest = format!("{}/{}/{}", r.bits.weight, r.bits.activation, r.bits.error);
+        let w = |c: usize| {
+            n.per_class[c]
+                .as_ref()
+                .map_or("-".to_string(), |(w, _)| w.to_string())
+        };
+        let narrowest = format!("{}/{}/{}", w(0), w(1), w(2));
+        let (acc, pj, de, db) = match &n.combined {
+            Some(g) => (
+                pct(g.mean_accuracy),
+                si(g.energy_per_sample_pj),
+                less(g.energy_per_sample_pj, r.energy_per_sample_pj),
+                less(g.bytes_per_sample, r.bytes_per_sample),
+            ),
+            None => ("not run".into(), "-".into(), "-".into(), "-".into()),
+        };
+        writeln!(
+            out,
+            "{:>9} {:>10} {:>9} {:>10} {:>10} {:>9} {:>10} {:>8} {:>8}",
+            n.rule,
+            widest,
+            pct(r.mean_accuracy),
+            si(r.energy_per_sample_pj),
+            narrowest,
+            acc,
+            pj,
+            de,
+            db
+        )?;
+    }
+    writeln!(out)
 }
