@@ -170,6 +170,48 @@ fn threads_shards_and_resume_give_the_same_results() {
     }
 }
 
+#[test]
+fn a_model_axis_loads_each_model_and_applies_model_settings_to_it() {
+    let (tmp, spec_path) = setup();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("hw_models/edge-small.json"),
+        tmp.path().join("edge.json"),
+    )
+    .unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    v["axes"][0] = json!({"path": "config.model", "values": ["model.json", "edge.json"]});
+    std::fs::write(&spec_path, v.to_string()).unwrap();
+    let spec = LoadedSpec::load(&spec_path).unwrap();
+    let names: Vec<String> = (0..spec.len())
+        .map(|i| spec.point(i).unwrap().model.name)
+        .collect();
+    let default = locus::hw::model::load(&root.join("hw_models/default.json")).unwrap();
+    let edge = locus::hw::model::load(&root.join("hw_models/edge-small.json")).unwrap();
+    assert_eq!(names[..4], vec![default.name.clone(); 4][..]);
+    assert_eq!(names[4..], vec![edge.name.clone(); 4][..]);
+    // The weight axis applies to the chosen model: point 4 is edge-small
+    // with the first weight format of the axis.
+    let p4 = spec.point(4).unwrap();
+    assert_eq!(
+        (p4.model.formats.weight.bits, p4.model.formats.weight.frac),
+        (8, 6)
+    );
+    assert_eq!(
+        p4.model.formats.accumulator.bits,
+        edge.formats.accumulator.bits
+    );
+    // Editing the second model changes the hash (results cannot be resumed
+    // against it).
+    let mut e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("edge.json")).unwrap())
+            .unwrap();
+    e["clock_mhz"] = json!(123);
+    std::fs::write(tmp.path().join("edge.json"), e.to_string()).unwrap();
+    assert_ne!(LoadedSpec::load(&spec_path).unwrap().hash, spec.hash);
+}
+
 fn locus(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_locus"))
         .args(args)
@@ -212,6 +254,14 @@ fn bad_specs_are_refused_before_anything_is_written() {
             "unknown field",
             Box::new(|v| v["base"]["epoch"] = json!(1)),
             &["base", "epoch"],
+        ),
+        (
+            "missing model of a model axis",
+            Box::new(|v| {
+                v["axes"][2] =
+                    json!({"path": "config.model", "values": ["model.json", "nope.json"]})
+            }),
+            &["nope.json", "cannot read"],
         ),
         (
             "unknown rule",

@@ -9,6 +9,7 @@ use crate::rules::{BpPolicy, Rule};
 use crate::sim::{Arith, TrainConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Largest number of points a spec may expand to.
@@ -146,7 +147,9 @@ pub struct LoadedSpec {
     pub path: PathBuf,
     /// Hash of the spec's canonical JSON (stored in every result line).
     pub hash: String,
-    base_model: Value,
+    /// Every hardware model the grid uses (the base's and those of a
+    /// `config.model` axis), by the path written in the spec.
+    models: BTreeMap<PathBuf, Value>,
     base_dir: PathBuf,
 }
 
@@ -225,25 +228,53 @@ impl LoadedSpec {
                 format!("{points} points: at most {MAX_POINTS}"),
             ));
         }
-        let model_path = base_dir.join(&spec.base.model);
-        let model_text = std::fs::read_to_string(&model_path).map_err(|cause| SpecError::Read {
-            path: model_path.display().to_string(),
-            cause,
-        })?;
-        let base_model: Value =
-            serde_json::from_str(&model_text).map_err(|e| SpecError::Parse {
+        let read_model = |rel: &Path| -> Result<Value, SpecError> {
+            let model_path = base_dir.join(rel);
+            let text = std::fs::read_to_string(&model_path).map_err(|cause| SpecError::Read {
+                path: model_path.display().to_string(),
+                cause,
+            })?;
+            serde_json::from_str(&text).map_err(|e| SpecError::Parse {
                 path: model_path.display().to_string(),
                 message: e.to_string(),
-            })?;
-        // The hash covers the spec and the base model's contents, so a
-        // results file cannot be resumed against an edited model.
-        let canonical = serde_json::json!({ "spec": spec, "model": base_model });
+            })
+        };
+        let base_model = read_model(&spec.base.model)?;
+        let mut models = BTreeMap::new();
+        models.insert(spec.base.model.clone(), base_model.clone());
+        for (k, axis) in spec.axes.iter().enumerate() {
+            if axis.path != "config.model" {
+                continue;
+            }
+            for (j, v) in axis.values.iter().enumerate() {
+                let Some(rel) = v.as_str() else {
+                    return Err(invalid(
+                        &format!("axes[{k}].values[{j}]"),
+                        format!("{v}: a hardware model path must be a string"),
+                    ));
+                };
+                let rel = PathBuf::from(rel);
+                if let std::collections::btree_map::Entry::Vacant(slot) = models.entry(rel) {
+                    let m = read_model(slot.key())
+                        .map_err(|e| invalid(&format!("axes[{k}].values[{j}]"), e.to_string()))?;
+                    slot.insert(m);
+                }
+            }
+        }
+        // The hash covers the spec and the models' contents, so a results
+        // file cannot be resumed against an edited model. (Specs without a
+        // model axis hash the base model alone, as before.)
+        let canonical = if models.len() > 1 {
+            serde_json::json!({ "spec": spec, "model": base_model, "models": models })
+        } else {
+            serde_json::json!({ "spec": spec, "model": base_model })
+        };
         let hash = fnv1a_hex(canonical.to_string().as_bytes());
         Ok(LoadedSpec {
             spec,
             path: path.to_path_buf(),
             hash,
-            base_model,
+            models,
             base_dir,
         })
     }
@@ -279,19 +310,31 @@ impl LoadedSpec {
             point: Value::Object(settings.iter().cloned().collect()).to_string(),
             message,
         };
-        let mut model = self.base_model.clone();
         let mut config = serde_json::to_value(&self.spec.base).map_err(|e| fail(e.to_string()))?;
+        // Configuration first: it may choose the hardware model the
+        // `model.` settings then apply to.
         for (path, value) in &settings {
-            let (root, rest) = match path.split_once('.') {
-                Some(("model", rest)) => (&mut model, rest),
-                Some(("config", rest)) => (&mut config, rest),
-                _ => {
-                    return Err(fail(format!(
-                        "{path}: must start with `model.` or `config.`"
-                    )));
-                }
-            };
-            set_path(root, rest, value.clone()).map_err(|m| fail(format!("{path}: {m}")))?;
+            if let Some(rest) = path.strip_prefix("config.") {
+                set_path(&mut config, rest, value.clone())
+                    .map_err(|m| fail(format!("{path}: {m}")))?;
+            } else if !path.starts_with("model.") {
+                return Err(fail(format!(
+                    "{path}: must start with `model.` or `config.`"
+                )));
+            }
+        }
+        let model_rel = PathBuf::from(config.get("model").and_then(Value::as_str).unwrap_or(""));
+        let mut model = self.models.get(&model_rel).cloned().ok_or_else(|| {
+            fail(format!(
+                "config.model = {}: not loaded",
+                model_rel.display()
+            ))
+        })?;
+        for (path, value) in &settings {
+            if let Some(rest) = path.strip_prefix("model.") {
+                set_path(&mut model, rest, value.clone())
+                    .map_err(|m| fail(format!("{path}: {m}")))?;
+            }
         }
         let source = format!("{} (point {index})", self.path.display());
         let model =
