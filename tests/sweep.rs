@@ -315,3 +315,47 @@ fn bad_specs_are_refused_before_anything_is_written() {
         "overwritten"
     );
 }
+
+/// The bit-width study in `docs/results.md` is reproducible from the
+/// checked-in results: each file belongs to its spec (same hash), and the
+/// report derives the narrowest-widths table quoted there.
+#[test]
+fn the_checked_in_bit_width_study_reports_from_its_results() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("docs/sweeps");
+    let plots = tempfile::tempdir().unwrap();
+    for name in [
+        "weight",
+        "activation",
+        "error",
+        "error-stochastic",
+        "combined",
+    ] {
+        let spec = dir.join(format!("widths-{name}.json"));
+        let results = dir.join(format!("widths-{name}.jsonl"));
+        let loaded = LoadedSpec::load(&spec).unwrap();
+        let rs = sorted(&results, &loaded.hash);
+        assert_eq!(rs.len(), loaded.len(), "{name}: every point present");
+        let out = locus(&[
+            "sweep",
+            "report",
+            "--spec",
+            spec.to_str().unwrap(),
+            results.to_str().unwrap(),
+            "--out-dir",
+            plots.path().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        if name == "combined" {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            for rule in ["local", "bp/spill"] {
+                let row = stdout
+                    .lines()
+                    .skip_while(|l| !l.starts_with("narrowest"))
+                    .find(|l| l.trim_start().starts_with(rule))
+                    .unwrap_or_else(|| panic!("no row for {rule}: {stdout}"));
+                assert!(row.contains("16/16/16") && row.contains("10/6/8"), "{row}");
+            }
+        }
+    }
+}
