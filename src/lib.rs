@@ -25,6 +25,10 @@
 //! The binary (`src/main.rs`, `src/cli/`) owns argv, printing and exit codes;
 //! the library only returns typed errors and writes to `impl Write`.
 
+// No panics reachable from user input: `unwrap`/`expect` are refused
+// outside tests; each remaining one is an `#[allow]` with its reason.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod data;
 pub mod hw;
 pub mod output;

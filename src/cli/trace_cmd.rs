@@ -17,14 +17,14 @@ use locus::data::{Dataset, load_mnist_dir};
 use locus::hw::core::NetSpec;
 use locus::hw::model::{self, HwModel};
 use locus::hw::trace_sink::TraceSink;
-use locus::output::write_atomic;
+use locus::output::{AtomicFile, write_atomic};
 use locus::rules::{BpPolicy, Rule};
 use locus::sim::{self, SimError, TrainConfig};
 use locus::trace::events::{EventFormat, EventWriter};
 use locus::trace::scalesim::{STREAMS, ScaleSimWriter, stream_path};
 use locus::trace::vcd::VcdWindow;
 use locus::trace::{CountingWriter, Tee};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -483,24 +483,6 @@ fn events(a: &EventsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One SCALE-Sim file being written: a temporary file beside its final path.
-struct TempOut {
-    path: PathBuf,
-    file: MaybeGz<BufWriter<tempfile::NamedTempFile>>,
-}
-
-impl Write for TempOut {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write(buf)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.write_all(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
 /// `locus trace scalesim`.
 fn scalesim(a: &ScalesimArgs) -> anyhow::Result<()> {
     let s = Setup::load(&a.traced)?;
@@ -529,17 +511,10 @@ fn scalesim(a: &ScalesimArgs) -> anyhow::Result<()> {
     let est = (extrapolate(bytes, rows, end.0, n, s.samples()) as f64 * ratio).ceil() as u64;
     check_size(&a.out, &a.out, est, n == s.samples(), a.output.force)?;
     let suffix = if gz { ".gz" } else { "" };
-    let open = |rel: &str| -> io::Result<TempOut> {
+    let open = |rel: &str| -> io::Result<MaybeGz<AtomicFile>> {
         let path = a.out.join(format!("{rel}{suffix}"));
-        let dir = dir_of(&path);
-        let tmp = tempfile::Builder::new()
-            .prefix(".locus-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)?;
-        Ok(TempOut {
-            path,
-            file: MaybeGz::new(BufWriter::new(tmp), gz),
-        })
+        let file = AtomicFile::create(&path).map_err(io::Error::other)?;
+        Ok(MaybeGz::new(file, gz))
     };
     let writer = ScaleSimWriter::new(&s.model, s.cores, open)
         .with_context(|| format!("{}: cannot write", a.out.display()))?;
@@ -551,22 +526,15 @@ fn scalesim(a: &ScalesimArgs) -> anyhow::Result<()> {
     let mut done = Vec::with_capacity(files.len());
     let mut total = 0;
     for (_, f, st) in files {
-        let tmp = f
-            .file
+        let file = f
             .finish()
-            .and_then(|b| b.into_inner().map_err(|e| e.into_error()))
-            .with_context(|| format!("{}: cannot write", f.path.display()))?;
-        tmp.as_file()
-            .sync_all()
-            .with_context(|| format!("{}: cannot write", f.path.display()))?;
+            .with_context(|| format!("{}: cannot write", a.out.display()))?;
+        done.push(file.finish()?);
         total += st.bytes;
-        done.push((f.path, tmp));
     }
     let n = done.len();
-    for (path, tmp) in done {
-        tmp.persist(&path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+    for file in done {
+        file.persist()?;
     }
     dirs.keep();
     core_dirs.into_iter().for_each(CreatedDirs::keep);

@@ -175,17 +175,36 @@ impl LoadedSpec {
     /// Reads and checks a spec file: parse errors name the field; the grid
     /// must be non-empty and every axis path known.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|cause| SpecError::Read {
-            path: p.clone(),
+            path: path.display().to_string(),
             cause,
         })?;
+        Self::from_json_str(&text, path, |model| std::fs::read_to_string(model))
+    }
+
+    /// As [`LoadedSpec::load`] for a spec already read into `text`; `path`
+    /// names it in errors and anchors its relative paths, and `read_model`
+    /// reads the base model file (the file system for `load`; a fixed text
+    /// for fuzzing).
+    pub fn from_json_str(
+        text: &str,
+        path: &Path,
+        read_model: impl FnOnce(&Path) -> std::io::Result<String>,
+    ) -> Result<Self, SpecError> {
+        let p = path.display().to_string();
         let spec: SweepSpec = {
-            let de = &mut serde_json::Deserializer::from_str(&text);
-            serde_path_to_error::deserialize(de).map_err(|e| SpecError::Parse {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            let spec =
+                serde_path_to_error::deserialize(&mut *de).map_err(|e| SpecError::Parse {
+                    path: p.clone(),
+                    message: format!("{}: {}", e.path(), e.inner()),
+                })?;
+            // Anything but whitespace after the spec object is an error too.
+            de.end().map_err(|e| SpecError::Parse {
                 path: p.clone(),
-                message: format!("{}: {}", e.path(), e.inner()),
-            })?
+                message: e.to_string(),
+            })?;
+            spec
         };
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let invalid = |field: &str, message: String| SpecError::Invalid {
@@ -226,7 +245,7 @@ impl LoadedSpec {
             ));
         }
         let model_path = base_dir.join(&spec.base.model);
-        let model_text = std::fs::read_to_string(&model_path).map_err(|cause| SpecError::Read {
+        let model_text = read_model(&model_path).map_err(|cause| SpecError::Read {
             path: model_path.display().to_string(),
             cause,
         })?;
