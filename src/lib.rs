@@ -21,6 +21,8 @@
 //! - [`report`] — `RunReport` / `CompareReport` JSON, terminal tables, SVG plots.
 //! - [`trace`] — outputs for RTL designers (golden vectors, access traces).
 //! - [`output`] — atomic file output (temp file in the same directory + rename).
+//! - [`limits`] — host memory and disk estimates, refused above `--max-memory`
+//!   / `--max-disk` before anything is allocated or written.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) owns argv, printing and exit codes;
 //! the library only returns typed errors and writes to `impl Write`.
@@ -31,6 +33,7 @@
 
 pub mod data;
 pub mod hw;
+pub mod limits;
 pub mod output;
 pub mod quant;
 pub mod report;

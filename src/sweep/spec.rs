@@ -312,9 +312,10 @@ impl LoadedSpec {
             };
             set_path(root, rest, value.clone()).map_err(|m| fail(format!("{path}: {m}")))?;
         }
-        let source = format!("{} (point {index})", self.path.display());
+        // The error already names the spec file and point: the model's
+        // part of the message starts with `model:` and the field.
         let model =
-            model::from_json_str(&model.to_string(), &source).map_err(|e| fail(e.to_string()))?;
+            model::from_json_str(&model.to_string(), "model").map_err(|e| fail(e.to_string()))?;
         let base: BaseConfig = {
             let de = config.clone();
             serde_path_to_error::deserialize(de)
