@@ -21,12 +21,19 @@
 //! - [`report`] — `RunReport` / `CompareReport` JSON, terminal tables, SVG plots.
 //! - [`trace`] — outputs for RTL designers (golden vectors, access traces).
 //! - [`output`] — atomic file output (temp file in the same directory + rename).
+//! - [`limits`] — host memory and disk estimates, refused above `--max-memory`
+//!   / `--max-disk` before anything is allocated or written.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) owns argv, printing and exit codes;
 //! the library only returns typed errors and writes to `impl Write`.
 
+// No panics reachable from user input: `unwrap`/`expect` are refused
+// outside tests; each remaining one is an `#[allow]` with its reason.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod data;
 pub mod hw;
+pub mod limits;
 pub mod output;
 pub mod quant;
 pub mod report;

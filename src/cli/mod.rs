@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod data_cmd;
 mod golden_cmd;
+mod limits_cmd;
 mod model_cmd;
 mod sweep_cmd;
 mod trace_cmd;

@@ -3,6 +3,7 @@
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use locus::limits::ByteSize;
 use locus::report::pareto;
 use locus::report::plot::{SweepPoint, write_sweep_svgs};
 use locus::report::table::si;
@@ -35,6 +36,11 @@ pub struct SweepRunArgs {
     /// Run only every n-th point: i/n runs points with index % n == i.
     #[arg(long)]
     pub shard: Option<String>,
+    /// Refuse, before running anything, a sweep whose largest `--threads`
+    /// points (run at once) are estimated to need more host memory than
+    /// this many bytes, datasets aside (suffix K, M, G or T: powers of 1024).
+    #[arg(long, default_value = "4G")]
+    pub max_memory: ByteSize,
 }
 
 /// `locus sweep merge` and `locus sweep report`.
@@ -101,6 +107,12 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             if args.run.threads == 0 {
                 anyhow::bail!("--threads 0: must be at least 1");
             }
+            let points = (0..spec.len())
+                .filter(|&i| shard.contains(i))
+                .map(|i| spec.point(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let runs: Vec<_> = points.iter().map(|p| (&p.model, &p.config)).collect();
+            super::limits_cmd::check_runs(&runs, args.run.threads, 0, args.run.max_memory.0)?;
             let pb = ProgressBar::new(0);
             if std::io::stderr().is_terminal() {
                 pb.set_style(

@@ -6,8 +6,9 @@
 //! when complete (`docs/formats.md`, "Access traces"). Before writing, the
 //! size is estimated (events and SCALE-Sim: from a traced run of the first
 //! samples, extrapolated; VCD: exactly, from the collected window); above
-//! [`LIMIT_BYTES`] the command stops unless `--force`, and it always stops
-//! when the estimate exceeds the free space of the output's file system.
+//! `--max-disk` (default 1 GiB) the command stops unless `--force`, and it
+//! always stops when the estimate exceeds the free space of the output's
+//! file system.
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -17,22 +18,20 @@ use locus::data::{Dataset, load_mnist_dir};
 use locus::hw::core::NetSpec;
 use locus::hw::model::{self, HwModel};
 use locus::hw::trace_sink::TraceSink;
-use locus::output::write_atomic;
+use locus::limits::{ByteSize, fmt_bytes};
+use locus::output::{AtomicFile, write_atomic};
 use locus::rules::{BpPolicy, Rule};
 use locus::sim::{self, SimError, TrainConfig};
 use locus::trace::events::{EventFormat, EventWriter};
 use locus::trace::scalesim::{STREAMS, ScaleSimWriter, stream_path};
 use locus::trace::vcd::VcdWindow;
 use locus::trace::{CountingWriter, Tee};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::golden_cmd;
 use super::train_cmd::RunArgs;
-
-/// Output size above which a trace is written only with `--force`.
-pub const LIMIT_BYTES: u64 = 1 << 30;
 
 /// Longest VCD window, in cycles (the window is held in memory).
 pub const MAX_VCD_CYCLES: u64 = 1_000_000;
@@ -76,7 +75,12 @@ pub struct OutputArgs {
     /// Compress with gzip (the file name is used as given).
     #[arg(long)]
     pub gzip: bool,
-    /// Write even when the estimated size exceeds 1 GiB.
+    /// Refuse, before writing anything, a trace whose estimated size
+    /// exceeds this many bytes (suffix K, M, G or T: powers of 1024).
+    #[arg(long, default_value = "1G")]
+    pub max_disk: ByteSize,
+    /// Write whatever the estimated size (the free space of the output's
+    /// file system is still checked): the same as a huge --max-disk.
     #[arg(long)]
     pub force: bool,
 }
@@ -170,6 +174,8 @@ impl Setup {
             test_limit: r.test_limit,
         };
         let cores = model.mapping.cores(config.net.layers() as u32) as usize;
+        let bytes = super::limits_cmd::data_bytes(&train, &test);
+        super::limits_cmd::check_runs(&[(&model, &config)], 1, bytes, r.max_memory.0)?;
         Ok(Setup {
             model,
             train,
@@ -258,21 +264,6 @@ fn extrapolate(bytes: u64, rows: u64, last_cycle: u64, probe: u64, total: u64) -
     (bytes as f64 * f + rows as f64 * f * extra as f64).ceil() as u64
 }
 
-fn fmt_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// Free bytes for an unprivileged user on the file system holding `dir`.
 #[cfg(unix)]
 fn free_bytes(dir: &Path) -> Option<u64> {
@@ -285,9 +276,15 @@ fn free_bytes(_dir: &Path) -> Option<u64> {
     None
 }
 
-/// Prints the size about to be written and refuses above [`LIMIT_BYTES`]
+/// Prints the size about to be written and refuses above `--max-disk`
 /// without `--force`, or above the free space of `dir` in any case.
-fn check_size(what: &Path, dir: &Path, bytes: u64, exact: bool, force: bool) -> anyhow::Result<()> {
+fn check_size(
+    what: &Path,
+    dir: &Path,
+    bytes: u64,
+    exact: bool,
+    output: &OutputArgs,
+) -> anyhow::Result<()> {
     let about = if exact { "" } else { "about " };
     eprintln!("{}: {about}{} to write", what.display(), fmt_bytes(bytes));
     if let Some(free) = free_bytes(dir)
@@ -301,12 +298,13 @@ fn check_size(what: &Path, dir: &Path, bytes: u64, exact: bool, force: bool) -> 
             fmt_bytes(free)
         );
     }
-    if bytes > LIMIT_BYTES && !force {
+    let limit = output.max_disk.0;
+    if bytes > limit && !output.force {
         bail!(
-            "{}: the trace would be {about}{} (more than {}); pass --force to write it, or trace fewer samples (--train-limit), a smaller network (--layers) or, for a VCD, fewer cycles; nothing was written",
+            "{}: --max-disk = {}: the trace would be {about}{}; raise --max-disk (or pass --force), or trace fewer samples (--train-limit), a smaller network (--layers) or, for a VCD, fewer cycles; nothing was written",
             what.display(),
+            fmt_bytes(limit),
             fmt_bytes(bytes),
-            fmt_bytes(LIMIT_BYTES)
         );
     }
     Ok(())
@@ -356,11 +354,14 @@ fn dir_of(out: &Path) -> PathBuf {
 
 /// Fails early, naming the path, when no file can be created in `dir`.
 fn check_writable(dir: &Path, out: &Path) -> anyhow::Result<()> {
-    tempfile::Builder::new()
-        .prefix(".locus-")
-        .tempfile_in(dir)
-        .map(drop)
-        .with_context(|| format!("{}: cannot write", out.display()))
+    match AtomicFile::create(&dir.join("probe")) {
+        Ok(_) => Ok(()),
+        // The kind only: the temporary name in the error means nothing to
+        // the user.
+        Err(locus::output::OutputError::Io { cause, .. }) => {
+            bail!("{}: cannot write: {}", out.display(), cause.kind())
+        }
+    }
 }
 
 /// `w`, gzip-compressed or not.
@@ -457,7 +458,7 @@ fn events(a: &EventsArgs) -> anyhow::Result<()> {
     let ratio = written as f64 / bytes.max(1) as f64;
     let raw = extrapolate(bytes, rows, end.0, n, s.samples());
     let est = (raw as f64 * ratio).ceil() as u64;
-    check_size(&a.out, &dir, est, n == s.samples(), a.output.force)?;
+    check_size(&a.out, &dir, est, n == s.samples(), &a.output)?;
     let start = Instant::now();
     let mut stats = (0, 0, 0.0);
     stream_file(&a.out, a.output.gzip, |w| {
@@ -481,24 +482,6 @@ fn events(a: &EventsArgs) -> anyhow::Result<()> {
         bytes as f64 / 1e6 / wall.max(1e-9),
     );
     Ok(())
-}
-
-/// One SCALE-Sim file being written: a temporary file beside its final path.
-struct TempOut {
-    path: PathBuf,
-    file: MaybeGz<BufWriter<tempfile::NamedTempFile>>,
-}
-
-impl Write for TempOut {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write(buf)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.write_all(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
 }
 
 /// `locus trace scalesim`.
@@ -527,19 +510,12 @@ fn scalesim(a: &ScalesimArgs) -> anyhow::Result<()> {
     }
     let ratio = written as f64 / bytes.max(1) as f64;
     let est = (extrapolate(bytes, rows, end.0, n, s.samples()) as f64 * ratio).ceil() as u64;
-    check_size(&a.out, &a.out, est, n == s.samples(), a.output.force)?;
+    check_size(&a.out, &a.out, est, n == s.samples(), &a.output)?;
     let suffix = if gz { ".gz" } else { "" };
-    let open = |rel: &str| -> io::Result<TempOut> {
+    let open = |rel: &str| -> io::Result<MaybeGz<AtomicFile>> {
         let path = a.out.join(format!("{rel}{suffix}"));
-        let dir = dir_of(&path);
-        let tmp = tempfile::Builder::new()
-            .prefix(".locus-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)?;
-        Ok(TempOut {
-            path,
-            file: MaybeGz::new(BufWriter::new(tmp), gz),
-        })
+        let file = AtomicFile::create(&path).map_err(io::Error::other)?;
+        Ok(MaybeGz::new(file, gz))
     };
     let writer = ScaleSimWriter::new(&s.model, s.cores, open)
         .with_context(|| format!("{}: cannot write", a.out.display()))?;
@@ -551,22 +527,15 @@ fn scalesim(a: &ScalesimArgs) -> anyhow::Result<()> {
     let mut done = Vec::with_capacity(files.len());
     let mut total = 0;
     for (_, f, st) in files {
-        let tmp = f
-            .file
+        let file = f
             .finish()
-            .and_then(|b| b.into_inner().map_err(|e| e.into_error()))
-            .with_context(|| format!("{}: cannot write", f.path.display()))?;
-        tmp.as_file()
-            .sync_all()
-            .with_context(|| format!("{}: cannot write", f.path.display()))?;
+            .with_context(|| format!("{}: cannot write", a.out.display()))?;
+        done.push(file.finish()?);
         total += st.bytes;
-        done.push((f.path, tmp));
     }
     let n = done.len();
-    for (path, tmp) in done {
-        tmp.persist(&path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+    for file in done {
+        file.persist()?;
     }
     dirs.keep();
     core_dirs.into_iter().for_each(CreatedDirs::keep);
@@ -594,7 +563,7 @@ fn vcd(a: &VcdArgs) -> anyhow::Result<()> {
         .with_context(|| a.out.display().to_string())?
         .finish()?
         .bytes;
-    check_size(&a.out, &dir, size, true, a.output.force)?;
+    check_size(&a.out, &dir, size, true, &a.output)?;
     stream_file(&a.out, a.output.gzip, |w| {
         window.write_vcd(w)?;
         Ok(())

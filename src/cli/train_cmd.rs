@@ -9,6 +9,7 @@ use locus::data::{Dataset, load_mnist_dir};
 use locus::hw::core::{ChipError, NetSpec};
 use locus::hw::datapath::Activation;
 use locus::hw::model::{self, HwModel};
+use locus::limits::ByteSize;
 use locus::output::write_atomic;
 use locus::report::{CompareReport, Infeasible, RunReport, table};
 use locus::rules::{BpPolicy, Rule};
@@ -61,6 +62,10 @@ pub struct RunArgs {
     /// Evaluate on only the first N test samples.
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Refuse, before allocating anything, a run whose estimated host
+    /// memory exceeds this many bytes (suffix K, M, G or T: powers of 1024).
+    #[arg(long, default_value = "4G")]
+    pub max_memory: ByteSize,
 }
 
 /// `locus train` options.
@@ -216,6 +221,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         lr_note(cfg.lr)?
     );
     warn_lr_underflow(&model, &args.run)?;
+    let bytes = super::limits_cmd::data_bytes(&train, &test);
+    super::limits_cmd::check_runs(&[(&model, &cfg)], 1, bytes, args.run.max_memory.0)?;
     let pb = progress_bar(&rule.label());
     let (result, _) = sim::run(&model, &cfg, &train, &test, &mut |done, total| {
         pb.set_length(total);
@@ -287,6 +294,11 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         );
     }
     warn_lr_underflow(&model, &args.run)?;
+    let cfgs: Vec<TrainConfig> = rules.iter().map(|&r| config(&args.run, r)).collect();
+    let bytes = super::limits_cmd::data_bytes(&train, &test);
+    let parallel = rayon::current_num_threads();
+    let runs: Vec<_> = cfgs.iter().map(|c| (&model, c)).collect();
+    super::limits_cmd::check_runs(&runs, parallel, bytes, args.run.max_memory.0)?;
     let multi = indicatif::MultiProgress::new();
     if !std::io::stderr().is_terminal() {
         multi.set_draw_target(ProgressDrawTarget::hidden());

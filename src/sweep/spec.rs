@@ -178,17 +178,36 @@ impl LoadedSpec {
     /// Reads and checks a spec file: parse errors name the field; the grid
     /// must be non-empty and every axis path known.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|cause| SpecError::Read {
-            path: p.clone(),
+            path: path.display().to_string(),
             cause,
         })?;
+        Self::from_json_str(&text, path, |model| std::fs::read_to_string(model))
+    }
+
+    /// As [`LoadedSpec::load`] for a spec already read into `text`; `path`
+    /// names it in errors and anchors its relative paths, and `read_model`
+    /// reads a model file (the base's and those of a `config.model` axis; the file system for `load`; a fixed text
+    /// for fuzzing).
+    pub fn from_json_str(
+        text: &str,
+        path: &Path,
+        read_model: impl Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Self, SpecError> {
+        let p = path.display().to_string();
         let spec: SweepSpec = {
-            let de = &mut serde_json::Deserializer::from_str(&text);
-            serde_path_to_error::deserialize(de).map_err(|e| SpecError::Parse {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            let spec =
+                serde_path_to_error::deserialize(&mut *de).map_err(|e| SpecError::Parse {
+                    path: p.clone(),
+                    message: format!("{}: {}", e.path(), e.inner()),
+                })?;
+            // Anything but whitespace after the spec object is an error too.
+            de.end().map_err(|e| SpecError::Parse {
                 path: p.clone(),
-                message: format!("{}: {}", e.path(), e.inner()),
-            })?
+                message: e.to_string(),
+            })?;
+            spec
         };
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let invalid = |field: &str, message: String| SpecError::Invalid {
@@ -228,9 +247,9 @@ impl LoadedSpec {
                 format!("{points} points: at most {MAX_POINTS}"),
             ));
         }
-        let read_model = |rel: &Path| -> Result<Value, SpecError> {
+        let read_json = |rel: &Path| -> Result<Value, SpecError> {
             let model_path = base_dir.join(rel);
-            let text = std::fs::read_to_string(&model_path).map_err(|cause| SpecError::Read {
+            let text = read_model(&model_path).map_err(|cause| SpecError::Read {
                 path: model_path.display().to_string(),
                 cause,
             })?;
@@ -239,7 +258,7 @@ impl LoadedSpec {
                 message: e.to_string(),
             })
         };
-        let base_model = read_model(&spec.base.model)?;
+        let base_model = read_json(&spec.base.model)?;
         let mut models = BTreeMap::new();
         models.insert(spec.base.model.clone(), base_model.clone());
         for (k, axis) in spec.axes.iter().enumerate() {
@@ -255,7 +274,7 @@ impl LoadedSpec {
                 };
                 let rel = PathBuf::from(rel);
                 if let std::collections::btree_map::Entry::Vacant(slot) = models.entry(rel) {
-                    let m = read_model(slot.key())
+                    let m = read_json(slot.key())
                         .map_err(|e| invalid(&format!("axes[{k}].values[{j}]"), e.to_string()))?;
                     slot.insert(m);
                 }
@@ -336,9 +355,10 @@ impl LoadedSpec {
                     .map_err(|m| fail(format!("{path}: {m}")))?;
             }
         }
-        let source = format!("{} (point {index})", self.path.display());
+        // The error already names the spec file and point: the model's
+        // part of the message starts with `model:` and the field.
         let model =
-            model::from_json_str(&model.to_string(), &source).map_err(|e| fail(e.to_string()))?;
+            model::from_json_str(&model.to_string(), "model").map_err(|e| fail(e.to_string()))?;
         let base: BaseConfig = {
             let de = config.clone();
             serde_path_to_error::deserialize(de)

@@ -1,0 +1,125 @@
+//! Helpers shared by the integration tests that run the `locus` binary:
+//! running it, reading its output, asserting user errors, and writing small
+//! inputs (IDX bytes, synthetic datasets, edited models).
+//!
+//! Each test file uses only some of them.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The crate root (the binary's default working directory in tests).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `locus args` in the crate root.
+pub fn locus(args: &[&str]) -> Output {
+    locus_in(root(), args)
+}
+
+/// Runs `locus args` with working directory `dir`.
+pub fn locus_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run locus")
+}
+
+/// Lossy UTF-8.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A path as `&str` (temporary paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Asserts exit code 0 and no panic; returns stdout.
+pub fn ok(out: &Output, case: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{case}: stderr = {}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("panicked"), "{case}");
+    text(&out.stdout)
+}
+
+/// Asserts a user error — exit code 2, no panic, exactly one stderr line
+/// starting with `error:` — and returns that line.
+pub fn user_error(out: &Output, case: &str) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{case}: stderr = {stderr}");
+    assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{case}: {stderr}");
+    errors[0].to_string()
+}
+
+/// IDX bytes of a u8 array.
+pub fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+/// Writes a synthetic dataset into `dir` with `locus data synth`: 4 classes
+/// of 16 pixels, `train` and `test` samples.
+pub fn synth(dir: &Path, train: usize, test: usize) {
+    let (tr, te) = (train.to_string(), test.to_string());
+    let out = locus(&[
+        "data",
+        "synth",
+        s(dir),
+        "--classes",
+        "4",
+        "--sample-len",
+        "16",
+        "--train",
+        &tr,
+        "--test",
+        &te,
+        "--noise",
+        "40",
+        "--seed",
+        "1",
+    ]);
+    ok(&out, "data synth");
+}
+
+/// The default model as JSON.
+pub fn default_model() -> Value {
+    let t = std::fs::read_to_string(root().join("hw_models/default.json")).expect("default model");
+    serde_json::from_str(&t).expect("default model parses")
+}
+
+/// Writes `value` as pretty JSON to `path`.
+pub fn write_json(path: &Path, value: &Value) {
+    std::fs::write(path, serde_json::to_string_pretty(value).expect("json")).expect("write json");
+}
+
+/// Every file under `dir`, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("dir entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
