@@ -781,3 +781,162 @@ fn compare_is_independent_of_the_thread_count() {
     };
     assert_eq!(report("1"), report("2"));
 }
+
+/// The rule label of a report's `run.config.rule` (`fa/spill`, `drtp`, ...).
+fn rule_label(rule: &Value) -> String {
+    let name = rule["rule"].as_str().expect("rule").replace('_', "-");
+    match rule["policy"].as_str() {
+        Some(p) => format!("{name}/{p}"),
+        None => name,
+    }
+}
+
+/// `train --rule` runs every further rule, each learning the synthetic data.
+#[test]
+fn train_further_rules_learn() {
+    let (tmp, data) = dataset();
+    for (rule, extra) in [
+        ("fa", &["--policy", "recompute"][..]),
+        ("dfa", &[][..]),
+        ("drtp", &["--activation", "hard-tanh"][..]),
+        ("local-learned", &[][..]),
+    ] {
+        let report = tmp.path().join(format!("{rule}.json"));
+        let mut args = vec![
+            "train",
+            "--rule",
+            rule,
+            "--layers",
+            "16,12,12,4",
+            "--data",
+            s(&data),
+            "--epochs",
+            "2",
+            "--lr",
+            "0.05",
+            "--out",
+            s(&report),
+        ];
+        args.extend_from_slice(extra);
+        let stdout = ok(&locus(&args), rule);
+        let acc = test_accuracies(&stdout);
+        assert!(
+            acc[1] > 60.0,
+            "{rule}: test accuracy {acc:?} (chance is 25%)"
+        );
+        let v = read_json(&report);
+        let want = match rule {
+            "fa" => "fa/recompute",
+            "dfa" => "dfa/spill",
+            r => r,
+        };
+        assert_eq!(rule_label(&v["run"]["config"]["rule"]), want);
+    }
+}
+
+/// `compare --rules` runs exactly the rules named (`bp` = every policy, `fa`
+/// and `dfa` = spill), in that order, in the table, the JSON and the SVG; a
+/// rule whose feedback ROM does not fit the model is reported as not run
+/// while the others run; an unknown name is one `error:` naming `--rules`.
+#[test]
+fn compare_runs_the_selected_rules() {
+    let (tmp, data) = dataset();
+    let run = |rules: &str, model: &str, out_dir: &Path| {
+        locus(&[
+            "compare",
+            "--rules",
+            rules,
+            "--layers",
+            "16,32,32,4",
+            "--data",
+            s(&data),
+            "--model",
+            model,
+            "--out-dir",
+            s(out_dir),
+            "--train-limit",
+            "100",
+            "--test-limit",
+            "50",
+        ])
+    };
+    let out_dir = tmp.path().join("all");
+    let rules = "drtp,local-learned,fa,dfa/recompute,local,bp";
+    let stdout = ok(
+        &run(rules, "hw_models/default.json", &out_dir),
+        "compare --rules",
+    );
+    let want = [
+        "drtp",
+        "local-learned",
+        "fa/spill",
+        "dfa/recompute",
+        "local",
+        "bp/stash",
+        "bp/spill",
+        "bp/recompute",
+    ];
+    let header: Vec<&str> = stdout
+        .lines()
+        .next()
+        .expect("a table")
+        .split_whitespace()
+        .collect();
+    assert_eq!(&header[..want.len()], want, "{stdout}");
+    let v = read_json(&out_dir.join("compare.json"));
+    let labels: Vec<String> = v["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| rule_label(&r["run"]["config"]["rule"]))
+        .collect();
+    assert_eq!(labels, want);
+    assert_eq!(v["infeasible"], serde_json::json!([]));
+    assert!(!v["savings"].as_array().expect("savings").is_empty());
+    let svg = std::fs::read_to_string(out_dir.join("compare-traffic.svg")).expect("svg");
+    for label in want {
+        assert!(
+            svg.contains(&format!("\n{label}\n")),
+            "no {label} in the SVG"
+        );
+    }
+
+    // A 64-byte ROM (8 words) holds the 4×32 classifiers and DFA matrices
+    // (2 words each) but not FA's 32×32 matrix (16 words).
+    let mut m = read_json(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("hw_models/default.json")
+            .as_path(),
+    );
+    m["rom"]["capacity_bytes"] = serde_json::json!(64);
+    let small = tmp.path().join("small-rom.json");
+    std::fs::write(&small, m.to_string()).expect("write model");
+    let out_dir = tmp.path().join("small");
+    let stdout = ok(&run("local,fa,dfa", s(&small), &out_dir), "small ROM");
+    assert!(
+        stdout.contains("fa/spill not run: layer 1: its 32x32 classifier needs 16 ROM words"),
+        "{stdout}"
+    );
+    let v = read_json(&out_dir.join("compare.json"));
+    assert_eq!(v["runs"].as_array().expect("runs").len(), 2);
+    assert_eq!(v["infeasible"][0]["rule"], "fa/spill");
+    // No baseline and no local run: no savings, still a table.
+    let out_dir = tmp.path().join("dfa");
+    let stdout = ok(&run("dfa", "hw_models/default.json", &out_dir), "dfa alone");
+    assert!(stdout.starts_with(&format!("{:26}", "")), "{stdout}");
+    assert_eq!(
+        read_json(&out_dir.join("compare.json"))["savings"],
+        serde_json::json!([])
+    );
+
+    let bad = run(
+        "local,hebb",
+        "hw_models/default.json",
+        &tmp.path().join("bad"),
+    );
+    assert_user_error(
+        &bad,
+        "unknown rule",
+        &["'hebb'", "--rules", "known rules: local"],
+    );
+}

@@ -472,6 +472,149 @@ impl Geo<'_> {
         core.lfsr_draws[UP] += k * draws;
     }
 
+    /// ROM words and generator steps of one use of `n` entries: `words(n,
+    /// k_rom, W_rom)` ROM words, or `n` generator steps with `lfsr` storage.
+    fn rom_use(&self, n: usize) -> (u64, u64) {
+        match self.m.rom.storage.entry_bits() {
+            Some(bits) => (words(n, bits, self.m.rom.word_bits), 0),
+            None => (0, n as u64),
+        }
+    }
+
+    /// DRTP's error of hidden layer `i` (phase local_error): one ROM row
+    /// read, `words(r, k_rom, W_rom)` (with `lfsr` storage no read and
+    /// `C·r` generator steps), `h` read once (`words(r, a)`), `r` MACs,
+    /// `words(r, e)` written, latency `lat_a + lat_e`; stochastic error
+    /// rounding draws `r` values.
+    fn add_target_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let r = self.rows(i);
+        let (rom_words, steps) = match self.m.rom.storage.entry_bits() {
+            Some(bits) => (words(r, bits, self.m.rom.word_bits), 0),
+            None => (0, (self.classes() * r) as u64),
+        };
+        let draws = self.draws(self.m.formats.error.rounding, r);
+        let lat = self.lat_a() + self.lat_e();
+        let (hw, ew) = (self.act(r), self.err(r));
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Rom as usize][Class::Classifier as usize][LE][R] += k * rom_words;
+        c.rom_generator_steps[LE] += k * steps;
+        c.words[Unit::Activation as usize][Class::Activation as usize][LE][R] += k * hw;
+        c.macs[LE] += k * r as u64;
+        c.words[Unit::Error as usize][Class::Error as usize][LE][W] += k * ew;
+        c.latency_cycles[LE] += k * lat;
+        c.lfsr_draws[LE] += k * draws;
+    }
+
+    /// Local-learned error of hidden layer `i` (phase local_error): `h` read
+    /// twice, the classifier read from the weight bank (class classifier)
+    /// as `words(C·r + C, w)` (with biases) then `words(C·r, w)`, the
+    /// classifier error written and read back (`words(C, e)` each), `2·C·r`
+    /// MACs, `words(r, e)` error written, latency `lat_w + lat_a + lat_e`;
+    /// stochastic error rounding draws `C + r`.
+    fn add_learned_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, cl) = (self.rows(i), self.classes());
+        let draws = self.draws(self.m.formats.error.rounding, cl + r);
+        let lat = self.lat_w() + self.lat_a() + self.lat_e();
+        let (hw, ew, cw) = (self.act(r), self.err(r), self.err(cl));
+        let (mcw, mw) = (self.wgt(cl * r + cl), self.wgt(cl * r));
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Activation as usize][Class::Activation as usize][LE][R] += k * 2 * hw;
+        c.words[Unit::Weight as usize][Class::Classifier as usize][LE][R] += k * (mcw + mw);
+        c.words[Unit::Error as usize][Class::Error as usize][LE][W] += k * (cw + ew);
+        c.words[Unit::Error as usize][Class::Error as usize][LE][R] += k * cw;
+        c.macs[LE] += k * 2 * (cl * r) as u64;
+        c.latency_cycles[LE] += k * lat;
+        c.lfsr_draws[LE] += k * draws;
+    }
+
+    /// Update of hidden layer `i`'s learned classifier (phase update):
+    /// `words(C, e)` classifier error and `words(r, a)` output read,
+    /// `words(C·r + C, w)` classifier words read and written (weight bank,
+    /// class classifier), `C·(r+1)` MACs, latency `2·lat_w`, and the draws
+    /// of an update of a `C × r` layer.
+    fn add_update_classifier(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, cl) = (self.rows(i), self.classes());
+        let f = &self.m.formats;
+        let n = cl * (r + 1);
+        let mut draws = self.draws(f.update.rounding, n);
+        if f.update.frac > f.weight.frac {
+            draws += self.draws(f.weight.rounding, n);
+        }
+        let (cw, hw, mw) = (self.err(cl), self.act(r), self.wgt(cl * r + cl));
+        let lat = 2 * self.lat_w();
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Error as usize][Class::Error as usize][UP][R] += k * cw;
+        c.words[Unit::Activation as usize][Class::Activation as usize][UP][R] += k * hw;
+        c.words[Unit::Weight as usize][Class::Classifier as usize][UP][R] += k * mw;
+        c.words[Unit::Weight as usize][Class::Classifier as usize][UP][W] += k * mw;
+        c.macs[UP] += k * n as u64;
+        c.latency_cycles[UP] += k * lat;
+        c.lfsr_draws[UP] += k * draws;
+    }
+
+    /// Static occupancy of hidden layer `i`'s learned classifier: weight
+    /// bank `+words(C·r + C, w)`; error bank peak at least `words(r, e) +
+    /// words(C, e)` (the layer's error and the classifier's).
+    fn add_learned_static(&self, cs: &mut [CoreCounts], i: usize) {
+        let (r, cl) = (self.rows(i), self.classes());
+        let (mw, e) = (self.wgt(cl * r + cl), self.err(r) + self.err(cl));
+        let c = &mut cs[self.core(i)];
+        c.weight_words += mw;
+        c.error_peak_words = c.error_peak_words.max(e);
+    }
+
+    /// FA / DFA backward at layer `i > 0` (phase backward) through a fixed
+    /// `src × c` feedback ROM (`src` = `r` for FA, `C` for DFA): at core
+    /// `i` the ROM read once (`words(src·c, k_rom, W_rom)`, or `src·c`
+    /// generator steps), `words(src, e)` error and `words(c, a)` input
+    /// read, `src·c` MACs, latency `lat_e` (+ one hop); `words(c, e,
+    /// W_noc)` link words over one hop; `words(c, e)` written at core
+    /// `i−1`; stochastic error rounding draws `c`.
+    fn add_backward_feedback(&self, cs: &mut [CoreCounts], i: usize, src: usize, k: u64) {
+        let c = self.cols(i);
+        let (rom_words, steps) = self.rom_use(src * c);
+        let draws = self.draws(self.m.formats.error.rounding, c);
+        let nw = words(c, self.eb(), self.m.interconnect.word_bits);
+        let (ew, xw, ow) = (self.err(src), self.act(c), self.err(c));
+        let hop = self.hop();
+        let lat = self.lat_e() + hop * self.lat_hop();
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Rom as usize][Class::Classifier as usize][BW][R] += k * rom_words;
+        core.rom_generator_steps[BW] += k * steps;
+        core.words[Unit::Error as usize][Class::Error as usize][BW][R] += k * ew;
+        core.words[Unit::Activation as usize][Class::Activation as usize][BW][R] += k * xw;
+        core.macs[BW] += k * (src * c) as u64;
+        core.latency_cycles[BW] += k * lat;
+        core.lfsr_draws[BW] += k * draws;
+        if hop > 0 {
+            core.noc_words[BW][Class::Error as usize] += k * nw;
+            core.noc_word_hops[BW] += k * nw * hop;
+        }
+        cs[self.core(i - 1)].words[Unit::Error as usize][Class::Error as usize][BW][W] += k * ow;
+    }
+
+    /// DFA: the output error sent from the last core to hidden layer `i`'s
+    /// core (phase backward): `words(C, e)` read at the last core,
+    /// `words(C, e, W_noc)` link words over `L−1−i` hops (and their
+    /// latency), `words(C, e)` written at core `i`; nothing on a shared core.
+    fn add_send_output_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        if self.hop() == 0 {
+            return;
+        }
+        let last = self.layers() - 1;
+        let hops = (last - i) as u64;
+        let cl = self.classes();
+        let ew = self.err(cl);
+        let nw = words(cl, self.eb(), self.m.interconnect.word_bits);
+        let lat = hops * self.lat_hop();
+        let src = &mut cs[self.core(last)];
+        src.words[Unit::Error as usize][Class::Error as usize][BW][R] += k * ew;
+        src.noc_words[BW][Class::Error as usize] += k * nw;
+        src.noc_word_hops[BW] += k * nw * hops;
+        src.latency_cycles[BW] += k * lat;
+        cs[self.core(i)].words[Unit::Error as usize][Class::Error as usize][BW][W] += k * ew;
+    }
+
     /// `k` stashes of layer `i`'s input (phase forward) and `reads` restores
     /// of each (phase backward), held in the stash bank (`words(c, a,
     /// W_stash)` written / read, stash latency) or, when `dram`, in DRAM
@@ -556,26 +699,37 @@ fn expected(case: &Case) -> Vec<CoreCounts> {
     let s: u64 = batches.iter().sum::<usize>() as u64;
     g.add_load_input(&mut cs, s);
     match case.rule {
-        Rule::Local => {
+        Rule::Local | Rule::Drtp | Rule::LocalLearned => {
             // Per sample: label to every layer's core; per layer forward,
-            // then (hidden) transfer + local error or (output) output error,
-            // then the update. Nothing is stashed.
+            // then (hidden) transfer + the rule's local error or (output)
+            // output error, then the update (and, local-learned, the
+            // classifier's update). Nothing is stashed.
             g.add_label(&mut cs, 0..l, s);
             for i in 0..l {
                 g.add_forward(&mut cs, i, F, s);
                 if i + 1 < l {
                     g.add_send(&mut cs, i, F, s);
-                    g.add_local_error(&mut cs, i, s);
+                    match case.rule {
+                        Rule::Local => g.add_local_error(&mut cs, i, s),
+                        Rule::Drtp => g.add_target_error(&mut cs, i, s),
+                        _ => {
+                            g.add_learned_error(&mut cs, i, s);
+                            g.add_update_classifier(&mut cs, i, s);
+                            g.add_learned_static(&mut cs, i);
+                        }
+                    }
                 } else {
                     g.add_output_error(&mut cs, LE, s);
                 }
                 g.add_update(&mut cs, i, s);
             }
         }
-        Rule::Bp(policy) => {
+        Rule::Bp(policy) | Rule::Fa(policy) | Rule::Dfa(policy) => {
             // Per sample: label to the output core; forward + transfer of
             // every layer; output error (phase backward); per layer from the
-            // top: restore the input, backward (i > 0), update.
+            // top: restore the input, backward (i > 0: through the weights,
+            // FA's feedback ROM, or DFA's after the output error is sent to
+            // a hidden core), update.
             g.add_label(&mut cs, l - 1..l, s);
             for i in 0..l {
                 g.add_forward(&mut cs, i, F, s);
@@ -583,7 +737,16 @@ fn expected(case: &Case) -> Vec<CoreCounts> {
                     g.add_send(&mut cs, i, F, s);
                 }
                 if i > 0 {
-                    g.add_backward(&mut cs, i, s);
+                    match case.rule {
+                        Rule::Bp(_) => g.add_backward(&mut cs, i, s),
+                        Rule::Fa(_) => g.add_backward_feedback(&mut cs, i, g.rows(i), s),
+                        _ => {
+                            if i + 1 < l {
+                                g.add_send_output_error(&mut cs, i, s);
+                            }
+                            g.add_backward_feedback(&mut cs, i, g.classes(), s);
+                        }
+                    }
                 }
                 g.add_update(&mut cs, i, s);
             }
@@ -621,6 +784,15 @@ fn expected(case: &Case) -> Vec<CoreCounts> {
             let e = g.err(g.classes());
             let c = &mut cs[g.core(l - 1)];
             c.error_peak_words = c.error_peak_words.max(kept * e);
+            // DFA: a hidden core above layer 0 also holds the output error
+            // it receives, next to its own error.
+            if matches!(case.rule, Rule::Dfa(_)) {
+                for i in 1..l.saturating_sub(1) {
+                    let need = g.err(g.rows(i)) + g.err(g.classes());
+                    let c = &mut cs[g.core(i)];
+                    c.error_peak_words = c.error_peak_words.max(need);
+                }
+            }
         }
     }
     cs
@@ -679,11 +851,17 @@ fn check(case: &Case) -> RunResult {
 }
 
 const SHAPES: [&[usize]; 3] = [&[16, 8, 4], &[20, 12, 12, 3], &[64, 32, 16, 8, 5]];
-const RULES: [Rule; 4] = [
+const RULES: [Rule; 10] = [
     Rule::Local,
     Rule::Bp(BpPolicy::Stash),
     Rule::Bp(BpPolicy::Spill),
     Rule::Bp(BpPolicy::Recompute),
+    Rule::Fa(BpPolicy::Spill),
+    Rule::Fa(BpPolicy::Recompute),
+    Rule::Dfa(BpPolicy::Stash),
+    Rule::Dfa(BpPolicy::Recompute),
+    Rule::Drtp,
+    Rule::LocalLearned,
 ];
 
 // ---------------------------------------------------------------------------
@@ -802,6 +980,14 @@ fn rom_storage_sign_bits_values_and_lfsr() {
         for shape in SHAPES {
             let mut m = default_model();
             m.rom.storage = storage;
+            // The other ROM users: every counter checked for each storage.
+            for rule in [
+                Rule::Fa(BpPolicy::Spill),
+                Rule::Dfa(BpPolicy::Spill),
+                Rule::Drtp,
+            ] {
+                check(&Case::new(m.clone(), shape, rule, 2, 5));
+            }
             let r = check(&Case::new(m, shape, Rule::Local, 1, 5));
             let rom: u64 = r
                 .counts
@@ -931,8 +1117,17 @@ fn stochastic_update_draws_one_per_weight_and_bias_and_matches_datapath() {
                 7,
             ));
             // Update and weight round stochastically with equal frac: one
-            // draw per weight and bias per update, all in phase update.
-            let per_sample: u64 = shape.windows(2).map(|w| (w[1] * (w[0] + 1)) as u64).sum();
+            // draw per weight and bias per update, all in phase update
+            // (local-learned: and per classifier entry and bias, C·(r+1)
+            // per hidden layer).
+            let mut per_sample: u64 = shape.windows(2).map(|w| (w[1] * (w[0] + 1)) as u64).sum();
+            if rule == Rule::LocalLearned {
+                let c = shape[shape.len() - 1];
+                per_sample += shape[1..shape.len() - 1]
+                    .iter()
+                    .map(|&r| (c * (r + 1)) as u64)
+                    .sum::<u64>();
+            }
             let total: u64 = r
                 .counts
                 .iter()

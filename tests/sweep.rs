@@ -265,8 +265,8 @@ fn bad_specs_are_refused_before_anything_is_written() {
         ),
         (
             "unknown rule",
-            Box::new(|v| v["axes"][0]["values"][1] = json!("fa")),
-            &["config.rule", "fa"],
+            Box::new(|v| v["axes"][0]["values"][1] = json!("hebb")),
+            &["config.rule", "hebb"],
         ),
     ];
     for (name, mutate, want) in cases {

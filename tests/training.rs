@@ -253,6 +253,7 @@ fn f32_step_matches_an_f64_computation_of_local_and_bp() {
         match rule {
             Rule::Local => local_step(&mut want, &classifiers(&chip), &x, label, lr),
             Rule::Bp(_) => bp_step(&mut want, &x, label, lr),
+            _ => unreachable!("only local and bp here (tests/rules.rs has the others)"),
         }
         rule.train_batch(&mut chip, &[(&pixels, label)])
             .expect("trains");
@@ -290,6 +291,7 @@ fn f32_run_of_one_sample_matches_the_f64_step() {
         match rule {
             Rule::Local => local_step(&mut want, &classifiers(&chip), &x, data.0.label(k), 0.25),
             Rule::Bp(_) => bp_step(&mut want, &x, data.0.label(k), 0.25),
+            _ => unreachable!("only local and bp here"),
         }
         let got: Vec<RefLayer> = p1
             .into_iter()

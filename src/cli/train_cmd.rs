@@ -71,10 +71,10 @@ pub struct RunArgs {
 /// `locus train` options.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Learning rule.
-    #[arg(long, value_parser = ["local", "bp"], default_value = "local")]
+    /// Learning rule (docs/rules.md).
+    #[arg(long, value_parser = ["local", "bp", "fa", "dfa", "drtp", "local-learned"], default_value = "local")]
     pub rule: String,
-    /// Backprop's buffering policy.
+    /// Buffering policy of the rules with a backward pass (bp, fa, dfa).
     #[arg(long, value_enum, default_value_t = BpPolicy::Spill)]
     pub policy: BpPolicy,
     #[command(flatten)]
@@ -89,9 +89,22 @@ pub struct TrainArgs {
 pub struct CompareArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    /// Rules to compare, comma-separated: local, local-learned, drtp, dfa,
+    /// fa, bp (every buffering policy), or one policy as bp/stash,
+    /// fa/recompute, ... (fa and dfa alone use spill).
+    #[arg(long, value_delimiter = ',', default_value = "local,bp", value_parser = parse_rule_name)]
+    pub rules: Vec<String>,
     /// Directory for compare.json and compare-traffic.svg.
     #[arg(long, default_value = "reports")]
     pub out_dir: PathBuf,
+}
+
+/// `--rules`: one name [`Rule::expand`] knows.
+fn parse_rule_name(s: &str) -> Result<String, String> {
+    match Rule::expand(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!("known rules: {}", Rule::NAMES.join(", "))),
+    }
 }
 
 /// `--lr`: a number that [`sim::lr_shift`] accepts.
@@ -209,6 +222,10 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()>
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let rule = match args.rule.as_str() {
         "bp" => Rule::Bp(args.policy),
+        "fa" => Rule::Fa(args.policy),
+        "dfa" => Rule::Dfa(args.policy),
+        "drtp" => Rule::Drtp,
+        "local-learned" => Rule::LocalLearned,
         _ => Rule::Local,
     };
     let (model, train, test) = load(&args.run)?;
@@ -255,6 +272,18 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a mapping error depends on the rule (what it keeps or adds),
+/// not only on the network.
+fn rule_specific(e: &ChipError) -> bool {
+    matches!(
+        e,
+        ChipError::StashFull { .. }
+            | ChipError::RomTooSmall { .. }
+            | ChipError::ClassifierScale { .. }
+            | ChipError::WeightsDoNotFit { .. }
+    )
+}
+
 fn fmt_layers(sizes: &[usize]) -> String {
     sizes
         .iter()
@@ -263,15 +292,22 @@ fn fmt_layers(sizes: &[usize]) -> String {
         .join("-")
 }
 
-/// `locus compare`: local errors against backprop with every buffering policy.
+/// The rules `--rules` names, in the order given, each once.
+fn selected_rules(names: &[String]) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in names.iter().filter_map(|n| Rule::expand(n)).flatten() {
+        if !rules.contains(&r) {
+            rules.push(r);
+        }
+    }
+    rules
+}
+
+/// `locus compare`: the selected rules (default: local errors against
+/// backprop with every buffering policy) on the same data and model.
 pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let (model, train, test) = load(&args.run)?;
-    let rules = [
-        Rule::Local,
-        Rule::Bp(BpPolicy::Stash),
-        Rule::Bp(BpPolicy::Spill),
-        Rule::Bp(BpPolicy::Recompute),
-    ];
+    let rules = selected_rules(&args.rules);
     eprintln!(
         "compare: {} on {} ({}, {} epoch(s), batch {}, {} arithmetic)",
         fmt_layers(&args.run.layers),
@@ -284,11 +320,11 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             Arith::F32 => "f32",
         }
     );
-    if args.run.batch > 1 {
+    if args.run.batch > 1 && rules.iter().any(|r| !r.is_forward_only()) {
         let bp = config(&args.run, Rule::Bp(BpPolicy::Spill));
         let (shift, real) = sim::lr_shift(sim::step_lr(&bp))?;
         eprintln!(
-            "bp applies each sample's update at lr/{} = 2^-{shift} = {}",
+            "bp, fa and dfa apply each sample's update at lr/{} = 2^-{shift} = {}",
             args.run.batch,
             fmt_lr(real, false)
         );
@@ -319,17 +355,18 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             })
             .collect()
     };
+    // A rule the model cannot hold (a stash, ROM or classifier that does
+    // not fit) is reported as not run, as long as another rule ran.
+    let any_ran = results.iter().any(|(_, r)| r.is_ok());
     let mut runs = Vec::new();
     let mut infeasible = Vec::new();
     for (rule, r) in results {
         match r {
             Ok(rep) => runs.push(rep),
-            Err(SimError::Chip(e)) if matches!(rule, Rule::Bp(BpPolicy::Stash)) => {
-                infeasible.push(Infeasible {
-                    rule: rule.label(),
-                    reason: e.to_string(),
-                })
-            }
+            Err(SimError::Chip(e)) if any_ran && rule_specific(&e) => infeasible.push(Infeasible {
+                rule: rule.label(),
+                reason: e.to_string(),
+            }),
             Err(e) => return Err(sim_error(&args.run, e)),
         }
     }

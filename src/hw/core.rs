@@ -28,6 +28,9 @@ use super::trace_sink::{AccessEvent, Bank, NoTrace, OpEvent, OpKind, TraceSink, 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod feedback;
+pub use feedback::FeedbackKind;
+
 /// A network that cannot be mapped onto the modelled chip.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChipError {
@@ -184,6 +187,8 @@ pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     place: Vec<Place>,
     /// The kept output error in use (its slot in the error bank).
     err_slot: usize,
+    /// Fixed feedback ROMs and learned classifiers of the further rules.
+    fb: feedback::Feedback<D::V>,
 }
 
 /// Word addresses of one layer's tensors in its core's banks
@@ -482,6 +487,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             sched,
             place,
             err_slot: 0,
+            fb: feedback::Feedback::default(),
         };
         if T::ENABLED && chip.sink.wants_data() {
             chip.preload();

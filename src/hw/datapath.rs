@@ -95,6 +95,16 @@ pub trait Datapath: Send {
     fn activate(&self, f: Activation, v: &mut [Self::V]);
     /// Classifier output `out[i] = Σ_j m[i][j]·h[j]` in error format.
     fn classify(&mut self, m: &[Self::V], h: &[Self::V], out: &mut [Self::V]);
+    /// Learned classifier output `out[i] = Σ_j m[i][j]·h[j] + c[i]` in error
+    /// format, where `m` (`out.len() × h.len()`, row-major) and `c` are held in
+    /// the weight format (a classifier trained like a layer's weights).
+    fn classify_learned(
+        &mut self,
+        m: &[Self::V],
+        c: &[Self::V],
+        h: &[Self::V],
+        out: &mut [Self::V],
+    );
     /// Output activations into error format, in place semantics: `e = a`.
     fn activation_to_error(&mut self, a: &[Self::V], e: &mut [Self::V]);
     /// `e[label] -= 1` (one-hot target), in error format.
@@ -147,6 +157,8 @@ pub struct FixedDatapath<V: Raw> {
     acc: AccFormat,
     fwd: Requantizer,
     cls_fwd: Requantizer,
+    /// Learned classifier (weight format) times activations into errors.
+    learned_fwd: Requantizer,
     bwd: Requantizer,
     cls_bwd: Requantizer,
     act_to_err: Requantizer,
@@ -258,6 +270,11 @@ impl<V: Raw> FixedDatapath<V> {
             cls_fwd: rq(
                 "classifier",
                 sf(c.frac + a.frac) - sf(e.frac),
+                TensorClass::Error,
+            )?,
+            learned_fwd: rq(
+                "learned classifier",
+                sf(w.frac + a.frac) - sf(e.frac),
                 TensorClass::Error,
             )?,
             bwd: rq(
@@ -438,6 +455,19 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         let sx = V::as_i16(h).map(kernels::sum_abs_i16);
         for (i, o) in out.iter_mut().enumerate() {
             *o = self.dot_requant(&m[i * cols..(i + 1) * cols], h, sx, 0, rq, |s| &mut s.error);
+        }
+    }
+
+    fn classify_learned(&mut self, m: &[V], c: &[V], h: &[V], out: &mut [V]) {
+        let cols = h.len();
+        let rq = self.learned_fwd;
+        let shift_c = self.activation.frac;
+        let sx = V::as_i16(h).map(kernels::sum_abs_i16);
+        for (i, o) in out.iter_mut().enumerate() {
+            let bias = c[i].to_i64() << shift_c;
+            *o = self.dot_requant(&m[i * cols..(i + 1) * cols], h, sx, bias, rq, |s| {
+                &mut s.error
+            });
         }
     }
 
@@ -746,6 +776,12 @@ impl Datapath for FloatDatapath {
         let cols = h.len();
         for (i, o) in out.iter_mut().enumerate() {
             *o = dot_f32(&m[i * cols..(i + 1) * cols], h);
+        }
+    }
+    fn classify_learned(&mut self, m: &[f32], c: &[f32], h: &[f32], out: &mut [f32]) {
+        let cols = h.len();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = dot_f32(&m[i * cols..(i + 1) * cols], h) + c[i];
         }
     }
     fn activation_to_error(&mut self, a: &[f32], e: &mut [f32]) {

@@ -739,7 +739,7 @@ mod tests {
 
     #[test]
     fn shipped_models_load_and_validate() {
-        for name in ["default.json", "edge-small.json"] {
+        for name in ["default.json", "edge-small.json", "feedback-rom.json"] {
             let m = shipped(name);
             m.validate().unwrap();
             assert_eq!(m.version, SCHEMA_VERSION);
@@ -834,9 +834,27 @@ mod tests {
         assert!(m.rom.words_for(10 * 256) <= m.rom.capacity_words());
     }
 
+    /// Guards the sizing stated in hw_models/README.md.
+    #[test]
+    fn feedback_rom_sizing_matches_readme() {
+        let m = shipped("feedback-rom.json");
+        let d = shipped("default.json");
+        // 1024x1024 sign bits fill the ROM exactly; the default ROM is 32x smaller.
+        assert_eq!(m.rom.words_for(1024 * 1024), m.rom.capacity_words());
+        assert!(d.rom.words_for(1024 * 1024) > d.rom.capacity_words());
+        assert!(d.rom.words_for(10 * 1024) <= d.rom.capacity_words());
+        assert_eq!(m.rom.read_energy_pj.pj, 20.0);
+        // Nothing else differs from the default model.
+        let mut same = m.clone();
+        same.name = d.name.clone();
+        same.description = d.description.clone();
+        same.rom = d.rom.clone();
+        assert_eq!(same, d);
+    }
+
     #[test]
     fn serialises_back_to_the_same_model() {
-        for name in ["default.json", "edge-small.json"] {
+        for name in ["default.json", "edge-small.json", "feedback-rom.json"] {
             let m = shipped(name);
             let text = serde_json::to_string_pretty(&m).unwrap();
             assert_eq!(from_json_str(&text, name).unwrap(), m);

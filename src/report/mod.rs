@@ -151,8 +151,8 @@ impl RunReport {
         let counts = &result.counts;
         let totals = totals(model, result);
         let energy = energy::estimate(model, counts);
-        let local = result.config.rule == Rule::Local;
-        let timing = timing::estimate(model, counts, result.samples, local);
+        let forward_only = result.config.rule.is_forward_only();
+        let timing = timing::estimate(model, counts, result.samples, forward_only);
         RunReport {
             schema: REPORT_SCHEMA,
             locus_version: env!("CARGO_PKG_VERSION").to_string(),

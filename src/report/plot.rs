@@ -66,9 +66,11 @@ pub fn write_traffic_svg(path: &Path, report: &CompareReport) -> Result<(), Plot
         message: e.to_string(),
     };
     {
-        let root = SVGBackend::with_string(&mut svg, (1100, 460)).into_drawing_area();
+        // Two panels, each wide enough for 70 px per bar.
+        let panel = 560.max(140 + 70 * bars.len() as u32);
+        let root = SVGBackend::with_string(&mut svg, (2 * panel - 20, 460)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let (left, right) = root.split_horizontally(560);
+        let (left, right) = root.split_horizontally(panel);
         draw_panel(
             &left,
             &bars,

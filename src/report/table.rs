@@ -45,7 +45,13 @@ fn rows() -> Vec<Row> {
         Box::new(|r: &RunReport| 100.0 * r.test_accuracy()),
         "%",
     )];
-    for class in [Class::Weight, Class::Activation, Class::Error] {
+    // Classifier: the learned classifiers held in SRAM (local-learned).
+    for class in [
+        Class::Weight,
+        Class::Activation,
+        Class::Error,
+        Class::Classifier,
+    ] {
         for (dir, read) in [("read", true), ("write", false)] {
             r.push((
                 format!("SRAM {} {dir}", class.name()),

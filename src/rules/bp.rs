@@ -1,4 +1,5 @@
-//! Backprop: forward every sample of the batch keeping what the backward pass
+//! Backprop and the rules that share its dataflow (feedback alignment,
+//! direct feedback alignment): forward every sample of the batch keeping what the backward pass
 //! needs (by [`BpPolicy`]), then for each sample propagate `δ_{i-1} =
 //! (Wᵢᵀ δᵢ) ⊙ f'(xᵢ)` from the output error `h − y` down, updating each layer
 //! right after its error has been passed on. The update is applied per
@@ -11,10 +12,23 @@ use crate::hw::counters::Phase;
 use crate::hw::datapath::Datapath;
 use crate::hw::trace_sink::TraceSink;
 
+/// What carries the error from layer `i` down to layer `i−1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feedback {
+    /// Backprop: `Wᵢᵀ δᵢ`.
+    Weights,
+    /// Feedback alignment: `Bᵢᵀ δᵢ`, `Bᵢ` fixed random (`rows × cols`, ROM).
+    Fixed,
+    /// Direct feedback alignment: `Dᵢᵀ e_out`, `Dᵢ` fixed random
+    /// (`classes × cols`, ROM), the output error sent to core `i` first.
+    Direct,
+}
+
 /// Trains on one batch; returns how many samples the forward pass got right.
 pub fn train_batch<D: Datapath, T: TraceSink>(
     chip: &mut Chip<D, T>,
     policy: BpPolicy,
+    feedback: Feedback,
     batch: &[(&[u8], usize)],
 ) -> Result<usize, ChipError> {
     let n = chip.num_layers();
@@ -54,7 +68,16 @@ pub fn train_batch<D: Datapath, T: TraceSink>(
                 }
             }
             if i > 0 {
-                chip.backward(i);
+                match feedback {
+                    Feedback::Weights => chip.backward(i),
+                    Feedback::Fixed => chip.backward_feedback(i),
+                    Feedback::Direct => {
+                        if i + 1 < n {
+                            chip.send_output_error(i);
+                        }
+                        chip.backward_feedback(i);
+                    }
+                }
             }
             chip.update(i);
         }

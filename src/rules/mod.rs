@@ -4,9 +4,11 @@
 //! rule's equations, loss and buffering.
 
 pub mod bp;
+pub mod drtp;
 pub mod local;
+pub mod local_learned;
 
-use crate::hw::core::{Chip, ChipError};
+use crate::hw::core::{Chip, ChipError, FeedbackKind};
 use crate::hw::datapath::Datapath;
 use crate::hw::trace_sink::TraceSink;
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,19 @@ pub enum Rule {
     Bp(BpPolicy),
     /// Local errors from fixed random classifiers (Mostafa et al. 2018).
     Local,
+    /// Feedback alignment (Lillicrap et al. 2016): backprop's dataflow with
+    /// fixed random matrices in place of `Wᵀ`; buffers like backprop.
+    Fa(BpPolicy),
+    /// Direct feedback alignment (Nøkland 2016): the output error projected
+    /// to every hidden layer by a fixed random matrix; buffers the layer
+    /// inputs until the output error exists.
+    Dfa(BpPolicy),
+    /// Direct random target projection (Frenkel et al. 2021): each hidden
+    /// layer's error is a fixed random projection of the label; no buffering.
+    Drtp,
+    /// Local errors from learned classifiers held in SRAM (Nøkland &
+    /// Eidnes 2019, "pred" loss); no buffering.
+    LocalLearned,
 }
 
 impl Rule {
@@ -56,6 +71,86 @@ impl Rule {
         match self {
             Rule::Bp(p) => format!("bp/{}", p.name()),
             Rule::Local => "local".to_string(),
+            Rule::Fa(p) => format!("fa/{}", p.name()),
+            Rule::Dfa(p) => format!("dfa/{}", p.name()),
+            Rule::Drtp => "drtp".to_string(),
+            Rule::LocalLearned => "local-learned".to_string(),
+        }
+    }
+
+    /// Every rule name `locus compare --rules` accepts, in report order.
+    pub const NAMES: &'static [&'static str] = &[
+        "local",
+        "local-learned",
+        "drtp",
+        "dfa",
+        "fa",
+        "bp",
+        "bp/stash",
+        "bp/spill",
+        "bp/recompute",
+        "fa/stash",
+        "fa/spill",
+        "fa/recompute",
+        "dfa/stash",
+        "dfa/spill",
+        "dfa/recompute",
+    ];
+
+    /// The rules one name stands for: `bp` is backprop under every
+    /// buffering policy (compare's baseline is the best of them); `fa` and
+    /// `dfa` alone use the `spill` policy (stash on chip while it fits, as
+    /// `stash` does, DRAM beyond); `x/policy` names one policy. `None` for
+    /// an unknown name.
+    pub fn expand(name: &str) -> Option<Vec<Rule>> {
+        let policy = |p: &str| BpPolicy::ALL.into_iter().find(|q| q.name() == p);
+        Some(match name {
+            "local" => vec![Rule::Local],
+            "local-learned" => vec![Rule::LocalLearned],
+            "drtp" => vec![Rule::Drtp],
+            "bp" => BpPolicy::ALL.iter().map(|&p| Rule::Bp(p)).collect(),
+            "fa" => vec![Rule::Fa(BpPolicy::Spill)],
+            "dfa" => vec![Rule::Dfa(BpPolicy::Spill)],
+            _ => {
+                let (rule, p) = name.split_once('/')?;
+                let p = policy(p)?;
+                vec![match rule {
+                    "bp" => Rule::Bp(p),
+                    "fa" => Rule::Fa(p),
+                    "dfa" => Rule::Dfa(p),
+                    _ => return None,
+                }]
+            }
+        })
+    }
+
+    /// Whether the rule uses each hidden layer's fixed random classifier ROM.
+    pub fn uses_classifiers(&self) -> bool {
+        matches!(self, Rule::Local | Rule::Drtp)
+    }
+
+    /// The feedback tensors the rule adds to the chip, if any.
+    pub fn feedback(&self) -> Option<FeedbackKind> {
+        match self {
+            Rule::Fa(_) => Some(FeedbackKind::Fixed),
+            Rule::Dfa(_) => Some(FeedbackKind::Direct),
+            Rule::LocalLearned => Some(FeedbackKind::Learned),
+            _ => None,
+        }
+    }
+
+    /// Whether a layer updates as soon as its own forward step is done (no
+    /// wait for a later error): then, with one core per layer, the cores
+    /// pipeline consecutive samples. Backprop, FA and DFA are update-locked.
+    pub fn is_forward_only(&self) -> bool {
+        matches!(self, Rule::Local | Rule::Drtp | Rule::LocalLearned)
+    }
+
+    /// The buffering policy of a rule with a backward pass.
+    pub fn policy(&self) -> Option<BpPolicy> {
+        match self {
+            Rule::Bp(p) | Rule::Fa(p) | Rule::Dfa(p) => Some(*p),
+            _ => None,
         }
     }
 
@@ -66,12 +161,19 @@ impl Rule {
         chip: &mut Chip<D, T>,
         batch: &[(&[u8], usize)],
     ) -> Result<usize, ChipError> {
-        match self {
-            Rule::Bp(policy) => bp::train_batch(chip, *policy, batch),
-            Rule::Local => Ok(batch
+        let per_sample = |chip: &mut Chip<D, T>, f: fn(&mut Chip<D, T>, &[u8], usize) -> bool| {
+            batch
                 .iter()
-                .map(|&(px, label)| local::train_sample(chip, px, label) as usize)
-                .sum()),
+                .map(|&(px, label)| f(chip, px, label) as usize)
+                .sum()
+        };
+        match self {
+            Rule::Bp(policy) => bp::train_batch(chip, *policy, bp::Feedback::Weights, batch),
+            Rule::Fa(policy) => bp::train_batch(chip, *policy, bp::Feedback::Fixed, batch),
+            Rule::Dfa(policy) => bp::train_batch(chip, *policy, bp::Feedback::Direct, batch),
+            Rule::Local => Ok(per_sample(chip, local::train_sample)),
+            Rule::Drtp => Ok(per_sample(chip, drtp::train_sample)),
+            Rule::LocalLearned => Ok(per_sample(chip, local_learned::train_sample)),
         }
     }
 }

@@ -87,14 +87,16 @@ pub fn lr_shift(lr: f64) -> Result<(u32, f64), SimError> {
     Ok((shift, (-(shift as f64)).exp2()))
 }
 
-/// The learning rate of one per-sample update. The local rule applies
-/// every sample's update at `lr`; backprop applies each of a batch's `B`
-/// per-sample updates at `lr / B` (the mean of the batch's gradients, with
-/// no gradient-accumulation buffer; see `docs/rules.md`).
+/// The learning rate of one per-sample update. The forward-only rules
+/// (local, local-learned, drtp) apply every sample's update at `lr`;
+/// backprop, FA and DFA apply each of a batch's `B` per-sample updates at
+/// `lr / B` (the mean of the batch's gradients, with no
+/// gradient-accumulation buffer; see `docs/rules.md`).
 pub fn step_lr(config: &TrainConfig) -> f64 {
-    match config.rule {
-        Rule::Local => config.lr,
-        Rule::Bp(_) => config.lr / config.batch.max(1) as f64,
+    if config.rule.is_forward_only() {
+        config.lr
+    } else {
+        config.lr / config.batch.max(1) as f64
     }
 }
 
@@ -323,8 +325,11 @@ fn run_with<D: Datapath, T: TraceSink>(
 ) -> Result<(RunResult, RealParams, T), SimError> {
     check_config(config, train, test)?;
     let (shift, lr_realised) = lr_shift(step_lr(config))?;
-    let classifiers = config.rule == Rule::Local;
+    let classifiers = config.rule.uses_classifiers();
     let mut chip = Chip::with_sink(model, &config.net, dp, config.seed, classifiers, sink)?;
+    if let Some(kind) = config.rule.feedback() {
+        chip.attach_feedback(kind, config.seed)?;
+    }
     let per_epoch = config
         .train_limit
         .map_or(train.len(), |n| n.min(train.len()));

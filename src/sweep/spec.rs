@@ -163,14 +163,14 @@ fn fnv1a_hex(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-/// Parses `local`, `bp/stash`, `bp/spill`, `bp/recompute` (and `bp` = spill).
+/// Parses a rule name of [`Rule::NAMES`] into one rule (`bp` = `bp/spill`).
 pub fn parse_rule(s: &str) -> Option<Rule> {
     match s {
-        "local" => Some(Rule::Local),
-        "bp" | "bp/spill" => Some(Rule::Bp(BpPolicy::Spill)),
-        "bp/stash" => Some(Rule::Bp(BpPolicy::Stash)),
-        "bp/recompute" => Some(Rule::Bp(BpPolicy::Recompute)),
-        _ => None,
+        "bp" => Some(Rule::Bp(BpPolicy::Spill)),
+        _ => match Rule::expand(s)?.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        },
     }
 }
 
@@ -459,6 +459,9 @@ mod tests {
             parse_rule("bp/recompute"),
             Some(Rule::Bp(BpPolicy::Recompute))
         );
-        assert_eq!(parse_rule("fa"), None);
+        assert_eq!(parse_rule("fa"), Some(Rule::Fa(BpPolicy::Spill)));
+        assert_eq!(parse_rule("local-learned"), Some(Rule::LocalLearned));
+        assert_eq!(parse_rule("bp"), Some(Rule::Bp(BpPolicy::Spill)));
+        assert_eq!(parse_rule("pepita"), None);
     }
 }

@@ -1,0 +1,477 @@
+//! Counted primitives of the learning rules beyond local errors and
+//! backprop: fixed random feedback (feedback alignment, direct feedback
+//! alignment, direct random target projection) and a learned local
+//! classifier. Like the primitives of the parent module, each computes its
+//! values through the datapath and counts its own accesses in closed form;
+//! the formulas are in `docs/hw_model.md` ("Further rules").
+//!
+//! Where the tensors live:
+//!
+//! - the fixed feedback matrix of layer `i` ([`FeedbackKind::Fixed`]:
+//!   `rows_i × cols_i`; [`FeedbackKind::Direct`]: `classes × cols_i`) is in
+//!   the ROM of layer `i`'s core, stored like a classifier ROM
+//!   ([`ClassifierRom`], scale `2^-round(log2 √cols_i)`); layer 0 has none;
+//! - a learned classifier ([`FeedbackKind::Learned`], `classes × rows_i` plus
+//!   `classes` biases, weight format) is in the weight bank of hidden layer
+//!   `i`'s core, counted as class `classifier`; its output error
+//!   (`classes` values) sits in the error bank after the layer's error;
+//! - the output error a hidden core receives for direct feedback sits in
+//!   its error bank after the layer's error.
+
+use super::{Chip, ChipError, Src, core_index};
+use crate::hw::counters::{Class, Phase, Rw, Unit};
+use crate::hw::datapath::{Datapath, Matrix};
+use crate::hw::model::{BankRole, RomStorage, TensorClass};
+use crate::hw::rom::ClassifierRom;
+use crate::hw::trace_sink::TraceSink;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// What a rule adds to the chip besides weights and the local classifiers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedbackKind {
+    /// Feedback alignment: a fixed random `rows_i × cols_i` matrix `B_i`
+    /// per layer `i ≥ 1` replaces `W_i` in the backward pass.
+    Fixed,
+    /// Direct feedback alignment: a fixed random `classes × cols_i` matrix
+    /// `D_i` per layer `i ≥ 1` projects the output error onto layer `i`'s
+    /// input (layer `i−1`'s output).
+    Direct,
+    /// A learned `classes × rows_i` classifier (and biases) per hidden layer,
+    /// in SRAM.
+    Learned,
+}
+
+/// Per-layer state of the feedback tensors (empty when not used).
+#[derive(Clone, Debug, Default)]
+pub(super) struct FbLayer<V> {
+    /// The fixed feedback ROM of this layer's core.
+    rom: Option<ClassifierRom>,
+    /// Its entries in the datapath's representation (classifier format).
+    b: Vec<V>,
+    /// Learned classifier, `classes × rows`, weight format.
+    m: Vec<V>,
+    /// Learned classifier biases, `classes`, weight format.
+    mb: Vec<V>,
+    /// The learned classifier's output error, or the received output error
+    /// (`classes` values, error format).
+    e_cls: Vec<V>,
+    /// ROM word address of `rom`.
+    rom_addr: u64,
+    /// Weight-bank word address of the learned classifier.
+    m_addr: u64,
+}
+
+/// The feedback tensors of every layer.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Feedback<V> {
+    kind: Option<FeedbackKind>,
+    layers: Vec<FbLayer<V>>,
+}
+
+/// Seed of layer `i`'s feedback tensors, derived from the run seed so that
+/// the weights (drawn first, from the seed itself) do not change.
+fn layer_seed(seed: u64, i: usize) -> u64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xfeed_bacc_0000_0000 ^ i as u64);
+    rng.random()
+}
+
+impl<D: Datapath, T: TraceSink> Chip<D, T> {
+    /// Adds the tensors of `kind` to a chip built for `seed`: generates the
+    /// fixed feedback ROMs or initialises the learned classifiers
+    /// (`U(±1/√rows)`, like a layer's weights), and checks that they fit
+    /// (ROM capacity and classifier scale, or weight-bank capacity). The
+    /// learned classifier's words are added to the weight bank's occupancy,
+    /// and its output error (or the received output error) to the error
+    /// bank's peak.
+    pub fn attach_feedback(&mut self, kind: FeedbackKind, seed: u64) -> Result<(), ChipError> {
+        let n = self.layers.len();
+        let classes = self.net.classes();
+        let mapping = self.model.mapping;
+        let cores = self.counts.len();
+        let storage = self.model.rom.storage;
+        let wb = self.bits.weight;
+        let eb = self.bits.error;
+        let wbank = self.model.bank(BankRole::Weight).clone();
+        let ebank = self.model.bank(BankRole::Error).clone();
+        let mut rom_used = vec![0u64; cores];
+        // Weight words already in each core's bank (the layers' own).
+        let mut w_used: Vec<u64> = self.counts.iter().map(|c| c.weight_words).collect();
+        let mut fb = Vec::with_capacity(n);
+        for i in 0..n {
+            let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
+            let core = core_index(mapping, i);
+            let mut l = FbLayer::default();
+            let mut rng = ChaCha8Rng::seed_from_u64(layer_seed(seed, i));
+            match kind {
+                FeedbackKind::Fixed | FeedbackKind::Direct if i > 0 => {
+                    let src = if kind == FeedbackKind::Fixed {
+                        rows
+                    } else {
+                        classes
+                    };
+                    let rom = ClassifierRom::generate(storage, src, cols, rng.random());
+                    let need = self.model.rom.words_for(rom.entries());
+                    l.rom_addr = rom_used[core];
+                    rom_used[core] += need;
+                    if rom_used[core] > self.model.rom.capacity_words() {
+                        return Err(ChipError::RomTooSmall {
+                            layer: i,
+                            classes: src,
+                            units: cols,
+                            need: rom_used[core],
+                            capacity: self.model.rom.capacity_words(),
+                        });
+                    }
+                    if rom.scale_shift > self.model.formats.classifier.frac {
+                        return Err(ChipError::ClassifierScale {
+                            layer: i,
+                            shift: rom.scale_shift,
+                            frac: self.model.formats.classifier.frac,
+                        });
+                    }
+                    l.b = (0..rom.entries() as usize)
+                        .map(|k| self.dp.encode_real(TensorClass::Classifier, rom.real(k)))
+                        .collect();
+                    l.rom = Some(rom);
+                    if kind == FeedbackKind::Direct && i + 1 < n {
+                        l.e_cls = vec![D::V::default(); classes];
+                        let c = &mut self.counts[core];
+                        let need =
+                            ebank.words_for(rows as u64, eb) + ebank.words_for(classes as u64, eb);
+                        c.error_peak_words = c.error_peak_words.max(need);
+                    }
+                }
+                FeedbackKind::Learned if i + 1 < n => {
+                    let bound = 1.0 / (rows as f64).sqrt();
+                    let mut draw = |k| {
+                        (0..k)
+                            .map(|_| {
+                                let x = rng.random_range(-bound..bound);
+                                self.dp.encode_real(TensorClass::Weight, x)
+                            })
+                            .collect::<Vec<_>>()
+                    };
+                    l.m = draw(classes * rows);
+                    l.mb = draw(classes);
+                    l.e_cls = vec![D::V::default(); classes];
+                    let need = wbank.words_for((classes * rows + classes) as u64, wb);
+                    // Per core: after the weights of every layer it holds.
+                    l.m_addr = w_used[core];
+                    w_used[core] += need;
+                    if w_used[core] > wbank.capacity_words() {
+                        return Err(ChipError::WeightsDoNotFit {
+                            layer: i,
+                            rows: classes,
+                            cols: rows,
+                            need: w_used[core],
+                            word_bits: wbank.word_bits,
+                            capacity: wbank.capacity_words(),
+                            capacity_bytes: wbank.capacity_bytes,
+                        });
+                    }
+                    let c = &mut self.counts[core];
+                    c.weight_words += need;
+                    let e = ebank.words_for(rows as u64, eb) + ebank.words_for(classes as u64, eb);
+                    c.error_peak_words = c.error_peak_words.max(e);
+                }
+                _ => {}
+            }
+            fb.push(l);
+        }
+        self.fb = Feedback {
+            kind: Some(kind),
+            layers: fb,
+        };
+        Ok(())
+    }
+
+    /// ROM words read and generator steps of one use of `entries` entries.
+    fn rom_use(&self, entries: u64) -> (u64, u64) {
+        match self.model.rom.storage {
+            RomStorage::Lfsr => (0, entries),
+            _ => (self.model.rom.words_for(entries), 0),
+        }
+    }
+
+    /// Error-bank word address of layer `i`'s feedback vector (after its error).
+    fn fb_err_addr(&self, i: usize) -> u64 {
+        self.err_addr(i, 0) + self.place[i].e_words
+    }
+
+    /// Sends the current output error from the last core to hidden layer
+    /// `i`'s core (direct feedback alignment, layer `i ≥ 1`, below the
+    /// output layer). Counts (phase `Backward`): `words(classes, e)` read at
+    /// the last core, interconnect words × hops, the same words written at
+    /// core `i`. On a shared core the error is already in the bank: nothing
+    /// is counted.
+    pub fn send_output_error(&mut self, i: usize) {
+        let last = self.layers.len() - 1;
+        assert!(
+            self.fb.kind == Some(FeedbackKind::Direct) && i > 0 && i < last,
+            "send_output_error: direct feedback to a hidden layer above layer 0"
+        );
+        let (src, dst) = (&self.layers[last].e, &mut self.fb.layers[i].e_cls);
+        dst.copy_from_slice(src);
+        if self.hops(last, i) == 0 {
+            return;
+        }
+        let classes = self.net.classes();
+        let eb = self.bits.error;
+        let w = self.words(BankRole::Error, classes, eb);
+        let p = Phase::Backward;
+        let (ue, ce) = (Unit::Error, Class::Error);
+        let (from, to) = (self.err_addr(last, self.err_slot), self.fb_err_addr(i));
+        self.begin(last, p, "send_output_error");
+        self.access(last, ue, ce, p, Rw::Read, from, w, Src::None);
+        self.count_transfer(last, i, ce, p, classes, eb);
+        self.access(i, ue, ce, p, Rw::Write, to, w, Src::None);
+        self.end();
+    }
+
+    /// The error of layer `i−1` from layer `i`'s fixed feedback ROM `B`:
+    /// `(Bᵀ s) ⊙ f'(xᵢ)`, with `s` = layer `i`'s error (feedback alignment,
+    /// `B` is `rows × cols`) or the output error (direct feedback alignment,
+    /// `B` is `classes × cols`; at the output layer the two coincide),
+    /// delivered to core `i−1`'s error bank. Counts (phase `Backward`): the
+    /// ROM read once (`words(len(s)·cols)` ROM words, or as many generator
+    /// steps with `lfsr` storage), `s` read, `xᵢ` read (derivative),
+    /// `len(s)·cols` MACs, latency `lat_e` (plus the hops), the transfer,
+    /// the write at core `i−1` and, when errors round stochastically, `cols`
+    /// LFSR draws.
+    pub fn backward_feedback(&mut self, i: usize) {
+        assert!(i > 0, "backward_feedback: layer 0 has no upstream error");
+        let last = self.layers.len() - 1;
+        let direct = self.fb.kind == Some(FeedbackKind::Direct);
+        let act = self.net.activation;
+        let received = direct && i < last;
+        {
+            let (prev, l) = super::split_pair(&mut self.layers, i - 1);
+            let f = &self.fb.layers[i];
+            let s = if received { &f.e_cls } else { &l.e };
+            self.dp
+                .backprop(Matrix::Classifier, &f.b, s, &l.x, act, &mut prev.e);
+        }
+        let cols = self.layers[i].cols;
+        let src = if direct {
+            self.net.classes()
+        } else {
+            self.layers[i].rows
+        };
+        let entries = (src * cols) as u64;
+        let (ab, eb) = (self.bits.activation, self.bits.error);
+        let s_words = self.words(BankRole::Error, src, eb);
+        let x_words = self.words(BankRole::Activation, cols, ab);
+        let out_words = self.words(BankRole::Error, cols, eb);
+        let (rom_words, steps) = self.rom_use(entries);
+        let lat = self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Error, cols);
+        let p = Phase::Backward;
+        let s_addr = if received {
+            self.fb_err_addr(i)
+        } else {
+            self.err_addr(i, self.err_slot)
+        };
+        let (rom_addr, x_addr) = (self.fb.layers[i].rom_addr, self.place[i].x);
+        let out_addr = self.err_addr(i - 1, 0);
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.begin(i, p, "backward_feedback");
+        let (ur, cr) = (Unit::Rom, Class::Classifier);
+        self.access(i, ur, cr, p, Rw::Read, rom_addr, rom_words, Src::None);
+        self.core(i).rom_generator_steps[p.index()] += steps;
+        self.access(i, ue, ce, p, Rw::Read, s_addr, s_words, Src::None);
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.access(i, ua, ca, p, Rw::Read, x_addr, x_words, Src::None);
+        self.add_macs(i, p, entries);
+        self.core(i).lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        self.count_transfer(i, i - 1, ce, p, cols, eb);
+        self.access(
+            i - 1,
+            ue,
+            ce,
+            p,
+            Rw::Write,
+            out_addr,
+            out_words,
+            Src::E(i - 1),
+        );
+        self.end();
+    }
+
+    /// Direct random target projection at hidden layer `i`: its error from
+    /// the label alone, `e = (Mᵀ(−y)) ⊙ f'(h)` with `M` its fixed random
+    /// classifier (`classes × rows`, ROM) and `y` one-hot: the label's row of
+    /// `M`, negated, masked by the derivative. Counts (phase `LocalError`):
+    /// one ROM row read (`words(rows)` ROM words; with `lfsr` storage the
+    /// generator runs through the whole matrix, `classes·rows` steps), `h`
+    /// read (derivative), `rows` MACs, `e` written, latency `lat_a + lat_e`
+    /// and, when errors round stochastically, `rows` LFSR draws.
+    pub fn target_error(&mut self, i: usize) {
+        let label = self.label;
+        let act = self.net.activation;
+        let rows = self.layers[i].rows;
+        {
+            let minus_one = &mut self.scratch[..1];
+            minus_one[0] = D::V::default();
+            self.dp.subtract_one_hot(minus_one, 0);
+            let l = &mut self.layers[i];
+            let row = &l.classifier[label * rows..(label + 1) * rows];
+            self.dp.backprop(
+                Matrix::Classifier,
+                row,
+                &self.scratch[..1],
+                &l.h,
+                act,
+                &mut l.e,
+            );
+        }
+        let classes = self.net.classes();
+        let (ab, eb) = (self.bits.activation, self.bits.error);
+        let h_words = self.words(BankRole::Activation, rows, ab);
+        let e_words = self.words(BankRole::Error, rows, eb);
+        let (rom_words, steps) = match self.model.rom.storage {
+            RomStorage::Lfsr => (0, (classes * rows) as u64),
+            _ => (self.model.rom.words_for(rows as u64), 0),
+        };
+        let lat = self.bank_latency(BankRole::Activation) + self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Error, rows);
+        let p = Phase::LocalError;
+        let pl = self.place[i];
+        let e_addr = self.err_addr(i, 0);
+        self.begin(i, p, "target_error");
+        let (ur, cr) = (Unit::Rom, Class::Classifier);
+        let row_addr = pl.rom + self.model.rom.words_for((label * rows) as u64);
+        self.access(i, ur, cr, p, Rw::Read, row_addr, rom_words, Src::None);
+        self.core(i).rom_generator_steps[p.index()] += steps;
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.access(i, ua, ca, p, Rw::Read, pl.h, h_words, Src::None);
+        self.add_macs(i, p, rows as u64);
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.access(i, ue, ce, p, Rw::Write, e_addr, e_words, Src::E(i));
+        self.core(i).lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        self.end();
+    }
+
+    /// Local error of hidden layer `i` from its learned classifier `M`, `c`
+    /// (weight bank): `ŷ = M h + c`, `e_c = ŷ − y` (kept for
+    /// [`Chip::update_classifier`]), `e = (Mᵀ e_c) ⊙ f'(h)`. Counts (phase
+    /// `LocalError`): `h` read twice, `words(classes·rows + classes, w)`
+    /// classifier words read for `ŷ` and `words(classes·rows, w)` for `Mᵀ`
+    /// (weight bank, class `classifier`), `e_c` written and read back
+    /// (`words(classes, e)` each), `2·classes·rows` MACs, `e` written,
+    /// latency `lat_w + lat_a + lat_e` and, when errors round
+    /// stochastically, `classes + rows` LFSR draws.
+    pub fn learned_error(&mut self, i: usize) {
+        let label = self.label;
+        let act = self.net.activation;
+        {
+            let l = &mut self.layers[i];
+            let f = &mut self.fb.layers[i];
+            self.dp.classify_learned(&f.m, &f.mb, &l.h, &mut f.e_cls);
+            self.dp.subtract_one_hot(&mut f.e_cls, label);
+            self.dp
+                .backprop(Matrix::Weights, &f.m, &f.e_cls, &l.h, act, &mut l.e);
+        }
+        let rows = self.layers[i].rows;
+        let classes = self.net.classes();
+        let (ab, eb, wb) = (self.bits.activation, self.bits.error, self.bits.weight);
+        let h_words = self.words(BankRole::Activation, rows, ab);
+        let e_words = self.words(BankRole::Error, rows, eb);
+        let c_words = self.words(BankRole::Error, classes, eb);
+        let mc_words = self.words(BankRole::Weight, classes * rows + classes, wb);
+        let m_words = self.words(BankRole::Weight, classes * rows, wb);
+        let lat = self.bank_latency(BankRole::Weight)
+            + self.bank_latency(BankRole::Activation)
+            + self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Error, classes + rows);
+        let p = Phase::LocalError;
+        let pl = self.place[i];
+        let (m_addr, c_addr, e_addr) = (self.fb.layers[i].m_addr, self.fb_err_addr(i), pl.e);
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        let (uw, cc) = (Unit::Weight, Class::Classifier);
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.begin(i, p, "learned_error");
+        self.access(i, ua, ca, p, Rw::Read, pl.h, h_words, Src::None);
+        self.access(i, uw, cc, p, Rw::Read, m_addr, mc_words, Src::None);
+        self.access(i, ue, ce, p, Rw::Write, c_addr, c_words, Src::None);
+        self.access(i, ue, ce, p, Rw::Read, c_addr, c_words, Src::None);
+        self.access(i, uw, cc, p, Rw::Read, m_addr, m_words, Src::None);
+        self.access(i, ua, ca, p, Rw::Read, pl.h, h_words, Src::None);
+        self.add_macs(i, p, 2 * (classes * rows) as u64);
+        self.access(i, ue, ce, p, Rw::Write, e_addr, e_words, Src::E(i));
+        self.core(i).lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        self.end();
+    }
+
+    /// SGD step of hidden layer `i`'s learned classifier from the output
+    /// error [`Chip::learned_error`] kept: `M −= lr·e_c hᵀ`, `c −= lr·e_c`.
+    /// Counts (phase `Update`): `e_c` read (`words(classes, e)`), `h` read,
+    /// `words(classes·rows + classes, w)` classifier words read and written
+    /// (weight bank, class `classifier`), `classes·(rows+1)` MACs, latency
+    /// `2·lat_w` and the LFSR draws of an update of a `classes × rows` layer.
+    pub fn update_classifier(&mut self, i: usize) {
+        {
+            let l = &self.layers[i];
+            let f = &mut self.fb.layers[i];
+            self.dp.update(&mut f.m, &mut f.mb, &f.e_cls, &l.h);
+        }
+        let rows = self.layers[i].rows;
+        let classes = self.net.classes();
+        let (ab, eb, wb) = (self.bits.activation, self.bits.error, self.bits.weight);
+        let h_words = self.words(BankRole::Activation, rows, ab);
+        let c_words = self.words(BankRole::Error, classes, eb);
+        let mc_words = self.words(BankRole::Weight, classes * rows + classes, wb);
+        let draws = self.update_draws(classes, rows);
+        let lat = 2 * self.bank_latency(BankRole::Weight);
+        let p = Phase::Update;
+        let (m_addr, c_addr, h_addr) = (
+            self.fb.layers[i].m_addr,
+            self.fb_err_addr(i),
+            self.place[i].h,
+        );
+        let (uw, cc) = (Unit::Weight, Class::Classifier);
+        self.begin(i, p, "update_classifier");
+        self.access(
+            i,
+            Unit::Error,
+            Class::Error,
+            p,
+            Rw::Read,
+            c_addr,
+            c_words,
+            Src::None,
+        );
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.access(i, ua, ca, p, Rw::Read, h_addr, h_words, Src::None);
+        self.access(i, uw, cc, p, Rw::Read, m_addr, mc_words, Src::None);
+        self.access(i, uw, cc, p, Rw::Write, m_addr, mc_words, Src::None);
+        self.add_macs(i, p, (classes * (rows + 1)) as u64);
+        self.core(i).lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        self.end();
+    }
+
+    /// The learned classifier of hidden layer `i` as real values (`classes ×
+    /// rows` row-major, then `classes` biases); empty for other layers and rules.
+    pub fn learned_classifier(&self, i: usize) -> (Vec<f64>, Vec<f64>) {
+        let f = &self.fb.layers.get(i);
+        let dec = |v: &Vec<D::V>| {
+            v.iter()
+                .map(|&x| self.dp.decode_real(TensorClass::Weight, x))
+                .collect()
+        };
+        match f {
+            Some(f) => (dec(&f.m), dec(&f.mb)),
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// The fixed feedback matrix of layer `i` as real values (row-major), if any.
+    pub fn feedback_matrix(&self, i: usize) -> Option<Vec<f64>> {
+        let rom = self.fb.layers.get(i)?.rom.as_ref()?;
+        Some((0..rom.entries() as usize).map(|k| rom.real(k)).collect())
+    }
+}

@@ -1,0 +1,414 @@
+//! The further learning rules (fa, dfa, drtp, local-learned): one `f32`
+//! step against an independent `f64` computation of each rule's equations
+//! (`docs/rules.md`), and training on synthetic data: well above chance in
+//! 16-bit fixed point, and within a stated distance of the same run in `f32`.
+
+use locus::data::{Dataset, SyntheticSpec, generate};
+use locus::hw::core::{Chip, FeedbackKind, NetSpec};
+use locus::hw::datapath::{Activation, FloatDatapath};
+use locus::hw::model::HwModel;
+use locus::rules::{BpPolicy, Rule};
+use locus::sim::{Arith, TrainConfig, run};
+use std::path::Path;
+
+fn default_model() -> HwModel {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
+    locus::hw::model::load(&path).expect("default model loads")
+}
+
+// ---------------------------------------------------------------------------
+// One f32 step against an f64 reference
+// ---------------------------------------------------------------------------
+
+/// A dense layer in f64: `w` row-major `rows × cols`.
+#[derive(Clone, Debug)]
+struct RefLayer {
+    w: Vec<f64>,
+    b: Vec<f64>,
+}
+
+/// `m x` for a row-major `m` with `x.len()` columns, plus `b` if given.
+fn matvec(m: &[f64], x: &[f64], b: Option<&[f64]>) -> Vec<f64> {
+    m.chunks(x.len())
+        .enumerate()
+        .map(|(i, row)| {
+            row.iter().zip(x).map(|(a, b)| a * b).sum::<f64>() + b.map_or(0.0, |b| b[i])
+        })
+        .collect()
+}
+
+/// `mᵀ d ⊙ [h > 0]` for a row-major `m` with `h.len()` columns.
+fn back(m: &[f64], d: &[f64], h: &[f64]) -> Vec<f64> {
+    let cols = h.len();
+    (0..cols)
+        .map(|j| {
+            let s: f64 = d
+                .iter()
+                .enumerate()
+                .map(|(i, di)| m[i * cols + j] * di)
+                .sum();
+            if h[j] > 0.0 { s } else { 0.0 }
+        })
+        .collect()
+}
+
+/// `w −= lr d xᵀ`, `b −= lr d`.
+fn sgd(w: &mut [f64], b: &mut [f64], lr: f64, d: &[f64], x: &[f64]) {
+    for ((row, b), di) in w.chunks_mut(x.len()).zip(b.iter_mut()).zip(d) {
+        for (w, xj) in row.iter_mut().zip(x) {
+            *w -= lr * di * xj;
+        }
+        *b -= lr * di;
+    }
+}
+
+/// Inputs of every layer and the output: `acts[0] = x`, ReLU hidden layers.
+fn forward(net: &[RefLayer], x: &[f64]) -> Vec<Vec<f64>> {
+    let mut acts = vec![x.to_vec()];
+    for (i, l) in net.iter().enumerate() {
+        let mut h = matvec(&l.w, &acts[i], Some(&l.b));
+        if i + 1 < net.len() {
+            h.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        acts.push(h);
+    }
+    acts
+}
+
+fn minus_one_hot(v: &[f64], label: usize) -> Vec<f64> {
+    let mut e = v.to_vec();
+    e[label] -= 1.0;
+    e
+}
+
+/// FA (`fb[i]` = `B_i`, `rows × cols`) or DFA (`fb[i]` = `D_i`, `classes ×
+/// cols`): `δ_{i−1} = (fb_iᵀ s) ⊙ [x_i > 0]`, `s = δ_i` or the output error;
+/// each layer updated after passing its error on.
+fn feedback_step(
+    net: &mut [RefLayer],
+    fb: &[Vec<f64>],
+    direct: bool,
+    x: &[f64],
+    label: usize,
+    lr: f64,
+) {
+    let acts = forward(net, x);
+    let n = net.len();
+    let out = minus_one_hot(&acts[n], label);
+    let mut d = out.clone();
+    for i in (0..n).rev() {
+        let below = if i > 0 {
+            back(&fb[i], if direct { &out } else { &d }, &acts[i])
+        } else {
+            Vec::new()
+        };
+        let l = &mut net[i];
+        sgd(&mut l.w, &mut l.b, lr, &d, &acts[i]);
+        d = below;
+    }
+}
+
+/// DRTP: hidden `e_i = (M_iᵀ(−y)) ⊙ [h_i > 0]`, output `h − y`.
+fn drtp_step(net: &mut [RefLayer], ms: &[Vec<f64>], x: &[f64], label: usize, lr: f64) {
+    let acts = forward(net, x);
+    let n = net.len();
+    for i in 0..n {
+        let h = &acts[i + 1];
+        let e = if i + 1 < n {
+            let classes = ms[i].len() / h.len();
+            let mut y = vec![0.0; classes];
+            y[label] = -1.0;
+            back(&ms[i], &y, h)
+        } else {
+            minus_one_hot(h, label)
+        };
+        let l = &mut net[i];
+        sgd(&mut l.w, &mut l.b, lr, &e, &acts[i]);
+    }
+}
+
+/// Local-learned: hidden `e_c = M h + c − y`, `e = (Mᵀ e_c) ⊙ [h > 0]`
+/// with `M` before its update, `M −= lr e_c hᵀ`, `c −= lr e_c`.
+fn learned_step(
+    net: &mut [RefLayer],
+    cls: &mut [(Vec<f64>, Vec<f64>)],
+    x: &[f64],
+    label: usize,
+    lr: f64,
+) {
+    let acts = forward(net, x);
+    let n = net.len();
+    for i in 0..n {
+        let h = &acts[i + 1];
+        let e = if i + 1 < n {
+            let (m, c) = &mut cls[i];
+            let ec = minus_one_hot(&matvec(m, h, Some(c)), label);
+            let e = back(m, &ec, h);
+            sgd(m, c, lr, &ec, h);
+            e
+        } else {
+            minus_one_hot(h, label)
+        };
+        let l = &mut net[i];
+        sgd(&mut l.w, &mut l.b, lr, &e, &acts[i]);
+    }
+}
+
+fn snapshot(chip: &Chip<FloatDatapath>) -> Vec<RefLayer> {
+    chip.layers
+        .iter()
+        .map(|l| RefLayer {
+            w: l.w.iter().map(|&v| v as f64).collect(),
+            b: l.b.iter().map(|&v| v as f64).collect(),
+        })
+        .collect()
+}
+
+/// Every value within 1e-5 of the reference.
+fn assert_near(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-5, "{what}[{k}]: f32 {g} vs f64 {w}");
+    }
+}
+
+/// Parameters within 1e-5 of the reference, and every layer moved (by more
+/// than 1e-4 somewhere), so the step was not a no-op.
+fn assert_close(got: &[RefLayer], want: &[RefLayer], before: &[RefLayer], what: &str) {
+    for (i, ((g, w), b)) in got.iter().zip(want).zip(before).enumerate() {
+        assert_near(&g.w, &w.w, &format!("{what}: layer {i} w"));
+        assert_near(&g.b, &w.b, &format!("{what}: layer {i} b"));
+        assert!(
+            g.w.iter().zip(&b.w).any(|(g, b)| (g - b).abs() > 1e-4),
+            "{what}: layer {i} did not learn"
+        );
+    }
+}
+
+#[test]
+fn f32_step_matches_an_f64_computation_of_each_rule() {
+    let model = default_model();
+    let net = NetSpec {
+        sizes: vec![6, 5, 4, 3],
+        activation: Activation::Relu,
+    };
+    let (shift, lr) = (2, 0.25);
+    let pixels: [u8; 6] = [0, 51, 102, 153, 204, 255];
+    let x: Vec<f64> = pixels.iter().map(|&p| p as f64 / 255.0).collect();
+    let seed = 21;
+    for (rule, label) in [
+        (Rule::Fa(BpPolicy::Stash), 0),
+        (Rule::Fa(BpPolicy::Recompute), 2),
+        (Rule::Dfa(BpPolicy::Spill), 1),
+        (Rule::Dfa(BpPolicy::Recompute), 2),
+        (Rule::Drtp, 1),
+        (Rule::LocalLearned, 0),
+        (Rule::LocalLearned, 2),
+    ] {
+        let dp = FloatDatapath::new(shift);
+        let mut chip = if rule.uses_classifiers() {
+            Chip::new(&model, &net, dp, seed)
+        } else {
+            Chip::without_classifiers(&model, &net, dp, seed)
+        }
+        .expect("maps");
+        if let Some(kind) = rule.feedback() {
+            chip.attach_feedback(kind, seed).expect("feedback fits");
+        }
+        let before = snapshot(&chip);
+        let mut want = before.clone();
+        let n = chip.num_layers();
+        let mut cls: Vec<(Vec<f64>, Vec<f64>)> =
+            (0..n).map(|i| chip.learned_classifier(i)).collect();
+        match rule {
+            Rule::Fa(_) | Rule::Dfa(_) => {
+                let fb: Vec<Vec<f64>> = (0..n)
+                    .map(|i| chip.feedback_matrix(i).unwrap_or_default())
+                    .collect();
+                assert!(fb[0].is_empty() && fb[1..].iter().all(|m| !m.is_empty()));
+                // Shapes: FA rows × cols, DFA classes × cols; entries ±2^-k.
+                for (i, m) in fb.iter().enumerate().skip(1) {
+                    let src = if matches!(rule, Rule::Fa(_)) {
+                        net.sizes[i + 1]
+                    } else {
+                        3
+                    };
+                    assert_eq!(m.len(), src * net.sizes[i], "layer {i}");
+                    let k = (net.sizes[i] as f64).sqrt().log2().round();
+                    assert!(m.iter().all(|v| v.abs() == (-k).exp2()));
+                }
+                let direct = matches!(rule, Rule::Dfa(_));
+                feedback_step(&mut want, &fb, direct, &x, label, lr);
+            }
+            Rule::Drtp => {
+                let ms: Vec<Vec<f64>> = chip.layers[..n - 1]
+                    .iter()
+                    .map(|l| l.classifier.iter().map(|&v| v as f64).collect())
+                    .collect();
+                drtp_step(&mut want, &ms, &x, label, lr);
+            }
+            Rule::LocalLearned => learned_step(&mut want, &mut cls, &x, label, lr),
+            _ => unreachable!(),
+        }
+        rule.train_batch(&mut chip, &[(&pixels, label)])
+            .expect("trains");
+        assert_close(&snapshot(&chip), &want, &before, &rule.label());
+        if rule == Rule::LocalLearned {
+            for (i, want) in cls.iter().enumerate().take(n - 1) {
+                let got = chip.learned_classifier(i);
+                let before = chip_before_classifier(&model, &net, seed, i);
+                assert_near(&got.0, &want.0, &format!("classifier {i}"));
+                assert_near(&got.1, &want.1, &format!("classifier bias {i}"));
+                assert!(
+                    got.0
+                        .iter()
+                        .zip(&before.0)
+                        .any(|(a, b)| (a - b).abs() > 1e-4)
+                );
+            }
+        }
+    }
+}
+
+/// Hidden layer `i`'s learned classifier as initialised for `seed`.
+fn chip_before_classifier(
+    model: &HwModel,
+    net: &NetSpec,
+    seed: u64,
+    i: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut chip =
+        Chip::without_classifiers(model, net, FloatDatapath::new(2), seed).expect("maps");
+    chip.attach_feedback(FeedbackKind::Learned, seed)
+        .expect("fits");
+    chip.learned_classifier(i)
+}
+
+/// The rules that add tensors leave the weights' initialisation alone: the
+/// same seed gives the same initial weights with or without them.
+#[test]
+fn feedback_tensors_do_not_change_the_initial_weights() {
+    let model = default_model();
+    let net = NetSpec {
+        sizes: vec![16, 12, 8, 4],
+        activation: Activation::Relu,
+    };
+    let plain = Chip::without_classifiers(&model, &net, FloatDatapath::new(2), 3).expect("maps");
+    for kind in [
+        FeedbackKind::Fixed,
+        FeedbackKind::Direct,
+        FeedbackKind::Learned,
+    ] {
+        let mut c =
+            Chip::without_classifiers(&model, &net, FloatDatapath::new(2), 3).expect("maps");
+        c.attach_feedback(kind, 3).expect("fits");
+        for (a, b) in c.layers.iter().zip(&plain.layers) {
+            assert_eq!(a.w, b.w, "{kind:?}");
+            assert_eq!(a.b, b.b, "{kind:?}");
+        }
+    }
+}
+
+/// A feedback ROM that does not fit is refused, naming the layer.
+#[test]
+fn fa_feedback_rom_too_small_is_refused() {
+    let mut model = default_model();
+    // 64-bit words; FA's 32 × 64 sign matrix of layer 1 needs 32 words.
+    model.rom.capacity_bytes = 31 * 8;
+    let net = NetSpec {
+        sizes: vec![64, 64, 32, 10],
+        activation: Activation::Relu,
+    };
+    let mut c = Chip::without_classifiers(&model, &net, FloatDatapath::new(2), 1).expect("maps");
+    match c.attach_feedback(FeedbackKind::Fixed, 1) {
+        Err(e @ locus::hw::core::ChipError::RomTooSmall { .. }) => {
+            assert_eq!(
+                e,
+                locus::hw::core::ChipError::RomTooSmall {
+                    layer: 1,
+                    classes: 32,
+                    units: 64,
+                    need: 32,
+                    capacity: 31
+                }
+            );
+        }
+        other => panic!("expected RomTooSmall, got {other:?}"),
+    }
+    // DFA's 10 × 64 matrices need 10 words each: they fit.
+    let mut c = Chip::without_classifiers(&model, &net, FloatDatapath::new(2), 1).expect("maps");
+    c.attach_feedback(FeedbackKind::Direct, 1).expect("fits");
+}
+
+// ---------------------------------------------------------------------------
+// Learning on synthetic data
+// ---------------------------------------------------------------------------
+
+/// 10 classes of 64 pixels with heavy noise (±255), 2000 training and 1000
+/// test samples: chance is 10 %.
+fn data() -> (Dataset, Dataset) {
+    generate(&SyntheticSpec {
+        classes: 10,
+        sample_len: 64,
+        train: 2000,
+        test: 1000,
+        noise: 255,
+        seed: 3,
+    })
+    .expect("synthetic data")
+}
+
+/// Test accuracy of `rule` after 3 epochs of 64-64-64-10 at lr 2^-6, fixed
+/// point and f32. (At 2^-5 feedback alignment is unstable here: its f32 run
+/// falls from 93.8 % to 87.9 % in epoch 3 and its fixed-point weights
+/// saturate, ending at chance; docs/rules.md.)
+fn accuracies(rule: Rule, activation: Activation, data: &(Dataset, Dataset)) -> (f64, f64) {
+    let model = default_model();
+    let acc = |arith| {
+        let cfg = TrainConfig {
+            rule,
+            net: NetSpec {
+                sizes: vec![64, 64, 64, 10],
+                activation,
+            },
+            epochs: 3,
+            batch: 1,
+            lr: 1.0 / 64.0,
+            seed: 1,
+            arith,
+            train_limit: None,
+            test_limit: None,
+        };
+        let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
+        r.epochs.last().expect("an epoch").test_accuracy
+    };
+    (acc(Arith::Fixed), acc(Arith::F32))
+}
+
+/// Every rule learns in 16-bit fixed point, far above the 10 % of chance
+/// (the local rule reaches about 95 % here), and within 2 points of its own
+/// f32 run. DRTP uses hard-tanh, as its paper does: with ReLU its constant
+/// target-driven updates grow activations without bound (docs/rules.md).
+#[test]
+fn every_rule_learns_in_fixed_point_close_to_f32() {
+    let data = data();
+    for (rule, act) in [
+        (Rule::Fa(BpPolicy::Spill), Activation::Relu),
+        (Rule::Dfa(BpPolicy::Spill), Activation::Relu),
+        (Rule::Drtp, Activation::HardTanh),
+        (Rule::LocalLearned, Activation::Relu),
+    ] {
+        let (fixed, f32) = accuracies(rule, act, &data);
+        eprintln!("{}: fixed {fixed:.4}, f32 {f32:.4}", rule.label());
+        assert!(
+            fixed > 0.8,
+            "{}: fixed-point accuracy {fixed}",
+            rule.label()
+        );
+        assert!(
+            (fixed - f32).abs() <= 0.02,
+            "{}: fixed {fixed} vs f32 {f32}",
+            rule.label()
+        );
+    }
+}
