@@ -254,7 +254,7 @@ fn inputs(root: &Path) {
         v["axes"][0]["values"] = json!([16, 40])
     });
     spec_with(root, "rule.json", |v| {
-        v["axes"][0] = json!({"path": "config.rule", "values": ["local", "fa"]})
+        v["axes"][0] = json!({"path": "config.rule", "values": ["local", "hebb"]})
     });
     spec_with(root, "points.json", |v| {
         let many: Vec<u32> = (0..400).collect();
@@ -519,7 +519,11 @@ fn rows() -> Vec<Row> {
             train("--lr 1e-12"),
             vec!["--lr", "2^-40"],
         ),
-        ("unknown rule", train("--rule fa"), vec!["--rule", "'fa'"]),
+        (
+            "unknown rule",
+            train("--rule hebb"),
+            vec!["--rule", "'hebb'"],
+        ),
         (
             "unknown buffering policy",
             train("--rule bp --policy cache"),

@@ -36,7 +36,8 @@ pub struct BaseConfig {
     pub model: PathBuf,
     /// Dataset directory (IDX files).
     pub data: PathBuf,
-    /// Rule: `local`, `bp/stash`, `bp/spill` or `bp/recompute`.
+    /// Rule: any name of `locus train --rule` / `compare --rules` with one
+    /// policy (`local`, `bp/spill`, `fa/stash`, ...); `bp` means `bp/spill`.
     pub rule: String,
     /// Layer sizes, input first.
     pub layers: Vec<usize>,
@@ -366,8 +367,9 @@ impl LoadedSpec {
         };
         let rule = parse_rule(&base.rule).ok_or_else(|| {
             fail(format!(
-                "config.rule = {:?}: must be local, bp/stash, bp/spill or bp/recompute",
-                base.rule
+                "config.rule = {:?}: must be one of {} (bp = bp/spill)",
+                base.rule,
+                Rule::NAMES.join(", ")
             ))
         })?;
         let config = TrainConfig {
