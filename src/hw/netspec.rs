@@ -617,7 +617,10 @@ mod tests {
         let n = parse("3x10x10,conv3x3x4s1p1,avgpool2,conv3x3x2s2p1,5").unwrap();
         // 10 -> 10 (pad 1) -> pool 2 -> 5; (5 + 2 - 3)/2 + 1 = 3.
         assert_eq!(n.sizes, vec![300, 4 * 5 * 5, 2 * 3 * 3, 5]);
-        assert_eq!(n.to_string(), "3x10x10,conv3x3x4p1,avgpool2,conv3x3x2s2p1,5");
+        assert_eq!(
+            n.to_string(),
+            "3x10x10,conv3x3x4p1,avgpool2,conv3x3x2s2p1,5"
+        );
         let json = serde_json::to_string(&n).unwrap();
         let back: NetSpec = serde_json::from_str(&json).unwrap();
         assert_eq!(back, n);
