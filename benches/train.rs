@@ -29,10 +29,7 @@ fn models() -> Vec<(&'static str, HwModel)> {
 fn train_bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (train, _): (Dataset, Dataset) = load_mnist_dir(&root.join("data/mnist")).expect("MNIST");
-    let net = NetSpec {
-        sizes: vec![784, 1024, 1024, 10],
-        activation: Activation::Relu,
-    };
+    let net = NetSpec::dense(vec![784, 1024, 1024, 10], Activation::Relu);
     let mut g = c.benchmark_group("train_784_1024_1024_10_batch1");
     g.throughput(Throughput::Elements(SAMPLES as u64));
     g.sample_size(10);

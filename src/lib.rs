@@ -13,7 +13,9 @@
 //! - [`data`] — IDX (raw or gzip) reader and writer, the `Dataset` of images
 //!   and labels, the seeded synthetic dataset and seeded shuffling.
 //! - [`hw`] — the hardware: the JSON chip description and its validation,
-//!   the datapath (fixed point or `f32`), the counted primitives of the chip,
+//!   the network description (dense sizes or CNN layers, `hw::netspec`),
+//!   the datapath (fixed point or `f32`), the counted primitives of the chip
+//!   (dense and convolution layers),
 //!   the classifier ROM, counters, and the energy and timing estimates.
 //! - [`rules`] — learning rules (local errors, backprop with its buffering
 //!   policies), written only against the chip's counted primitives.

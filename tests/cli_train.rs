@@ -477,7 +477,7 @@ fn bad_inputs_exit_2_with_one_error_line_naming_the_culprit() {
         (
             "a single layer size",
             vec!["--layers", "16"],
-            vec!["layers = [16]"],
+            vec!["'16'", "--layers", "need an input"],
             true,
         ),
         (
@@ -561,7 +561,7 @@ fn bad_inputs_exit_2_with_one_error_line_naming_the_culprit() {
         (
             "empty layer size",
             vec!["--layers", "16,,4"],
-            vec!["''", "--layers"],
+            vec!["'16,,4'", "--layers", "token 2"],
             true,
         ),
         (
@@ -573,7 +573,7 @@ fn bad_inputs_exit_2_with_one_error_line_naming_the_culprit() {
         (
             "zero layer size",
             vec!["--layers", "16,0,4"],
-            vec!["'0'", "--layers"],
+            vec!["'16,0,4'", "--layers", "`0` (token 2)"],
             true,
         ),
     ];

@@ -151,10 +151,7 @@ fn train(case: &Case) -> RunResult {
     let (tr, te) = data(&case.sizes, case.n);
     let config = TrainConfig {
         rule: case.rule,
-        net: NetSpec {
-            sizes: case.sizes.clone(),
-            activation: Activation::Relu,
-        },
+        net: NetSpec::dense(case.sizes.clone(), Activation::Relu),
         epochs: case.epochs,
         batch: case.batch,
         lr: 1.0 / 16.0,

@@ -123,10 +123,7 @@ fn check_case(
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("golden");
     let config = GoldenConfig {
-        net: NetSpec {
-            sizes: net.to_vec(),
-            activation: act,
-        },
+        net: NetSpec::dense(net.to_vec(), act),
         rule: Rule::Local,
         seed: 5,
         lr,
@@ -313,10 +310,7 @@ fn bench_reports_the_first_mismatch() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("golden");
     let config = GoldenConfig {
-        net: NetSpec {
-            sizes: vec![16, 12, 4],
-            activation: Activation::Relu,
-        },
+        net: NetSpec::dense(vec![16, 12, 4], Activation::Relu),
         rule: Rule::Local,
         seed: 5,
         lr: 1.0 / 16.0,

@@ -65,10 +65,7 @@ fn data(sizes: &[usize], n: usize) -> (Dataset, Dataset) {
 fn config(sizes: &[usize], rule: Rule, batch: usize, arith: Arith) -> TrainConfig {
     TrainConfig {
         rule,
-        net: NetSpec {
-            sizes: sizes.to_vec(),
-            activation: Activation::Relu,
-        },
+        net: NetSpec::dense(sizes.to_vec(), Activation::Relu),
         epochs: 1,
         batch,
         lr: 1.0 / 16.0,

@@ -19,10 +19,7 @@ fn default_model() -> HwModel {
 fn config(rule: Rule, sizes: &[usize]) -> TrainConfig {
     TrainConfig {
         rule,
-        net: NetSpec {
-            sizes: sizes.to_vec(),
-            activation: Activation::Relu,
-        },
+        net: NetSpec::dense(sizes.to_vec(), Activation::Relu),
         epochs: 1,
         batch: 1,
         lr: 1.0 / 16.0,
@@ -233,10 +230,7 @@ fn assert_close(got: &[RefLayer], want: &[RefLayer], before: &[RefLayer], what: 
 fn f32_step_matches_an_f64_computation_of_local_and_bp() {
     let model = default_model();
     let sizes = [6, 5, 4, 3];
-    let net = NetSpec {
-        sizes: sizes.to_vec(),
-        activation: Activation::Relu,
-    };
+    let net = NetSpec::dense(sizes.to_vec(), Activation::Relu);
     let shift = 2; // lr = 1/4
     let lr = 0.25;
     let pixels: [u8; 6] = [0, 51, 102, 153, 204, 255];

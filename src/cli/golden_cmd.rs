@@ -71,10 +71,7 @@ pub fn run(args: &GoldenArgs) -> anyhow::Result<()> {
     let model = model::load(&args.model)?;
     let train = load_split(&args.data, "train")?;
     let config = GoldenConfig {
-        net: NetSpec {
-            sizes: args.layers.clone(),
-            activation: args.activation,
-        },
+        net: NetSpec::dense(args.layers.clone(), args.activation),
         rule: Rule::Local,
         seed: args.seed,
         lr: args.lr,

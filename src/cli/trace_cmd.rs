@@ -162,8 +162,8 @@ impl Setup {
         let config = TrainConfig {
             rule,
             net: NetSpec {
-                sizes: r.layers.clone(),
                 activation: r.activation,
+                ..r.layers.clone()
             },
             epochs: r.epochs,
             batch: r.batch,

@@ -20,16 +20,13 @@ use std::path::{Path, PathBuf};
 /// Options shared by `train` and `compare`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Layer sizes, input first: e.g. 784,1024,1024,10. The first must equal
-    /// the data's sample size, the last be at least its number of classes.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        action = clap::ArgAction::Set,
-        default_value = "784,1024,1024,10",
-        value_parser = RangedU64ValueParser::<usize>::new().range(1..)
-    )]
-    pub layers: Vec<usize>,
+    /// Layers, input first: dense sizes (784,1024,1024,10) or a CNN
+    /// (1x28x28,conv5x5x16,maxpool2,conv5x5x32s1p0,avgpool2,10: input
+    /// CxHxW, convKxKxC[sS][pP], maxpoolN / avgpoolN, dense sizes last).
+    /// The input must have the data's sample size, the last layer at least
+    /// its number of classes.
+    #[arg(long, default_value = "784,1024,1024,10", value_parser = parse_layers)]
+    pub layers: NetSpec,
     /// Hidden-layer activation.
     #[arg(long, value_enum, default_value_t = Activation::Relu)]
     pub activation: Activation,
@@ -107,6 +104,12 @@ fn parse_rule_name(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--layers`: a layer description [`NetSpec::parse`] accepts (the
+/// activation is set from `--activation` afterwards).
+pub(super) fn parse_layers(s: &str) -> Result<NetSpec, String> {
+    NetSpec::parse(s, Activation::Relu).map_err(|e| e.to_string())
+}
+
 /// `--lr`: a number that [`sim::lr_shift`] accepts.
 fn parse_lr(s: &str) -> Result<f64, String> {
     let lr: f64 = s.parse().map_err(|e| format!("{e}"))?;
@@ -140,7 +143,9 @@ fn warn_lr_underflow(model: &HwModel, run: &RunArgs) -> anyhow::Result<()> {
 /// capacities or formats are what cannot hold the network.
 fn sim_error(run: &RunArgs, e: SimError) -> anyhow::Error {
     match e {
-        SimError::Chip(ChipError::Shape { .. }) | SimError::Config { .. } => e.into(),
+        SimError::Chip(ChipError::Shape { .. } | ChipError::Net(_)) | SimError::Config { .. } => {
+            e.into()
+        }
         SimError::Chip(_) | SimError::Datapath(_) => {
             anyhow::Error::new(e).context(run.model.display().to_string())
         }
@@ -151,8 +156,8 @@ fn config(run: &RunArgs, rule: Rule) -> TrainConfig {
     TrainConfig {
         rule,
         net: NetSpec {
-            sizes: run.layers.clone(),
             activation: run.activation,
+            ..run.layers.clone()
         },
         epochs: run.epochs,
         batch: run.batch,
@@ -233,7 +238,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     eprintln!(
         "{}: {} on {} ({})",
         rule.label(),
-        fmt_layers(&cfg.net.sizes),
+        cfg.net,
         model.name,
         lr_note(cfg.lr)?
     );
@@ -284,14 +289,6 @@ fn rule_specific(e: &ChipError) -> bool {
     )
 }
 
-fn fmt_layers(sizes: &[usize]) -> String {
-    sizes
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 /// The rules `--rules` names, in the order given, each once.
 fn selected_rules(names: &[String]) -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
@@ -310,7 +307,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let rules = selected_rules(&args.rules);
     eprintln!(
         "compare: {} on {} ({}, {} epoch(s), batch {}, {} arithmetic)",
-        fmt_layers(&args.run.layers),
+        args.run.layers,
         model.name,
         lr_note(args.run.lr)?,
         args.run.epochs,

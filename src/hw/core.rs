@@ -21,8 +21,10 @@
 //! formula of `hw::timing`, applied per call.
 
 use super::counters::{Class, CoreCounts, Phase, Rw, Unit};
-use super::datapath::{Activation, Datapath, Matrix};
+use super::datapath::{Datapath, Matrix};
 use super::model::{BankRole, HwModel, Mapping, RomStorage, TensorClass};
+pub use super::netspec::NetSpec;
+use super::netspec::NetSpecError;
 use super::rom::ClassifierRom;
 use super::trace_sink::{AccessEvent, Bank, NoTrace, OpEvent, OpKind, TraceSink, Values};
 use rand::{RngExt, SeedableRng};
@@ -30,6 +32,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod feedback;
 pub use feedback::FeedbackKind;
+mod conv;
 
 /// A network that cannot be mapped onto the modelled chip.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +105,20 @@ pub enum ChipError {
         /// The format's fractional bits.
         frac: u32,
     },
+    /// The layer description is inconsistent (e.g. `sizes` that do not
+    /// match its convolutions).
+    #[error(transparent)]
+    Net(#[from] NetSpecError),
+    /// An average pool's division shifts a requantisation beyond 62 bits.
+    #[error(
+        "layer {layer}: its average pool adds {extra} bits to requantisation shifts that the formats already make too long (limit 62)"
+    )]
+    ConvShift {
+        /// Layer index.
+        layer: usize,
+        /// Extra shift of the pool, in bits.
+        extra: u32,
+    },
     /// The stash exceeds its SRAM bank and spilling was not allowed.
     #[error(
         "layer {layer}: the activation stash needs {need} words but sram.stash holds {capacity} words; use the spill or recompute policy, a smaller batch, or a larger stash bank"
@@ -116,30 +133,12 @@ pub enum ChipError {
     },
 }
 
-/// Shape of a dense network: `sizes[0]` inputs, then each layer's outputs.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NetSpec {
-    /// Layer sizes, input first, e.g. `[784, 1024, 1024, 10]`.
-    pub sizes: Vec<usize>,
-    /// Hidden-layer activation (the output layer is linear).
-    pub activation: Activation,
-}
-
-impl NetSpec {
-    /// Number of weight layers.
-    pub fn layers(&self) -> usize {
-        self.sizes.len().saturating_sub(1)
-    }
-    /// Number of classes (the output size).
-    pub fn classes(&self) -> usize {
-        self.sizes.last().copied().unwrap_or(0)
-    }
-}
-
 /// One stashed vector: its values and where it is held.
 #[derive(Clone, Debug)]
 struct StashSlot<V> {
     values: Vec<V>,
+    /// A pooled conv layer's pool tensor (empty otherwise).
+    aux: Vec<u16>,
     in_dram: bool,
     /// Stash-bank word address, or DRAM byte address when `in_dram`.
     addr: u64,
@@ -147,13 +146,14 @@ struct StashSlot<V> {
 
 /// State of one layer's core: parameters and buffers.
 pub struct Layer<V> {
-    /// Outputs.
+    /// Outputs (a conv layer's pooled output map, flattened CHW).
     pub rows: usize,
-    /// Inputs.
+    /// Inputs (a conv layer's input map, flattened CHW).
     pub cols: usize,
-    /// Weights, row-major `rows × cols`.
+    /// Weights, row-major `rows × cols` (a conv layer: `out_c × (in_c·k·k)`,
+    /// kernel order `[out][c][ky][kx]`).
     pub w: Vec<V>,
-    /// Biases, `rows`.
+    /// Biases, `rows` (a conv layer: `out_c`).
     pub b: Vec<V>,
     /// Fixed random classifier (hidden layers).
     pub rom: Option<ClassifierRom>,
@@ -167,6 +167,15 @@ pub struct Layer<V> {
     pub e: Vec<V>,
     stash: Vec<StashSlot<V>>,
     saved_errors: Vec<Vec<V>>,
+    /// Conv layer state (`None` for a dense layer).
+    conv: Option<Box<conv::ConvState<V>>>,
+}
+
+impl<V> Layer<V> {
+    /// The conv shape of this layer, `None` for a dense layer.
+    pub fn conv_geom(&self) -> Option<crate::hw::netspec::ConvGeom> {
+        self.conv.as_ref().map(|c| c.geom)
+    }
 }
 
 /// The modelled chip: the model, the datapath, every layer's core state,
@@ -352,6 +361,15 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 sizes: format!("{:?}", net.sizes),
             });
         }
+        let geoms = net.geometry()?;
+        for (i, g) in geoms.iter().enumerate() {
+            if let Some(g) = g.filter(|g| !dp.conv_shift_ok(g.avg_shift())) {
+                return Err(ChipError::ConvShift {
+                    layer: i,
+                    extra: g.avg_shift(),
+                });
+            }
+        }
         let f = &model.formats;
         let bits = ClassBits {
             weight: f.weight.bits,
@@ -365,9 +383,11 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let mut layers = Vec::with_capacity(n_layers);
         let mut shared_weight_words = 0u64;
         let mut shared_rom_words = 0u64;
-        for i in 0..n_layers {
+        for (i, geom) in geoms.iter().enumerate() {
             let (cols, rows) = (net.sizes[i], net.sizes[i + 1]);
-            let need = wbank.words_for((rows * cols + rows) as u64, bits.weight);
+            // A conv layer's weight matrix is `out_c × (in_c·k·k)`.
+            let (wr, wc) = geom.map_or((rows, cols), |g| (g.out_c, g.patch_len()));
+            let need = wbank.words_for((wr * wc + wr) as u64, bits.weight);
             shared_weight_words += need;
             let need_in_bank = match model.mapping {
                 Mapping::CorePerLayer => need,
@@ -384,11 +404,11 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     capacity_bytes: wbank.capacity_bytes,
                 });
             }
-            let bound = 1.0 / (cols as f64).sqrt();
-            let w = (0..rows * cols)
+            let bound = 1.0 / (wc as f64).sqrt();
+            let w = (0..wr * wc)
                 .map(|_| dp.encode_real(TensorClass::Weight, rng.random_range(-bound..bound)))
                 .collect();
-            let b = (0..rows)
+            let b = (0..wr)
                 .map(|_| dp.encode_real(TensorClass::Weight, rng.random_range(-bound..bound)))
                 .collect();
             let hidden = i + 1 < n_layers && classifiers;
@@ -437,6 +457,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 e: vec![D::V::default(); rows],
                 stash: Vec::new(),
                 saved_errors: Vec::new(),
+                conv: geom.map(|g| Box::new(conv::ConvState::new(g))),
             });
         }
         let cores = model.mapping.cores(n_layers as u32) as usize;
@@ -445,9 +466,19 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let ebank = model.bank(BankRole::Error);
         for (i, l) in layers.iter().enumerate() {
             let c = &mut counts[core_index(model.mapping, i)];
-            c.weight_words += wbank.words_for((l.rows * l.cols + l.rows) as u64, bits.weight);
+            let (wr, wc) = conv::weight_shape(l);
+            c.weight_words += wbank.words_for((wr * wc + wr) as u64, bits.weight);
+            let pool = l.conv.as_ref().map_or(0, |cs| {
+                let (n, b) = cs.geom.pool_tensor();
+                if n == 0 {
+                    0
+                } else {
+                    abank.words_for(n as u64, b)
+                }
+            });
             let act = abank.words_for(l.cols as u64, bits.activation)
-                + abank.words_for(l.rows as u64, bits.activation);
+                + abank.words_for(l.rows as u64, bits.activation)
+                + pool;
             c.activation_peak_words = c.activation_peak_words.max(act);
             c.error_peak_words = c
                 .error_peak_words
@@ -930,6 +961,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// output write and, when activations round stochastically, one LFSR
     /// draw per output — in `phase` (`Forward`, or `Backward` when recomputing).
     pub fn forward(&mut self, i: usize, phase: Phase) {
+        if self.layers[i].conv.is_some() {
+            return self.conv_forward(i, phase);
+        }
         let last = i + 1 == self.layers.len();
         let act = self.net.activation;
         {
@@ -1103,6 +1137,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// element of the new error (`cols`).
     pub fn backward(&mut self, i: usize) {
         assert!(i > 0, "backward: layer 0 has no upstream error");
+        if self.layers[i].conv.is_some() {
+            return self.conv_backward(i);
+        }
         let act = self.net.activation;
         {
             let (prev, l) = split_pair(&mut self.layers, i - 1);
@@ -1157,6 +1194,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// read, weights and biases read and written, `rows·(cols+1)` MACs and,
     /// when updates round stochastically, one LFSR draw per weight and bias.
     pub fn update(&mut self, i: usize) {
+        if self.layers[i].conv.is_some() {
+            return self.conv_update(i);
+        }
         {
             let l = &mut self.layers[i];
             self.dp.update(&mut l.w, &mut l.b, &l.e, &l.x);
@@ -1230,9 +1270,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// else the call fails. Counts (phase `Forward`): stash-bank write, or
     /// DRAM write of `ceil(cols·a/8)` bytes.
     pub fn stash_input(&mut self, i: usize, spill: bool) -> Result<(), ChipError> {
-        let cols = self.layers[i].cols;
-        let ab = self.bits.activation;
-        let words = self.words(BankRole::Stash, cols, ab);
+        let words = self.slot_words(i);
         let cap = self.model.bank(BankRole::Stash).capacity_words();
         let core_now = self.core(i).stash_words_now;
         let in_dram = core_now + words > cap;
@@ -1243,7 +1281,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 capacity: cap,
             });
         }
-        let bytes = (cols as u64 * ab as u64).div_ceil(8);
+        let bytes = self.slot_bytes(i);
         let addr = if in_dram {
             let burst = self.model.dram.burst_bytes as u64;
             let a = self.sched.spill_base + self.sched.spill_next;
@@ -1255,9 +1293,14 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let values = self.layers[i].x.clone();
         self.layers[i].stash.push(StashSlot {
             values,
+            aux: Vec::new(),
             in_dram,
             addr,
         });
+        // A pooled conv layer's next forward pass adds its pool tensor.
+        if let Some(cs) = self.layers[i].conv.as_mut() {
+            cs.pending = cs.geom.pool.is_some();
+        }
         let p = Phase::Forward;
         self.begin(i, p, "stash_input");
         if in_dram {
@@ -1286,13 +1329,16 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (in_dram, addr) = {
             let l = &mut self.layers[i];
             l.x.copy_from_slice(&l.stash[k].values);
+            if let Some(cs) = l.conv.as_mut().filter(|c| c.geom.pool.is_some()) {
+                cs.aux.copy_from_slice(&l.stash[k].aux);
+            }
             (l.stash[k].in_dram, l.stash[k].addr)
         };
         let p = Phase::Backward;
-        let words = self.words(BankRole::Stash, cols, ab);
+        let words = self.slot_words(i);
         self.begin(i, p, "unstash_input");
         if in_dram {
-            let bytes = (cols as u64 * ab as u64).div_ceil(8);
+            let bytes = self.slot_bytes(i);
             self.count_dram(i, p, Rw::Read, addr, bytes);
         } else {
             let lat = self.bank_latency(BankRole::Stash);
@@ -1304,15 +1350,18 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let x = self.place[i].x;
         let (ua, ca) = (Unit::Activation, Class::Activation);
         self.access(i, ua, ca, p, Rw::Write, x, aw, Src::X(i));
+        // A pooled conv layer's pool tensor returns next to its output.
+        let pool = self.pool_words(i, BankRole::Activation);
+        let rows_words = self.words(BankRole::Activation, self.layers[i].rows, ab);
+        let aux_addr = self.place[i].h + rows_words;
+        self.access(i, ua, ca, p, Rw::Write, aux_addr, pool, Src::None);
         self.end();
     }
 
     /// Frees every stash slot of layer `i` (no access is counted).
     pub fn release_stash(&mut self, i: usize) {
-        let cols = self.layers[i].cols;
-        let ab = self.bits.activation;
-        let words = self.words(BankRole::Stash, cols, ab);
-        let bytes = (cols as u64 * ab as u64).div_ceil(8);
+        let words = self.slot_words(i);
+        let bytes = self.slot_bytes(i);
         let slots = std::mem::take(&mut self.layers[i].stash);
         let c = self.core(i);
         for s in slots {
@@ -1345,9 +1394,16 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.dp.load_pixels(pixels, &mut self.layers[0].x);
         for i in 0..n {
             let l = &mut self.layers[i];
-            self.dp.matvec(&l.w, &l.b, &l.x, &mut l.h);
+            if l.conv.is_some() {
+                // Activated before pooling.
+                conv::forward_values(&mut self.dp, act, l);
+            } else {
+                self.dp.matvec(&l.w, &l.b, &l.x, &mut l.h);
+                if i + 1 < n {
+                    self.dp.activate(act, &mut l.h);
+                }
+            }
             if i + 1 < n {
-                self.dp.activate(act, &mut l.h);
                 let (src, dst) = split_pair(&mut self.layers, i);
                 dst.x.copy_from_slice(&src.h);
             }
@@ -1426,7 +1482,8 @@ fn layout<V>(model: &HwModel, layers: &[Layer<V>], bits: ClassBits) -> Vec<Place
             },
             e_down: shared && i + 1 == n,
         };
-        w_next += wbank.words_for((l.rows * l.cols + l.rows) as u64, bits.weight);
+        let (wr, wc) = conv::weight_shape(l);
+        w_next += wbank.words_for((wr * wc + wr) as u64, bits.weight);
         if let Some(rom) = &l.rom {
             rom_next += model.rom.words_for(rom.entries());
         }

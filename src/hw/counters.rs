@@ -128,6 +128,12 @@ pub struct CoreCounts {
     pub noc_words: [[u64; NC]; NP],
     /// Interconnect word-hops sent by this core, per phase.
     pub noc_word_hops: [u64; NP],
+    /// Comparisons of the pooling unit (max pooling) per phase.
+    #[serde(default)]
+    pub compares: [u64; NP],
+    /// Additions of the pooling unit (average pooling) per phase.
+    #[serde(default)]
+    pub adds: [u64; NP],
     /// Fixed latencies paid by this core's operations, in cycles, per phase.
     pub latency_cycles: [u64; NP],
     /// Stash words held now (SRAM part).

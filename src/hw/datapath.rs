@@ -6,11 +6,14 @@
 
 use super::kernels::{self, Events, RowUpdate};
 use super::model::{HwModel, TensorClass};
+use super::netspec::ConvGeom;
 use crate::quant::{
     AccFormat, Lfsr, LfsrBlock, LfsrJump, OverflowStats, QFormat, Raw, Requantizer, Rounding,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
+
+mod conv;
 
 /// Hidden-layer activation function, defined on the stored values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -135,6 +138,47 @@ pub trait Datapath: Send {
             }
         }
         best
+    }
+    /// Whether `f'(v)` is 1 for a stored activation `v` (ReLU `v > 0`,
+    /// hard-tanh strictly inside `(-1, 1)`).
+    fn active(&self, f: Activation, v: Self::V) -> bool;
+    /// Average pooling of one window: `vals` (activations) summed in the
+    /// accumulator in index order, then requantised into the activation
+    /// format by `shift` more bits (`n·n = 2^shift` values).
+    fn average(&mut self, vals: &[Self::V], shift: u32) -> Self::V;
+    /// Transposed convolution of conv layer `g` (`docs/arithmetic.md`,
+    /// "Convolution"): `out[c][y][x] = (Σ w[o][c][ky][kx]·delta[o][oy][ox])
+    /// · f'(x[c][y][x])` over the output positions that used input pixel
+    /// `(y, x)`, in error format; `delta` is the error at the conv output
+    /// (`out_c × positions`), an average pool's `1/(n·n)` folded into the
+    /// requantisation shift.
+    #[allow(clippy::too_many_arguments)]
+    fn conv_backward(
+        &mut self,
+        g: &ConvGeom,
+        w: &[Self::V],
+        delta: &[Self::V],
+        x: &[Self::V],
+        f: Activation,
+        out: &mut [Self::V],
+    );
+    /// SGD step of conv layer `g`: for each weight the sum over output
+    /// positions of `delta · input` (the bias: of `delta · 1.0`) is
+    /// accumulated, then requantised once into the update format and
+    /// subtracted, as a dense layer's product is (`lr = 2^-lr_shift`).
+    fn conv_update(
+        &mut self,
+        g: &ConvGeom,
+        w: &mut [Self::V],
+        b: &mut [Self::V],
+        delta: &[Self::V],
+        x: &[Self::V],
+    );
+    /// Whether the requantisations of a conv layer whose average pool
+    /// divides by `2^extra` stay within the 62-bit shift limit.
+    fn conv_shift_ok(&self, extra: u32) -> bool {
+        let _ = extra;
+        true
     }
     /// LFSR draws made so far (0 in `f32`).
     fn lfsr_draws(&self) -> u64;
@@ -612,6 +656,42 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         }
     }
 
+    fn active(&self, f: Activation, v: V) -> bool {
+        let one = self.one_act.min(self.activation.max_raw() as i64);
+        let v = v.to_i64();
+        match f {
+            Activation::Relu => v > 0,
+            Activation::HardTanh => v > -one && v < one,
+        }
+    }
+
+    fn average(&mut self, vals: &[V], shift: u32) -> V {
+        conv::fixed_average(self, vals, shift)
+    }
+
+    fn conv_backward(
+        &mut self,
+        g: &ConvGeom,
+        w: &[V],
+        d: &[V],
+        x: &[V],
+        f: Activation,
+        out: &mut [V],
+    ) {
+        conv::fixed_backward(self, g, w, d, x, f, out);
+    }
+
+    fn conv_update(&mut self, g: &ConvGeom, w: &mut [V], b: &mut [V], d: &[V], x: &[V]) {
+        conv::fixed_update(self, g, w, b, d, x);
+    }
+
+    fn conv_shift_ok(&self, extra: u32) -> bool {
+        let e = extra as i32;
+        [self.bwd.shift(), self.upd.shift()]
+            .iter()
+            .all(|s| (s + e).unsigned_abs() <= crate::quant::MAX_SHIFT)
+    }
+
     fn lfsr_draws(&self) -> u64 {
         self.draws
     }
@@ -827,6 +907,27 @@ impl Datapath for FloatDatapath {
             }
             b[i] -= g;
         }
+    }
+    fn active(&self, f: Activation, v: f32) -> bool {
+        derivative(f, v)
+    }
+    fn average(&mut self, vals: &[f32], shift: u32) -> f32 {
+        vals.iter().sum::<f32>() * (-(shift as f32)).exp2()
+    }
+    fn conv_backward(
+        &mut self,
+        g: &ConvGeom,
+        w: &[f32],
+        d: &[f32],
+        x: &[f32],
+        f: Activation,
+        out: &mut [f32],
+    ) {
+        conv::float_backward(g, w, d, out);
+        self.mask_derivative(f, x, out);
+    }
+    fn conv_update(&mut self, g: &ConvGeom, w: &mut [f32], b: &mut [f32], d: &[f32], x: &[f32]) {
+        conv::float_update(g, self.lr, w, b, d, x);
     }
     fn lfsr_draws(&self) -> u64 {
         0

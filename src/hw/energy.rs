@@ -27,6 +27,9 @@ pub struct EnergyBreakdown {
     pub mac_pj: f64,
     /// LFSR steps (rounding draws and classifier generation), pJ.
     pub lfsr_pj: f64,
+    /// Pooling unit: compares (max pooling) and adds (average pooling), pJ.
+    #[serde(default)]
+    pub pool_pj: f64,
     /// Sum of the above, pJ.
     pub total_pj: f64,
 }
@@ -62,6 +65,8 @@ pub fn estimate(model: &HwModel, counts: &[CoreCounts]) -> EnergyBreakdown {
         e.mac_pj += c.macs.iter().sum::<u64>() as f64 * model.energy.mac_pj.pj;
         let steps = c.lfsr_draws.iter().sum::<u64>() + c.rom_generator_steps.iter().sum::<u64>();
         e.lfsr_pj += steps as f64 * model.energy.lfsr_step_pj.pj;
+        e.pool_pj += c.compares.iter().sum::<u64>() as f64 * model.energy.compare_pj.pj
+            + c.adds.iter().sum::<u64>() as f64 * model.energy.add_pj.pj;
     }
     e.total_pj = e.sram_weight_pj
         + e.sram_activation_pj
@@ -71,6 +76,7 @@ pub fn estimate(model: &HwModel, counts: &[CoreCounts]) -> EnergyBreakdown {
         + e.dram_pj
         + e.interconnect_pj
         + e.mac_pj
-        + e.lfsr_pj;
+        + e.lfsr_pj
+        + e.pool_pj;
     e
 }

@@ -65,6 +65,10 @@ pub fn train_batch<D: Datapath, T: TraceSink>(
                         chip.forward(j, Phase::Backward);
                         chip.send_activation(j, Phase::Backward);
                     }
+                    // A pooled conv layer also needs its own pool tensor.
+                    if i > 0 && chip.pooled(i) {
+                        chip.forward(i, Phase::Backward);
+                    }
                 }
             }
             if i > 0 {

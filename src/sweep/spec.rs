@@ -374,10 +374,7 @@ impl LoadedSpec {
         })?;
         let config = TrainConfig {
             rule,
-            net: NetSpec {
-                sizes: base.layers.clone(),
-                activation: base.activation,
-            },
+            net: NetSpec::dense(base.layers.clone(), base.activation),
             epochs: base.epochs,
             batch: base.batch,
             lr: base.lr,

@@ -379,6 +379,13 @@ fn check_config(config: &GoldenConfig, train: &Dataset) -> Result<u32, GoldenErr
     if config.steps == 0 {
         return bad("steps", "0".into(), "must be at least 1".into());
     }
+    if config.net.has_conv() {
+        return bad(
+            "layers",
+            config.net.to_string(),
+            "golden vectors are written for dense networks only (no convolution layers)".into(),
+        );
+    }
     if config.steps > train.len() {
         return bad(
             "steps",
@@ -1985,10 +1992,7 @@ mod tests {
         })
         .unwrap();
         let ok = GoldenConfig {
-            net: NetSpec {
-                sizes: vec![8, 6, 4],
-                activation: Activation::Relu,
-            },
+            net: NetSpec::dense(vec![8, 6, 4], Activation::Relu),
             rule: Rule::Local,
             seed: 1,
             lr: 0.25,

@@ -1,0 +1,350 @@
+//! Convolution layers on a core: the conv forward pass with fused pooling,
+//! the transposed convolution and the conv weight update, each computing
+//! through the datapath and counting its accesses in closed form per call
+//! (formulas in `docs/hw_model.md`, "Convolution layers").
+//!
+//! Dataflow of a conv core (weight-stationary, im2col input): the kernels
+//! and biases (`out_c × (in_c·k·k)` plus `out_c`) are read from the weight
+//! bank once per call and held by the MAC array; for every output position
+//! the input patch (`in_c·k·k` values, padding included) is read from the
+//! activation bank; the `out_c` results go straight into the pooling unit,
+//! which reduces each window in registers as its positions are produced
+//! (positions are visited window by window), so the unpooled map is never
+//! stored. The pooled output and the pool tensor (max pool: argmax index per
+//! output; average pool: the derivative bit of every conv output) are
+//! written to the activation bank. The update reads the patches again and
+//! accumulates each weight's gradient over all positions in the array's
+//! accumulators before one requantisation per weight. The backward pass
+//! reads the error, pool tensor, kernels and input once each.
+
+use super::{Chip, Layer, Src};
+use crate::hw::counters::{Class, Phase, Rw, Unit};
+use crate::hw::datapath::{Activation, Datapath};
+use crate::hw::model::{BankRole, TensorClass};
+use crate::hw::netspec::{ConvGeom, PoolKind};
+use crate::hw::trace_sink::TraceSink;
+
+/// The conv-specific state of a layer's core.
+#[derive(Clone, Debug)]
+pub(super) struct ConvState<V> {
+    /// Shape.
+    pub(super) geom: ConvGeom,
+    /// Pool tensor of the last forward pass (argmax indices or derivative
+    /// bits; empty without pooling).
+    pub(super) aux: Vec<u16>,
+    /// A stash slot opened by `stash_input` waits for this layer's pool
+    /// tensor from the next forward pass.
+    pub(super) pending: bool,
+    patch: Vec<V>,
+    col: Vec<V>,
+    win: Vec<V>,
+    delta: Vec<V>,
+}
+
+impl<V: Copy + Default> ConvState<V> {
+    pub(super) fn new(geom: ConvGeom) -> Self {
+        let nn = geom.pool_n() * geom.pool_n();
+        ConvState {
+            geom,
+            aux: vec![0; geom.pool_tensor().0],
+            pending: false,
+            patch: vec![V::default(); geom.patch_len()],
+            col: vec![V::default(); geom.out_c],
+            win: vec![V::default(); geom.out_c * nn],
+            delta: vec![V::default(); geom.conv_len()],
+        }
+    }
+}
+
+/// `(rows, cols)` of a layer's weight matrix: a dense layer's `rows × cols`,
+/// a conv layer's `out_c × (in_c·k·k)`.
+pub(super) fn weight_shape<V>(l: &Layer<V>) -> (usize, usize) {
+    match &l.conv {
+        Some(c) => (c.geom.out_c, c.geom.patch_len()),
+        None => (l.rows, l.cols),
+    }
+}
+
+/// The forward values of conv layer `l`: `h` (pooled, activated) and the
+/// pool tensor, from `l.x`. Fixed-point LFSR draws, in order: window by
+/// window (row-major over the pooled output), each position of the window
+/// in row-major order with its `out_c` conv outputs, then (average pool)
+/// the window's `out_c` averages.
+pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut Layer<D::V>) {
+    let cs = l.conv.as_deref_mut().expect("a conv layer");
+    let g = cs.geom;
+    let (n, ph, pw) = (g.pool_n(), g.pooled_h(), g.pooled_w());
+    let nn = n * n;
+    let p = g.positions();
+    for py in 0..ph {
+        for px in 0..pw {
+            for widx in 0..nn {
+                let (oy, ox) = (py * n + widx / n, px * n + widx % n);
+                g.patch(&l.x, oy, ox, &mut cs.patch);
+                dp.matvec(&l.w, &l.b, &cs.patch, &mut cs.col);
+                dp.activate(act, &mut cs.col);
+                for (o, &v) in cs.col.iter().enumerate() {
+                    cs.win[o * nn + widx] = v;
+                }
+            }
+            for o in 0..g.out_c {
+                let out = o * ph * pw + py * pw + px;
+                let win = &cs.win[o * nn..(o + 1) * nn];
+                match g.pool {
+                    None => l.h[out] = win[0],
+                    Some((PoolKind::Max, _)) => {
+                        let mut best = 0;
+                        for (k, v) in win.iter().enumerate() {
+                            if *v > win[best] {
+                                best = k;
+                            }
+                        }
+                        l.h[out] = win[best];
+                        cs.aux[out] = best as u16;
+                    }
+                    Some((PoolKind::Avg, _)) => {
+                        l.h[out] = dp.average(win, g.avg_shift());
+                        for (widx, &v) in win.iter().enumerate() {
+                            let pos = (py * n + widx / n) * g.out_w + px * n + widx % n;
+                            cs.aux[o * p + pos] = dp.active(act, v) as u16;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The error at the conv output from the error `e` at the pooled output
+/// and the pool tensor: max pool, `e` at each window's argmax and 0
+/// elsewhere; average pool, `e` of the window where the derivative bit is
+/// 1 (the `1/(n·n)` is left to the requantisation); no pooling, `e`.
+fn unpool<V: Copy + Default>(cs: &mut ConvState<V>, e: &[V]) {
+    let g = cs.geom;
+    let (n, ph, pw) = (g.pool_n(), g.pooled_h(), g.pooled_w());
+    let p = g.positions();
+    match g.pool {
+        None => cs.delta.copy_from_slice(e),
+        Some((PoolKind::Max, _)) => {
+            cs.delta.fill(V::default());
+            for o in 0..g.out_c {
+                for py in 0..ph {
+                    for px in 0..pw {
+                        let out = o * ph * pw + py * pw + px;
+                        let widx = cs.aux[out] as usize;
+                        let pos = (py * n + widx / n) * g.out_w + px * n + widx % n;
+                        cs.delta[o * p + pos] = e[out];
+                    }
+                }
+            }
+        }
+        Some((PoolKind::Avg, _)) => {
+            for o in 0..g.out_c {
+                for oy in 0..g.out_h {
+                    for ox in 0..g.out_w {
+                        let i = o * p + oy * g.out_w + ox;
+                        cs.delta[i] = if cs.aux[i] != 0 {
+                            e[o * ph * pw + (oy / n) * pw + ox / n]
+                        } else {
+                            V::default()
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<D: Datapath, T: TraceSink> Chip<D, T> {
+    /// Whether layer `i` is a conv layer with pooling, whose backward step
+    /// needs the pool tensor of its own forward pass (backprop's
+    /// `recompute` policy recomputes that forward pass).
+    pub fn pooled(&self, i: usize) -> bool {
+        self.layers[i]
+            .conv
+            .as_ref()
+            .is_some_and(|c| c.geom.pool.is_some())
+    }
+
+    /// Words of layer `i`'s pool tensor in bank `role` (0 unless pooled).
+    pub(super) fn pool_words(&self, i: usize, role: BankRole) -> u64 {
+        match &self.layers[i].conv {
+            Some(c) => {
+                let (n, bits) = c.geom.pool_tensor();
+                if n == 0 {
+                    0
+                } else {
+                    self.model.bank(role).words_for(n as u64, bits)
+                }
+            }
+            None => 0,
+        }
+    }
+
+    /// Stash-bank words of one stash slot of layer `i`: its input, and a
+    /// pooled conv layer's pool tensor.
+    pub(super) fn slot_words(&self, i: usize) -> u64 {
+        let cols = self.layers[i].cols;
+        self.words(BankRole::Stash, cols, self.bits.activation)
+            + self.pool_words(i, BankRole::Stash)
+    }
+
+    /// DRAM bytes of one spilled stash slot of layer `i`: `ceil(cols·a/8)`
+    /// plus, for a pooled conv layer, `ceil(values·bits/8)` of its pool tensor.
+    pub(super) fn slot_bytes(&self, i: usize) -> u64 {
+        let cols = self.layers[i].cols as u64;
+        let x = (cols * self.bits.activation as u64).div_ceil(8);
+        let aux = match &self.layers[i].conv {
+            Some(c) => {
+                let (n, bits) = c.geom.pool_tensor();
+                (n as u64 * bits as u64).div_ceil(8)
+            }
+            None => 0,
+        };
+        x + aux
+    }
+
+    /// Forward pass of conv layer `i` with its pooling. Counts (in `phase`):
+    /// weights and biases read once, one input patch read per output
+    /// position, `positions·out_c·in_c·k·k` MACs, the pooled output and the
+    /// pool tensor written, the pooling unit's compares (max) or adds
+    /// (average), and LFSR draws when activations round stochastically.
+    pub(super) fn conv_forward(&mut self, i: usize, phase: Phase) {
+        let act = self.net.activation;
+        forward_values(&mut self.dp, act, &mut self.layers[i]);
+        let cs = self.layers[i].conv.as_deref_mut().expect("a conv layer");
+        let g = cs.geom;
+        if cs.pending {
+            cs.pending = false;
+            let aux = cs.aux.clone();
+            if let Some(slot) = self.layers[i].stash.last_mut() {
+                slot.aux = aux;
+            }
+        }
+        let (ab, wb) = (self.bits.activation, self.bits.weight);
+        let (p, kk, oc) = (g.positions(), g.patch_len(), g.out_c);
+        let rows = self.layers[i].rows;
+        let patch_words = p as u64 * self.words(BankRole::Activation, kk, ab);
+        let w_words = self.words(BankRole::Weight, oc * kk + oc, wb);
+        let h_words = self.words(BankRole::Activation, rows, ab);
+        let aux_words = self.pool_words(i, BankRole::Activation);
+        let lat = self.bank_latency(BankRole::Weight) + self.bank_latency(BankRole::Activation);
+        let avg = matches!(g.pool, Some((PoolKind::Avg, _)));
+        let draws = self.requant_draws(TensorClass::Activation, oc * p)
+            + if avg {
+                self.requant_draws(TensorClass::Activation, rows)
+            } else {
+                0
+            };
+        let (compares, adds) = g.pool_ops();
+        let pl = self.place[i];
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        let (uw, cw) = (Unit::Weight, Class::Weight);
+        self.begin(i, phase, "conv_forward");
+        self.access(i, ua, ca, phase, Rw::Read, pl.x, patch_words, Src::None);
+        self.access(i, uw, cw, phase, Rw::Read, pl.weight, w_words, Src::None);
+        self.access(i, ua, ca, phase, Rw::Write, pl.h, h_words, Src::H(i));
+        let aux_addr = pl.h + h_words;
+        self.access(i, ua, ca, phase, Rw::Write, aux_addr, aux_words, Src::None);
+        self.add_macs(i, phase, (p * oc * kk) as u64);
+        let c = self.core(i);
+        c.lfsr_draws[phase.index()] += draws;
+        c.compares[phase.index()] += compares;
+        c.adds[phase.index()] += adds;
+        self.add_latency(i, phase, lat);
+        self.end();
+    }
+
+    /// Backward step of conv layer `i > 0`: the error of layer `i−1`,
+    /// the transposed convolution of the conv-output error (from `eᵢ` and
+    /// the pool tensor) masked by `f'(xᵢ)`, delivered to core `i−1`.
+    /// Counts (phase `Backward`): kernels read (no biases), `eᵢ` and the pool
+    /// tensor read, `xᵢ` read (derivative), `positions·out_c·in_c·k·k` MACs,
+    /// the transfer and the write at core `i−1`, and one LFSR draw per
+    /// element of the new error when errors round stochastically.
+    pub(super) fn conv_backward(&mut self, i: usize) {
+        assert!(i > 0, "backward: layer 0 has no upstream error");
+        let act = self.net.activation;
+        {
+            let (prev, l) = super::split_pair(&mut self.layers, i - 1);
+            let cs = l.conv.as_deref_mut().expect("a conv layer");
+            unpool(cs, &l.e);
+            self.dp
+                .conv_backward(&cs.geom, &l.w, &cs.delta, &l.x, act, &mut prev.e);
+        }
+        let g = self.layers[i].conv.as_ref().expect("a conv layer").geom;
+        let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
+        let (p, kk, oc) = (g.positions(), g.patch_len(), g.out_c);
+        let (ab, eb, wb) = (self.bits.activation, self.bits.error, self.bits.weight);
+        let w_words = self.words(BankRole::Weight, oc * kk, wb);
+        let e_words = self.words(BankRole::Error, rows, eb);
+        let aux_words = self.pool_words(i, BankRole::Activation);
+        let x_words = self.words(BankRole::Activation, cols, ab);
+        let out_words = self.words(BankRole::Error, cols, eb);
+        let lat = self.bank_latency(BankRole::Weight) + self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Error, cols);
+        let ph = Phase::Backward;
+        let pl = self.place[i];
+        let (e_addr, out_addr) = (self.err_addr(i, self.err_slot), self.err_addr(i - 1, 0));
+        let (ue, ce) = (Unit::Error, Class::Error);
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.begin(i, ph, "conv_backward");
+        let (uw, cw) = (Unit::Weight, Class::Weight);
+        self.access(i, uw, cw, ph, Rw::Read, pl.weight, w_words, Src::None);
+        self.access(i, ue, ce, ph, Rw::Read, e_addr, e_words, Src::None);
+        let aux_addr = pl.h + self.words(BankRole::Activation, rows, ab);
+        self.access(i, ua, ca, ph, Rw::Read, aux_addr, aux_words, Src::None);
+        self.access(i, ua, ca, ph, Rw::Read, pl.x, x_words, Src::None);
+        self.add_macs(i, ph, (p * oc * kk) as u64);
+        self.core(i).lfsr_draws[ph.index()] += draws;
+        self.add_latency(i, ph, lat);
+        self.count_transfer(i, i - 1, ce, ph, cols, eb);
+        let src = Src::E(i - 1);
+        self.access(i - 1, ue, ce, ph, Rw::Write, out_addr, out_words, src);
+        self.end();
+    }
+
+    /// SGD update of conv layer `i` from its error, pool tensor and input:
+    /// each kernel weight moves by `lr ·` its gradient summed over all output
+    /// positions, each bias by `lr · Σ` of its channel's errors. Counts
+    /// (phase `Update`): `e` and the pool tensor read, one input patch per
+    /// position read, kernels and biases read and written,
+    /// `positions·out_c·(in_c·k·k + 1)` MACs, and the dense update's LFSR
+    /// draws for an `out_c × (in_c·k·k)` matrix.
+    pub(super) fn conv_update(&mut self, i: usize) {
+        {
+            let l = &mut self.layers[i];
+            let cs = l.conv.as_deref_mut().expect("a conv layer");
+            unpool(cs, &l.e);
+            self.dp
+                .conv_update(&cs.geom, &mut l.w, &mut l.b, &cs.delta, &l.x);
+        }
+        let g = self.layers[i].conv.as_ref().expect("a conv layer").geom;
+        let rows = self.layers[i].rows;
+        let (p, kk, oc) = (g.positions(), g.patch_len(), g.out_c);
+        let (ab, eb, wb) = (self.bits.activation, self.bits.error, self.bits.weight);
+        let w_words = self.words(BankRole::Weight, oc * kk + oc, wb);
+        let e_words = self.words(BankRole::Error, rows, eb);
+        let aux_words = self.pool_words(i, BankRole::Activation);
+        let patch_words = p as u64 * self.words(BankRole::Activation, kk, ab);
+        let draws = self.update_draws(oc, kk);
+        let lat = 2 * self.bank_latency(BankRole::Weight);
+        let ph = Phase::Update;
+        let pl = self.place[i];
+        let e_addr = self.err_addr(i, self.err_slot);
+        let (uw, cw) = (Unit::Weight, Class::Weight);
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.begin(i, ph, "conv_update");
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.access(i, ue, ce, ph, Rw::Read, e_addr, e_words, Src::None);
+        let aux_addr = pl.h + self.words(BankRole::Activation, rows, ab);
+        self.access(i, ua, ca, ph, Rw::Read, aux_addr, aux_words, Src::None);
+        self.access(i, ua, ca, ph, Rw::Read, pl.x, patch_words, Src::None);
+        self.access(i, uw, cw, ph, Rw::Read, pl.weight, w_words, Src::None);
+        self.access(i, uw, cw, ph, Rw::Write, pl.weight, w_words, Src::Params(i));
+        self.add_macs(i, ph, (p * oc * (kk + 1)) as u64);
+        self.core(i).lfsr_draws[ph.index()] += draws;
+        self.add_latency(i, ph, lat);
+        self.end();
+    }
+}

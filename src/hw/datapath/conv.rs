@@ -1,0 +1,282 @@
+//! The convolution operations of the datapath that a dense layer's
+//! operations cannot express: average pooling, the transposed convolution
+//! (input gradient) and the weight update summed over output positions.
+//! The conv forward pass itself is one dense mat-vec per output position
+//! (`crate::hw::core`), so it shares the dense accumulate/requantise code.
+//!
+//! Fixed point follows `docs/arithmetic.md` ("Convolution"): exact products,
+//! the accumulator's overflow policy applied after every addition in the
+//! stated order (computed exactly and replayed step by step only when the
+//! sum of the positive or of the negative products leaves the register),
+//! one requantisation per result.
+
+use super::{Activation, FixedDatapath};
+use crate::hw::netspec::ConvGeom;
+use crate::quant::{Raw, Requantizer, Rounding};
+
+/// A requantiser like `base` with `extra` more bits of right shift.
+fn shifted(base: Requantizer, extra: u32) -> Requantizer {
+    Requantizer::with_shift(
+        base.shift() + extra as i32,
+        base.dst(),
+        base.rounding(),
+        base.overflow(),
+    )
+    .expect("conv shifts are checked when the chip is built (Datapath::conv_shift_ok)")
+}
+
+/// Average of one pooling window, in the activation format.
+pub(super) fn fixed_average<V: Raw>(dp: &mut FixedDatapath<V>, vals: &[V], shift: u32) -> V {
+    let mut acc = 0i64;
+    for v in vals {
+        acc = dp.acc.add(acc, v.to_i64(), &mut dp.overflow.accumulator);
+    }
+    let (f, a) = (dp.fwd, dp.activation);
+    let rq = Requantizer::with_shift(shift as i32, a, f.rounding(), f.overflow())
+        .expect("pool windows are at most 16x16, a shift of at most 8 bits");
+    if rq.rounding() == Rounding::Stochastic {
+        dp.draws += 1;
+    }
+    V::from_i64_unchecked(rq.apply(acc, &mut dp.lfsr, &mut dp.overflow.activation) as i64)
+}
+
+/// Calls `visit(o, pos, idx_in)` for every (output channel, output position,
+/// input index) of a product `w[o][j] · delta[o][pos]` whose input pixel is
+/// not padding, with `j` the kernel index; in order `o`, `pos`, `j`.
+#[inline]
+fn for_each_tap(g: &ConvGeom, mut visit: impl FnMut(usize, usize, usize, usize)) {
+    let (k, hw) = (g.k, g.in_h * g.in_w);
+    for o in 0..g.out_c {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let pos = oy * g.out_w + ox;
+                let mut j = 0;
+                for c in 0..g.in_c {
+                    for ky in 0..k {
+                        let y = (oy * g.stride + ky).wrapping_sub(g.pad);
+                        for kx in 0..k {
+                            let x = (ox * g.stride + kx).wrapping_sub(g.pad);
+                            if y < g.in_h && x < g.in_w {
+                                visit(o, pos, j, c * hw + y * g.in_w + x);
+                            }
+                            j += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Transposed convolution into the error format, masked by `f'(x)`.
+pub(super) fn fixed_backward<V: Raw>(
+    dp: &mut FixedDatapath<V>,
+    g: &ConvGeom,
+    w: &[V],
+    delta: &[V],
+    x: &[V],
+    f: Activation,
+    out: &mut [V],
+) {
+    let n = g.in_len();
+    let (p, kk) = (g.positions(), g.patch_len());
+    let mut pos_sum = vec![0i64; n];
+    let mut neg_sum = vec![0i64; n];
+    for o in 0..g.out_c {
+        for pos in 0..p {
+            let d = delta[o * p + pos].to_i64();
+            if d == 0 {
+                continue;
+            }
+            let (oy, ox) = (pos / g.out_w, pos % g.out_w);
+            let row = &w[o * kk..(o + 1) * kk];
+            let mut j = 0;
+            for c in 0..g.in_c {
+                for ky in 0..g.k {
+                    let y = (oy * g.stride + ky).wrapping_sub(g.pad);
+                    for kx in 0..g.k {
+                        let xx = (ox * g.stride + kx).wrapping_sub(g.pad);
+                        if y < g.in_h && xx < g.in_w {
+                            let t = row[j].to_i64() * d;
+                            let idx = c * g.in_h * g.in_w + y * g.in_w + xx;
+                            if t > 0 {
+                                pos_sum[idx] += t;
+                            } else {
+                                neg_sum[idx] += t;
+                            }
+                        }
+                        j += 1;
+                    }
+                }
+            }
+        }
+    }
+    let acc = dp.acc;
+    let replay: Vec<usize> = (0..n)
+        .filter(|&i| pos_sum[i] > acc.max() || neg_sum[i] < acc.min())
+        .collect();
+    let mut sums: Vec<i64> = (0..n).map(|i| pos_sum[i] + neg_sum[i]).collect();
+    if !replay.is_empty() {
+        // Step by step in the contract's order (o, then output position).
+        let mut reg = vec![0i64; n];
+        let mut want = vec![false; n];
+        for &i in &replay {
+            want[i] = true;
+        }
+        let stats = &mut dp.overflow.accumulator;
+        for_each_tap(g, |o, pos, j, idx| {
+            if want[idx] {
+                let t = w[o * kk + j].to_i64() * delta[o * p + pos].to_i64();
+                reg[idx] = acc.add(reg[idx], t, stats);
+            }
+        });
+        for &i in &replay {
+            sums[i] = reg[i];
+        }
+    }
+    let rq = shifted(dp.bwd, g.avg_shift());
+    for (o, &v) in out.iter_mut().zip(&sums) {
+        if rq.rounding() == Rounding::Stochastic {
+            dp.draws += 1;
+        }
+        *o = V::from_i64_unchecked(rq.apply(v, &mut dp.lfsr, &mut dp.overflow.error) as i64);
+    }
+    super::Datapath::mask_derivative(dp, f, x, out);
+}
+
+/// The weight update of a conv layer, row-major over `[W | b]`.
+pub(super) fn fixed_update<V: Raw>(
+    dp: &mut FixedDatapath<V>,
+    g: &ConvGeom,
+    w: &mut [V],
+    b: &mut [V],
+    delta: &[V],
+    x: &[V],
+) {
+    let (p, kk) = (g.positions(), g.patch_len());
+    // im2col: every position's patch, zero in the padding.
+    let mut cols = vec![V::default(); p * kk];
+    for pos in 0..p {
+        g.patch(
+            x,
+            pos / g.out_w,
+            pos % g.out_w,
+            &mut cols[pos * kk..(pos + 1) * kk],
+        );
+    }
+    let upd = shifted(dp.upd, g.avg_shift());
+    let wb = dp.write_back;
+    let k = wb.shift();
+    let stochastic = upd.rounding() == Rounding::Stochastic;
+    let wb_draws = wb.rounding() == Rounding::Stochastic && k > 0;
+    let acc = dp.acc;
+    let one = dp.one_act;
+    let mut pos_sum = vec![0i64; kk + 1];
+    let mut neg_sum = vec![0i64; kk + 1];
+    let mut sums = vec![0i64; kk + 1];
+    for o in 0..g.out_c {
+        pos_sum.fill(0);
+        neg_sum.fill(0);
+        let ds = &delta[o * p..(o + 1) * p];
+        for (pos, &d) in ds.iter().enumerate() {
+            let d = d.to_i64();
+            if d == 0 {
+                continue;
+            }
+            let patch = &cols[pos * kk..(pos + 1) * kk];
+            for j in 0..kk {
+                let t = d * patch[j].to_i64();
+                if t > 0 {
+                    pos_sum[j] += t;
+                } else {
+                    neg_sum[j] += t;
+                }
+            }
+            let t = d * one;
+            if t > 0 {
+                pos_sum[kk] += t;
+            } else {
+                neg_sum[kk] += t;
+            }
+        }
+        for j in 0..=kk {
+            sums[j] = if pos_sum[j] > acc.max() || neg_sum[j] < acc.min() {
+                // Step by step in position order.
+                let mut r = 0i64;
+                for (pos, &d) in ds.iter().enumerate() {
+                    let xin = if j < kk {
+                        cols[pos * kk + j].to_i64()
+                    } else {
+                        one
+                    };
+                    r = acc.add(r, d.to_i64() * xin, &mut dp.overflow.accumulator);
+                }
+                r
+            } else {
+                pos_sum[j] + neg_sum[j]
+            };
+        }
+        for (wj, &sj) in w[o * kk..(o + 1) * kk].iter_mut().zip(&sums[..kk]) {
+            *wj = dp.apply_update(*wj, sj, upd, wb, k);
+        }
+        b[o] = dp.apply_update(b[o], sums[kk], upd, wb, k);
+        if stochastic {
+            dp.draws += kk as u64 + 1;
+        }
+        if wb_draws {
+            dp.draws += kk as u64 + 1;
+        }
+    }
+}
+
+/// Transposed convolution in `f32` (no derivative mask; the caller masks).
+pub(super) fn float_backward(g: &ConvGeom, w: &[f32], delta: &[f32], out: &mut [f32]) {
+    let (p, kk) = (g.positions(), g.patch_len());
+    out.fill(0.0);
+    for_each_tap(g, |o, pos, j, idx| {
+        let d = delta[o * p + pos];
+        if d != 0.0 {
+            out[idx] += w[o * kk + j] * d;
+        }
+    });
+    let scale = (-(g.avg_shift() as f32)).exp2();
+    if scale != 1.0 {
+        for v in out.iter_mut() {
+            *v *= scale;
+        }
+    }
+}
+
+/// The conv weight update in `f32` with learning rate `lr`.
+pub(super) fn float_update(
+    g: &ConvGeom,
+    lr: f32,
+    w: &mut [f32],
+    b: &mut [f32],
+    delta: &[f32],
+    x: &[f32],
+) {
+    let (p, kk) = (g.positions(), g.patch_len());
+    let scale = lr * (-(g.avg_shift() as f32)).exp2();
+    let mut grad = vec![0f32; kk];
+    let mut patch = vec![0f32; kk];
+    for o in 0..g.out_c {
+        grad.fill(0.0);
+        let mut gb = 0f32;
+        for pos in 0..p {
+            let d = delta[o * p + pos];
+            if d == 0.0 {
+                continue;
+            }
+            g.patch(x, pos / g.out_w, pos % g.out_w, &mut patch);
+            for (gj, &xj) in grad.iter_mut().zip(&patch) {
+                *gj += d * xj;
+            }
+            gb += d;
+        }
+        for (wj, gj) in w[o * kk..(o + 1) * kk].iter_mut().zip(&grad) {
+            *wj -= scale * gj;
+        }
+        b[o] -= scale * gb;
+    }
+}

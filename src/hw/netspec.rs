@@ -1,0 +1,673 @@
+//! The network description: the layer text of `--layers` (dense sizes, or a
+//! CNN such as `1x28x28,conv5x5x16,maxpool2,conv5x5x32,maxpool2,10`), its
+//! validation with errors that name the offending token, and the shape
+//! arithmetic of convolution and pooling (output sizes, positions, patch
+//! lengths) that the counted core and its tests use.
+//!
+//! Feature maps are stored channel-major, `[c][y][x]` (CHW), and flattened
+//! in that order when a dense layer follows; a conv kernel is stored
+//! `[out][c][ky][kx]`, so the weights of one output channel are one row of an
+//! `out × (c·K·K)` matrix, like a dense layer's.
+
+use super::datapath::Activation;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Pooling of a conv layer's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PoolKind {
+    /// Maximum over the window (first maximum in window order on ties).
+    Max,
+    /// Mean over the window (the window side must be a power of two, so the
+    /// division is a shift).
+    Avg,
+}
+
+/// One token of a layer description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LayerSpec {
+    /// The input: `channels × height × width` values, written `CxHxW`
+    /// (first token only).
+    Input {
+        /// Channels.
+        c: usize,
+        /// Height in pixels.
+        h: usize,
+        /// Width in pixels.
+        w: usize,
+    },
+    /// A square convolution `convKxKxO[sS][pP]`: `O` output channels, a
+    /// `K × K` kernel over every input channel, stride `S` (default 1) and
+    /// `P` zero pixels of padding on every side (default 0).
+    Conv {
+        /// Kernel side in pixels.
+        k: usize,
+        /// Output channels.
+        out: usize,
+        /// Stride in pixels.
+        stride: usize,
+        /// Padding in pixels on each side.
+        pad: usize,
+    },
+    /// Non-overlapping pooling `maxpoolN` / `avgpoolN` of the preceding conv
+    /// layer's output: `N × N` windows at stride `N`.
+    Pool {
+        /// Max or average.
+        kind: PoolKind,
+        /// Window side (and stride) in pixels.
+        n: usize,
+    },
+    /// A dense layer with this many outputs (or, as the first token, an
+    /// input of this many values with no spatial shape).
+    Dense(usize),
+}
+
+impl fmt::Display for LayerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LayerSpec::Input { c, h, w } => write!(f, "{c}x{h}x{w}"),
+            LayerSpec::Conv {
+                k,
+                out,
+                stride,
+                pad,
+            } => {
+                write!(f, "conv{k}x{k}x{out}")?;
+                if stride != 1 {
+                    write!(f, "s{stride}")?;
+                }
+                if pad != 0 {
+                    write!(f, "p{pad}")?;
+                }
+                Ok(())
+            }
+            LayerSpec::Pool { kind, n } => match kind {
+                PoolKind::Max => write!(f, "maxpool{n}"),
+                PoolKind::Avg => write!(f, "avgpool{n}"),
+            },
+            LayerSpec::Dense(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for LayerSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for LayerSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_token(&s, 1).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A layer description that cannot be built: names the token and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("layers: `{token}`{at}: {why}")]
+pub struct NetSpecError {
+    /// The offending token (or the whole text).
+    pub token: String,
+    /// ` (token n)` or empty.
+    pub at: String,
+    /// What is wrong.
+    pub why: String,
+}
+
+fn err(token: &str, index: Option<usize>, why: impl Into<String>) -> NetSpecError {
+    NetSpecError {
+        token: token.to_string(),
+        at: index.map_or(String::new(), |i| format!(" (token {})", i + 1)),
+        why: why.into(),
+    }
+}
+
+/// Parses an integer `>= 1`.
+fn positive(s: &str) -> Option<usize> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 && !s.starts_with('+') => Some(n),
+        _ => None,
+    }
+}
+
+/// Splits `s` at the first of `marks` not at its start: `("5", "s2p1")`.
+fn split_num(s: &str) -> (&str, &str) {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    s.split_at(end)
+}
+
+/// Parses one token (`index` is 0-based, for messages).
+fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
+    let at = Some(index);
+    let t = tok.trim();
+    if let Some(n) = positive(t) {
+        return Ok(LayerSpec::Dense(n));
+    }
+    for (prefix, kind) in [("maxpool", PoolKind::Max), ("avgpool", PoolKind::Avg)] {
+        if let Some(rest) = t.strip_prefix(prefix) {
+            let n = positive(rest)
+                .filter(|&n| (2..=16).contains(&n))
+                .ok_or_else(|| err(t, at, "the pooling window must be an integer in 2..=16"))?;
+            if kind == PoolKind::Avg && !n.is_power_of_two() {
+                return Err(err(
+                    t,
+                    at,
+                    format!(
+                        "the average-pooling window {n} must be a power of two (the division by {n}x{n} is a shift)"
+                    ),
+                ));
+            }
+            return Ok(LayerSpec::Pool { kind, n });
+        }
+    }
+    if let Some(rest) = t.strip_prefix("conv") {
+        let bad = || {
+            err(
+                t,
+                at,
+                "expected convKxKxC[sS][pP] (kernel K, C output channels, optional stride S and padding P), e.g. conv5x5x16 or conv3x3x8s2p1",
+            )
+        };
+        let (k1, rest) = split_num(rest);
+        let rest = rest.strip_prefix('x').ok_or_else(bad)?;
+        let (k2, rest) = split_num(rest);
+        let rest = rest.strip_prefix('x').ok_or_else(bad)?;
+        let (c, mut rest) = split_num(rest);
+        let (k1, k2, out) = (
+            positive(k1).ok_or_else(bad)?,
+            positive(k2).ok_or_else(bad)?,
+            positive(c).ok_or_else(bad)?,
+        );
+        if k1 != k2 {
+            return Err(err(
+                t,
+                at,
+                format!("kernels must be square ({k1}x{k2} is not)"),
+            ));
+        }
+        let mut stride = 1;
+        let mut pad = 0;
+        if let Some(r) = rest.strip_prefix('s') {
+            let (s, r) = split_num(r);
+            stride = positive(s).ok_or_else(bad)?;
+            rest = r;
+        }
+        if let Some(r) = rest.strip_prefix('p') {
+            let (p, r) = split_num(r);
+            pad = p.parse::<usize>().map_err(|_| bad())?;
+            rest = r;
+        }
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        if pad >= k1 {
+            return Err(err(
+                t,
+                at,
+                format!("padding {pad} must be less than the kernel side {k1}"),
+            ));
+        }
+        return Ok(LayerSpec::Conv {
+            k: k1,
+            out,
+            stride,
+            pad,
+        });
+    }
+    let dims: Vec<&str> = t.split('x').collect();
+    if let [c, h, w] = dims[..]
+        && let [Some(c), Some(h), Some(w)] = [positive(c), positive(h), positive(w)]
+    {
+        return Ok(LayerSpec::Input { c, h, w });
+    }
+    Err(err(
+        t,
+        at,
+        "expected a size >= 1, an input CxHxW, convKxKxC[sS][pP], maxpoolN or avgpoolN",
+    ))
+}
+
+/// Shape of one convolution layer (with its optional pooling) as mapped on a
+/// core: input map `in_c × in_h × in_w`, `out_c` kernels of `k × k × in_c`,
+/// conv output `out_c × out_h × out_w`, then pooled to
+/// `out_c × pooled_h × pooled_w` (the layer's output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvGeom {
+    /// Input channels.
+    pub in_c: usize,
+    /// Input height, pixels.
+    pub in_h: usize,
+    /// Input width, pixels.
+    pub in_w: usize,
+    /// Kernel side, pixels.
+    pub k: usize,
+    /// Output channels (kernels).
+    pub out_c: usize,
+    /// Stride, pixels.
+    pub stride: usize,
+    /// Zero padding on each side, pixels.
+    pub pad: usize,
+    /// Conv output height, `(in_h + 2·pad − k) / stride + 1`.
+    pub out_h: usize,
+    /// Conv output width.
+    pub out_w: usize,
+    /// Pooling after the conv, if any.
+    pub pool: Option<(PoolKind, usize)>,
+}
+
+impl ConvGeom {
+    /// Output positions of the conv (before pooling), `out_h · out_w`.
+    pub fn positions(&self) -> usize {
+        self.out_h * self.out_w
+    }
+    /// Values of one input patch (and of one kernel), `in_c · k · k`.
+    pub fn patch_len(&self) -> usize {
+        self.in_c * self.k * self.k
+    }
+    /// Pooling window side (1 without pooling).
+    pub fn pool_n(&self) -> usize {
+        self.pool.map_or(1, |(_, n)| n)
+    }
+    /// Height of the layer's output (after pooling).
+    pub fn pooled_h(&self) -> usize {
+        self.out_h / self.pool_n()
+    }
+    /// Width of the layer's output (after pooling).
+    pub fn pooled_w(&self) -> usize {
+        self.out_w / self.pool_n()
+    }
+    /// Values of the layer's input map, `in_c · in_h · in_w`.
+    pub fn in_len(&self) -> usize {
+        self.in_c * self.in_h * self.in_w
+    }
+    /// Values of the conv output before pooling, `out_c · positions`.
+    pub fn conv_len(&self) -> usize {
+        self.out_c * self.positions()
+    }
+    /// Values of the layer's output (after pooling).
+    pub fn out_len(&self) -> usize {
+        self.out_c * self.pooled_h() * self.pooled_w()
+    }
+    /// Extra right shift, in bits, of an average pool's division by `n·n`
+    /// (`2·log2 n`); 0 otherwise.
+    pub fn avg_shift(&self) -> u32 {
+        match self.pool {
+            Some((PoolKind::Avg, n)) => 2 * n.trailing_zeros(),
+            _ => 0,
+        }
+    }
+    /// The pool tensor the backward step needs, as (values, bits per value):
+    /// a max pool keeps the argmax's index within its window for every
+    /// output (`ceil(log2(n·n))` bits); an average pool keeps the
+    /// derivative bit `f'` of every conv output (1 bit); no pooling keeps
+    /// nothing (the layer's output carries the derivative).
+    pub fn pool_tensor(&self) -> (usize, u32) {
+        match self.pool {
+            Some((PoolKind::Max, n)) => {
+                let bits = usize::BITS - (n * n - 1).leading_zeros();
+                (self.out_len(), bits.max(1))
+            }
+            Some((PoolKind::Avg, _)) => (self.conv_len(), 1),
+            None => (0, 0),
+        }
+    }
+    /// Gathers the input patch of conv output position `(oy, ox)` from the
+    /// map `x` into `patch` (`patch_len` values in kernel order `c, ky,
+    /// kx`); padding pixels read as zero (`V::default()`).
+    pub fn patch<V: Copy + Default>(&self, x: &[V], oy: usize, ox: usize, patch: &mut [V]) {
+        let (k, hw) = (self.k, self.in_h * self.in_w);
+        let mut j = 0;
+        for c in 0..self.in_c {
+            for ky in 0..k {
+                let y = (oy * self.stride + ky).wrapping_sub(self.pad);
+                for kx in 0..k {
+                    let xx = (ox * self.stride + kx).wrapping_sub(self.pad);
+                    patch[j] = if y < self.in_h && xx < self.in_w {
+                        x[c * hw + y * self.in_w + xx]
+                    } else {
+                        V::default()
+                    };
+                    j += 1;
+                }
+            }
+        }
+    }
+    /// Comparisons (max pool) or additions (average pool) of the pooling
+    /// unit per forward pass: `n·n − 1` per output; 0 without pooling.
+    pub fn pool_ops(&self) -> (u64, u64) {
+        let per = (self.pool_n() * self.pool_n()) as u64 - 1;
+        match self.pool {
+            Some((PoolKind::Max, _)) => (per * self.out_len() as u64, 0),
+            Some((PoolKind::Avg, _)) => (0, per * self.out_len() as u64),
+            None => (0, 0),
+        }
+    }
+}
+
+/// Network shape: the sizes the dense code reads, plus, for a CNN, the layer
+/// description they were derived from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetSpec {
+    /// Values at the input, then at each weight layer's output (a conv
+    /// layer's output flattened after pooling), e.g. `[784, 1024, 1024, 10]`
+    /// or, for `1x28x28,conv5x5x16,maxpool2,10`, `[784, 2304, 10]`.
+    pub sizes: Vec<usize>,
+    /// Hidden-layer activation (the output layer is linear).
+    pub activation: Activation,
+    /// The layer tokens of a network with convolutions (empty for a dense
+    /// network, which `sizes` describes alone; omitted from JSON then, so
+    /// dense reports keep their shape).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stack: Vec<LayerSpec>,
+}
+
+impl NetSpec {
+    /// A dense network of `sizes` (input first).
+    pub fn dense(sizes: Vec<usize>, activation: Activation) -> Self {
+        NetSpec {
+            sizes,
+            activation,
+            stack: Vec::new(),
+        }
+    }
+
+    /// Parses a layer description, e.g. `784,256,10` or
+    /// `1x28x28,conv5x5x16,maxpool2,conv5x5x32s1p2,avgpool2,10`.
+    pub fn parse(text: &str, activation: Activation) -> Result<Self, NetSpecError> {
+        let stack = text
+            .split(',')
+            .enumerate()
+            .map(|(i, t)| parse_token(t, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_stack(stack, activation)
+    }
+
+    /// Builds and validates a network from its tokens.
+    pub fn from_stack(stack: Vec<LayerSpec>, activation: Activation) -> Result<Self, NetSpecError> {
+        let (sizes, geoms) = shapes(&stack)?;
+        let stack = if geoms.iter().any(Option::is_some) {
+            stack
+        } else {
+            Vec::new()
+        };
+        Ok(NetSpec {
+            sizes,
+            activation,
+            stack,
+        })
+    }
+
+    /// Number of weight layers.
+    pub fn layers(&self) -> usize {
+        self.sizes.len().saturating_sub(1)
+    }
+    /// Number of classes (the output size).
+    pub fn classes(&self) -> usize {
+        self.sizes.last().copied().unwrap_or(0)
+    }
+    /// Whether any layer is a convolution.
+    pub fn has_conv(&self) -> bool {
+        !self.stack.is_empty()
+    }
+
+    /// The conv geometry of each weight layer (`None` for dense layers),
+    /// checked against `sizes`.
+    pub fn geometry(&self) -> Result<Vec<Option<ConvGeom>>, NetSpecError> {
+        if self.stack.is_empty() {
+            return Ok(vec![None; self.layers()]);
+        }
+        let (sizes, geoms) = shapes(&self.stack)?;
+        if sizes != self.sizes {
+            return Err(err(
+                &self.to_string(),
+                None,
+                format!(
+                    "sizes {:?} do not match the layers, which give {sizes:?}",
+                    self.sizes
+                ),
+            ));
+        }
+        Ok(geoms)
+    }
+}
+
+impl fmt::Display for NetSpec {
+    /// `784-256-10` for a dense network, the tokens joined by `,` for a CNN.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.stack.is_empty() {
+            let s: Vec<String> = self.sizes.iter().map(|s| s.to_string()).collect();
+            f.write_str(&s.join("-"))
+        } else {
+            let s: Vec<String> = self.stack.iter().map(|t| t.to_string()).collect();
+            f.write_str(&s.join(","))
+        }
+    }
+}
+
+/// Sizes and per-weight-layer conv geometry of a token list.
+#[allow(clippy::type_complexity)]
+fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), NetSpecError> {
+    let whole = stack
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if stack.len() < 2 {
+        return Err(err(
+            &whole,
+            None,
+            "need an input and at least one layer, e.g. 784,10 or 1x28x28,conv5x5x8,maxpool2,10",
+        ));
+    }
+    // The current map (c, h, w), or None once flattened.
+    let mut map: Option<(usize, usize, usize)> = None;
+    let mut sizes = Vec::new();
+    let mut geoms: Vec<Option<ConvGeom>> = Vec::new();
+    for (i, tok) in stack.iter().enumerate() {
+        let t = tok.to_string();
+        let at = Some(i);
+        match *tok {
+            LayerSpec::Input { c, h, w } if i == 0 => {
+                map = Some((c, h, w));
+                sizes.push(c * h * w);
+            }
+            LayerSpec::Dense(n) if i == 0 => sizes.push(n),
+            LayerSpec::Input { .. } => {
+                return Err(err(
+                    &t,
+                    at,
+                    "an input shape CxHxW may only be the first token",
+                ));
+            }
+            LayerSpec::Dense(n) => {
+                map = None;
+                sizes.push(n);
+                geoms.push(None);
+            }
+            LayerSpec::Conv {
+                k,
+                out,
+                stride,
+                pad,
+            } => {
+                if i == 0 {
+                    return Err(err(
+                        &t,
+                        at,
+                        "the first token must be the input size or CxHxW",
+                    ));
+                }
+                let Some((c, h, w)) = map else {
+                    return Err(err(
+                        &t,
+                        at,
+                        "a convolution needs a spatial input: start with CxHxW (e.g. 1x28x28) and put convolutions before dense layers",
+                    ));
+                };
+                let side = |n: usize, what: &str| -> Result<usize, NetSpecError> {
+                    let padded = n + 2 * pad;
+                    if k > padded {
+                        return Err(err(
+                            &t,
+                            at,
+                            format!(
+                                "kernel {k} is larger than the input {what} {n} plus padding ({padded})"
+                            ),
+                        ));
+                    }
+                    if !(padded - k).is_multiple_of(stride) {
+                        return Err(err(
+                            &t,
+                            at,
+                            format!(
+                                "non-integer output size: ({what} {n} + 2*{pad} - {k}) / stride {stride} = {}/{stride}",
+                                padded - k
+                            ),
+                        ));
+                    }
+                    Ok((padded - k) / stride + 1)
+                };
+                let (oh, ow) = (side(h, "height")?, side(w, "width")?);
+                map = Some((out, oh, ow));
+                sizes.push(out * oh * ow);
+                geoms.push(Some(ConvGeom {
+                    in_c: c,
+                    in_h: h,
+                    in_w: w,
+                    k,
+                    out_c: out,
+                    stride,
+                    pad,
+                    out_h: oh,
+                    out_w: ow,
+                    pool: None,
+                }));
+            }
+            LayerSpec::Pool { kind, n } => {
+                let prev = matches!(stack.get(i.wrapping_sub(1)), Some(LayerSpec::Conv { .. }));
+                let g = match geoms.last_mut() {
+                    Some(Some(g)) if prev => g,
+                    _ => {
+                        return Err(err(&t, at, "pooling must directly follow a convolution"));
+                    }
+                };
+                if !g.out_h.is_multiple_of(n) || !g.out_w.is_multiple_of(n) {
+                    return Err(err(
+                        &t,
+                        at,
+                        format!(
+                            "non-integer output size: the {}x{} conv output does not divide into {n}x{n} windows",
+                            g.out_h, g.out_w
+                        ),
+                    ));
+                }
+                g.pool = Some((kind, n));
+                map = Some((g.out_c, g.pooled_h(), g.pooled_w()));
+                *sizes.last_mut().expect("a conv pushed a size") = g.out_len();
+            }
+        }
+    }
+    if !matches!(stack.last(), Some(LayerSpec::Dense(_))) {
+        return Err(err(
+            &stack.last().map(|t| t.to_string()).unwrap_or_default(),
+            Some(stack.len() - 1),
+            "the last layer must be dense (its size is the number of classes)",
+        ));
+    }
+    Ok((sizes, geoms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<NetSpec, NetSpecError> {
+        NetSpec::parse(s, Activation::Relu)
+    }
+
+    #[test]
+    fn dense_text_is_a_plain_dense_net() {
+        let n = parse("784,256,10").unwrap();
+        assert_eq!(n, NetSpec::dense(vec![784, 256, 10], Activation::Relu));
+        assert_eq!(n.to_string(), "784-256-10");
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(json, r#"{"sizes":[784,256,10],"activation":"relu"}"#);
+    }
+
+    #[test]
+    fn cnn_sizes_and_geometry() {
+        let n = parse("1x28x28,conv5x5x16,maxpool2,conv5x5x32,maxpool2,10").unwrap();
+        // 28-5+1 = 24 -> 12; 12-5+1 = 8 -> 4.
+        assert_eq!(n.sizes, vec![784, 16 * 12 * 12, 32 * 4 * 4, 10]);
+        let g = n.geometry().unwrap();
+        let g1 = g[1].unwrap();
+        assert_eq!((g1.in_c, g1.in_h, g1.out_h, g1.pooled_h()), (16, 12, 8, 4));
+        assert_eq!(g1.patch_len(), 16 * 25);
+        assert_eq!(g[2], None);
+        assert_eq!(g1.pool_tensor(), (512, 2));
+        // (9 + 2 - 3)/2 + 1 = 5 does not divide into 2x2 windows.
+        assert!(parse("2x9x9,conv3x3x4s2p1,avgpool2,7").is_err());
+        let s = parse("2x9x9,conv3x3x4s2p1,7").unwrap();
+        assert_eq!(s.sizes, vec![162, 4 * 5 * 5, 7]);
+    }
+
+    #[test]
+    fn stride_padding_and_round_trip() {
+        let n = parse("3x10x10,conv3x3x4s1p1,avgpool2,conv3x3x2s2p1,5").unwrap();
+        // 10 -> 10 (pad 1) -> pool 2 -> 5; (5 + 2 - 3)/2 + 1 = 3.
+        assert_eq!(n.sizes, vec![300, 4 * 5 * 5, 2 * 3 * 3, 5]);
+        assert_eq!(
+            n.to_string(),
+            "3x10x10,conv3x3x4p1,avgpool2,conv3x3x2s2p1,5"
+        );
+        let json = serde_json::to_string(&n).unwrap();
+        let back: NetSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, n);
+        assert_eq!(back.geometry().unwrap()[0].unwrap().avg_shift(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_token() {
+        for (text, token, why) in [
+            (
+                "1x4x4,conv5x5x2,3",
+                "conv5x5x2",
+                "larger than the input height 4",
+            ),
+            (
+                "1x8x8,conv3x3x2s2,3",
+                "conv3x3x2s2",
+                "non-integer output size",
+            ),
+            (
+                "1x6x6,conv3x3x2,maxpool3,3",
+                "maxpool3",
+                "non-integer output size",
+            ),
+            ("1x8x8,conv3x5x2,3", "conv3x5x2", "square"),
+            ("784,conv3x3x2,10", "conv3x3x2", "spatial input"),
+            (
+                "1x8x8,maxpool2,10",
+                "maxpool2",
+                "directly follow a convolution",
+            ),
+            ("1x8x8,conv3x3x2,avgpool3,10", "avgpool3", "power of two"),
+            ("1x8x8,conv3x3x2", "conv3x3x2", "last layer must be dense"),
+            (
+                "1x8x8,conv3x3x2,12,conv3x3x2,4",
+                "conv3x3x2",
+                "spatial input",
+            ),
+            ("1x8x8,conv3x3x0,4", "conv3x3x0", "expected convKxKxC"),
+            ("1x8x8,conv3x3x2p3,4", "conv3x3x2p3", "padding 3"),
+            ("784,0,10", "0", "expected a size"),
+            ("784", "784", "need an input"),
+            ("784,1x2x2", "1x2x2", "first token"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{token}`")), "{text}: {e}");
+            assert!(e.contains(why), "{text}: want {why:?} in {e}");
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! Convolution layers compute the right values: one training step of small
+//! CNNs in `f32` against an `f64` finite-difference reference of each rule's
+//! loss (max and average pooling, stride, padding); fixed point against
+//! `f32`; CNNs learn a synthetic task with both rules.
+//!
+//! The reference network here is written from the definitions in
+//! `docs/rules.md` (conv → activation → pool, flattened channel-major into
+//! the dense layers), independently of `src/hw`.
+
+use locus::data::{SyntheticSpec, generate};
+use locus::hw::core::{Chip, NetSpec};
+use locus::hw::datapath::{Activation, FloatDatapath};
+use locus::hw::model::HwModel;
+use locus::rules::{BpPolicy, Rule};
+use locus::sim::{Arith, TrainConfig, run};
+use std::path::Path;
+
+fn default_model() -> HwModel {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
+    locus::hw::model::load(&path).expect("default model loads")
+}
+
+/// One weight layer of the reference.
+#[derive(Clone, Copy)]
+enum Lay {
+    Dense,
+    /// `ic × h × w` input, `o` kernels `k × k`, stride, padding, pool
+    /// `(max?, n)`.
+    Conv {
+        ic: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        o: usize,
+        s: usize,
+        p: usize,
+        pool: Option<(bool, usize)>,
+    },
+}
+
+/// Parameters of one layer: weights (row-major) and biases.
+type Params = (Vec<f64>, Vec<f64>);
+
+/// Forward of one layer: its output (activated unless `last`).
+fn layer_forward(
+    l: Lay,
+    (w, b): &Params,
+    x: &[f64],
+    rows: usize,
+    last: bool,
+    f: Activation,
+) -> Vec<f64> {
+    let act = |v: f64| match f {
+        Activation::Relu => v.max(0.0),
+        Activation::HardTanh => v.clamp(-1.0, 1.0),
+    };
+    match l {
+        Lay::Dense => (0..rows)
+            .map(|i| {
+                let cols = x.len();
+                let v = b[i] + (0..cols).map(|j| w[i * cols + j] * x[j]).sum::<f64>();
+                if last { v } else { act(v) }
+            })
+            .collect(),
+        Lay::Conv {
+            ic,
+            h,
+            w: wd,
+            k,
+            o,
+            s,
+            p,
+            pool,
+        } => {
+            let oh = (h + 2 * p - k) / s + 1;
+            let ow = (wd + 2 * p - k) / s + 1;
+            let mut y = vec![0.0; o * oh * ow];
+            for oc in 0..o {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut v = b[oc];
+                        for c in 0..ic {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let iy = (oy * s + ky) as isize - p as isize;
+                                    let ix = (ox * s + kx) as isize - p as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                        continue;
+                                    }
+                                    let xi = c * h * wd + iy as usize * wd + ix as usize;
+                                    v += w[((oc * ic + c) * k + ky) * k + kx] * x[xi];
+                                }
+                            }
+                        }
+                        y[(oc * oh + oy) * ow + ox] = act(v);
+                    }
+                }
+            }
+            let Some((max, n)) = pool else {
+                return y;
+            };
+            let (ph, pw) = (oh / n, ow / n);
+            let mut out = vec![0.0; o * ph * pw];
+            for oc in 0..o {
+                for py in 0..ph {
+                    for px in 0..pw {
+                        let vals: Vec<f64> = (0..n * n)
+                            .map(|q| y[(oc * oh + py * n + q / n) * ow + px * n + q % n])
+                            .collect();
+                        out[(oc * ph + py) * pw + px] = if max {
+                            vals.iter().copied().fold(f64::MIN, f64::max)
+                        } else {
+                            vals.iter().sum::<f64>() / (n * n) as f64
+                        };
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+/// `½‖a − onehot(label)‖²`.
+fn sq_err(a: &[f64], label: usize) -> f64 {
+    a.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let d = v - if i == label { 1.0 } else { 0.0 };
+            0.5 * d * d
+        })
+        .sum()
+}
+
+/// A case: network text, its layers for the reference, the rule.
+struct Case {
+    text: &'static str,
+    layers: Vec<Lay>,
+}
+
+fn conv(
+    ic: usize,
+    hw: usize,
+    k: usize,
+    o: usize,
+    s: usize,
+    p: usize,
+    pool: Option<(bool, usize)>,
+) -> Lay {
+    Lay::Conv {
+        ic,
+        h: hw,
+        w: hw,
+        k,
+        o,
+        s,
+        p,
+        pool,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            text: "1x6x6,conv3x3x2,maxpool2,3",
+            layers: vec![conv(1, 6, 3, 2, 1, 0, Some((true, 2))), Lay::Dense],
+        },
+        Case {
+            text: "2x7x7,conv3x3x3s2p1,avgpool2,4",
+            layers: vec![conv(2, 7, 3, 3, 2, 1, Some((false, 2))), Lay::Dense],
+        },
+        Case {
+            text: "1x8x8,conv5x5x2p2,avgpool2,conv3x3x3p1,maxpool2,5,3",
+            layers: vec![
+                conv(1, 8, 5, 2, 1, 2, Some((false, 2))),
+                conv(2, 4, 3, 3, 1, 1, Some((true, 2))),
+                Lay::Dense,
+                Lay::Dense,
+            ],
+        },
+        Case {
+            text: "1x5x5,conv3x3x2s2,3",
+            layers: vec![conv(1, 5, 3, 2, 2, 0, None), Lay::Dense],
+        },
+    ]
+}
+
+/// Pixels 1..=255 (no exact zeros, so no pre-activation sits on a kink).
+fn pixels(n: usize, seed: u64) -> Vec<u8> {
+    (0..n)
+        .map(|i| (1 + (i as u64 * 97 + seed * 31) % 255) as u8)
+        .collect()
+}
+
+fn params<T: locus::hw::trace_sink::TraceSink>(chip: &Chip<FloatDatapath, T>) -> Vec<Params> {
+    chip.layers
+        .iter()
+        .map(|l| {
+            (
+                l.w.iter().map(|&v| v as f64).collect(),
+                l.b.iter().map(|&v| v as f64).collect(),
+            )
+        })
+        .collect()
+}
+
+/// One step of `rule` (learning rate 1) on the chip in `f32` against
+/// `−∂L/∂θ` of the rule's loss by central differences in `f64`.
+fn check_step(case: &Case, rule: Rule, f: Activation) {
+    let model = default_model();
+    let net = NetSpec::parse(case.text, f).expect("parses");
+    let dp = FloatDatapath::new(0);
+    let mut chip = if rule == Rule::Local {
+        Chip::new(&model, &net, dp, 3).expect("fits")
+    } else {
+        Chip::without_classifiers(&model, &net, dp, 3).expect("fits")
+    };
+    let px = pixels(net.sizes[0], 7);
+    let label = 1;
+    let before = params(&chip);
+    let classifiers: Vec<Vec<f64>> = chip
+        .layers
+        .iter()
+        .map(|l| l.classifier.iter().map(|&v| v as f64).collect())
+        .collect();
+    rule.train_batch(&mut chip, &[(&px, label)])
+        .expect("trains");
+    let after = params(&chip);
+    let n = case.layers.len();
+    let x0: Vec<f64> = px.iter().map(|&p| p as f64 / 255.0).collect();
+    // The layer inputs under the parameters before the step.
+    let inputs = |ps: &[Params]| {
+        let mut xs = vec![x0.clone()];
+        for i in 0..n {
+            let y = layer_forward(
+                case.layers[i],
+                &ps[i],
+                &xs[i],
+                net.sizes[i + 1],
+                i + 1 == n,
+                f,
+            );
+            xs.push(y);
+        }
+        xs
+    };
+    let xs = inputs(&before);
+    // Loss of layer `i` as a function of its own parameters.
+    let loss = |i: usize, p: &Params, all: &[Params]| -> f64 {
+        match rule {
+            Rule::Local => {
+                let h = layer_forward(case.layers[i], p, &xs[i], net.sizes[i + 1], i + 1 == n, f);
+                if i + 1 == n {
+                    return sq_err(&h, label);
+                }
+                let m = &classifiers[i];
+                let classes = net.classes();
+                let proj: Vec<f64> = (0..classes)
+                    .map(|k| (0..h.len()).map(|j| m[k * h.len() + j] * h[j]).sum())
+                    .collect();
+                sq_err(&proj, label)
+            }
+            Rule::Bp(_) => {
+                let mut ps = all.to_vec();
+                ps[i] = p.clone();
+                sq_err(&inputs(&ps)[n], label)
+            }
+        }
+    };
+    let eps = 1e-6;
+    for i in 0..n {
+        for which in 0..2 {
+            let len = if which == 0 {
+                before[i].0.len()
+            } else {
+                before[i].1.len()
+            };
+            for j in 0..len {
+                let mut plus = before[i].clone();
+                let mut minus = before[i].clone();
+                let (pv, mv) = if which == 0 {
+                    (&mut plus.0[j], &mut minus.0[j])
+                } else {
+                    (&mut plus.1[j], &mut minus.1[j])
+                };
+                *pv += eps;
+                *mv -= eps;
+                let grad = (loss(i, &plus, &before) - loss(i, &minus, &before)) / (2.0 * eps);
+                let (b0, a0) = if which == 0 {
+                    (before[i].0[j], after[i].0[j])
+                } else {
+                    (before[i].1[j], after[i].1[j])
+                };
+                let step = b0 - a0;
+                assert!(
+                    (step - grad).abs() <= 2e-4 + 2e-3 * grad.abs(),
+                    "{} {} {f:?}: layer {i} {} [{j}]: step {step}, reference gradient {grad}",
+                    case.text,
+                    rule.label(),
+                    if which == 0 { "w" } else { "b" }
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn one_f32_step_follows_the_gradient_of_each_rule() {
+    for case in cases() {
+        for rule in [
+            Rule::Local,
+            Rule::Bp(BpPolicy::Stash),
+            Rule::Bp(BpPolicy::Recompute),
+        ] {
+            check_step(&case, rule, Activation::Relu);
+        }
+    }
+    check_step(&cases()[2], Rule::Bp(BpPolicy::Spill), Activation::HardTanh);
+    check_step(&cases()[1], Rule::Local, Activation::HardTanh);
+}
+
+fn synth_config(text: &str, rule: Rule, arith: Arith) -> TrainConfig {
+    TrainConfig {
+        rule,
+        net: NetSpec::parse(text, Activation::Relu).expect("parses"),
+        epochs: 1,
+        batch: 1,
+        lr: 1.0 / 32.0,
+        seed: 2,
+        arith,
+        train_limit: None,
+        test_limit: None,
+    }
+}
+
+/// 4 classes of noisy 8×8 prototypes: chance is 25 %.
+fn synth() -> (locus::data::Dataset, locus::data::Dataset) {
+    generate(&SyntheticSpec {
+        classes: 4,
+        sample_len: 64,
+        train: 400,
+        test: 200,
+        noise: 40,
+        seed: 4,
+    })
+    .expect("synthetic data")
+}
+
+#[test]
+fn cnns_learn_a_synthetic_task_in_fixed_point_and_f32_alike() {
+    let (tr, te) = synth();
+    let model = default_model();
+    for text in ["1x8x8,conv3x3x4,maxpool2,4", "1x8x8,conv3x3x4p1,avgpool2,4"] {
+        for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill)] {
+            let acc = |arith| {
+                let (r, _) = run(
+                    &model,
+                    &synth_config(text, rule, arith),
+                    &tr,
+                    &te,
+                    &mut |_, _| {},
+                )
+                .expect("runs");
+                r.epochs[0].test_accuracy
+            };
+            let (fixed, float) = (acc(Arith::Fixed), acc(Arith::F32));
+            assert!(
+                fixed > 0.6,
+                "{text} {}: fixed {fixed} near chance 0.25",
+                rule.label()
+            );
+            assert!(
+                float > 0.6,
+                "{text} {}: f32 {float} near chance 0.25",
+                rule.label()
+            );
+            assert!(
+                (fixed - float).abs() <= 0.1,
+                "{text} {}: fixed {fixed} vs f32 {float}",
+                rule.label()
+            );
+        }
+    }
+}
+
+#[test]
+fn fixed_point_weights_track_f32_over_a_few_steps() {
+    let (tr, te) = synth();
+    let model = default_model();
+    let text = "1x8x8,conv3x3x4p1,avgpool2,conv3x3x4,maxpool2,4";
+    for rule in [Rule::Local, Rule::Bp(BpPolicy::Stash)] {
+        let mut cfg = synth_config(text, rule, Arith::Fixed);
+        cfg.train_limit = Some(10);
+        let (_, pf) = run(&model, &cfg, &tr, &te, &mut |_, _| {}).expect("fixed");
+        cfg.arith = Arith::F32;
+        let (_, pr) = run(&model, &cfg, &tr, &te, &mut |_, _| {}).expect("f32");
+        for ((wf, bf), (wr, br)) in pf.iter().zip(&pr) {
+            for (a, b) in wf.iter().chain(bf).zip(wr.iter().chain(br)) {
+                // Weights are Q2.14 and activations Q8.8: rounding moves
+                // each step a little (a dense 64-16-4 net drifts 0.003
+                // after 10 backprop steps on this data).
+                assert!((a - b).abs() < 8e-3, "{text} {}: {a} vs {b}", rule.label());
+            }
+        }
+    }
+}
+
+/// At batch 1 the buffering policies change what is kept, not what is
+/// computed: stash, spill and recompute (which re-runs pooled conv layers'
+/// forward passes for their pool tensors) end with identical weights.
+#[test]
+fn backprop_policies_compute_identical_weights_on_a_cnn() {
+    let (tr, te) = synth();
+    let model = default_model();
+    let text = "1x8x8,conv3x3x4p1,avgpool2,conv3x3x4,maxpool2,4";
+    let params = |policy| {
+        let mut cfg = synth_config(text, Rule::Bp(policy), Arith::Fixed);
+        cfg.train_limit = Some(20);
+        run(&model, &cfg, &tr, &te, &mut |_, _| {}).expect("runs").1
+    };
+    let stash = params(BpPolicy::Stash);
+    assert_eq!(stash, params(BpPolicy::Spill));
+    assert_eq!(stash, params(BpPolicy::Recompute));
+}
+
+/// Golden vectors are written for dense networks only: a CNN is refused
+/// with an error naming `layers` and the network.
+#[test]
+fn golden_vectors_refuse_a_cnn() {
+    let (tr, _) = synth();
+    let config = locus::trace::golden::GoldenConfig {
+        net: NetSpec::parse("1x8x8,conv3x3x4,maxpool2,4", Activation::Relu).expect("parses"),
+        rule: Rule::Local,
+        seed: 1,
+        lr: 1.0 / 32.0,
+        steps: 1,
+    };
+    let out = tempfile::tempdir().expect("tempdir");
+    let err = locus::trace::golden::write_golden(&default_model(), &config, &tr, out.path())
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("layers = 1x8x8,conv3x3x4,maxpool2,4"), "{err}");
+    assert!(err.contains("dense networks only"), "{err}");
+}
