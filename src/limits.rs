@@ -184,6 +184,21 @@ pub fn run_memory(model: &HwModel, config: &TrainConfig, data_bytes: u64) -> Mem
     e
 }
 
+/// Peak resident memory of this process so far, bytes (`VmHWM` of
+/// `/proc/self/status`); `None` where that file does not exist.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// A request above its limit.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
@@ -291,5 +306,15 @@ mod tests {
                 .starts_with("--max-memory = 4.0 GiB: the run needs about")
         );
         assert!(check_memory("the run needs", e, DEFAULT_MAX_MEMORY).is_ok());
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn peak_resident_grows_with_an_allocation() {
+        let before = peak_resident_bytes().unwrap();
+        let big = vec![1u8; 64 << 20];
+        std::hint::black_box(&big);
+        let after = peak_resident_bytes().unwrap();
+        assert!(after >= before && after >= 64 << 20, "{before} -> {after}");
     }
 }
