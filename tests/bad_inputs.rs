@@ -557,6 +557,11 @@ fn rows() -> Vec<Row> {
             vec!["--max-memory", "about", "4.0 GiB"],
         ),
         (
+            "layer size overflowing 64 bits, any limit",
+            train("--layers 16,18446744073709551615,4 --max-memory 18446744073709551615"),
+            vec!["2^64 bytes", "--layers"],
+        ),
+        (
             "--max-memory not a size",
             train("--max-memory 1.5G"),
             vec!["--max-memory", "'1.5G'"],
