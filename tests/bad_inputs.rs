@@ -239,6 +239,8 @@ fn inputs(root: &Path) {
     // Sweep specs and results files.
     spec_with(root, "ok.json", |_| {});
     std::fs::write(root.join("sweeps/syntax.json"), "{\"name\": ").unwrap();
+    let ok_spec = std::fs::read_to_string(root.join("sweeps/ok.json")).unwrap();
+    std::fs::write(root.join("sweeps/trailing.json"), format!("{ok_spec} {{}}")).unwrap();
     spec_with(root, "unknown.json", |v| v["base"]["epoch"] = 1.into());
     spec_with(root, "no-axes.json", |v| v["axes"] = json!([]));
     spec_with(root, "no-values.json", |v| {
@@ -605,6 +607,11 @@ fn rows() -> Vec<Row> {
             "sweep spec not JSON",
             sweep("syntax.json"),
             vec!["sweeps/syntax.json", "EOF"],
+        ),
+        (
+            "sweep spec with text after the object",
+            sweep("trailing.json"),
+            vec!["sweeps/trailing.json", "trailing characters"],
         ),
         (
             "sweep spec field unknown",
