@@ -184,6 +184,21 @@ pub fn run_memory(model: &HwModel, config: &TrainConfig, data_bytes: u64) -> Mem
     e
 }
 
+/// Peak resident memory of this process so far, bytes (`VmHWM` of
+/// `/proc/self/status`); `None` where that file does not exist.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// A request above its limit.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
@@ -201,10 +216,25 @@ pub enum LimitError {
         /// The limit, bytes.
         limit: u64,
     },
+    /// The estimate overflows 64 bits: whatever the limit, refused.
+    #[error(
+        "{what} more than 2^64 bytes of memory: the network's sizes overflow 64 bits (check --layers); nothing was run"
+    )]
+    Overflow {
+        /// What was estimated, with its verb.
+        what: String,
+    },
 }
 
-/// Refuses an estimate above `limit` bytes.
+/// Refuses an estimate above `limit` bytes, and always one that saturated
+/// at `u64::MAX` (a network whose element counts overflow 64 bits, which no
+/// limit can allow).
 pub fn check_memory(what: &str, estimate: MemoryEstimate, limit: u64) -> Result<(), LimitError> {
+    if estimate.total() == u64::MAX {
+        return Err(LimitError::Overflow {
+            what: what.to_string(),
+        });
+    }
     if estimate.total() > limit {
         return Err(LimitError::Memory {
             what: what.to_string(),
@@ -241,10 +271,7 @@ mod tests {
     fn config(rule: Rule, sizes: &[usize], batch: usize) -> TrainConfig {
         TrainConfig {
             rule,
-            net: NetSpec {
-                sizes: sizes.to_vec(),
-                activation: Activation::Relu,
-            },
+            net: NetSpec::dense(sizes.to_vec(), Activation::Relu),
             epochs: 1,
             batch,
             lr: 0.01,
@@ -285,11 +312,28 @@ mod tests {
         // An absurd layer saturates instead of overflowing.
         let huge = run_memory(&m, &config(Rule::Local, &[784, usize::MAX, 10], 1), 0);
         assert_eq!(huge.total(), u64::MAX);
-        let err = check_memory("the run needs", huge, DEFAULT_MAX_MEMORY).unwrap_err();
+        let big = run_memory(&m, &config(Rule::Local, &[784, 1 << 24, 10], 1), 0);
+        let err = check_memory("the run needs", big, DEFAULT_MAX_MEMORY).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("--max-memory = 4.0 GiB: the run needs about")
         );
         assert!(check_memory("the run needs", e, DEFAULT_MAX_MEMORY).is_ok());
+        assert_eq!(
+            check_memory("the run needs", huge, u64::MAX),
+            Err(LimitError::Overflow {
+                what: "the run needs".into()
+            })
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn peak_resident_grows_with_an_allocation() {
+        let before = peak_resident_bytes().unwrap();
+        let big = vec![1u8; 64 << 20];
+        std::hint::black_box(&big);
+        let after = peak_resident_bytes().unwrap();
+        assert!(after >= before && after >= 64 << 20, "{before} -> {after}");
     }
 }

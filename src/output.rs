@@ -48,9 +48,14 @@ impl AtomicFile {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(TEMP_SUFFIX)
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
+        // The mode of a plain new file (0666 less the umask), not the
+        // owner-only 0600 of a temporary file: the rename keeps the mode,
+        // and outputs are meant to be shared.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = builder
             .tempfile_in(dir)
             .map_err(|cause| io_error(path, cause))?;
         Ok(AtomicFile {
@@ -221,5 +226,17 @@ mod tests {
         assert_eq!(std::fs::read(&a).unwrap(), b"1");
         assert_eq!(std::fs::read(&b).unwrap(), b"2");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn outputs_get_the_mode_of_a_plain_new_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, atomic) = (dir.path().join("plain"), dir.path().join("atomic"));
+        std::fs::File::create(&plain).unwrap();
+        write_atomic(&atomic, |w| w.write_all(b"x")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
     }
 }

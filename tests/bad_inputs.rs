@@ -239,6 +239,8 @@ fn inputs(root: &Path) {
     // Sweep specs and results files.
     spec_with(root, "ok.json", |_| {});
     std::fs::write(root.join("sweeps/syntax.json"), "{\"name\": ").unwrap();
+    let ok_spec = std::fs::read_to_string(root.join("sweeps/ok.json")).unwrap();
+    std::fs::write(root.join("sweeps/trailing.json"), format!("{ok_spec} {{}}")).unwrap();
     spec_with(root, "unknown.json", |v| v["base"]["epoch"] = 1.into());
     spec_with(root, "no-axes.json", |v| v["axes"] = json!([]));
     spec_with(root, "no-values.json", |v| {
@@ -499,12 +501,12 @@ fn rows() -> Vec<Row> {
         (
             "a layer of size 0",
             train("--layers 16,0,4"),
-            vec!["--layers", "'0'"],
+            vec!["--layers", "`0`", "token 2"],
         ),
         (
             "layer size not a number",
             train("--layers 16,x,4"),
-            vec!["--layers", "'x'"],
+            vec!["--layers", "`x`", "token 2"],
         ),
         ("epochs 0", train("--epochs 0"), vec!["--epochs", "'0'"]),
         ("batch 0", train("--batch 0"), vec!["--batch", "'0'"]),
@@ -561,6 +563,11 @@ fn rows() -> Vec<Row> {
             vec!["--max-memory", "about", "4.0 GiB"],
         ),
         (
+            "layer size overflowing 64 bits, any limit",
+            train("--layers 16,18446744073709551615,4 --max-memory 18446744073709551615"),
+            vec!["2^64 bytes", "--layers"],
+        ),
+        (
             "--max-memory not a size",
             train("--max-memory 1.5G"),
             vec!["--max-memory", "'1.5G'"],
@@ -604,6 +611,11 @@ fn rows() -> Vec<Row> {
             "sweep spec not JSON",
             sweep("syntax.json"),
             vec!["sweeps/syntax.json", "EOF"],
+        ),
+        (
+            "sweep spec with text after the object",
+            sweep("trailing.json"),
+            vec!["sweeps/trailing.json", "trailing characters"],
         ),
         (
             "sweep spec field unknown",

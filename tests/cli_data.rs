@@ -1,26 +1,11 @@
 //! `locus data info`: the bundled MNIST directory prints its shapes; bad
 //! inputs exit with 2 and one `error:` line naming the file, never a panic.
 
+mod common;
+
+use common::{idx, locus};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn locus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_locus"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-/// IDX bytes of a u8 array.
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        v.extend_from_slice(&d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
+use std::process::Output;
 
 /// A valid raw two-sample split `prefix` in `dir`.
 fn write_split(dir: &Path, prefix: &str) {

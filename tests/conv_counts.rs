@@ -528,6 +528,9 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
     let s = case.n as u64;
     g.add_load_input(&mut cs, s);
     match case.rule {
+        other @ (Rule::Fa(_) | Rule::Dfa(_) | Rule::Drtp | Rule::LocalLearned) => {
+            unreachable!("conv networks train with local or bp only, not {other}")
+        }
         Rule::Local => {
             g.add_label(&mut cs, 0..l, s);
             for i in 0..l {

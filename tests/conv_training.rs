@@ -264,6 +264,7 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
                 ps[i] = p.clone();
                 sq_err(&inputs(&ps)[n], label)
             }
+            other => unreachable!("the gradient check covers local and bp, not {other}"),
         }
     };
     let eps = 1e-6;

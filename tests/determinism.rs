@@ -79,10 +79,7 @@ fn trainings_on_1_and_2_threads_are_bit_identical() {
             for arith in [Arith::Fixed, Arith::F32] {
                 let cfg = TrainConfig {
                     rule,
-                    net: NetSpec {
-                        sizes: vec![16, 24, 12, 4],
-                        activation: Activation::Relu,
-                    },
+                    net: NetSpec::dense(vec![16, 24, 12, 4], Activation::Relu),
                     epochs: 2,
                     batch: 3,
                     lr: 1.0 / 16.0,

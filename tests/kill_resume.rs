@@ -6,8 +6,13 @@
 //!   an earlier run is never replaced by a partial one. Only temporary files
 //!   (`.locus-*.tmp`) may be left beside it.
 //! - A sweep: after every kill the results file reads back (at most its last
-//!   line cut short), and rerunning resumes it; after the last rerun the
-//!   results equal those of an uninterrupted sweep, point for point.
+//!   line cut short) and holds only points equal to those of an
+//!   uninterrupted sweep; rerunning resumes it (a run that finishes is
+//!   checked whole, then the file is removed to start over); a last rerun
+//!   completes it to exactly the uninterrupted results.
+//!
+//! Delays are drawn in `[0, half the uninterrupted run's time)`; each test
+//! prints how many runs were killed (`--nocapture`).
 #![cfg(unix)]
 
 mod common;

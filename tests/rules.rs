@@ -188,10 +188,7 @@ fn assert_close(got: &[RefLayer], want: &[RefLayer], before: &[RefLayer], what: 
 #[test]
 fn f32_step_matches_an_f64_computation_of_each_rule() {
     let model = default_model();
-    let net = NetSpec {
-        sizes: vec![6, 5, 4, 3],
-        activation: Activation::Relu,
-    };
+    let net = NetSpec::dense(vec![6, 5, 4, 3], Activation::Relu);
     let (shift, lr) = (2, 0.25);
     let pixels: [u8; 6] = [0, 51, 102, 153, 204, 255];
     let x: Vec<f64> = pixels.iter().map(|&p| p as f64 / 255.0).collect();
@@ -289,10 +286,7 @@ fn chip_before_classifier(
 #[test]
 fn feedback_tensors_do_not_change_the_initial_weights() {
     let model = default_model();
-    let net = NetSpec {
-        sizes: vec![16, 12, 8, 4],
-        activation: Activation::Relu,
-    };
+    let net = NetSpec::dense(vec![16, 12, 8, 4], Activation::Relu);
     let plain = Chip::without_classifiers(&model, &net, FloatDatapath::new(2), 3).expect("maps");
     for kind in [
         FeedbackKind::Fixed,
@@ -315,10 +309,7 @@ fn fa_feedback_rom_too_small_is_refused() {
     let mut model = default_model();
     // 64-bit words; FA's 32 × 64 sign matrix of layer 1 needs 32 words.
     model.rom.capacity_bytes = 31 * 8;
-    let net = NetSpec {
-        sizes: vec![64, 64, 32, 10],
-        activation: Activation::Relu,
-    };
+    let net = NetSpec::dense(vec![64, 64, 32, 10], Activation::Relu);
     let mut c = Chip::without_classifiers(&model, &net, FloatDatapath::new(2), 1).expect("maps");
     match c.attach_feedback(FeedbackKind::Fixed, 1) {
         Err(e @ locus::hw::core::ChipError::RomTooSmall { .. }) => {
@@ -367,10 +358,7 @@ fn accuracies(rule: Rule, activation: Activation, data: &(Dataset, Dataset)) -> 
     let acc = |arith| {
         let cfg = TrainConfig {
             rule,
-            net: NetSpec {
-                sizes: vec![64, 64, 64, 10],
-                activation,
-            },
+            net: NetSpec::dense(vec![64, 64, 64, 10], activation),
             epochs: 3,
             batch: 1,
             lr: 1.0 / 64.0,

@@ -22,12 +22,13 @@ pub fn data_bytes(train: &Dataset, test: &Dataset) -> u64 {
 /// Refuses, before anything is allocated, the `runs` (model and
 /// configuration) of which up to `parallel` are held at once, when the
 /// largest `parallel` of them and the data need more than `limit` bytes.
+/// Returns the estimate.
 pub fn check_runs(
     runs: &[(&HwModel, &TrainConfig)],
     parallel: usize,
     data_bytes: u64,
     limit: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<MemoryEstimate> {
     let mut each: Vec<MemoryEstimate> = runs
         .iter()
         .map(|(m, c)| limits::run_memory(m, c, 0))
@@ -50,5 +51,18 @@ pub fn check_runs(
         format!("{k} runs at once need")
     };
     limits::check_memory(&what, sum, limit)?;
-    Ok(())
+    Ok(sum)
+}
+
+/// Prints the memory estimate next to the measured peak, on stderr (where
+/// the platform tells the peak).
+pub fn report_peak(estimate: &MemoryEstimate) {
+    if let Some(peak) = limits::peak_resident_bytes() {
+        eprintln!(
+            "host memory: estimated {} ({} bytes), peak resident {} ({peak} bytes)",
+            limits::fmt_bytes(estimate.total()),
+            estimate.total(),
+            limits::fmt_bytes(peak)
+        );
+    }
 }

@@ -286,7 +286,11 @@ fn check_size(
     output: &OutputArgs,
 ) -> anyhow::Result<()> {
     let about = if exact { "" } else { "about " };
-    eprintln!("{}: {about}{} to write", what.display(), fmt_bytes(bytes));
+    eprintln!(
+        "{}: {about}{} ({bytes} bytes) to write",
+        what.display(),
+        fmt_bytes(bytes)
+    );
     if let Some(free) = free_bytes(dir)
         && bytes > free
     {

@@ -244,7 +244,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     );
     warn_lr_underflow(&model, &args.run)?;
     let bytes = super::limits_cmd::data_bytes(&train, &test);
-    super::limits_cmd::check_runs(&[(&model, &cfg)], 1, bytes, args.run.max_memory.0)?;
+    let estimate =
+        super::limits_cmd::check_runs(&[(&model, &cfg)], 1, bytes, args.run.max_memory.0)?;
     let pb = progress_bar(&rule.label());
     let (result, _) = sim::run(&model, &cfg, &train, &test, &mut |done, total| {
         pb.set_length(total);
@@ -274,6 +275,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     )?;
     write_json(&args.out, &report)?;
     writeln!(out, "wrote {}", args.out.display())?;
+    super::limits_cmd::report_peak(&estimate);
     Ok(())
 }
 

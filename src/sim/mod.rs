@@ -304,6 +304,17 @@ fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result
         return bad("batch", "0".into(), "must be at least 1".into());
     }
     check_network(&config.net, train, train.num_classes.max(test.num_classes))?;
+    if config.net.has_conv() && !matches!(config.rule, Rule::Local | Rule::Bp(_)) {
+        // The further rules' feedback tensors (FA's random kernels, DFA's
+        // and DRTP's projections onto feature maps, learned classifiers
+        // over pooled maps) are not modelled or count-checked for conv
+        // layers yet.
+        return bad(
+            "rule",
+            config.rule.label(),
+            "networks with conv layers train with local or bp only".into(),
+        );
+    }
     if test.sample_len() != train.sample_len() {
         return bad(
             "data",

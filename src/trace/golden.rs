@@ -1901,8 +1901,13 @@ fn write_dir(out: &Path, files: &[(String, String)]) -> Result<(), GoldenError> 
 }
 
 fn write_dir_in(parent: &Path, out: &Path, files: &[(String, String)]) -> Result<(), GoldenError> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".locus-golden-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".locus-golden-");
+    // The mode of a plain new directory (0777 less the umask), not the
+    // owner-only 0700 of a temporary one: the rename keeps the mode.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777));
+    let tmp = builder
         .tempdir_in(parent)
         .map_err(io_err(parent, "cannot create a temporary directory"))?;
     for (rel, text) in files {

@@ -17,6 +17,11 @@
 //! accumulators before one requantisation per weight. The backward pass
 //! reads the error, pool tensor, kernels and input once each.
 
+#![allow(
+    clippy::expect_used,
+    reason = "these primitives run only for layers with a conv state: core.rs dispatches on `conv.is_some()`"
+)]
+
 use super::{Chip, Layer, Src};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Activation, Datapath};

@@ -15,6 +15,10 @@ use crate::hw::netspec::ConvGeom;
 use crate::quant::{Raw, Requantizer, Rounding};
 
 /// A requantiser like `base` with `extra` more bits of right shift.
+#[allow(
+    clippy::expect_used,
+    reason = "the chip refuses a conv layer whose shift would not fit when it is built"
+)]
 fn shifted(base: Requantizer, extra: u32) -> Requantizer {
     Requantizer::with_shift(
         base.shift() + extra as i32,
@@ -26,6 +30,10 @@ fn shifted(base: Requantizer, extra: u32) -> Requantizer {
 }
 
 /// Average of one pooling window, in the activation format.
+#[allow(
+    clippy::expect_used,
+    reason = "netspec limits pool windows to 16x16: a shift of at most 8 bits"
+)]
 pub(super) fn fixed_average<V: Raw>(dp: &mut FixedDatapath<V>, vals: &[V], shift: u32) -> V {
     let mut acc = 0i64;
     for v in vals {

@@ -1,0 +1,259 @@
+//! The checks behind each fuzz target, shared with the test suite
+//! (`tests/fuzz_corpus.rs` replays the checked-in seeds and regression
+//! inputs through them on every `cargo test`). Each function takes the raw
+//! fuzzer input and panics when locus breaks a promise.
+#![allow(dead_code)]
+
+/// The IDX reader on arbitrary bytes, raw and gzip. The first input byte
+/// picks the mode: even — the rest is read as given (a gzip stream is then
+/// only found by chance); odd — the rest is gzip-compressed first, so the
+/// fuzzer explores IDX headers and data behind a valid gzip layer. Either
+/// way the reader must return `Ok` or an error naming the source, never
+/// panic; an `Ok` array must be consistent and write back to the same bytes.
+pub mod idx {
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use locus::data::{read_idx_from, write_idx};
+    use std::io::Write;
+
+    const SOURCE: &str = "fuzz.idx";
+
+    /// Runs the check on one input.
+    pub fn check(input: &[u8]) {
+        let Some((&mode, rest)) = input.split_first() else {
+            return;
+        };
+        let bytes = if mode % 2 == 1 {
+            let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+            gz.write_all(rest).expect("writing to a Vec cannot fail");
+            gz.finish().expect("writing to a Vec cannot fail")
+        } else {
+            rest.to_vec()
+        };
+        match read_idx_from(&bytes[..], SOURCE) {
+            Ok(a) => {
+                let count: usize = a.dims.iter().product();
+                assert_eq!(a.data.len(), count, "data length is the product of dims");
+                assert_eq!(a.source, SOURCE);
+                // What was read writes back to the same IDX bytes.
+                let mut out = Vec::new();
+                write_idx(&mut out, &a.dims, &a.data).expect("a read array is writable");
+                let plain = if mode % 2 == 1 { rest } else { &bytes[..] };
+                if plain.first() != Some(&0x1f) {
+                    assert_eq!(out, plain, "write_idx(read_idx(x)) == x");
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.starts_with(SOURCE), "error names the source: {msg}");
+            }
+        }
+    }
+}
+
+/// The hardware-model JSON loader and validator on arbitrary text. It must
+/// return a model or an error naming the source, never panic. A model it
+/// accepts must serialise back to JSON that loads to the same model, and
+/// must run: a tiny network trains one sample per rule on it (or is refused
+/// with a typed error), and the report's energy and timing estimates are
+/// computed from the counts without overflow panics.
+pub mod model {
+    use locus::data::{SyntheticSpec, generate};
+    use locus::hw::core::NetSpec;
+    use locus::hw::datapath::Activation;
+    use locus::hw::model::from_json_str;
+    use locus::report::RunReport;
+    use locus::rules::{BpPolicy, Rule};
+    use locus::sim::{self, Arith, TrainConfig};
+
+    const SOURCE: &str = "fuzz.json";
+
+    /// Runs the check on one input.
+    pub fn check(input: &[u8]) {
+        let Ok(text) = std::str::from_utf8(input) else {
+            return;
+        };
+        let model = match from_json_str(text, SOURCE) {
+            Ok(m) => m,
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.starts_with(SOURCE), "error names the source: {msg}");
+                return;
+            }
+        };
+        let again = serde_json::to_string(&model).expect("a model serialises");
+        let back = from_json_str(&again, SOURCE).expect("a saved model loads again");
+        assert_eq!(back, model, "load(save(model)) == model");
+
+        let (train, test) = generate(&SyntheticSpec {
+            classes: 2,
+            sample_len: 4,
+            train: 2,
+            test: 1,
+            noise: 8,
+            seed: 1,
+        })
+        .expect("a valid synthetic spec");
+        for rule in [Rule::Local, Rule::Bp(BpPolicy::Stash)] {
+            let config = TrainConfig {
+                rule,
+                net: NetSpec::dense(vec![4, 3, 2], Activation::Relu),
+                epochs: 1,
+                batch: 1,
+                lr: 1.0 / 128.0,
+                seed: 1,
+                arith: Arith::Fixed,
+                train_limit: Some(1),
+                test_limit: Some(1),
+            };
+            if let Ok((result, _)) = sim::run(&model, &config, &train, &test, &mut |_, _| {}) {
+                let report = RunReport::new(&model, &result);
+                assert!(report.estimated.energy_per_sample_pj >= 0.0);
+            }
+        }
+    }
+}
+
+/// The sweep-spec loader on arbitrary text, with the bundled default model
+/// as its base model. It must return a spec or an error naming the spec
+/// file, never panic; for an accepted spec, the first points are resolved
+/// (axis values written into the model and configuration, then validated)
+/// and each is a valid point or an error naming the file and the point.
+pub mod sweep_spec {
+    use locus::sweep::LoadedSpec;
+    use std::path::Path;
+
+    const MODEL: &str = include_str!("../../hw_models/default.json");
+    const SPEC: &str = "fuzz/spec.json";
+
+    /// Runs the check on one input.
+    pub fn check(input: &[u8]) {
+        let Ok(text) = std::str::from_utf8(input) else {
+            return;
+        };
+        let spec = match LoadedSpec::from_json_str(text, Path::new(SPEC), |_| Ok(MODEL.to_string()))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.starts_with(SPEC), "error names the spec: {msg}");
+                return;
+            }
+        };
+        assert!(!spec.is_empty());
+        for index in 0..spec.len().min(8) {
+            let settings = spec.settings(index);
+            assert_eq!(settings.len(), spec.spec.axes.len());
+            match spec.point(index) {
+                Ok(p) => assert_eq!(p.index, index),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.starts_with(&format!("{SPEC}: point {index} ")),
+                        "error names the spec and point: {msg}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The requantiser on arbitrary formats, shifts, policies and values,
+/// checked against the independent `i128` reference: the scalar `apply`
+/// and the slice `apply_slice` (into `i32` lanes, and `i16` lanes when the
+/// format fits) must give the reference's value, count the reference's
+/// overflow event, and step the LFSR exactly once per value in stochastic
+/// mode (never otherwise).
+///
+/// Input layout: bits, frac, shift, rounding, overflow (one byte each), an
+/// LFSR seed (4 bytes), then any number of 8-byte little-endian values.
+pub mod requant {
+    use locus::quant::{
+        Lfsr, MAX_SHIFT, Overflow, OverflowEvent, OverflowStats, QFormat, Requantizer, Rounding,
+        reference_requantize,
+    };
+
+    /// Runs the check on one input.
+    pub fn check(input: &[u8]) {
+        if input.len() < 9 {
+            return;
+        }
+        let (head, rest) = input.split_at(9);
+        let bits = 2 + u32::from(head[0]) % 31; // 2..=32
+        let frac = u32::from(head[1]) % bits;
+        let span = 2 * MAX_SHIFT as i32 + 1;
+        let shift = i32::from(head[2]) % span - MAX_SHIFT as i32; // -62..=62
+        let rounding = Rounding::ALL[usize::from(head[3]) % 3];
+        let overflow = if head[4] % 2 == 0 {
+            Overflow::Saturate
+        } else {
+            Overflow::Wrap
+        };
+        let seed = u32::from_le_bytes([head[5], head[6], head[7], head[8]]);
+        let Ok(mut lfsr) = Lfsr::new(seed) else {
+            return;
+        };
+        let dst = QFormat::new(bits, frac).expect("bits 2..=32, frac < bits");
+        let rq =
+            Requantizer::with_shift(shift, dst, rounding, overflow).expect("shift within range");
+        let xs: Vec<i64> = rest
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .take(64)
+            .collect();
+
+        let start = lfsr;
+        let mut expected = Vec::with_capacity(xs.len());
+        let mut expected_stats = OverflowStats::default();
+        let mut stats = OverflowStats::default();
+        for &x in &xs {
+            let mut probe = lfsr;
+            let rnd = probe.next_state();
+            let (want, event) = reference_requantize(x, shift, dst, rounding, overflow, rnd);
+            let before = lfsr;
+            let got = rq.apply(x, &mut lfsr, &mut stats);
+            assert_eq!(
+                got, want,
+                "x = {x}, shift = {shift}, {dst:?}, {rounding}, {overflow}, rnd = {rnd:#x}"
+            );
+            if rounding == Rounding::Stochastic {
+                assert_eq!(lfsr, probe, "one LFSR step per stochastic value");
+            } else {
+                assert_eq!(lfsr, before, "no LFSR step without stochastic rounding");
+            }
+            match (event, overflow) {
+                (OverflowEvent::None, _) => {}
+                (OverflowEvent::High, Overflow::Saturate) => expected_stats.saturated_high += 1,
+                (OverflowEvent::Low, Overflow::Saturate) => expected_stats.saturated_low += 1,
+                (_, Overflow::Wrap) => expected_stats.wrapped += 1,
+            }
+            assert_eq!(
+                stats, expected_stats,
+                "overflow counted as the reference says"
+            );
+            expected.push(want);
+        }
+
+        // Slice forms take i32 (or i16) sources: keep the values that fit.
+        let src: Vec<i32> = xs.iter().map(|&x| x as i32).collect();
+        let want: Vec<i32> = {
+            let mut l = start;
+            let mut st = OverflowStats::default();
+            src.iter()
+                .map(|&x| rq.apply(i64::from(x), &mut l, &mut st))
+                .collect()
+        };
+        let mut l32 = start;
+        let mut out32 = vec![0i32; src.len()];
+        rq.apply_slice(&src, &mut out32, &mut l32, &mut OverflowStats::default());
+        assert_eq!(out32, want, "apply_slice into i32 lanes");
+        if bits <= 16 {
+            let mut l16 = start;
+            let mut out16 = vec![0i16; src.len()];
+            rq.apply_slice(&src, &mut out16, &mut l16, &mut OverflowStats::default());
+            let widened: Vec<i32> = out16.iter().map(|&v| i32::from(v)).collect();
+            assert_eq!(widened, want, "apply_slice into i16 lanes");
+            assert_eq!(l16, l32, "same LFSR steps in both lane widths");
+        }
+    }
+}
