@@ -466,3 +466,56 @@ fn every_rule_learns_in_fixed_point_close_to_f32() {
         );
     }
 }
+
+/// Only the rules that update each layer right after its forward step
+/// pipeline samples across the cores (throughput set by the busiest core);
+/// the others wait for a later error and add their cores' cycles.
+#[test]
+fn forward_only_rules_pipeline_the_others_are_update_locked() {
+    let model = default_model();
+    let data = generate(&SyntheticSpec {
+        classes: 4,
+        sample_len: 16,
+        train: 20,
+        test: 4,
+        noise: 40,
+        seed: 1,
+    })
+    .expect("synthetic data");
+    for (rule, pipelined) in [
+        (Rule::Local, true),
+        (Rule::LocalLearned, true),
+        (Rule::Drtp, true),
+        (Rule::Fa(BpPolicy::Spill), false),
+        (Rule::Dfa(BpPolicy::Spill), false),
+        (Rule::Pepita, false),
+        (Rule::Bp(BpPolicy::Spill), false),
+    ] {
+        let cfg = TrainConfig {
+            rule,
+            net: NetSpec {
+                sizes: vec![16, 12, 8, 4],
+                activation: Activation::Relu,
+            },
+            epochs: 1,
+            batch: 1,
+            lr: 1.0 / 16.0,
+            seed: 1,
+            arith: Arith::Fixed,
+            train_limit: None,
+            test_limit: None,
+        };
+        let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
+        let t = locus::report::RunReport::new(&model, &r).estimated.timing;
+        assert_eq!(t.pipelined, pipelined, "{}", rule.label());
+        let max = *t.core_cycles.iter().max().expect("cores");
+        let sum: u64 = t.core_cycles.iter().sum();
+        assert!(max < sum, "{}: several busy cores", rule.label());
+        assert_eq!(
+            t.total_cycles,
+            if pipelined { max } else { sum },
+            "{}",
+            rule.label()
+        );
+    }
+}
