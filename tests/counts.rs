@@ -1366,3 +1366,26 @@ fn recompute_adds_the_forward_cost_of_lower_layers_to_backward() {
         }
     }
 }
+
+/// Edge shapes of the further rules: PEPITA on a single layer (the output
+/// error is already on core 0: no transfer, no stash, no second pass) and
+/// DFA / FA with one hidden layer (no output error to send), both mappings.
+#[test]
+fn further_rules_on_one_and_two_layer_networks() {
+    for mapping in [Mapping::CorePerLayer, Mapping::SharedCore] {
+        let mut m = default_model();
+        m.mapping = mapping;
+        let r = check(&Case::new(m.clone(), &[16, 4], Rule::Pepita, 2, 5));
+        assert_eq!(r.counts[0].stash_peak_words, 0);
+        assert_eq!(r.counts[0].macs[BW], 5 * 16 * 4, "modulation only");
+        for rule in [
+            Rule::Dfa(BpPolicy::Spill),
+            Rule::Fa(BpPolicy::Spill),
+            Rule::Pepita,
+            Rule::Drtp,
+            Rule::LocalLearned,
+        ] {
+            check(&Case::new(m.clone(), &[16, 8, 4], rule, 3, 7));
+        }
+    }
+}
