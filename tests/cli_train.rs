@@ -800,6 +800,7 @@ fn train_further_rules_learn() {
         ("dfa", &[][..]),
         ("drtp", &["--activation", "hard-tanh"][..]),
         ("local-learned", &[][..]),
+        ("pepita", &[][..]),
     ] {
         let report = tmp.path().join(format!("{rule}.json"));
         let mut args = vec![
@@ -861,7 +862,7 @@ fn compare_runs_the_selected_rules() {
         ])
     };
     let out_dir = tmp.path().join("all");
-    let rules = "drtp,local-learned,fa,dfa/recompute,local,bp";
+    let rules = "drtp,local-learned,pepita,fa,dfa/recompute,local,bp";
     let stdout = ok(
         &run(rules, "hw_models/default.json", &out_dir),
         "compare --rules",
@@ -869,6 +870,7 @@ fn compare_runs_the_selected_rules() {
     let want = [
         "drtp",
         "local-learned",
+        "pepita",
         "fa/spill",
         "dfa/recompute",
         "local",

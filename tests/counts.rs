@@ -612,6 +612,59 @@ impl Geo<'_> {
         cs[self.core(i)].words[Unit::Error as usize][Class::Error as usize][BW][W] += k * ew;
     }
 
+    /// Stash-bank words of hidden layer `i`'s output.
+    fn stash_out_words(&self, i: usize) -> u64 {
+        words(self.rows(i), self.ab(), self.m.sram.stash.word_bits)
+    }
+
+    /// PEPITA keeps hidden layer `i`'s first-pass output (phase forward):
+    /// stash write `words(r, a, W_s)`, latency `lat_s`.
+    fn add_stash_output(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let w = self.stash_out_words(i);
+        let lat = self.lat_s();
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Stash as usize][Class::Activation as usize][F][W] += k * w;
+        c.latency_cycles[F] += k * lat;
+    }
+
+    /// PEPITA's error of hidden layer `i` (phase backward): stash read
+    /// `words(r, a, W_s)`, activation read `words(r, a)`, error write
+    /// `words(r, e)`, latency `lat_s + lat_e`; stochastic error rounding
+    /// draws `r`.
+    fn add_pepita_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let r = self.rows(i);
+        let (sw, hw, ew) = (self.stash_out_words(i), self.act(r), self.err(r));
+        let draws = self.draws(self.m.formats.error.rounding, r);
+        let lat = self.lat_s() + self.lat_e();
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Stash as usize][Class::Activation as usize][BW][R] += k * sw;
+        c.words[Unit::Activation as usize][Class::Activation as usize][BW][R] += k * hw;
+        c.words[Unit::Error as usize][Class::Error as usize][BW][W] += k * ew;
+        c.latency_cycles[BW] += k * lat;
+        c.lfsr_draws[BW] += k * draws;
+    }
+
+    /// PEPITA's input modulation at core 0 (phase backward): ROM read of
+    /// `c_0·C` entries, error read `words(C, e)`, activation read and write
+    /// `words(c_0, a)`, `c_0·C` MACs, latency `lat_a + lat_e`; stochastic
+    /// activation rounding draws `c_0`.
+    fn add_modulate(&self, cs: &mut [CoreCounts], k: u64) {
+        let (c0, cl) = (self.cols(0), self.classes());
+        let (rom_words, steps) = self.rom_use(c0 * cl);
+        let (xw, ew) = (self.act(c0), self.err(cl));
+        let draws = self.draws(self.m.formats.activation.rounding, c0);
+        let lat = self.lat_a() + self.lat_e();
+        let c = &mut cs[self.core(0)];
+        c.words[Unit::Rom as usize][Class::Classifier as usize][BW][R] += k * rom_words;
+        c.rom_generator_steps[BW] += k * steps;
+        c.words[Unit::Error as usize][Class::Error as usize][BW][R] += k * ew;
+        c.words[Unit::Activation as usize][Class::Activation as usize][BW][R] += k * xw;
+        c.words[Unit::Activation as usize][Class::Activation as usize][BW][W] += k * xw;
+        c.macs[BW] += k * (c0 * cl) as u64;
+        c.latency_cycles[BW] += k * lat;
+        c.lfsr_draws[BW] += k * draws;
+    }
+
     /// `k` stashes of layer `i`'s input (phase forward) and `reads` restores
     /// of each (phase backward), held in the stash bank (`words(c, a,
     /// W_stash)` written / read, stash latency) or, when `dram`, in DRAM
@@ -719,6 +772,45 @@ fn expected(case: &Case) -> Vec<CoreCounts> {
                     g.add_output_error(&mut cs, LE, s);
                 }
                 g.add_update(&mut cs, i, s);
+            }
+        }
+        Rule::Pepita => {
+            // Per sample: label to the output core; forward of every layer,
+            // each hidden output stashed and sent on; output error (phase
+            // backward), sent to core 0; input modulation; the modulated
+            // pass of the hidden layers, each followed by its error (stash
+            // read), update and transfer; the output layer's update.
+            g.add_label(&mut cs, l - 1..l, s);
+            for i in 0..l {
+                g.add_forward(&mut cs, i, F, s);
+                if i + 1 < l {
+                    g.add_stash_output(&mut cs, i, s);
+                    g.add_send(&mut cs, i, F, s);
+                    g.add_forward(&mut cs, i, BW, s);
+                    g.add_pepita_error(&mut cs, i, s);
+                    g.add_send(&mut cs, i, BW, s);
+                }
+                g.add_update(&mut cs, i, s);
+            }
+            g.add_output_error(&mut cs, BW, s);
+            if l > 1 {
+                g.add_send_output_error(&mut cs, 0, s);
+            }
+            g.add_modulate(&mut cs, s);
+            // Occupancy: each hidden core holds its first-pass output until
+            // its modulated pass (a shared core holds all of them at once);
+            // core 0 also holds the received output error.
+            let mut held = vec![0u64; g.cores()];
+            for i in 0..l - 1 {
+                held[g.core(i)] += g.stash_out_words(i);
+            }
+            for (c, h) in cs.iter_mut().zip(held) {
+                c.stash_peak_words = c.stash_peak_words.max(h);
+            }
+            if l > 1 {
+                let need = g.err(g.rows(0)) + g.err(g.classes());
+                let c = &mut cs[g.core(0)];
+                c.error_peak_words = c.error_peak_words.max(need);
             }
         }
         Rule::Bp(policy) | Rule::Fa(policy) | Rule::Dfa(policy) => {
@@ -848,7 +940,7 @@ fn check(case: &Case) -> RunResult {
 }
 
 const SHAPES: [&[usize]; 3] = [&[16, 8, 4], &[20, 12, 12, 3], &[64, 32, 16, 8, 5]];
-const RULES: [Rule; 10] = [
+const RULES: [Rule; 11] = [
     Rule::Local,
     Rule::Bp(BpPolicy::Stash),
     Rule::Bp(BpPolicy::Spill),
@@ -859,6 +951,7 @@ const RULES: [Rule; 10] = [
     Rule::Dfa(BpPolicy::Recompute),
     Rule::Drtp,
     Rule::LocalLearned,
+    Rule::Pepita,
 ];
 
 // ---------------------------------------------------------------------------
@@ -982,6 +1075,7 @@ fn rom_storage_sign_bits_values_and_lfsr() {
                 Rule::Fa(BpPolicy::Spill),
                 Rule::Dfa(BpPolicy::Spill),
                 Rule::Drtp,
+                Rule::Pepita,
             ] {
                 check(&Case::new(m.clone(), shape, rule, 2, 5));
             }
@@ -1266,6 +1360,29 @@ fn recompute_adds_the_forward_cost_of_lower_layers_to_backward() {
                 assert_eq!(r.macs[F], s.macs[F]);
                 assert_eq!(r.macs[UP], s.macs[UP]);
             }
+        }
+    }
+}
+
+/// Edge shapes of the further rules: PEPITA on a single layer (the output
+/// error is already on core 0: no transfer, no stash, no second pass) and
+/// DFA / FA with one hidden layer (no output error to send), both mappings.
+#[test]
+fn further_rules_on_one_and_two_layer_networks() {
+    for mapping in [Mapping::CorePerLayer, Mapping::SharedCore] {
+        let mut m = default_model();
+        m.mapping = mapping;
+        let r = check(&Case::new(m.clone(), &[16, 4], Rule::Pepita, 2, 5));
+        assert_eq!(r.counts[0].stash_peak_words, 0);
+        assert_eq!(r.counts[0].macs[BW], 5 * 16 * 4, "modulation only");
+        for rule in [
+            Rule::Dfa(BpPolicy::Spill),
+            Rule::Fa(BpPolicy::Spill),
+            Rule::Pepita,
+            Rule::Drtp,
+            Rule::LocalLearned,
+        ] {
+            check(&Case::new(m.clone(), &[16, 8, 4], rule, 3, 7));
         }
     }
 }

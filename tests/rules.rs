@@ -4,7 +4,7 @@
 //! 16-bit fixed point, and within a stated distance of the same run in `f32`.
 
 use locus::data::{Dataset, SyntheticSpec, generate};
-use locus::hw::core::{Chip, FeedbackKind, NetSpec};
+use locus::hw::core::{Chip, FeedbackKind, NetSpec, modulation_exponent};
 use locus::hw::datapath::{Activation, FloatDatapath};
 use locus::hw::model::HwModel;
 use locus::rules::{BpPolicy, Rule};
@@ -154,6 +154,31 @@ fn learned_step(
     }
 }
 
+/// PEPITA: `e = out − y`, modulated input `x − F e` (`F` is `cols_0 ×
+/// classes`), second pass through the hidden layers; hidden `W_i −= lr (h_i −
+/// h_i^mod) (x_i^mod)ᵀ`, output `W −= lr e (x^mod)ᵀ`.
+fn pepita_step(net: &mut [RefLayer], f: &[f64], x: &[f64], label: usize, lr: f64) {
+    let acts = forward(net, x);
+    let n = net.len();
+    let e = minus_one_hot(&acts[n], label);
+    let fe = matvec(f, &e, None);
+    let xm: Vec<f64> = x.iter().zip(&fe).map(|(a, b)| a - b).collect();
+    let mods = forward(net, &xm);
+    for i in 0..n {
+        let d: Vec<f64> = if i + 1 < n {
+            acts[i + 1]
+                .iter()
+                .zip(&mods[i + 1])
+                .map(|(a, b)| a - b)
+                .collect()
+        } else {
+            e.clone()
+        };
+        let l = &mut net[i];
+        sgd(&mut l.w, &mut l.b, lr, &d, &mods[i]);
+    }
+}
+
 fn snapshot(chip: &Chip<FloatDatapath>) -> Vec<RefLayer> {
     chip.layers
         .iter()
@@ -173,13 +198,13 @@ fn assert_near(got: &[f64], want: &[f64], what: &str) {
 }
 
 /// Parameters within 1e-5 of the reference, and every layer moved (by more
-/// than 1e-4 somewhere), so the step was not a no-op.
+/// than 1e-6 somewhere), so the step was not a no-op.
 fn assert_close(got: &[RefLayer], want: &[RefLayer], before: &[RefLayer], what: &str) {
     for (i, ((g, w), b)) in got.iter().zip(want).zip(before).enumerate() {
         assert_near(&g.w, &w.w, &format!("{what}: layer {i} w"));
         assert_near(&g.b, &w.b, &format!("{what}: layer {i} b"));
         assert!(
-            g.w.iter().zip(&b.w).any(|(g, b)| (g - b).abs() > 1e-4),
+            g.w.iter().zip(&b.w).any(|(g, b)| (g - b).abs() > 1e-6),
             "{what}: layer {i} did not learn"
         );
     }
@@ -201,6 +226,8 @@ fn f32_step_matches_an_f64_computation_of_each_rule() {
         (Rule::Drtp, 1),
         (Rule::LocalLearned, 0),
         (Rule::LocalLearned, 2),
+        (Rule::Pepita, 1),
+        (Rule::Pepita, 2),
     ] {
         let dp = FloatDatapath::new(shift);
         let mut chip = if rule.uses_classifiers() {
@@ -245,6 +272,21 @@ fn f32_step_matches_an_f64_computation_of_each_rule() {
                 drtp_step(&mut want, &ms, &x, label, lr);
             }
             Rule::LocalLearned => learned_step(&mut want, &mut cls, &x, label, lr),
+            Rule::Pepita => {
+                // ROM entries ±2^-round(log2 √C); F = ±2^-k, k for 6 inputs.
+                let rom = chip.feedback_matrix(0).expect("F in core 0's ROM");
+                assert_eq!(rom.len(), 6 * 3);
+                assert!(rom.iter().all(|v| v.abs() == 0.5));
+                let k = modulation_exponent(6);
+                assert_eq!(k, 5); // 0.05·√(2/6) = 0.029 ≈ 2^-5
+                let f: Vec<f64> = rom
+                    .iter()
+                    .map(|v| v.signum() * (-(k as f64)).exp2())
+                    .collect();
+                // A large step so that the tiny modulation moves the hidden
+                // layers measurably (it is 2^-5 of the output error).
+                pepita_step(&mut want, &f, &x, label, lr);
+            }
             _ => unreachable!(),
         }
         rule.train_batch(&mut chip, &[(&pixels, label)])
@@ -349,11 +391,16 @@ fn data() -> (Dataset, Dataset) {
     .expect("synthetic data")
 }
 
-/// Test accuracy of `rule` after 3 epochs of 64-64-64-10 at lr 2^-6, fixed
+/// Test accuracy of `rule` after 3 epochs of 64-64-64-10 at `lr`, fixed
 /// point and f32. (At 2^-5 feedback alignment is unstable here: its f32 run
 /// falls from 93.8 % to 87.9 % in epoch 3 and its fixed-point weights
 /// saturate, ending at chance; docs/rules.md.)
-fn accuracies(rule: Rule, activation: Activation, data: &(Dataset, Dataset)) -> (f64, f64) {
+fn accuracies(
+    rule: Rule,
+    activation: Activation,
+    lr: f64,
+    data: &(Dataset, Dataset),
+) -> (f64, f64) {
     let model = default_model();
     let acc = |arith| {
         let cfg = TrainConfig {
@@ -361,7 +408,7 @@ fn accuracies(rule: Rule, activation: Activation, data: &(Dataset, Dataset)) -> 
             net: NetSpec::dense(vec![64, 64, 64, 10], activation),
             epochs: 3,
             batch: 1,
-            lr: 1.0 / 64.0,
+            lr,
             seed: 1,
             arith,
             train_limit: None,
@@ -375,27 +422,84 @@ fn accuracies(rule: Rule, activation: Activation, data: &(Dataset, Dataset)) -> 
 
 /// Every rule learns in 16-bit fixed point, far above the 10 % of chance
 /// (the local rule reaches about 95 % here), and within 2 points of its own
-/// f32 run. DRTP uses hard-tanh, as its paper does: with ReLU its constant
+/// f32 run, at lr 2^-6 (PEPITA, which learns more slowly, at 2^-5: about 82 %).
+/// DRTP uses hard-tanh, as its paper does: with ReLU its constant
 /// target-driven updates grow activations without bound (docs/rules.md).
 #[test]
 fn every_rule_learns_in_fixed_point_close_to_f32() {
     let data = data();
-    for (rule, act) in [
-        (Rule::Fa(BpPolicy::Spill), Activation::Relu),
-        (Rule::Dfa(BpPolicy::Spill), Activation::Relu),
-        (Rule::Drtp, Activation::HardTanh),
-        (Rule::LocalLearned, Activation::Relu),
+    for (rule, act, lr, min) in [
+        (Rule::Fa(BpPolicy::Spill), Activation::Relu, 1.0 / 64.0, 0.8),
+        (
+            Rule::Dfa(BpPolicy::Spill),
+            Activation::Relu,
+            1.0 / 64.0,
+            0.8,
+        ),
+        (Rule::Drtp, Activation::HardTanh, 1.0 / 64.0, 0.8),
+        (Rule::LocalLearned, Activation::Relu, 1.0 / 64.0, 0.8),
+        (Rule::Pepita, Activation::Relu, 1.0 / 32.0, 0.7),
     ] {
-        let (fixed, f32) = accuracies(rule, act, &data);
+        let (fixed, f32) = accuracies(rule, act, lr, &data);
         eprintln!("{}: fixed {fixed:.4}, f32 {f32:.4}", rule.label());
         assert!(
-            fixed > 0.8,
+            fixed > min,
             "{}: fixed-point accuracy {fixed}",
             rule.label()
         );
         assert!(
             (fixed - f32).abs() <= 0.02,
             "{}: fixed {fixed} vs f32 {f32}",
+            rule.label()
+        );
+    }
+}
+
+/// Only the rules that update each layer right after its forward step
+/// pipeline samples across the cores (throughput set by the busiest core);
+/// the others wait for a later error and add their cores' cycles.
+#[test]
+fn forward_only_rules_pipeline_the_others_are_update_locked() {
+    let model = default_model();
+    let data = generate(&SyntheticSpec {
+        classes: 4,
+        sample_len: 16,
+        train: 20,
+        test: 4,
+        noise: 40,
+        seed: 1,
+    })
+    .expect("synthetic data");
+    for (rule, pipelined) in [
+        (Rule::Local, true),
+        (Rule::LocalLearned, true),
+        (Rule::Drtp, true),
+        (Rule::Fa(BpPolicy::Spill), false),
+        (Rule::Dfa(BpPolicy::Spill), false),
+        (Rule::Pepita, false),
+        (Rule::Bp(BpPolicy::Spill), false),
+    ] {
+        let cfg = TrainConfig {
+            rule,
+            net: NetSpec::dense(vec![16, 12, 8, 4], Activation::Relu),
+            epochs: 1,
+            batch: 1,
+            lr: 1.0 / 16.0,
+            seed: 1,
+            arith: Arith::Fixed,
+            train_limit: None,
+            test_limit: None,
+        };
+        let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
+        let t = locus::report::RunReport::new(&model, &r).estimated.timing;
+        assert_eq!(t.pipelined, pipelined, "{}", rule.label());
+        let max = *t.core_cycles.iter().max().expect("cores");
+        let sum: u64 = t.core_cycles.iter().sum();
+        assert!(max < sum, "{}: several busy cores", rule.label());
+        assert_eq!(
+            t.total_cycles,
+            if pipelined { max } else { sum },
+            "{}",
             rule.label()
         );
     }

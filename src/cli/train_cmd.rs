@@ -69,7 +69,7 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Learning rule (docs/rules.md).
-    #[arg(long, value_parser = ["local", "bp", "fa", "dfa", "drtp", "local-learned"], default_value = "local")]
+    #[arg(long, value_parser = ["local", "bp", "fa", "dfa", "drtp", "local-learned", "pepita"], default_value = "local")]
     pub rule: String,
     /// Buffering policy of the rules with a backward pass (bp, fa, dfa).
     #[arg(long, value_enum, default_value_t = BpPolicy::Spill)]
@@ -86,8 +86,8 @@ pub struct TrainArgs {
 pub struct CompareArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Rules to compare, comma-separated: local, local-learned, drtp, dfa,
-    /// fa, bp (every buffering policy), or one policy as bp/stash,
+    /// Rules to compare, comma-separated: local, local-learned, drtp, pepita,
+    /// dfa, fa, bp (every buffering policy), or one policy as bp/stash,
     /// fa/recompute, ... (fa and dfa alone use spill).
     #[arg(long, value_delimiter = ',', default_value = "local,bp", value_parser = parse_rule_name)]
     pub rules: Vec<String>,
@@ -231,6 +231,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         "dfa" => Rule::Dfa(args.policy),
         "drtp" => Rule::Drtp,
         "local-learned" => Rule::LocalLearned,
+        "pepita" => Rule::Pepita,
         _ => Rule::Local,
     };
     let (model, train, test) = load(&args.run)?;
@@ -319,7 +320,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             Arith::F32 => "f32",
         }
     );
-    if args.run.batch > 1 && rules.iter().any(|r| !r.is_forward_only()) {
+    if args.run.batch > 1 && rules.iter().any(|r| r.scales_lr_by_batch()) {
         let bp = config(&args.run, Rule::Bp(BpPolicy::Spill));
         let (shift, real) = sim::lr_shift(sim::step_lr(&bp))?;
         eprintln!(

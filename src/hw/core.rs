@@ -31,7 +31,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod feedback;
-pub use feedback::FeedbackKind;
+pub use feedback::{FeedbackKind, modulation_exponent};
 mod conv;
 
 /// A network that cannot be mapped onto the modelled chip.

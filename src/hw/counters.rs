@@ -59,7 +59,8 @@ named_enum! {
         /// Weight updates held in memory (none in the dense rules so far: an
         /// update is applied as it is computed).
         Update => "update",
-        /// Fixed random classifier entries.
+        /// Classifier entries: the local rules' fixed random classifiers and
+        /// the fixed feedback matrices (ROM), and learned classifiers (SRAM).
         Classifier => "classifier",
         /// Class labels.
         Label => "label",
@@ -77,7 +78,7 @@ named_enum! {
         Error => "error",
         /// Activation stash (kept for a later phase).
         Stash => "stash",
-        /// Classifier ROM.
+        /// ROM: fixed random classifiers and feedback matrices.
         Rom => "rom",
     }
 }

@@ -108,6 +108,14 @@ pub trait Datapath: Send {
         h: &[Self::V],
         out: &mut [Self::V],
     );
+    /// PEPITA's input modulation, `x[j] −= 2^-shift · Σ_k f[j][k]·e[k]` in
+    /// activation format, with `f` (`x.len() × e.len()`, row-major) in the
+    /// classifier format and `e` in the error format: one requantisation per
+    /// element (activation rounding and overflow).
+    fn modulate(&mut self, f: &[Self::V], e: &[Self::V], shift: u32, x: &mut [Self::V]);
+    /// `out = a − b` for activations `a`, `b`, in error format (PEPITA's
+    /// hidden-layer error, first-pass minus second-pass output).
+    fn difference_to_error(&mut self, a: &[Self::V], b: &[Self::V], out: &mut [Self::V]);
     /// Output activations into error format, in place semantics: `e = a`.
     fn activation_to_error(&mut self, a: &[Self::V], e: &mut [Self::V]);
     /// `e[label] -= 1` (one-hot target), in error format.
@@ -203,6 +211,8 @@ pub struct FixedDatapath<V: Raw> {
     cls_fwd: Requantizer,
     /// Learned classifier (weight format) times activations into errors.
     learned_fwd: Requantizer,
+    /// Rounding and overflow of the activation format.
+    act_rounding: (Rounding, crate::quant::Overflow),
     bwd: Requantizer,
     cls_bwd: Requantizer,
     act_to_err: Requantizer,
@@ -316,6 +326,7 @@ impl<V: Raw> FixedDatapath<V> {
                 sf(c.frac + a.frac) - sf(e.frac),
                 TensorClass::Error,
             )?,
+            act_rounding: (f.activation.rounding, f.activation.overflow),
             learned_fwd: rq(
                 "learned classifier",
                 sf(w.frac + a.frac) - sf(e.frac),
@@ -512,6 +523,45 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
             *o = self.dot_requant(&m[i * cols..(i + 1) * cols], h, sx, bias, rq, |s| {
                 &mut s.error
             });
+        }
+    }
+
+    fn modulate(&mut self, f: &[V], e: &[V], shift: u32, x: &mut [V]) {
+        let classes = e.len();
+        let a = self.activation;
+        // x·2^s − F e, requantised by s = c + e + shift − a fractional bits.
+        let s = (self.classifier.frac + self.error.frac + shift) as i32 - a.frac as i32;
+        let t = self.act_rounding;
+        let rq = match Requantizer::with_shift(s.max(0), a, t.0, t.1) {
+            Ok(rq) => rq,
+            Err(_) => unreachable!("modulation shift {s} is within the supported range"),
+        };
+        for (j, xj) in x.iter_mut().enumerate() {
+            let row = &f[j * classes..(j + 1) * classes];
+            let dot: i64 = row
+                .iter()
+                .zip(e)
+                .map(|(m, v)| m.to_i64() * v.to_i64())
+                .sum();
+            let v = (xj.to_i64() << s.max(0)) - dot;
+            if rq.rounding() == Rounding::Stochastic {
+                self.draws += 1;
+            }
+            *xj = V::from_i64_unchecked(
+                rq.apply(v, &mut self.lfsr, &mut self.overflow.activation) as i64
+            );
+        }
+    }
+
+    fn difference_to_error(&mut self, a: &[V], b: &[V], out: &mut [V]) {
+        let rq = self.act_to_err;
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            if rq.rounding() == Rounding::Stochastic {
+                self.draws += 1;
+            }
+            let v = x.to_i64() - y.to_i64();
+            *o =
+                V::from_i64_unchecked(rq.apply(v, &mut self.lfsr, &mut self.overflow.error) as i64);
         }
     }
 
@@ -862,6 +912,18 @@ impl Datapath for FloatDatapath {
         let cols = h.len();
         for (i, o) in out.iter_mut().enumerate() {
             *o = dot_f32(&m[i * cols..(i + 1) * cols], h) + c[i];
+        }
+    }
+    fn modulate(&mut self, f: &[f32], e: &[f32], shift: u32, x: &mut [f32]) {
+        let scale = (-(shift as f32)).exp2();
+        let classes = e.len();
+        for (j, xj) in x.iter_mut().enumerate() {
+            *xj -= scale * dot_f32(&f[j * classes..(j + 1) * classes], e);
+        }
+    }
+    fn difference_to_error(&mut self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+            *o = x - y;
         }
     }
     fn activation_to_error(&mut self, a: &[f32], e: &mut [f32]) {

@@ -1,10 +1,11 @@
 //! Cycle estimate from the counts. Per core and phase:
 //! `cycles = max(ceil(MACs / lanes), ceil(bank words / ports) for every bank
 //! and direction, ROM words, ceil(DRAM bytes / bandwidth)) + latencies`.
-//! With one core per layer the local rule pipelines samples across layers
-//! (throughput set by the busiest core); backprop is update-locked (a sample's
-//! backward pass must finish before the next forward pass uses the weights),
-//! so its cores' times add up. A shared core always adds up.
+//! With one core per layer the forward-only rules (local, local-learned,
+//! drtp) pipeline samples across layers (throughput set by the busiest core);
+//! backprop, FA, DFA and PEPITA are update-locked (a sample's learning pass
+//! must finish before the next forward pass uses the weights), so their
+//! cores' times add up. A shared core always adds up.
 
 use super::counters::{CoreCounts, Phase, Rw, Unit};
 use super::model::{HwModel, Mapping};
@@ -18,7 +19,7 @@ pub struct Timing {
     pub core_phase_cycles: Vec<[u64; 4]>,
     /// Busy cycles of each core, summed over phases.
     pub core_cycles: Vec<u64>,
-    /// Whether samples overlap across cores (local rule, one core per layer).
+    /// Whether samples overlap across cores (a forward-only rule, one core per layer).
     pub pipelined: bool,
     /// Modelled cycles for the whole training run.
     pub total_cycles: u64,
@@ -55,14 +56,21 @@ pub fn phase_cycles(model: &HwModel, c: &CoreCounts, phase: Phase) -> u64 {
     bound + c.latency_cycles[p]
 }
 
-/// Cycles and throughput of a run of `samples` training samples.
-pub fn estimate(model: &HwModel, counts: &[CoreCounts], samples: u64, local_rule: bool) -> Timing {
+/// Cycles and throughput of a run of `samples` training samples;
+/// `forward_only`: the rule updates each layer right after its forward step
+/// ([`crate::rules::Rule::is_forward_only`]).
+pub fn estimate(
+    model: &HwModel,
+    counts: &[CoreCounts],
+    samples: u64,
+    forward_only: bool,
+) -> Timing {
     let core_phase_cycles: Vec<[u64; 4]> = counts
         .iter()
         .map(|c| std::array::from_fn(|p| phase_cycles(model, c, Phase::ALL[p])))
         .collect();
     let core_cycles: Vec<u64> = core_phase_cycles.iter().map(|p| p.iter().sum()).collect();
-    let pipelined = local_rule && model.mapping == Mapping::CorePerLayer && counts.len() > 1;
+    let pipelined = forward_only && model.mapping == Mapping::CorePerLayer && counts.len() > 1;
     let total_cycles = if pipelined {
         core_cycles.iter().copied().max().unwrap_or(0)
     } else {

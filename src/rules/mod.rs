@@ -7,6 +7,7 @@ pub mod bp;
 pub mod drtp;
 pub mod local;
 pub mod local_learned;
+pub mod pepita;
 
 use crate::hw::core::{Chip, ChipError, FeedbackKind};
 use crate::hw::datapath::Datapath;
@@ -63,6 +64,10 @@ pub enum Rule {
     /// Local errors from learned classifiers held in SRAM (Nøkland &
     /// Eidnes 2019, "pred" loss); no buffering.
     LocalLearned,
+    /// PEPITA (Dellaferrera & Kreiman 2022): a second forward pass on the
+    /// input modulated by the output error; each layer learns from the
+    /// difference of its two outputs. Keeps the first-pass hidden outputs.
+    Pepita,
 }
 
 impl Rule {
@@ -75,6 +80,7 @@ impl Rule {
             Rule::Dfa(p) => format!("dfa/{}", p.name()),
             Rule::Drtp => "drtp".to_string(),
             Rule::LocalLearned => "local-learned".to_string(),
+            Rule::Pepita => "pepita".to_string(),
         }
     }
 
@@ -83,6 +89,7 @@ impl Rule {
         "local",
         "local-learned",
         "drtp",
+        "pepita",
         "dfa",
         "fa",
         "bp",
@@ -108,6 +115,7 @@ impl Rule {
             "local" => vec![Rule::Local],
             "local-learned" => vec![Rule::LocalLearned],
             "drtp" => vec![Rule::Drtp],
+            "pepita" => vec![Rule::Pepita],
             "bp" => BpPolicy::ALL.iter().map(|&p| Rule::Bp(p)).collect(),
             "fa" => vec![Rule::Fa(BpPolicy::Spill)],
             "dfa" => vec![Rule::Dfa(BpPolicy::Spill)],
@@ -135,15 +143,24 @@ impl Rule {
             Rule::Fa(_) => Some(FeedbackKind::Fixed),
             Rule::Dfa(_) => Some(FeedbackKind::Direct),
             Rule::LocalLearned => Some(FeedbackKind::Learned),
+            Rule::Pepita => Some(FeedbackKind::Modulated),
             _ => None,
         }
     }
 
     /// Whether a layer updates as soon as its own forward step is done (no
     /// wait for a later error): then, with one core per layer, the cores
-    /// pipeline consecutive samples. Backprop, FA and DFA are update-locked.
+    /// pipeline consecutive samples. Backprop, FA, DFA and PEPITA (whose
+    /// second pass needs the output error) are update-locked.
     pub fn is_forward_only(&self) -> bool {
         matches!(self, Rule::Local | Rule::Drtp | Rule::LocalLearned)
+    }
+
+    /// Whether a batch of `B` applies each sample's update at `lr / B`
+    /// (backprop, FA, DFA: the batch's forward passes come first); the other
+    /// rules finish each sample before the next and update at `lr`.
+    pub fn scales_lr_by_batch(&self) -> bool {
+        matches!(self, Rule::Bp(_) | Rule::Fa(_) | Rule::Dfa(_))
     }
 
     /// The buffering policy of a rule with a backward pass.
@@ -174,6 +191,7 @@ impl Rule {
             Rule::Local => Ok(per_sample(chip, local::train_sample)),
             Rule::Drtp => Ok(per_sample(chip, drtp::train_sample)),
             Rule::LocalLearned => Ok(per_sample(chip, local_learned::train_sample)),
+            Rule::Pepita => Ok(per_sample(chip, pepita::train_sample)),
         }
     }
 }

@@ -87,16 +87,16 @@ pub fn lr_shift(lr: f64) -> Result<(u32, f64), SimError> {
     Ok((shift, (-(shift as f64)).exp2()))
 }
 
-/// The learning rate of one per-sample update. The forward-only rules
-/// (local, local-learned, drtp) apply every sample's update at `lr`;
-/// backprop, FA and DFA apply each of a batch's `B` per-sample updates at
-/// `lr / B` (the mean of the batch's gradients, with no
-/// gradient-accumulation buffer; see `docs/rules.md`).
+/// The learning rate of one per-sample update. Backprop, FA and DFA apply
+/// each of a batch's `B` per-sample updates at `lr / B` (the mean of the
+/// batch's gradients, with no gradient-accumulation buffer; see
+/// `docs/rules.md`); the other rules finish each sample before the next and
+/// apply its update at `lr`.
 pub fn step_lr(config: &TrainConfig) -> f64 {
-    if config.rule.is_forward_only() {
-        config.lr
-    } else {
+    if config.rule.scales_lr_by_batch() {
         config.lr / config.batch.max(1) as f64
+    } else {
+        config.lr
     }
 }
 

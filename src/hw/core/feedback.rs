@@ -40,6 +40,10 @@ pub enum FeedbackKind {
     /// A learned `classes × rows_i` classifier (and biases) per hidden layer,
     /// in SRAM.
     Learned,
+    /// PEPITA: a fixed random `cols_0 × classes` matrix `F` in core 0's ROM
+    /// that modulates the input with the output error, and each hidden
+    /// layer's first-pass output kept in its stash bank.
+    Modulated,
 }
 
 /// Per-layer state of the feedback tensors (empty when not used).
@@ -60,6 +64,8 @@ pub(super) struct FbLayer<V> {
     rom_addr: u64,
     /// Weight-bank word address of the learned classifier.
     m_addr: u64,
+    /// PEPITA: the first-pass output of a hidden layer (stash bank).
+    h1: Vec<V>,
 }
 
 /// The feedback tensors of every layer.
@@ -67,6 +73,17 @@ pub(super) struct FbLayer<V> {
 pub(super) struct Feedback<V> {
     kind: Option<FeedbackKind>,
     layers: Vec<FbLayer<V>>,
+    /// PEPITA: `F = 2^-shift · R`, `R` the ROM matrix (`shift` bits beyond
+    /// the ROM's own scale, applied by the requantisation).
+    shift: u32,
+}
+
+/// Power-of-two exponent `k` of PEPITA's input-modulation matrix for `d`
+/// inputs: `2^-k` nearest the standard deviation of the paper's
+/// `0.05 · U(−√(6/d), √(6/d))`, which is `0.05·√(2/d)` (784 inputs: `k = 9`).
+pub fn modulation_exponent(d: usize) -> u32 {
+    let std = 0.05 * (2.0 / d.max(1) as f64).sqrt();
+    (-std.log2()).round().max(0.0) as u32
 }
 
 /// Seed of layer `i`'s feedback tensors, derived from the run seed so that
@@ -95,6 +112,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let wbank = self.model.bank(BankRole::Weight).clone();
         let ebank = self.model.bank(BankRole::Error).clone();
         let mut rom_used = vec![0u64; cores];
+        let mut shift = 0;
+        let sbank = self.model.bank(BankRole::Stash).clone();
+        let ab = self.bits.activation;
+        let mut stash_used = vec![0u64; cores];
         // Weight words already in each core's bank (the layers' own).
         let mut w_used: Vec<u64> = self.counts.iter().map(|c| c.weight_words).collect();
         let mut fb = Vec::with_capacity(n);
@@ -142,6 +163,52 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                         c.error_peak_words = c.error_peak_words.max(need);
                     }
                 }
+                FeedbackKind::Modulated => {
+                    if i == 0 {
+                        let rom = ClassifierRom::generate(storage, cols, classes, rng.random());
+                        let need = self.model.rom.words_for(rom.entries());
+                        rom_used[core] += need;
+                        if rom_used[core] > self.model.rom.capacity_words() {
+                            return Err(ChipError::RomTooSmall {
+                                layer: 0,
+                                classes: cols,
+                                units: classes,
+                                need: rom_used[core],
+                                capacity: self.model.rom.capacity_words(),
+                            });
+                        }
+                        if rom.scale_shift > self.model.formats.classifier.frac {
+                            return Err(ChipError::ClassifierScale {
+                                layer: 0,
+                                shift: rom.scale_shift,
+                                frac: self.model.formats.classifier.frac,
+                            });
+                        }
+                        shift = modulation_exponent(cols).saturating_sub(rom.scale_shift);
+                        l.b = (0..rom.entries() as usize)
+                            .map(|k| self.dp.encode_real(TensorClass::Classifier, rom.real(k)))
+                            .collect();
+                        l.rom = Some(rom);
+                        if n > 1 {
+                            l.e_cls = vec![D::V::default(); classes];
+                            let c = &mut self.counts[core];
+                            let need = ebank.words_for(rows as u64, eb)
+                                + ebank.words_for(classes as u64, eb);
+                            c.error_peak_words = c.error_peak_words.max(need);
+                        }
+                    }
+                    if i + 1 < n {
+                        l.h1 = vec![D::V::default(); rows];
+                        stash_used[core] += sbank.words_for(rows as u64, ab);
+                        if stash_used[core] > sbank.capacity_words() {
+                            return Err(ChipError::StashFull {
+                                layer: i,
+                                need: stash_used[core],
+                                capacity: sbank.capacity_words(),
+                            });
+                        }
+                    }
+                }
                 FeedbackKind::Learned if i + 1 < n => {
                     let bound = 1.0 / (rows as f64).sqrt();
                     let mut draw = |k| {
@@ -182,6 +249,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.fb = Feedback {
             kind: Some(kind),
             layers: fb,
+            shift,
         };
         Ok(())
     }
@@ -205,12 +273,15 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// the last core, interconnect words × hops, the same words written at
     /// core `i`. On a shared core the error is already in the bank: nothing
     /// is counted.
+    /// PEPITA sends it to layer 0's core (`i = 0`) the same way.
     pub fn send_output_error(&mut self, i: usize) {
         let last = self.layers.len() - 1;
-        assert!(
-            self.fb.kind == Some(FeedbackKind::Direct) && i > 0 && i < last,
-            "send_output_error: direct feedback to a hidden layer above layer 0"
-        );
+        let ok = match self.fb.kind {
+            Some(FeedbackKind::Direct) => i > 0 && i < last,
+            Some(FeedbackKind::Modulated) => i == 0 && last > 0,
+            _ => false,
+        };
+        assert!(ok, "send_output_error: not a receiving layer of this rule");
         let (src, dst) = (&self.layers[last].e, &mut self.fb.layers[i].e_cls);
         dst.copy_from_slice(src);
         if self.hops(last, i) == 0 {
@@ -473,5 +544,135 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     pub fn feedback_matrix(&self, i: usize) -> Option<Vec<f64>> {
         let rom = self.fb.layers.get(i)?.rom.as_ref()?;
         Some((0..rom.entries() as usize).map(|k| rom.real(k)).collect())
+    }
+}
+
+impl<D: Datapath, T: TraceSink> Chip<D, T> {
+    /// PEPITA: keeps hidden layer `i`'s first-pass output `h_i` in its stash
+    /// bank until the modulated pass. Counts (phase `Forward`): stash write
+    /// `words(rows, a, W_s)`, latency `λ_s`; the stash occupancy rises by
+    /// those words (released by [`Chip::pepita_error`]).
+    pub fn stash_output(&mut self, i: usize) {
+        let f = &mut self.fb.layers[i];
+        f.h1.copy_from_slice(&self.layers[i].h);
+        let rows = self.layers[i].rows;
+        let words = self.words(BankRole::Stash, rows, self.bits.activation);
+        let p = Phase::Forward;
+        let lat = self.bank_latency(BankRole::Stash);
+        let addr = self.core(i).stash_words_now;
+        self.begin(i, p, "stash_output");
+        let (us, ca) = (Unit::Stash, Class::Activation);
+        self.access(i, us, ca, p, Rw::Write, addr, words, Src::H(i));
+        let c = self.core(i);
+        c.stash_words_now += words;
+        c.stash_peak_words = c.stash_peak_words.max(c.stash_words_now);
+        self.add_latency(i, p, lat);
+        self.end();
+    }
+
+    /// PEPITA's input modulation at layer 0: `x_0 ← x_0 − F e`, `F =
+    /// 2^-shift·R` (`cols_0 × classes`, ROM), `e` the output error (sent to
+    /// core 0, or already there for a one-layer network). Counts (phase
+    /// `Backward`): ROM read of `cols_0·classes` entries, error read
+    /// `words(classes, e, W_e)`, activation read and write `words(cols_0, a,
+    /// W_a)`, `cols_0·classes` MACs, latency `λ_a + λ_e` and, when
+    /// activations round stochastically, `cols_0` LFSR draws.
+    pub fn modulate_input(&mut self) {
+        let last = self.layers.len() - 1;
+        let shift = self.fb.shift;
+        {
+            let l0 = &mut self.layers[0];
+            let f0 = &self.fb.layers[0];
+            let e = if last == 0 { &l0.e } else { &f0.e_cls };
+            self.dp.modulate(&f0.b, e, shift, &mut l0.x);
+        }
+        let cols = self.layers[0].cols;
+        let classes = self.net.classes();
+        let (ab, eb) = (self.bits.activation, self.bits.error);
+        let x_words = self.words(BankRole::Activation, cols, ab);
+        let e_words = self.words(BankRole::Error, classes, eb);
+        let (rom_words, steps) = self.rom_use((cols * classes) as u64);
+        let lat = self.bank_latency(BankRole::Activation) + self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Activation, cols);
+        let p = Phase::Backward;
+        let e_addr = if last == 0 {
+            self.err_addr(0, self.err_slot)
+        } else {
+            self.fb_err_addr(0)
+        };
+        let (rom_addr, x_addr) = (self.fb.layers[0].rom_addr, self.place[0].x);
+        self.begin(0, p, "modulate_input");
+        let (ur, cr) = (Unit::Rom, Class::Classifier);
+        self.access(0, ur, cr, p, Rw::Read, rom_addr, rom_words, Src::None);
+        self.core(0).rom_generator_steps[p.index()] += steps;
+        self.access(
+            0,
+            Unit::Error,
+            Class::Error,
+            p,
+            Rw::Read,
+            e_addr,
+            e_words,
+            Src::None,
+        );
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.access(0, ua, ca, p, Rw::Read, x_addr, x_words, Src::None);
+        self.access(0, ua, ca, p, Rw::Write, x_addr, x_words, Src::X(0));
+        self.add_macs(0, p, (cols * classes) as u64);
+        self.core(0).lfsr_draws[p.index()] += draws;
+        self.add_latency(0, p, lat);
+        self.end();
+    }
+
+    /// PEPITA's error of hidden layer `i` after its modulated pass: `e =
+    /// h¹ − h` (first-pass output from the stash minus the modulated
+    /// output), in error format. Counts (phase `Backward`): stash read
+    /// `words(rows, a, W_s)` (then released), activation read `words(rows,
+    /// a, W_a)`, error write `words(rows, e, W_e)`, latency `λ_s + λ_e` and,
+    /// when errors round stochastically, `rows` LFSR draws.
+    pub fn pepita_error(&mut self, i: usize) {
+        {
+            let l = &mut self.layers[i];
+            self.dp
+                .difference_to_error(&self.fb.layers[i].h1, &l.h, &mut l.e);
+        }
+        let rows = self.layers[i].rows;
+        let (ab, eb) = (self.bits.activation, self.bits.error);
+        let s_words = self.words(BankRole::Stash, rows, ab);
+        let h_words = self.words(BankRole::Activation, rows, ab);
+        let e_words = self.words(BankRole::Error, rows, eb);
+        let lat = self.bank_latency(BankRole::Stash) + self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Error, rows);
+        let p = Phase::Backward;
+        let (h_addr, e_addr) = (self.place[i].h, self.err_addr(i, 0));
+        let s_addr = self.core(i).stash_words_now.saturating_sub(s_words);
+        self.begin(i, p, "pepita_error");
+        let (us, ca) = (Unit::Stash, Class::Activation);
+        self.access(i, us, ca, p, Rw::Read, s_addr, s_words, Src::None);
+        self.access(
+            i,
+            Unit::Activation,
+            ca,
+            p,
+            Rw::Read,
+            h_addr,
+            h_words,
+            Src::None,
+        );
+        self.access(
+            i,
+            Unit::Error,
+            Class::Error,
+            p,
+            Rw::Write,
+            e_addr,
+            e_words,
+            Src::E(i),
+        );
+        let c = self.core(i);
+        c.stash_words_now -= s_words;
+        c.lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        self.end();
     }
 }
