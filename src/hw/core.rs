@@ -9,6 +9,9 @@
 //! once into the core's input registers, streams the weights and biases once,
 //! and writes the output `h` back to the activation bank. Word counts use the
 //! bank's packing (`words_for`). The exact formulas are in `docs/hw_model.md`.
+//! Convolution layers (child module `conv`) keep `rows`/`cols` as their
+//! flattened output/input maps; `forward`, `backward` and `update` hand them
+//! to that module, which reads input patches per output position.
 //!
 //! Tracing: the chip is generic over a [`TraceSink`] (default [`NoTrace`],
 //! which compiles all of this away). Every counted access goes through one
