@@ -564,7 +564,9 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                 }
                 g.pool = Some((kind, n));
                 map = Some((g.out_c, g.pooled_h(), g.pooled_w()));
-                *sizes.last_mut().expect("a conv pushed a size") = g.out_len();
+                if let Some(last) = sizes.last_mut() {
+                    *last = g.out_len();
+                }
             }
         }
     }

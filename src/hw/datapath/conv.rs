@@ -15,6 +15,7 @@ use crate::hw::netspec::ConvGeom;
 use crate::quant::{Raw, Requantizer, Rounding};
 
 /// A requantiser like `base` with `extra` more bits of right shift.
+#[allow(clippy::expect_used)] // the chip refuses layers whose shift would not fit
 fn shifted(base: Requantizer, extra: u32) -> Requantizer {
     Requantizer::with_shift(
         base.shift() + extra as i32,
@@ -26,6 +27,7 @@ fn shifted(base: Requantizer, extra: u32) -> Requantizer {
 }
 
 /// Average of one pooling window, in the activation format.
+#[allow(clippy::expect_used)] // windows are at most 16x16: a shift of at most 8
 pub(super) fn fixed_average<V: Raw>(dp: &mut FixedDatapath<V>, vals: &[V], shift: u32) -> V {
     let mut acc = 0i64;
     for v in vals {
@@ -33,7 +35,7 @@ pub(super) fn fixed_average<V: Raw>(dp: &mut FixedDatapath<V>, vals: &[V], shift
     }
     let (f, a) = (dp.fwd, dp.activation);
     let rq = Requantizer::with_shift(shift as i32, a, f.rounding(), f.overflow())
-        .expect("pool windows are at most 16x16, a shift of at most 8 bits");
+        .expect("pool windows are at most 16x16");
     if rq.rounding() == Rounding::Stochastic {
         dp.draws += 1;
     }
