@@ -16,7 +16,7 @@ use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use locus::hw::datapath::Activation;
-use locus::hw::model::{HwModel, TensorFormat};
+use locus::hw::model::{HwModel, Mapping, TensorFormat};
 use locus::quant::Rounding;
 use locus::rules::{BpPolicy, Rule};
 use locus::sim::{Arith, RunResult, TrainConfig, run};
@@ -257,6 +257,23 @@ impl Geo<'_> {
     fn n(&self) -> usize {
         self.l.len()
     }
+    /// The core of layer `i`: `i`, or 0 on a shared core.
+    fn core(&self, i: usize) -> usize {
+        match self.m.mapping {
+            Mapping::CorePerLayer => i,
+            Mapping::SharedCore => 0,
+        }
+    }
+    fn cores(&self) -> usize {
+        self.core(self.n() - 1) + 1
+    }
+    /// Hops between neighbouring layers: 1, or 0 on a shared core.
+    fn hop(&self) -> u64 {
+        match self.m.mapping {
+            Mapping::CorePerLayer => 1,
+            Mapping::SharedCore => 0,
+        }
+    }
     fn classes(&self) -> usize {
         self.l[self.n() - 1].rows()
     }
@@ -315,24 +332,28 @@ impl Geo<'_> {
     fn add_static(&self, cs: &mut [CoreCounts]) {
         for (i, l) in self.l.iter().enumerate() {
             let (wr, wc) = l.wshape();
-            let k = &mut cs[i];
-            k.weight_words = self.wgt(wr * wc + wr);
-            k.activation_peak_words = self.act(l.cols()) + self.act(l.rows()) + self.pool_act(i);
-            k.error_peak_words = self.err(l.rows());
+            let act = self.act(l.cols()) + self.act(l.rows()) + self.pool_act(i);
+            let k = &mut cs[self.core(i)];
+            k.weight_words += self.wgt(wr * wc + wr);
+            k.activation_peak_words = k.activation_peak_words.max(act);
+            k.error_peak_words = k.error_peak_words.max(self.err(l.rows()));
         }
     }
 
     fn add_load_input(&self, cs: &mut [CoreCounts], k: u64) {
         let bytes = dram_bytes(self.l[0].cols(), self.ab());
-        cs[0].dram_bytes[F][R] += k * bytes;
-        cs[0].dram_bursts[F][R] += k * self.bursts(bytes);
-        cs[0].latency_cycles[F] += k * self.lat("dram");
-        cs[0].words[A][CA][F][W] += k * self.act(self.l[0].cols());
+        let c = &mut cs[self.core(0)];
+        c.dram_bytes[F][R] += k * bytes;
+        c.dram_bursts[F][R] += k * self.bursts(bytes);
+        c.latency_cycles[F] += k * self.lat("dram");
+        c.words[A][CA][F][W] += k * self.act(self.l[0].cols());
     }
 
     fn add_label(&self, cs: &mut [CoreCounts], layers: std::ops::Range<usize>, k: u64) {
         let w = words(1, 16, self.m.interconnect.word_bits);
-        for core in layers {
+        let mut cores: Vec<usize> = layers.map(|i| self.core(i)).collect();
+        cores.dedup();
+        for core in cores {
             cs[core].noc_words[F][Class::Label as usize] += k * w;
             cs[core].noc_word_hops[F] += k * w;
         }
@@ -359,7 +380,7 @@ impl Geo<'_> {
             }
         };
         let nn = (l.pool_n() * l.pool_n()) as u64;
-        let c = &mut cs[i];
+        let c = &mut cs[self.core(i)];
         if let Lay::Conv {
             pool: Some((max, _)),
             ..
@@ -382,6 +403,9 @@ impl Geo<'_> {
     }
 
     fn add_send(&self, cs: &mut [CoreCounts], i: usize, p: usize, k: u64) {
+        if self.hop() == 0 {
+            return;
+        }
         let r = self.l[i].rows();
         let aw = self.act(r);
         let nw = words(r, self.ab(), self.m.interconnect.word_bits);
@@ -397,7 +421,7 @@ impl Geo<'_> {
         let entries = self.classes() * r;
         let rom = words(entries, 1, self.m.rom.word_bits);
         let draws = self.draws(self.m.formats.error.rounding, self.classes() + r);
-        let c = &mut cs[i];
+        let c = &mut cs[self.core(i)];
         c.words[A][CA][LE][R] += k * 2 * self.act(r);
         c.words[Unit::Rom as usize][Class::Classifier as usize][LE][R] += k * 2 * rom;
         c.macs[LE] += k * 2 * entries as u64;
@@ -410,7 +434,7 @@ impl Geo<'_> {
         let last = self.n() - 1;
         let n = self.classes();
         let draws = self.draws(self.m.formats.error.rounding, n);
-        let c = &mut cs[last];
+        let c = &mut cs[self.core(last)];
         c.words[A][CA][p][R] += k * self.act(n);
         c.words[Unit::Error as usize][Class::Error as usize][p][W] += k * self.err(n);
         c.lfsr_draws[p] += k * draws;
@@ -428,16 +452,18 @@ impl Geo<'_> {
         };
         let draws = self.draws(self.m.formats.error.rounding, c);
         let nw = words(c, self.m.formats.error.bits, self.m.interconnect.word_bits);
-        let core = &mut cs[i];
+        let hop = self.hop();
+        let core = &mut cs[self.core(i)];
         core.words[Unit::Weight as usize][Class::Weight as usize][BW][R] += k * self.wgt(wr * wc);
         core.words[Unit::Error as usize][Class::Error as usize][BW][R] += k * self.err(r);
         core.words[A][CA][BW][R] += k * (self.act(c) + self.pool_act(i));
         core.macs[BW] += k * macs as u64;
-        core.latency_cycles[BW] += k * (self.lat("w") + self.lat("e") + self.lat("hop"));
+        core.latency_cycles[BW] += k * (self.lat("w") + self.lat("e") + hop * self.lat("hop"));
         core.lfsr_draws[BW] += k * draws;
-        core.noc_words[BW][Class::Error as usize] += k * nw;
-        core.noc_word_hops[BW] += k * nw;
-        cs[i - 1].words[Unit::Error as usize][Class::Error as usize][BW][W] += k * self.err(c);
+        core.noc_words[BW][Class::Error as usize] += k * nw * hop;
+        core.noc_word_hops[BW] += k * nw * hop;
+        cs[self.core(i - 1)].words[Unit::Error as usize][Class::Error as usize][BW][W] +=
+            k * self.err(c);
     }
 
     /// Update of layer `i`. Conv: error and pool tensor read, `P` patches
@@ -463,7 +489,7 @@ impl Geo<'_> {
             }
         };
         let ww = self.wgt(wr * wc + wr);
-        let c = &mut cs[i];
+        let c = &mut cs[self.core(i)];
         c.words[Unit::Error as usize][Class::Error as usize][UP][R] += k * self.err(l.rows());
         c.words[A][CA][UP][R] += k * xr;
         c.words[Unit::Weight as usize][Class::Weight as usize][UP][R] += k * ww;
@@ -480,7 +506,7 @@ impl Geo<'_> {
         let bursts = self.bursts(bytes);
         let aw = self.act(self.l[i].cols()) + self.pool_act(i);
         let (ls, ld) = (self.lat("s"), self.lat("dram"));
-        let c = &mut cs[i];
+        let c = &mut cs[self.core(i)];
         if dram {
             c.dram_bytes[F][W] += k * bytes;
             c.dram_bursts[F][W] += k * bursts;
@@ -522,7 +548,7 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
         fixed: case.arith == Arith::Fixed,
     };
     let l = g.n();
-    let mut cs = vec![CoreCounts::default(); l];
+    let mut cs = vec![CoreCounts::default(); g.cores()];
     g.add_static(&mut cs);
     let batches = batch_sizes(case.n, case.batch);
     let s = case.n as u64;
@@ -577,15 +603,16 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
                 case.model.sram.stash.capacity_bytes * 8 / case.model.sram.stash.word_bits as u64;
             for &b in &batches {
                 // Slots go on chip while the core's stash holds them.
-                let mut held = vec![(0u64, 0u64); l];
+                let mut held = vec![(0u64, 0u64); g.cores()];
                 for _ in 0..b {
                     for &i in &stashed {
                         let w = g.slot_words(i);
-                        let dram = held[i].0 + w > cap;
+                        let h = &mut held[g.core(i)];
+                        let dram = h.0 + w > cap;
                         if dram {
-                            held[i].1 += g.slot_bytes(i);
+                            h.1 += g.slot_bytes(i);
                         } else {
-                            held[i].0 += w;
+                            h.0 += w;
                         }
                         g.add_stash(&mut cs, i, dram, 1, reads);
                     }
@@ -597,7 +624,7 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
             }
             let kept = batches.iter().copied().max().unwrap_or(1) as u64;
             let e = g.err(g.classes());
-            let c = &mut cs[l - 1];
+            let c = &mut cs[g.core(l - 1)];
             c.error_peak_words = c.error_peak_words.max(kept * e);
         }
     }
@@ -727,6 +754,33 @@ fn narrow_formats_draw_and_a_small_stash_spills() {
                 n: 4,
                 arith: Arith::Fixed,
             });
+        }
+    }
+}
+
+#[test]
+fn one_shared_core_holds_every_layer() {
+    // One time-multiplexed core: weights and classifiers of every layer in
+    // its banks, no transfers between layers, one stash for all layers.
+    for model in [default_model(), narrow_model()] {
+        let mut model = model;
+        model.mapping = Mapping::SharedCore;
+        model.sram.stash.capacity_bytes = 120;
+        for net in 0..nets().len() {
+            for rule in [
+                Rule::Local,
+                Rule::Bp(BpPolicy::Spill),
+                Rule::Bp(BpPolicy::Recompute),
+            ] {
+                check(&Case {
+                    model: model.clone(),
+                    net,
+                    rule,
+                    batch: 2,
+                    n: 3,
+                    arith: Arith::Fixed,
+                });
+            }
         }
     }
 }

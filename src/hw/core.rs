@@ -9,6 +9,9 @@
 //! once into the core's input registers, streams the weights and biases once,
 //! and writes the output `h` back to the activation bank. Word counts use the
 //! bank's packing (`words_for`). The exact formulas are in `docs/hw_model.md`.
+//! Convolution layers (child module `conv`) keep `rows`/`cols` as their
+//! flattened output/input maps; `forward`, `backward` and `update` hand them
+//! to that module, which reads input patches per output position.
 //!
 //! Tracing: the chip is generic over a [`TraceSink`] (default [`NoTrace`],
 //! which compiles all of this away). Every counted access goes through one
@@ -961,8 +964,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// output write and, when activations round stochastically, one LFSR
     /// draw per output — in `phase` (`Forward`, or `Backward` when recomputing).
     pub fn forward(&mut self, i: usize, phase: Phase) {
-        if self.layers[i].conv.is_some() {
-            return self.conv_forward(i, phase);
+        if let Some(g) = self.layers[i].conv_geom() {
+            return self.conv_forward(i, g, phase);
         }
         let last = i + 1 == self.layers.len();
         let act = self.net.activation;
@@ -1137,8 +1140,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// element of the new error (`cols`).
     pub fn backward(&mut self, i: usize) {
         assert!(i > 0, "backward: layer 0 has no upstream error");
-        if self.layers[i].conv.is_some() {
-            return self.conv_backward(i);
+        if let Some(g) = self.layers[i].conv_geom() {
+            return self.conv_backward(i, g);
         }
         let act = self.net.activation;
         {
@@ -1194,8 +1197,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// read, weights and biases read and written, `rows·(cols+1)` MACs and,
     /// when updates round stochastically, one LFSR draw per weight and bias.
     pub fn update(&mut self, i: usize) {
-        if self.layers[i].conv.is_some() {
-            return self.conv_update(i);
+        if let Some(g) = self.layers[i].conv_geom() {
+            return self.conv_update(i, g);
         }
         {
             let l = &mut self.layers[i];

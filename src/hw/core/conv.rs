@@ -17,11 +17,6 @@
 //! accumulators before one requantisation per weight. The backward pass
 //! reads the error, pool tensor, kernels and input once each.
 
-#![allow(
-    clippy::expect_used,
-    reason = "these primitives run only for layers with a conv state: core.rs dispatches on `conv.is_some()`"
-)]
-
 use super::{Chip, Layer, Src};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Activation, Datapath};
@@ -76,7 +71,9 @@ pub(super) fn weight_shape<V>(l: &Layer<V>) -> (usize, usize) {
 /// in row-major order with its `out_c` conv outputs, then (average pool)
 /// the window's `out_c` averages.
 pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut Layer<D::V>) {
-    let cs = l.conv.as_deref_mut().expect("a conv layer");
+    let Some(cs) = l.conv.as_deref_mut() else {
+        return;
+    };
     let g = cs.geom;
     let (n, ph, pw) = (g.pool_n(), g.pooled_h(), g.pooled_w());
     let nn = n * n;
@@ -214,16 +211,14 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// position, `positions·out_c·in_c·k·k` MACs, the pooled output and the
     /// pool tensor written, the pooling unit's compares (max) or adds
     /// (average), and LFSR draws when activations round stochastically.
-    pub(super) fn conv_forward(&mut self, i: usize, phase: Phase) {
+    pub(super) fn conv_forward(&mut self, i: usize, g: ConvGeom, phase: Phase) {
         let act = self.net.activation;
         forward_values(&mut self.dp, act, &mut self.layers[i]);
-        let cs = self.layers[i].conv.as_deref_mut().expect("a conv layer");
-        let g = cs.geom;
-        if cs.pending {
+        let l = &mut self.layers[i];
+        if let Some(cs) = l.conv.as_deref_mut().filter(|c| c.pending) {
             cs.pending = false;
-            let aux = cs.aux.clone();
-            if let Some(slot) = self.layers[i].stash.last_mut() {
-                slot.aux = aux;
+            if let Some(slot) = l.stash.last_mut() {
+                slot.aux.clone_from(&cs.aux);
             }
         }
         let (ab, wb) = (self.bits.activation, self.bits.weight);
@@ -267,17 +262,17 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// tensor read, `xᵢ` read (derivative), `positions·out_c·in_c·k·k` MACs,
     /// the transfer and the write at core `i−1`, and one LFSR draw per
     /// element of the new error when errors round stochastically.
-    pub(super) fn conv_backward(&mut self, i: usize) {
+    pub(super) fn conv_backward(&mut self, i: usize, g: ConvGeom) {
         assert!(i > 0, "backward: layer 0 has no upstream error");
         let act = self.net.activation;
         {
             let (prev, l) = super::split_pair(&mut self.layers, i - 1);
-            let cs = l.conv.as_deref_mut().expect("a conv layer");
-            unpool(cs, &l.e);
-            self.dp
-                .conv_backward(&cs.geom, &l.w, &cs.delta, &l.x, act, &mut prev.e);
+            if let Some(cs) = l.conv.as_deref_mut() {
+                unpool(cs, &l.e);
+                self.dp
+                    .conv_backward(&g, &l.w, &cs.delta, &l.x, act, &mut prev.e);
+            }
         }
-        let g = self.layers[i].conv.as_ref().expect("a conv layer").geom;
         let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
         let (p, kk, oc) = (g.positions(), g.patch_len(), g.out_c);
         let (ab, eb, wb) = (self.bits.activation, self.bits.error, self.bits.weight);
@@ -316,15 +311,14 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// position read, kernels and biases read and written,
     /// `positions·out_c·(in_c·k·k + 1)` MACs, and the dense update's LFSR
     /// draws for an `out_c × (in_c·k·k)` matrix.
-    pub(super) fn conv_update(&mut self, i: usize) {
+    pub(super) fn conv_update(&mut self, i: usize, g: ConvGeom) {
         {
             let l = &mut self.layers[i];
-            let cs = l.conv.as_deref_mut().expect("a conv layer");
-            unpool(cs, &l.e);
-            self.dp
-                .conv_update(&cs.geom, &mut l.w, &mut l.b, &cs.delta, &l.x);
+            if let Some(cs) = l.conv.as_deref_mut() {
+                unpool(cs, &l.e);
+                self.dp.conv_update(&g, &mut l.w, &mut l.b, &cs.delta, &l.x);
+            }
         }
-        let g = self.layers[i].conv.as_ref().expect("a conv layer").geom;
         let rows = self.layers[i].rows;
         let (p, kk, oc) = (g.positions(), g.patch_len(), g.out_c);
         let (ab, eb, wb) = (self.bits.activation, self.bits.error, self.bits.weight);

@@ -41,7 +41,7 @@ pub(super) fn fixed_average<V: Raw>(dp: &mut FixedDatapath<V>, vals: &[V], shift
     }
     let (f, a) = (dp.fwd, dp.activation);
     let rq = Requantizer::with_shift(shift as i32, a, f.rounding(), f.overflow())
-        .expect("pool windows are at most 16x16, a shift of at most 8 bits");
+        .expect("pool windows are at most 16x16");
     if rq.rounding() == Rounding::Stochastic {
         dp.draws += 1;
     }
