@@ -346,6 +346,10 @@ fn compare_prints_the_table_and_writes_json_and_svg() {
         "{stdout}"
     );
     assert!(stdout.contains("test accuracy"), "{stdout}");
+    // No compared rule learns a classifier: its all-zero SRAM rows are left
+    // out (compare_runs_the_selected_rules sees them with local-learned).
+    assert!(!stdout.contains("SRAM classifier"), "{stdout}");
+    assert!(stdout.contains("SRAM weight read"), "{stdout}");
 
     let v = read_json(&out_dir.join("compare.json"));
     let runs = v["runs"].as_array().expect("runs");
@@ -867,6 +871,7 @@ fn compare_runs_the_selected_rules() {
         &run(rules, "hw_models/default.json", &out_dir),
         "compare --rules",
     );
+    assert!(stdout.contains("SRAM classifier read"), "{stdout}");
     let want = [
         "drtp",
         "local-learned",

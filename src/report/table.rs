@@ -129,7 +129,8 @@ fn rows() -> Vec<Row> {
 }
 
 /// Prints the comparison: one column per run, the saving of local over the
-/// best backprop policy for the metrics `CompareReport` compares.
+/// best backprop policy for the metrics `CompareReport` compares. SRAM rows
+/// that are zero for every run are left out (the JSON report has them all).
 pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
     let label_w = 26;
     let col_w = 14;
@@ -155,6 +156,11 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
             .map(|s| fmt_saving(s.saving_percent))
     };
     for (name, get, unit) in rows() {
+        // A bank/class pair no compared rule touches (e.g. learned
+        // classifiers when no rule learns one) is left out of the table.
+        if name.starts_with("SRAM ") && rep.runs.iter().all(|r| get(r) == 0.0) {
+            continue;
+        }
         write!(w, "{name:<label_w$}")?;
         for r in &rep.runs {
             let v = get(r);
