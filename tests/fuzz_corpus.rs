@@ -82,3 +82,8 @@ fn sweep_spec_seeds_regressions_and_mutations() {
 fn requant_seeds_regressions_and_mutations() {
     replay("requant", checks::requant::check);
 }
+
+#[test]
+fn netspec_seeds_regressions_and_mutations() {
+    replay("netspec", checks::netspec::check);
+}

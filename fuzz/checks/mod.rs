@@ -257,3 +257,87 @@ pub mod requant {
         }
     }
 }
+
+/// The `--layers` parser on arbitrary text. It must return a network or an
+/// error, never panic; an accepted network has an input and an output and no
+/// empty layer, its canonical text parses back to the same network, and a
+/// small one trains a sample under local and backprop (stash and recompute)
+/// on the bundled default model, or is refused with an error — the conv
+/// shape arithmetic and the conv kernels run on every accepted geometry.
+pub mod netspec {
+    use locus::data::{SyntheticSpec, generate};
+    use locus::hw::core::NetSpec;
+    use locus::hw::datapath::Activation;
+    use locus::hw::model::from_json_str;
+    use locus::report::RunReport;
+    use locus::rules::{BpPolicy, Rule};
+    use locus::sim::{self, Arith, TrainConfig};
+
+    const MODEL: &str = include_str!("../../hw_models/default.json");
+    /// Largest `Σ sizes[i]·sizes[i+1]` trained (a bound on the work per sample).
+    const MAX_WORK: usize = 200_000;
+
+    /// Runs the check on one input.
+    pub fn check(input: &[u8]) {
+        let Ok(text) = std::str::from_utf8(input) else {
+            return;
+        };
+        let net = match NetSpec::parse(text, Activation::Relu) {
+            Ok(n) => n,
+            Err(e) => {
+                assert!(!e.to_string().is_empty(), "an error says what is wrong");
+                return;
+            }
+        };
+        assert!(net.sizes.len() >= 2, "an input and an output: {net:?}");
+        assert!(net.sizes.iter().all(|&s| s > 0), "no empty layer: {net:?}");
+        let canonical = if net.stack.is_empty() {
+            let s: Vec<String> = net.sizes.iter().map(|s| s.to_string()).collect();
+            s.join(",")
+        } else {
+            net.to_string()
+        };
+        let again = NetSpec::parse(&canonical, Activation::Relu)
+            .unwrap_or_else(|e| panic!("{canonical:?} does not parse back: {e}"));
+        assert_eq!(again, net, "parse(canonical) == net for {canonical:?}");
+
+        let work = net
+            .sizes
+            .windows(2)
+            .try_fold(0usize, |acc, w| acc.checked_add(w[0].checked_mul(w[1])?));
+        if net.classes() < 2 || work.is_none_or(|w| w > MAX_WORK) {
+            return;
+        }
+        let model = from_json_str(MODEL, "default.json").expect("the bundled model loads");
+        let (train, test) = generate(&SyntheticSpec {
+            classes: 2,
+            sample_len: net.sizes[0],
+            train: 2,
+            test: 1,
+            noise: 8,
+            seed: 1,
+        })
+        .expect("a valid synthetic spec");
+        for rule in [
+            Rule::Local,
+            Rule::Bp(BpPolicy::Stash),
+            Rule::Bp(BpPolicy::Recompute),
+        ] {
+            let config = TrainConfig {
+                rule,
+                net: net.clone(),
+                epochs: 1,
+                batch: 1,
+                lr: 1.0 / 128.0,
+                seed: 1,
+                arith: Arith::Fixed,
+                train_limit: Some(1),
+                test_limit: Some(1),
+            };
+            if let Ok((result, _)) = sim::run(&model, &config, &train, &test, &mut |_, _| {}) {
+                let report = RunReport::new(&model, &result);
+                assert!(report.estimated.energy_per_sample_pj >= 0.0);
+            }
+        }
+    }
+}
