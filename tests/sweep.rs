@@ -359,3 +359,43 @@ fn the_checked_in_bit_width_study_reports_from_its_results() {
         }
     }
 }
+
+#[test]
+fn a_spec_can_sweep_a_cnn_written_as_layers_text() {
+    let (tmp, spec_path) = setup();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    // 16 inputs = 1x4x4; conv 3x3 -> 2x2, max pool 2 -> 2 channels x 1x1.
+    v["base"]["layers"] = json!("1x4x4,conv3x3x2,maxpool2,4");
+    v["axes"] = json!([{"path": "config.rule", "values": ["local", "bp/spill"]}]);
+    std::fs::write(&spec_path, v.to_string()).unwrap();
+    let spec = LoadedSpec::load(&spec_path).unwrap();
+    let p = spec.point(1).unwrap();
+    assert_eq!(p.config.net.sizes, vec![16, 2, 4]);
+    assert!(p.config.net.has_conv());
+    let results = tmp.path().join("cnn.jsonl");
+    assert_eq!(run(&spec, &results, 2, ALL).ran, 2);
+    let rs = sorted(&results, &spec.hash);
+    assert!(
+        rs.iter()
+            .all(|r| r.error.is_none() && r.test_accuracy().is_some())
+    );
+
+    // A bad layer text is refused before anything runs, naming the field.
+    v["base"]["layers"] = json!("1x4x4,conv5x5x2,4");
+    let bad = tmp.path().join("bad-cnn.json");
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let out = locus(&[
+        "sweep",
+        "--spec",
+        bad.to_str().unwrap(),
+        "--results",
+        tmp.path().join("bad.jsonl").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad-cnn.json") && err.contains("config.layers") && err.contains("conv5x5x2"),
+        "{err}"
+    );
+}

@@ -9,5 +9,5 @@ pub mod spec;
 pub mod summary;
 
 pub use results::{PointResult, RunSummary, Shard, SweepError, merge, read_results, run};
-pub use spec::{Axis, BaseConfig, LoadedSpec, Point, SpecError, SweepSpec};
+pub use spec::{Axis, BaseConfig, Layers, LoadedSpec, Point, SpecError, SweepSpec};
 pub use summary::{Narrowest, SeedGroup, narrowest_within, seed_groups};

@@ -39,8 +39,8 @@ pub struct BaseConfig {
     /// Rule: any name of `locus train --rule` / `compare --rules` with one
     /// policy (`local`, `bp/spill`, `fa/stash`, ...); `bp` means `bp/spill`.
     pub rule: String,
-    /// Layer sizes, input first.
-    pub layers: Vec<usize>,
+    /// The network: layer sizes, input first, or a `--layers` text.
+    pub layers: Layers,
     /// Hidden activation.
     pub activation: Activation,
     /// Epochs.
@@ -57,6 +57,28 @@ pub struct BaseConfig {
     pub train_limit: Option<usize>,
     /// Evaluate on the first N test samples only.
     pub test_limit: Option<usize>,
+}
+
+/// A network in a spec: dense sizes (`[784, 256, 10]`) or the text of
+/// `--layers` (`"1x28x28,conv5x5x16,maxpool2,10"`, for networks with
+/// convolutions).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Layers {
+    /// Dense layer sizes, input first.
+    Sizes(Vec<usize>),
+    /// A layer description as `--layers` takes it.
+    Text(String),
+}
+
+impl Layers {
+    /// The network with hidden activation `activation`, or why it is not one.
+    pub fn net(&self, activation: Activation) -> Result<NetSpec, String> {
+        match self {
+            Layers::Sizes(sizes) => Ok(NetSpec::dense(sizes.clone(), activation)),
+            Layers::Text(text) => NetSpec::parse(text, activation).map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// One axis: a dotted path and the values it takes.
@@ -374,7 +396,10 @@ impl LoadedSpec {
         })?;
         let config = TrainConfig {
             rule,
-            net: NetSpec::dense(base.layers.clone(), base.activation),
+            net: base
+                .layers
+                .net(base.activation)
+                .map_err(|m| fail(format!("config.layers: {m}")))?,
             epochs: base.epochs,
             batch: base.batch,
             lr: base.lr,
