@@ -718,9 +718,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// transpose, exact for orthogonal `W`), sent to core `i − 1`'s
     /// activation bank. Must run before `update(i)` (it reads the old `W`).
     ///
-    /// Counts (phase `Backward`): `h` read (stash `words(r, a, W_s)`,
-    /// released, or activation `words(r, a, W_a)` at the output); `τ` read
-    /// (activation `words(r, a, W_a)`, hidden layers); error write
+    /// Counts (phase `Backward`): activation read `words(r, a, W_a)` (`τ`
+    /// of a hidden layer, `h` of the output layer); a hidden layer's `h`
+    /// read from the stash `words(r, a, W_s)` and released; error write
     /// `words(r, e, W_e)`; `r` MACs; draws `(activation, r) + (error, r)`;
     /// and for `i > 0`: weight read `words(r·c, w, W_w)`, `x` read
     /// `words(c, a, W_a)`, `r·c` MACs, draws `(activation, c)`, the link
@@ -770,10 +770,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         } else {
             lat += self.bank_latency(BankRole::Activation);
         }
+        // Hidden: the received target; output: the forward output.
         let h_words = self.words(BankRole::Activation, rows, ab);
-        if hidden {
-            self.access(i, ua, ca, p, Rw::Read, pl.h, h_words, Src::None);
-        }
+        self.access(i, ua, ca, p, Rw::Read, pl.h, h_words, Src::None);
         let e_words = self.words(BankRole::Error, rows, eb);
         let e_addr = self.err_addr(i, 0);
         let (ue, ce) = (Unit::Error, Class::Error);
