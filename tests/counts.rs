@@ -1494,5 +1494,8 @@ fn gaitprop_counts_in_closed_form() {
     let r = check(&Case::new(m, &[12, 12, 12, 3], Rule::Gaitprop(2), 2, 5));
     let counted: u64 = r.counts.iter().flat_map(|c| c.lfsr_draws).sum();
     assert!(counted > 0);
-    assert_eq!(counted, r.datapath_lfsr_draws, "counted draws = datapath draws");
+    assert_eq!(
+        counted, r.datapath_lfsr_draws,
+        "counted draws = datapath draws"
+    );
 }
