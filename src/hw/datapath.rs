@@ -754,19 +754,29 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
             unreachable!("the weight format's fraction is a valid shift")
         };
         let acc = self.acc;
-        for c in 0..cols {
-            let init = x[c].to_i64() << wf;
-            let (mut sum, mut bound) = (init, init.abs());
-            for (r, &ur) in u.iter().enumerate() {
-                let p = w[r * cols + c].to_i64() * ur;
-                sum += p;
-                bound += p.abs();
+        // Exact i64 sums row by row (contiguous weights), with the sum of
+        // |terms| that bounds every partial sum; a column whose bound leaves
+        // the accumulator is replayed step by step in its order.
+        let mut sum: Vec<i64> = x.iter().map(|&v| v.to_i64() << wf).collect();
+        let mut bound: Vec<i64> = sum.iter().map(|v| v.abs()).collect();
+        for (r, &ur) in u.iter().enumerate() {
+            if ur == 0 {
+                continue;
             }
-            if bound > acc.max() {
-                sum = init;
+            let row = &w[r * cols..(r + 1) * cols];
+            for ((s, b), &wv) in sum.iter_mut().zip(bound.iter_mut()).zip(row) {
+                let p = wv.to_i64() * ur;
+                *s += p;
+                *b += p.abs();
+            }
+        }
+        for c in 0..cols {
+            let mut v = sum[c];
+            if bound[c] > acc.max() {
+                v = x[c].to_i64() << wf;
                 for (r, &ur) in u.iter().enumerate() {
                     let p = w[r * cols + c].to_i64() * ur;
-                    sum = acc.add(sum, p, &mut self.overflow.accumulator);
+                    v = acc.add(v, p, &mut self.overflow.accumulator);
                 }
             }
             if ar == Rounding::Stochastic {
@@ -774,7 +784,7 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
             }
             out[c] =
                 V::from_i64_unchecked(
-                    rq.apply(sum, &mut self.lfsr, &mut self.overflow.activation) as i64
+                    rq.apply(v, &mut self.lfsr, &mut self.overflow.activation) as i64
                 );
         }
     }
