@@ -944,8 +944,9 @@ fn compare_runs_the_selected_rules() {
 }
 
 /// GAIT-prop refuses a non-square hidden layer and a non-invertible
-/// activation, naming `--layers` (or the activation) and the rule; on a
-/// square network with leaky ReLU it learns.
+/// activation, naming `--layers` (or the activation) and the rule; a conv
+/// network refuses leaky ReLU; on a square network with leaky ReLU
+/// GAIT-prop learns.
 #[test]
 fn gaitprop_needs_square_hidden_layers_and_leaky_relu() {
     let (tmp, data) = dataset();
@@ -979,6 +980,9 @@ fn gaitprop_needs_square_hidden_layers_and_leaky_relu() {
         "relu",
         &["leaky-relu", "gaitprop/g1"],
     );
+    let mut conv = base("1x4x4,conv3x3x2,4", "leaky-relu");
+    conv[2] = "local";
+    assert_user_error(&locus(&conv), "conv", &["leaky-relu", "conv"]);
     let stdout = ok(&locus(&base("16,16,16,4", "leaky-relu")), "gaitprop");
     let acc = test_accuracies(&stdout);
     assert!(

@@ -656,3 +656,17 @@ fn gaitprop_learns_at_large_gamma_and_not_at_the_papers_in_16_bits() {
     );
     assert!(f32 > 0.5, "f32 at γ = 2^-10: {f32}");
 }
+
+/// Leaky ReLU in 16-bit fixed point: negative values are shifted right by
+/// 3 (floor), and so are errors where the stored output is negative.
+#[test]
+fn leaky_relu_in_fixed_point_is_a_floor_shift() {
+    use locus::hw::datapath::{Datapath, FixedDatapath};
+    let dp = FixedDatapath::<i16>::new(&default_model(), 7).expect("datapath");
+    let mut v: Vec<i16> = vec![-16, -9, -1, 0, 5, 300];
+    dp.activate(Activation::LeakyRelu, &mut v);
+    assert_eq!(v, vec![-2, -2, -1, 0, 5, 300]);
+    let mut e: Vec<i16> = vec![80, -80, 80, 7];
+    dp.mask_derivative(Activation::LeakyRelu, &[-3, -3, 0, 4], &mut e);
+    assert_eq!(e, vec![10, -10, 80, 7]);
+}
