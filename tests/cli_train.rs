@@ -947,3 +947,55 @@ fn compare_runs_the_selected_rules() {
         &["'hebb'", "--rules", "known rules: local"],
     );
 }
+
+/// GAIT-prop refuses a non-square hidden layer and a non-invertible
+/// activation, naming `--layers` (or the activation) and the rule; a conv
+/// network refuses leaky ReLU; on a square network with leaky ReLU
+/// GAIT-prop learns.
+#[test]
+fn gaitprop_needs_square_hidden_layers_and_leaky_relu() {
+    let (tmp, data) = dataset();
+    let report = tmp.path().join("g.json");
+    let base = |layers: &'static str, act: &'static str| {
+        vec![
+            "train",
+            "--rule",
+            "gaitprop/g1",
+            "--layers",
+            layers,
+            "--activation",
+            act,
+            "--data",
+            s(&data),
+            "--epochs",
+            "2",
+            "--lr",
+            "0.05",
+            "--out",
+            s(&report),
+        ]
+    };
+    assert_user_error(
+        &locus(&base("16,12,4", "leaky-relu")),
+        "non-square",
+        &["--layers", "gaitprop/g1", "square", "12x16"],
+    );
+    assert_user_error(
+        &locus(&base("16,16,4", "relu")),
+        "relu",
+        &["leaky-relu", "gaitprop/g1"],
+    );
+    let mut conv = base("1x4x4,conv3x3x2,4", "leaky-relu");
+    conv[2] = "local";
+    assert_user_error(&locus(&conv), "conv", &["leaky-relu", "conv"]);
+    let stdout = ok(&locus(&base("16,16,16,4", "leaky-relu")), "gaitprop");
+    let acc = test_accuracies(&stdout);
+    assert!(
+        acc[1] > 60.0,
+        "gaitprop: test accuracy {acc:?} (chance is 25%)"
+    );
+    assert_eq!(
+        read_json(&report)["run"]["config"]["rule"]["rule"],
+        "gaitprop"
+    );
+}

@@ -53,6 +53,7 @@ fn layer_forward(
     let act = |v: f64| match f {
         Activation::Relu => v.max(0.0),
         Activation::HardTanh => v.clamp(-1.0, 1.0),
+        Activation::LeakyRelu => unreachable!("conv networks refuse leaky ReLU"),
     };
     match l {
         Lay::Dense => (0..rows)

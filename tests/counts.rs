@@ -151,7 +151,14 @@ fn train(case: &Case) -> RunResult {
     let (tr, te) = data(&case.sizes, case.n);
     let config = TrainConfig {
         rule: case.rule,
-        net: NetSpec::dense(case.sizes.clone(), Activation::Relu),
+        net: NetSpec::dense(
+            case.sizes.clone(),
+            if matches!(case.rule, Rule::Gaitprop(_)) {
+                Activation::LeakyRelu
+            } else {
+                Activation::Relu
+            },
+        ),
         epochs: case.epochs,
         batch: case.batch,
         lr: 1.0 / 16.0,
@@ -665,6 +672,56 @@ impl Geo<'_> {
         c.lfsr_draws[BW] += k * draws;
     }
 
+    /// GAIT-prop's step at layer `i` (phase backward): activation read
+    /// `words(r, a)` (the received target, or the output layer's output); a
+    /// hidden layer's output read from the stash (`words(r, a, W_s)`,
+    /// latency `lat_s`, else `lat_a`); error write `words(r, e)`; `r` MACs;
+    /// draws `r` per stochastic activation and error rounding; latency
+    /// `lat_e`. For `i > 0` also: weights read `words(r·c, w)`, input read
+    /// `words(c, a)`, `r·c` MACs, draws `c` (activation), latency `lat_w`,
+    /// the target of `c` activations over one hop and written at core `i−1`.
+    fn add_gait_step(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, c) = (self.rows(i), self.cols(i));
+        let hidden = i + 1 < self.layers();
+        let (ar, er) = (
+            self.m.formats.activation.rounding,
+            self.m.formats.error.rounding,
+        );
+        let mut draws = self.draws(ar, r) + self.draws(er, r);
+        let mut lat = self.lat_e() + if hidden { self.lat_s() } else { self.lat_a() };
+        let mut macs = r as u64;
+        let (aw, ew, so) = (self.act(r), self.err(r), self.stash_out_words(i));
+        let hop = self.hop();
+        let nw = words(c, self.ab(), self.m.interconnect.word_bits);
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Activation as usize][Class::Activation as usize][BW][R] += k * aw;
+        if hidden {
+            core.words[Unit::Stash as usize][Class::Activation as usize][BW][R] += k * so;
+        }
+        core.words[Unit::Error as usize][Class::Error as usize][BW][W] += k * ew;
+        if i > 0 {
+            core.words[Unit::Weight as usize][Class::Weight as usize][BW][R] +=
+                k * words(r * c, self.wb(), self.m.sram.weight.word_bits);
+            core.words[Unit::Activation as usize][Class::Activation as usize][BW][R] +=
+                k * words(c, self.ab(), self.m.sram.activation.word_bits);
+            macs += (r * c) as u64;
+            draws += self.draws(ar, c);
+            lat += self.lat_w() + hop * self.lat_hop();
+            if hop > 0 {
+                core.noc_words[BW][Class::Activation as usize] += k * nw;
+                core.noc_word_hops[BW] += k * nw * hop;
+            }
+        }
+        core.macs[BW] += k * macs;
+        core.lfsr_draws[BW] += k * draws;
+        core.latency_cycles[BW] += k * lat;
+        if i > 0 {
+            let below = &mut cs[self.core(i - 1)];
+            below.words[Unit::Activation as usize][Class::Activation as usize][BW][W] +=
+                k * words(c, self.ab(), self.m.sram.activation.word_bits);
+        }
+    }
+
     /// `k` stashes of layer `i`'s input (phase forward) and `reads` restores
     /// of each (phase backward), held in the stash bank (`words(c, a,
     /// W_stash)` written / read, stash latency) or, when `dram`, in DRAM
@@ -811,6 +868,31 @@ fn expected(case: &Case) -> Vec<CoreCounts> {
                 let need = g.err(g.rows(0)) + g.err(g.classes());
                 let c = &mut cs[g.core(0)];
                 c.error_peak_words = c.error_peak_words.max(need);
+            }
+        }
+        Rule::Gaitprop(_) => {
+            // Per sample: label to the output core; per layer its input
+            // stashed, forward, and (hidden) its output stashed and sent
+            // on; then from the top: the input restored, the GAIT-prop
+            // step (target, error, target of the layer below), update.
+            g.add_label(&mut cs, l - 1..l, s);
+            let mut held = vec![0u64; g.cores()];
+            for i in 0..l {
+                g.add_stash(&mut cs, i, false, s, 1);
+                held[g.core(i)] += g.stash_words(i);
+                g.add_forward(&mut cs, i, F, s);
+                if i + 1 < l {
+                    g.add_stash_output(&mut cs, i, s);
+                    held[g.core(i)] += g.stash_out_words(i);
+                    g.add_send(&mut cs, i, F, s);
+                }
+                g.add_gait_step(&mut cs, i, s);
+                g.add_update(&mut cs, i, s);
+            }
+            // Occupancy: a core holds its layers' inputs and hidden
+            // outputs from the forward pass until the target comes back.
+            for (c, h) in cs.iter_mut().zip(held) {
+                c.stash_peak_words = c.stash_peak_words.max(h);
             }
         }
         Rule::Bp(policy) | Rule::Fa(policy) | Rule::Dfa(policy) => {
@@ -1385,4 +1467,35 @@ fn further_rules_on_one_and_two_layer_networks() {
             check(&Case::new(m.clone(), &[16, 8, 4], rule, 3, 7));
         }
     }
+}
+
+/// GAIT-prop on square networks (every hidden size equal to the input
+/// size), a single layer, both mappings, batches 1 and 3, 64- and 24-bit
+/// words, and stochastic activation and error rounding (draws counted).
+#[test]
+fn gaitprop_counts_in_closed_form() {
+    let shapes: [&[usize]; 3] = [&[16, 16, 4], &[12, 12, 12, 3], &[8, 5]];
+    for mapping in [Mapping::CorePerLayer, Mapping::SharedCore] {
+        for bits in [64, 24] {
+            let mut m = with_word_bits(default_model(), bits);
+            m.mapping = mapping;
+            for shape in shapes {
+                for g in [10, 1] {
+                    for batch in [1, 3] {
+                        check(&Case::new(m.clone(), shape, Rule::Gaitprop(g), batch, 7));
+                    }
+                }
+            }
+        }
+    }
+    let mut m = default_model();
+    m.formats.activation.rounding = Rounding::Stochastic;
+    m.formats.error.rounding = Rounding::Stochastic;
+    let r = check(&Case::new(m, &[12, 12, 12, 3], Rule::Gaitprop(2), 2, 5));
+    let counted: u64 = r.counts.iter().flat_map(|c| c.lfsr_draws).sum();
+    assert!(counted > 0);
+    assert_eq!(
+        counted, r.datapath_lfsr_draws,
+        "counted draws = datapath draws"
+    );
 }

@@ -69,7 +69,7 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Learning rule (docs/rules.md).
-    #[arg(long, value_parser = ["local", "bp", "fa", "dfa", "drtp", "local-learned", "pepita"], default_value = "local")]
+    #[arg(long, value_parser = parse_train_rule, default_value = "local")]
     pub rule: String,
     /// Buffering policy of the rules with a backward pass (bp, fa, dfa).
     #[arg(long, value_enum, default_value_t = BpPolicy::Spill)]
@@ -87,13 +87,36 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Rules to compare, comma-separated: local, local-learned, drtp, pepita,
-    /// dfa, fa, bp (every buffering policy), or one policy as bp/stash,
-    /// fa/recompute, ... (fa and dfa alone use spill).
+    /// gaitprop (or gaitprop/gN, γ = 2^-N), dfa, fa, bp (every buffering
+    /// policy), or one policy as bp/stash, fa/recompute, ... (fa and dfa
+    /// alone use spill).
     #[arg(long, value_delimiter = ',', default_value = "local,bp", value_parser = parse_rule_name)]
     pub rules: Vec<String>,
     /// Directory for compare.json and compare-traffic.svg.
     #[arg(long, default_value = "reports")]
     pub out_dir: PathBuf,
+}
+
+/// `--rule`: local, bp, fa, dfa (with `--policy`), drtp, local-learned,
+/// pepita, gaitprop or gaitprop/gN (`γ = 2^-N`).
+fn parse_train_rule(s: &str) -> Result<String, String> {
+    let plain = [
+        "local",
+        "bp",
+        "fa",
+        "dfa",
+        "drtp",
+        "local-learned",
+        "pepita",
+    ];
+    if plain.contains(&s) || (s.starts_with("gaitprop") && Rule::expand(s).is_some()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "known rules: {}, gaitprop, gaitprop/g<0-15>",
+            plain.join(", ")
+        ))
+    }
 }
 
 /// `--rules`: one name [`Rule::expand`] knows.
@@ -232,6 +255,10 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         "drtp" => Rule::Drtp,
         "local-learned" => Rule::LocalLearned,
         "pepita" => Rule::Pepita,
+        name if name.starts_with("gaitprop") => match Rule::expand(name).as_deref() {
+            Some([rule]) => *rule,
+            _ => Rule::Local,
+        },
         _ => Rule::Local,
     };
     let (model, train, test) = load(&args.run)?;

@@ -23,7 +23,16 @@ pub enum Activation {
     Relu,
     /// `clamp(x, -1, 1)`; derivative 1 where the output is strictly inside (-1, 1).
     HardTanh,
+    /// Leaky ReLU, `x` for `x ≥ 0` and `2^-LEAKY_SHIFT · x` below (slope
+    /// 1/8, the power of two nearest GAIT-prop's 0.1): invertible, so a
+    /// target can be carried back through it. Derivative 1 where the output
+    /// is `≥ 0`, else `2^-LEAKY_SHIFT`; in fixed point both the activation
+    /// and the derivative's product are arithmetic right shifts (floor).
+    LeakyRelu,
 }
+
+/// Leaky ReLU's negative slope is `2^-LEAKY_SHIFT` (1/8).
+pub const LEAKY_SHIFT: u32 = 3;
 
 /// Which matrix a (transposed) mat-vec reads: its format differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +139,37 @@ pub trait Datapath: Send {
         e: &[Self::V],
         h: &[Self::V],
         f: Activation,
+        out: &mut [Self::V],
+    );
+    /// GAIT-prop's incremental target and rescaled error of one layer
+    /// (`docs/rules.md`, "gaitprop"; `docs/arithmetic.md`, "GAIT-prop").
+    /// Per unit, with `s = LEAKY_SHIFT` where `hidden` and the output `h` is
+    /// negative (else `s = 0`): the target `t = h + 2^-(g+2s)·(τ − h)` in
+    /// activation format (`γ·f'²` is a shift), then the error `e =
+    /// 2^(g·k+s)·(h − t)` in error format (`γ^-k / f'`, a shift).
+    #[allow(clippy::too_many_arguments)]
+    fn gait_error(
+        &mut self,
+        hidden: bool,
+        g: u32,
+        k: u32,
+        h: &[Self::V],
+        tau: &[Self::V],
+        t: &mut [Self::V],
+        e: &mut [Self::V],
+    );
+    /// GAIT-prop's target of the layer below, through the transposed
+    /// weights in incremental form: `out[c] = x[c] + Σ_r w[r][c]·(f⁻¹(t[r])
+    /// − f⁻¹(h[r]))` in activation format, `w` row-major `rows × cols`,
+    /// `f⁻¹` the leaky ReLU's inverse when `hidden` (negative values `·
+    /// 2^LEAKY_SHIFT`), the identity for the linear output layer.
+    fn gait_inverse(
+        &mut self,
+        hidden: bool,
+        w: &[Self::V],
+        t: &[Self::V],
+        h: &[Self::V],
+        x: &[Self::V],
         out: &mut [Self::V],
     );
     /// `e[j] *= f'(h[j])`: zero the errors of inactive units.
@@ -499,6 +539,8 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
             let y = match f {
                 Activation::Relu => r.max(0),
                 Activation::HardTanh => r.clamp(-one, one),
+                Activation::LeakyRelu if r < 0 => r >> LEAKY_SHIFT,
+                Activation::LeakyRelu => r,
             };
             *x = V::from_i64_unchecked(y);
         }
@@ -653,6 +695,100 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         self.mask_derivative(f, h, out);
     }
 
+    fn gait_error(
+        &mut self,
+        hidden: bool,
+        g: u32,
+        k: u32,
+        h: &[V],
+        tau: &[V],
+        t: &mut [V],
+        e: &mut [V],
+    ) {
+        let (a, er) = (self.activation, self.error);
+        let (ar, ao) = self.act_rounding;
+        let (erd, eov) = (self.act_to_err.rounding(), self.act_to_err.overflow());
+        for j in 0..h.len() {
+            let hv = h[j].to_i64();
+            let s = if hidden && hv < 0 { LEAKY_SHIFT } else { 0 };
+            let rq_t = Requantizer::with_shift((g + 2 * s) as i32, a, ar, ao);
+            // A left shift of 40 bits already saturates any nonzero
+            // difference (at most 33 bits) in a format of at most 32 bits,
+            // so longer shifts are clamped to it without changing a result.
+            let shift_e = (a.frac as i32 - er.frac as i32 - (g * k + s) as i32).max(-40);
+            let rq_e = Requantizer::with_shift(shift_e, er, erd, eov);
+            let (Ok(rq_t), Ok(rq_e)) = (rq_t, rq_e) else {
+                unreachable!("GAIT-prop shifts are checked when the rule is attached")
+            };
+            let d = rq_t.apply(
+                tau[j].to_i64() - hv,
+                &mut self.lfsr,
+                &mut self.overflow.activation,
+            ) as i64;
+            let tv = Requantizer::fit_only(a, ao).apply(
+                hv + d,
+                &mut self.lfsr,
+                &mut self.overflow.activation,
+            ) as i64;
+            t[j] = V::from_i64_unchecked(tv);
+            e[j] =
+                V::from_i64_unchecked(
+                    rq_e.apply(hv - tv, &mut self.lfsr, &mut self.overflow.error) as i64,
+                );
+            self.draws +=
+                (ar == Rounding::Stochastic) as u64 + (erd == Rounding::Stochastic) as u64;
+        }
+    }
+
+    fn gait_inverse(&mut self, hidden: bool, w: &[V], t: &[V], h: &[V], x: &[V], out: &mut [V]) {
+        let cols = out.len();
+        let finv = |v: i64| if hidden && v < 0 { v << LEAKY_SHIFT } else { v };
+        let u: Vec<i64> = t
+            .iter()
+            .zip(h)
+            .map(|(&tv, &hv)| finv(tv.to_i64()) - finv(hv.to_i64()))
+            .collect();
+        let wf = self.weight.frac;
+        let (ar, ao) = self.act_rounding;
+        let Ok(rq) = Requantizer::with_shift(wf as i32, self.activation, ar, ao) else {
+            unreachable!("the weight format's fraction is a valid shift")
+        };
+        let acc = self.acc;
+        // Exact i64 sums row by row (contiguous weights), with the sum of
+        // |terms| that bounds every partial sum; a column whose bound leaves
+        // the accumulator is replayed step by step in its order.
+        let mut sum: Vec<i64> = x.iter().map(|&v| v.to_i64() << wf).collect();
+        let mut bound: Vec<i64> = sum.iter().map(|v| v.abs()).collect();
+        for (r, &ur) in u.iter().enumerate() {
+            if ur == 0 {
+                continue;
+            }
+            let row = &w[r * cols..(r + 1) * cols];
+            for ((s, b), &wv) in sum.iter_mut().zip(bound.iter_mut()).zip(row) {
+                let p = wv.to_i64() * ur;
+                *s += p;
+                *b += p.abs();
+            }
+        }
+        for c in 0..cols {
+            let mut v = sum[c];
+            if bound[c] > acc.max() {
+                v = x[c].to_i64() << wf;
+                for (r, &ur) in u.iter().enumerate() {
+                    let p = w[r * cols + c].to_i64() * ur;
+                    v = acc.add(v, p, &mut self.overflow.accumulator);
+                }
+            }
+            if ar == Rounding::Stochastic {
+                self.draws += 1;
+            }
+            out[c] =
+                V::from_i64_unchecked(
+                    rq.apply(v, &mut self.lfsr, &mut self.overflow.activation) as i64
+                );
+        }
+    }
+
     fn mask_derivative(&self, f: Activation, h: &[V], e: &mut [V]) {
         let one = self.one_act.min(self.activation.max_raw() as i64);
         for (x, &hv) in e.iter_mut().zip(h) {
@@ -660,6 +796,11 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
             let active = match f {
                 Activation::Relu => hv > 0,
                 Activation::HardTanh => hv > -one && hv < one,
+                Activation::LeakyRelu if hv < 0 => {
+                    *x = V::from_i64_unchecked(x.to_i64() >> LEAKY_SHIFT);
+                    true
+                }
+                Activation::LeakyRelu => true,
             };
             if !active {
                 *x = V::default();
@@ -712,6 +853,7 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         match f {
             Activation::Relu => v > 0,
             Activation::HardTanh => v > -one && v < one,
+            Activation::LeakyRelu => v >= 0,
         }
     }
 
@@ -868,8 +1010,12 @@ fn derivative(f: Activation, h: f32) -> bool {
     match f {
         Activation::Relu => h > 0.0,
         Activation::HardTanh => h > -1.0 && h < 1.0,
+        Activation::LeakyRelu => h >= 0.0,
     }
 }
+
+/// Leaky ReLU's slope below zero, `2^-LEAKY_SHIFT`, in `f32`.
+const LEAKY_SLOPE: f32 = 1.0 / (1u32 << LEAKY_SHIFT) as f32;
 
 impl Datapath for FloatDatapath {
     type V = f32;
@@ -899,6 +1045,8 @@ impl Datapath for FloatDatapath {
             *x = match f {
                 Activation::Relu => x.max(0.0),
                 Activation::HardTanh => x.clamp(-1.0, 1.0),
+                Activation::LeakyRelu if *x < 0.0 => *x * LEAKY_SLOPE,
+                Activation::LeakyRelu => *x,
             };
         }
     }
@@ -950,9 +1098,59 @@ impl Datapath for FloatDatapath {
         }
         self.mask_derivative(f, h, out);
     }
+    fn gait_error(
+        &mut self,
+        hidden: bool,
+        g: u32,
+        k: u32,
+        h: &[f32],
+        tau: &[f32],
+        t: &mut [f32],
+        e: &mut [f32],
+    ) {
+        let gamma = (-(g as f32)).exp2();
+        for j in 0..h.len() {
+            let fd = if hidden && h[j] < 0.0 {
+                LEAKY_SLOPE
+            } else {
+                1.0
+            };
+            t[j] = h[j] + gamma * fd * fd * (tau[j] - h[j]);
+            e[j] = (h[j] - t[j]) * gamma.powi(-(k as i32)) / fd;
+        }
+    }
+    fn gait_inverse(
+        &mut self,
+        hidden: bool,
+        w: &[f32],
+        t: &[f32],
+        h: &[f32],
+        x: &[f32],
+        out: &mut [f32],
+    ) {
+        let cols = out.len();
+        let finv = |v: f32| {
+            if hidden && v < 0.0 {
+                v / LEAKY_SLOPE
+            } else {
+                v
+            }
+        };
+        out.copy_from_slice(x);
+        for (r, (&tv, &hv)) in t.iter().zip(h).enumerate() {
+            let u = finv(tv) - finv(hv);
+            for (o, &wv) in out.iter_mut().zip(&w[r * cols..(r + 1) * cols]) {
+                *o += wv * u;
+            }
+        }
+    }
     fn mask_derivative(&self, f: Activation, h: &[f32], e: &mut [f32]) {
         for (x, &hv) in e.iter_mut().zip(h) {
-            if !derivative(f, hv) {
+            if f == Activation::LeakyRelu {
+                if hv < 0.0 {
+                    *x *= LEAKY_SLOPE;
+                }
+            } else if !derivative(f, hv) {
                 *x = 0.0;
             }
         }

@@ -5,6 +5,7 @@
 
 pub mod bp;
 pub mod drtp;
+pub mod gaitprop;
 pub mod local;
 pub mod local_learned;
 pub mod pepita;
@@ -68,6 +69,10 @@ pub enum Rule {
     /// input modulated by the output error; each layer learns from the
     /// difference of its two outputs. Keeps the first-pass hidden outputs.
     Pepita,
+    /// GAIT-prop (Ahmad et al. 2020) with `γ = 2^-shift`: targets carried
+    /// down through each layer's inverse (its transpose); keeps every
+    /// layer's input and hidden output until the target comes back.
+    Gaitprop(u32),
 }
 
 impl Rule {
@@ -81,6 +86,8 @@ impl Rule {
             Rule::Drtp => "drtp".to_string(),
             Rule::LocalLearned => "local-learned".to_string(),
             Rule::Pepita => "pepita".to_string(),
+            Rule::Gaitprop(gaitprop::DEFAULT_GAMMA_SHIFT) => "gaitprop".to_string(),
+            Rule::Gaitprop(g) => format!("gaitprop/g{g}"),
         }
     }
 
@@ -90,6 +97,8 @@ impl Rule {
         "local-learned",
         "drtp",
         "pepita",
+        "gaitprop",
+        "gaitprop/g<0-15>",
         "dfa",
         "fa",
         "bp",
@@ -116,11 +125,17 @@ impl Rule {
             "local-learned" => vec![Rule::LocalLearned],
             "drtp" => vec![Rule::Drtp],
             "pepita" => vec![Rule::Pepita],
+            "gaitprop" => vec![Rule::Gaitprop(gaitprop::DEFAULT_GAMMA_SHIFT)],
             "bp" => BpPolicy::ALL.iter().map(|&p| Rule::Bp(p)).collect(),
             "fa" => vec![Rule::Fa(BpPolicy::Spill)],
             "dfa" => vec![Rule::Dfa(BpPolicy::Spill)],
             _ => {
                 let (rule, p) = name.split_once('/')?;
+                if rule == "gaitprop" {
+                    let g: u32 = p.strip_prefix('g')?.parse().ok()?;
+                    return (g <= gaitprop::MAX_GAMMA_SHIFT && p == format!("g{g}"))
+                        .then(|| vec![Rule::Gaitprop(g)]);
+                }
                 let p = policy(p)?;
                 vec![match rule {
                     "bp" => Rule::Bp(p),
@@ -144,14 +159,16 @@ impl Rule {
             Rule::Dfa(_) => Some(FeedbackKind::Direct),
             Rule::LocalLearned => Some(FeedbackKind::Learned),
             Rule::Pepita => Some(FeedbackKind::Modulated),
+            Rule::Gaitprop(g) => Some(FeedbackKind::Target { gamma_shift: *g }),
             _ => None,
         }
     }
 
     /// Whether a layer updates as soon as its own forward step is done (no
     /// wait for a later error): then, with one core per layer, the cores
-    /// pipeline consecutive samples. Backprop, FA, DFA and PEPITA (whose
-    /// second pass needs the output error) are update-locked.
+    /// pipeline consecutive samples. Backprop, FA, DFA, PEPITA (whose
+    /// second pass needs the output error) and GAIT-prop (whose targets
+    /// come down from the output) are update-locked.
     pub fn is_forward_only(&self) -> bool {
         matches!(self, Rule::Local | Rule::Drtp | Rule::LocalLearned)
     }
@@ -192,6 +209,13 @@ impl Rule {
             Rule::Drtp => Ok(per_sample(chip, drtp::train_sample)),
             Rule::LocalLearned => Ok(per_sample(chip, local_learned::train_sample)),
             Rule::Pepita => Ok(per_sample(chip, pepita::train_sample)),
+            Rule::Gaitprop(_) => {
+                let mut correct = 0;
+                for &(px, label) in batch {
+                    correct += gaitprop::train_sample(chip, px, label)? as usize;
+                }
+                Ok(correct)
+            }
         }
     }
 }

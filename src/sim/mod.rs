@@ -6,7 +6,9 @@
 use crate::data::{Dataset, epoch_order};
 use crate::hw::core::{Chip, ChipError, NetSpec};
 use crate::hw::counters::CoreCounts;
-use crate::hw::datapath::{Datapath, DatapathError, FixedDatapath, FloatDatapath, OverflowByClass};
+use crate::hw::datapath::{
+    Activation, Datapath, DatapathError, FixedDatapath, FloatDatapath, OverflowByClass,
+};
 use crate::hw::model::{HwModel, TensorClass};
 use crate::hw::trace_sink::{NoTrace, TraceSink};
 use crate::rules::Rule;
@@ -315,11 +317,65 @@ fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result
             "networks with conv layers train with local or bp only".into(),
         );
     }
+    if config.net.has_conv() && config.net.activation == Activation::LeakyRelu {
+        return bad(
+            "activation",
+            "leaky-relu".into(),
+            "networks with conv layers use relu or hard-tanh".into(),
+        );
+    }
+    if let Rule::Gaitprop(g) = config.rule {
+        check_gaitprop(&config.net, g)?;
+    }
     if test.sample_len() != train.sample_len() {
         return bad(
             "data",
             test.name.clone(),
             "test samples differ in size from training samples".into(),
+        );
+    }
+    Ok(())
+}
+
+/// GAIT-prop carries targets down through each layer's inverse: the layers
+/// must be invertible (leaky ReLU) and every hidden layer square (each
+/// hidden size equal to the input size); the error's rescaling `γ^-L`
+/// must stay within `f32`'s range (`2^100` here).
+fn check_gaitprop(net: &NetSpec, g: u32) -> Result<(), SimError> {
+    let bad = |field, value: String, why: String| Err(SimError::Config { field, value, why });
+    let rule = Rule::Gaitprop(g).label();
+    if net.activation != Activation::LeakyRelu {
+        return bad(
+            "activation",
+            match net.activation {
+                Activation::Relu => "relu",
+                Activation::HardTanh => "hard-tanh",
+                Activation::LeakyRelu => "leaky-relu",
+            }
+            .to_string(),
+            format!("{rule} needs invertible layers: use --activation leaky-relu"),
+        );
+    }
+    let sizes = &net.sizes;
+    let hidden = &sizes[1..sizes.len() - 1];
+    if let Some(k) = hidden.iter().position(|&r| r != sizes[0]) {
+        return bad(
+            "layers",
+            format!("{sizes:?}"),
+            format!(
+                "--layers: {rule} needs square hidden layers (every hidden size equal to the input size {}); layer {k} is {}x{}",
+                sizes[0], hidden[k], sizes[k]
+            ),
+        );
+    }
+    if g * net.layers() as u32 > 100 {
+        return bad(
+            "rule",
+            rule.clone(),
+            format!(
+                "{rule}: gamma 2^-{g} over {} layers rescales errors by more than 2^100 (beyond f32)",
+                net.layers()
+            ),
         );
     }
     Ok(())

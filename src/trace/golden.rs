@@ -379,6 +379,13 @@ fn check_config(config: &GoldenConfig, train: &Dataset) -> Result<u32, GoldenErr
     if config.steps == 0 {
         return bad("steps", "0".into(), "must be at least 1".into());
     }
+    if config.net.activation == Activation::LeakyRelu {
+        return bad(
+            "activation",
+            "leaky-relu".into(),
+            "golden vectors are written for relu and hard-tanh only".into(),
+        );
+    }
     if config.net.has_conv() {
         return bad(
             "layers",
@@ -547,6 +554,7 @@ impl Contract {
         match self.act {
             Activation::Relu => v.max(0),
             Activation::HardTanh => v.clamp(-self.one(), self.one()),
+            Activation::LeakyRelu => unreachable!("golden vectors refuse leaky ReLU"),
         }
     }
 
@@ -554,6 +562,7 @@ impl Contract {
         match self.act {
             Activation::Relu => h > 0,
             Activation::HardTanh => h > -self.one() && h < self.one(),
+            Activation::LeakyRelu => unreachable!("golden vectors refuse leaky ReLU"),
         }
     }
 
@@ -1057,6 +1066,7 @@ fn verilog_parameters(
         match config.net.activation {
             Activation::Relu => 0,
             Activation::HardTanh => 1,
+            Activation::LeakyRelu => 2,
         },
     );
     p.insert("LFSR_SEED", model.lfsr_seed as i64);

@@ -44,6 +44,13 @@ pub enum FeedbackKind {
     /// that modulates the input with the output error, and each hidden
     /// layer's first-pass output kept in its stash bank.
     Modulated,
+    /// GAIT-prop: every layer's input and every hidden layer's output kept
+    /// in the stash bank until the target comes back down, a target buffer
+    /// per hidden layer, and the perturbation `γ = 2^-gamma_shift`.
+    Target {
+        /// `γ = 2^-gamma_shift`.
+        gamma_shift: u32,
+    },
 }
 
 /// Per-layer state of the feedback tensors (empty when not used).
@@ -64,8 +71,12 @@ pub(super) struct FbLayer<V> {
     rom_addr: u64,
     /// Weight-bank word address of the learned classifier.
     m_addr: u64,
-    /// PEPITA: the first-pass output of a hidden layer (stash bank).
+    /// PEPITA: the first-pass output of a hidden layer (stash bank);
+    /// GAIT-prop: a hidden layer's forward output (stash bank).
     h1: Vec<V>,
+    /// GAIT-prop: the target a hidden layer receives from the layer above
+    /// (activation bank, in its output buffer).
+    tau: Vec<V>,
 }
 
 /// The feedback tensors of every layer.
@@ -74,7 +85,8 @@ pub(super) struct Feedback<V> {
     kind: Option<FeedbackKind>,
     layers: Vec<FbLayer<V>>,
     /// PEPITA: `F = 2^-shift · R`, `R` the ROM matrix (`shift` bits beyond
-    /// the ROM's own scale, applied by the requantisation).
+    /// the ROM's own scale, applied by the requantisation); GAIT-prop:
+    /// `γ = 2^-shift`.
     shift: u32,
 }
 
@@ -207,6 +219,23 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                                 capacity: sbank.capacity_words(),
                             });
                         }
+                    }
+                }
+                FeedbackKind::Target { gamma_shift } => {
+                    shift = gamma_shift;
+                    // The layer's input, and a hidden layer's output.
+                    stash_used[core] += sbank.words_for(cols as u64, ab);
+                    if i + 1 < n {
+                        l.h1 = vec![D::V::default(); rows];
+                        l.tau = vec![D::V::default(); rows];
+                        stash_used[core] += sbank.words_for(rows as u64, ab);
+                    }
+                    if stash_used[core] > sbank.capacity_words() {
+                        return Err(ChipError::StashFull {
+                            layer: i,
+                            need: stash_used[core],
+                            capacity: sbank.capacity_words(),
+                        });
                     }
                 }
                 FeedbackKind::Learned if i + 1 < n => {
@@ -673,6 +702,103 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         c.stash_words_now -= s_words;
         c.lfsr_draws[p.index()] += draws;
         self.add_latency(i, p, lat);
+        self.end();
+    }
+}
+
+impl<D: Datapath, T: TraceSink> Chip<D, T> {
+    /// GAIT-prop's step at layer `i`, run from the output layer down
+    /// (`docs/rules.md`, "gaitprop"): from the layer's forward output `h`
+    /// (the stash, or for the output layer its activation bank) and the
+    /// target `τ` it received (the one-hot label for the output layer),
+    /// the incremental target `t = h + γ·f'²·(τ − h)` and the error `e =
+    /// γ^-k·(h − t)/f'` (`k` = layers from the top, 1 at the output) into
+    /// the error bank; then, for `i > 0`, the target of layer `i − 1`,
+    /// `x + Wᵀ(f⁻¹(t) − f⁻¹(h))` (the inverse of the layer realised by its
+    /// transpose, exact for orthogonal `W`), sent to core `i − 1`'s
+    /// activation bank. Must run before `update(i)` (it reads the old `W`).
+    ///
+    /// Counts (phase `Backward`): activation read `words(r, a, W_a)` (`τ`
+    /// of a hidden layer, `h` of the output layer); a hidden layer's `h`
+    /// read from the stash `words(r, a, W_s)` and released; error write
+    /// `words(r, e, W_e)`; `r` MACs; draws `(activation, r) + (error, r)`;
+    /// and for `i > 0`: weight read `words(r·c, w, W_w)`, `x` read
+    /// `words(c, a, W_a)`, `r·c` MACs, draws `(activation, c)`, the link
+    /// transfer of `c` activations (one hop) and their write at core `i −
+    /// 1`. Latency `λ_e`, plus `λ_s` (hidden) or `λ_a` (output), plus `λ_w`
+    /// for `i > 0`.
+    pub fn gait_step(&mut self, i: usize) {
+        let n = self.layers.len();
+        let hidden = i + 1 < n;
+        let g = self.fb.shift;
+        let k = (n - i) as u32;
+        let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
+        let mut t = vec![D::V::default(); rows];
+        {
+            let l = &mut self.layers[i];
+            let f = &self.fb.layers[i];
+            if hidden {
+                self.dp
+                    .gait_error(true, g, k, &f.h1, &f.tau, &mut t, &mut l.e);
+            } else {
+                let mut y = vec![D::V::default(); rows];
+                y[self.label] = self.dp.encode_real(TensorClass::Activation, 1.0);
+                self.dp.gait_error(false, g, k, &l.h, &y, &mut t, &mut l.e);
+            }
+        }
+        if i > 0 {
+            let (below, l) = super::split_pair(&mut self.layers, i - 1);
+            let (fb_below, fb_here) = self.fb.layers.split_at_mut(i);
+            let h = if hidden { &fb_here[0].h1 } else { &l.h };
+            let out = &mut fb_below[i - 1].tau;
+            self.dp.gait_inverse(hidden, &l.w, &t, h, &l.x, out);
+            below.h.copy_from_slice(out);
+        }
+        let (ab, eb, wb) = (self.bits.activation, self.bits.error, self.bits.weight);
+        let p = Phase::Backward;
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        let pl = self.place[i];
+        let mut lat = self.bank_latency(BankRole::Error);
+        self.begin(i, p, "gait_step");
+        if hidden {
+            let s_words = self.words(BankRole::Stash, rows, ab);
+            let s_addr = self.core(i).stash_words_now.saturating_sub(s_words);
+            let (us, cs) = (Unit::Stash, Class::Activation);
+            self.access(i, us, cs, p, Rw::Read, s_addr, s_words, Src::None);
+            self.core(i).stash_words_now -= s_words;
+            lat += self.bank_latency(BankRole::Stash);
+        } else {
+            lat += self.bank_latency(BankRole::Activation);
+        }
+        // Hidden: the received target; output: the forward output.
+        let h_words = self.words(BankRole::Activation, rows, ab);
+        self.access(i, ua, ca, p, Rw::Read, pl.h, h_words, Src::None);
+        let e_words = self.words(BankRole::Error, rows, eb);
+        let e_addr = self.err_addr(i, 0);
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.access(i, ue, ce, p, Rw::Write, e_addr, e_words, Src::E(i));
+        let mut macs = rows as u64;
+        let mut draws = self.requant_draws(TensorClass::Activation, rows)
+            + self.requant_draws(TensorClass::Error, rows);
+        if i > 0 {
+            let w_words = self.words(BankRole::Weight, rows * cols, wb);
+            let x_words = self.words(BankRole::Activation, cols, ab);
+            let (uw, cw) = (Unit::Weight, Class::Weight);
+            self.access(i, uw, cw, p, Rw::Read, pl.weight, w_words, Src::None);
+            self.access(i, ua, ca, p, Rw::Read, pl.x, x_words, Src::None);
+            macs += (rows * cols) as u64;
+            draws += self.requant_draws(TensorClass::Activation, cols);
+            lat += self.bank_latency(BankRole::Weight);
+        }
+        self.add_macs(i, p, macs);
+        self.core(i).lfsr_draws[p.index()] += draws;
+        self.add_latency(i, p, lat);
+        if i > 0 {
+            self.count_transfer(i, i - 1, ca, p, cols, ab);
+            let words = self.words(BankRole::Activation, cols, ab);
+            let to = self.place[i - 1].h;
+            self.access(i - 1, ua, ca, p, Rw::Write, to, words, Src::H(i - 1));
+        }
         self.end();
     }
 }
