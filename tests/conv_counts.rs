@@ -554,7 +554,12 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
     let s = case.n as u64;
     g.add_load_input(&mut cs, s);
     match case.rule {
-        other @ (Rule::Fa(_) | Rule::Dfa(_) | Rule::Drtp | Rule::LocalLearned | Rule::Pepita) => {
+        other @ (Rule::Fa(_)
+        | Rule::Dfa(_)
+        | Rule::Drtp
+        | Rule::LocalLearned
+        | Rule::Pepita
+        | Rule::Predsim) => {
             unreachable!("conv networks train with local or bp only, not {other}")
         }
         Rule::Local => {

@@ -69,7 +69,7 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Learning rule (docs/rules.md).
-    #[arg(long, value_parser = ["local", "bp", "fa", "dfa", "drtp", "local-learned", "pepita"], default_value = "local")]
+    #[arg(long, value_parser = ["local", "bp", "fa", "dfa", "drtp", "local-learned", "pepita", "predsim"], default_value = "local")]
     pub rule: String,
     /// Buffering policy of the rules with a backward pass (bp, fa, dfa).
     #[arg(long, value_enum, default_value_t = BpPolicy::Spill)]
@@ -86,7 +86,7 @@ pub struct TrainArgs {
 pub struct CompareArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Rules to compare, comma-separated: local, local-learned, drtp, pepita,
+    /// Rules to compare, comma-separated: local, local-learned, drtp, pepita, predsim,
     /// dfa, fa, bp (every buffering policy), or one policy as bp/stash,
     /// fa/recompute, ... (fa and dfa alone use spill).
     #[arg(long, value_delimiter = ',', default_value = "local,bp", value_parser = parse_rule_name)]
@@ -232,6 +232,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         "drtp" => Rule::Drtp,
         "local-learned" => Rule::LocalLearned,
         "pepita" => Rule::Pepita,
+        "predsim" => Rule::Predsim,
         _ => Rule::Local,
     };
     let (model, train, test) = load(&args.run)?;

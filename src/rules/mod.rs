@@ -8,6 +8,7 @@ pub mod drtp;
 pub mod local;
 pub mod local_learned;
 pub mod pepita;
+pub mod predsim;
 
 use crate::hw::core::{Chip, ChipError, FeedbackKind};
 use crate::hw::datapath::Datapath;
@@ -68,6 +69,11 @@ pub enum Rule {
     /// input modulated by the output error; each layer learns from the
     /// difference of its two outputs. Keeps the first-pass hidden outputs.
     Pepita,
+    /// Predsim (Nøkland & Eidnes 2019): the learned classifiers' prediction
+    /// loss plus the similarity-matching loss of each hidden layer's batch
+    /// of outputs; keeps the batch's layer inputs and outputs. Needs a
+    /// batch of at least 2.
+    Predsim,
 }
 
 impl Rule {
@@ -81,6 +87,7 @@ impl Rule {
             Rule::Drtp => "drtp".to_string(),
             Rule::LocalLearned => "local-learned".to_string(),
             Rule::Pepita => "pepita".to_string(),
+            Rule::Predsim => "predsim".to_string(),
         }
     }
 
@@ -90,6 +97,7 @@ impl Rule {
         "local-learned",
         "drtp",
         "pepita",
+        "predsim",
         "dfa",
         "fa",
         "bp",
@@ -116,6 +124,7 @@ impl Rule {
             "local-learned" => vec![Rule::LocalLearned],
             "drtp" => vec![Rule::Drtp],
             "pepita" => vec![Rule::Pepita],
+            "predsim" => vec![Rule::Predsim],
             "bp" => BpPolicy::ALL.iter().map(|&p| Rule::Bp(p)).collect(),
             "fa" => vec![Rule::Fa(BpPolicy::Spill)],
             "dfa" => vec![Rule::Dfa(BpPolicy::Spill)],
@@ -142,7 +151,7 @@ impl Rule {
         match self {
             Rule::Fa(_) => Some(FeedbackKind::Fixed),
             Rule::Dfa(_) => Some(FeedbackKind::Direct),
-            Rule::LocalLearned => Some(FeedbackKind::Learned),
+            Rule::LocalLearned | Rule::Predsim => Some(FeedbackKind::Learned),
             Rule::Pepita => Some(FeedbackKind::Modulated),
             _ => None,
         }
@@ -154,6 +163,12 @@ impl Rule {
     /// second pass needs the output error) are update-locked.
     pub fn is_forward_only(&self) -> bool {
         matches!(self, Rule::Local | Rule::Drtp | Rule::LocalLearned)
+    }
+
+    /// Whether the rule needs a batch of at least two samples (its loss
+    /// compares the samples of a batch).
+    pub fn needs_batch(&self) -> bool {
+        matches!(self, Rule::Predsim)
     }
 
     /// Whether a batch of `B` applies each sample's update at `lr / B`
@@ -192,6 +207,7 @@ impl Rule {
             Rule::Drtp => Ok(per_sample(chip, drtp::train_sample)),
             Rule::LocalLearned => Ok(per_sample(chip, local_learned::train_sample)),
             Rule::Pepita => Ok(per_sample(chip, pepita::train_sample)),
+            Rule::Predsim => predsim::train_batch(chip, batch),
         }
     }
 }
