@@ -387,3 +387,46 @@ fn batch_one_is_refused_naming_the_option_and_the_rule() {
     let err = common::user_error(&out, "predsim at batch 1");
     assert!(err.contains("--batch") && err.contains("predsim"), "{err}");
 }
+
+/// `locus compare --rules local,predsim --batch 4` runs both rules and
+/// reports predsim's stash; `--batch 1` is refused there too.
+#[test]
+fn compare_runs_predsim_beside_local() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::synth(dir.path(), 32, 8);
+    let out_dir = dir.path().join("out");
+    let args = |batch: &'static str| {
+        vec![
+            "compare",
+            "--rules",
+            "local,predsim",
+            "--layers",
+            "16,8,4",
+            "--batch",
+            batch,
+            "--data",
+            common::s(dir.path()),
+            "--out-dir",
+            common::s(&out_dir),
+        ]
+    };
+    let stdout = common::ok(&common::locus(&args("4")), "compare with predsim");
+    assert!(
+        stdout.lines().next().expect("a table").contains("predsim"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(out_dir.join("compare.json")).expect("json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid json");
+    let runs = v["runs"].as_array().expect("runs");
+    let predsim = runs
+        .iter()
+        .find(|r| r["run"]["config"]["rule"]["rule"] == "predsim")
+        .expect("a predsim run");
+    // 4·(16 + 8) 16-bit values kept on core 0 at the end of a batch.
+    assert_eq!(
+        predsim["measured"]["totals"]["peak_stash_bytes"],
+        4 * (16 + 8) * 2
+    );
+    let err = common::user_error(&common::locus(&args("1")), "compare predsim at batch 1");
+    assert!(err.contains("--batch") && err.contains("predsim"), "{err}");
+}
