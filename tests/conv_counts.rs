@@ -559,7 +559,8 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
         | Rule::Drtp
         | Rule::LocalLearned
         | Rule::Pepita
-        | Rule::Gaitprop(_)) => {
+        | Rule::Gaitprop(_)
+        | Rule::Predsim) => {
             unreachable!("conv networks train with local or bp only, not {other}")
         }
         Rule::Local => {

@@ -895,6 +895,8 @@ fn expected(case: &Case) -> Vec<CoreCounts> {
                 c.stash_peak_words = c.stash_peak_words.max(h);
             }
         }
+        // Batch-level rule: its closed form is in tests/predsim.rs.
+        Rule::Predsim => unreachable!("no predsim case here; see tests/predsim.rs"),
         Rule::Bp(policy) | Rule::Fa(policy) | Rule::Dfa(policy) => {
             // Per sample: label to the output core; forward + transfer of
             // every layer; output error (phase backward); per layer from the

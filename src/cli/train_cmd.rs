@@ -86,7 +86,7 @@ pub struct TrainArgs {
 pub struct CompareArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Rules to compare, comma-separated: local, local-learned, drtp, pepita,
+    /// Rules to compare, comma-separated: local, local-learned, drtp, pepita, predsim,
     /// gaitprop (or gaitprop/gN, γ = 2^-N), dfa, fa, bp (every buffering
     /// policy), or one policy as bp/stash, fa/recompute, ... (fa and dfa
     /// alone use spill).
@@ -108,6 +108,7 @@ fn parse_train_rule(s: &str) -> Result<String, String> {
         "drtp",
         "local-learned",
         "pepita",
+        "predsim",
     ];
     if plain.contains(&s) || (s.starts_with("gaitprop") && Rule::expand(s).is_some()) {
         Ok(s.to_string())
@@ -255,6 +256,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         "drtp" => Rule::Drtp,
         "local-learned" => Rule::LocalLearned,
         "pepita" => Rule::Pepita,
+        "predsim" => Rule::Predsim,
         name if name.starts_with("gaitprop") => match Rule::expand(name).as_deref() {
             Some([rule]) => *rule,
             _ => Rule::Local,

@@ -36,6 +36,8 @@ use rand_chacha::ChaCha8Rng;
 mod feedback;
 pub use feedback::{FeedbackKind, modulation_exponent};
 mod conv;
+mod similarity;
+pub use similarity::{SIM_COEF_BITS, coefficient_macs};
 
 /// A network that cannot be mapped onto the modelled chip.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -201,6 +203,8 @@ pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     err_slot: usize,
     /// Fixed feedback ROMs and learned classifiers of the further rules.
     fb: feedback::Feedback<D::V>,
+    /// Predsim's kept outputs and similarity coefficients.
+    sim: similarity::SimState<D::V, D::Coef>,
 }
 
 /// Word addresses of one layer's tensors in its core's banks
@@ -522,6 +526,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             place,
             err_slot: 0,
             fb: feedback::Feedback::default(),
+            sim: similarity::SimState::default(),
         };
         if T::ENABLED && chip.sink.wants_data() {
             chip.preload();

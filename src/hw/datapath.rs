@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
 mod conv;
+pub mod similarity;
 
 /// Hidden-layer activation function, defined on the stored values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -91,6 +92,9 @@ pub struct DatapathState {
 pub trait Datapath: Send {
     /// A stored value: `i16`/`i32` raw fixed point, or `f32`.
     type V: Copy + Default + Send + Sync + Debug + PartialEq + PartialOrd + 'static;
+    /// Coefficient registers of predsim's similarity unit (`i64` raw
+    /// `Q·.24` in fixed point, `f32` in float); see [`similarity`].
+    type Coef: Copy + Default + Send + Sync + Debug + 'static;
 
     /// `"fixed"` or `"f32"`.
     fn arith_name(&self) -> &'static str;
@@ -228,6 +232,35 @@ pub trait Datapath: Send {
         let _ = extra;
         true
     }
+    /// Predsim: the similarity coefficients `J` (`B × B`) and `r` (`B`) of a
+    /// batch's vectors `hs` (`B × rows`, activation format) with labels
+    /// `labels` (`B`) of `classes` classes, and the vectors' sums, into
+    /// `coef` (`B² + 2B` values); equations in
+    /// [`similarity`].
+    fn similarity_coefficients(
+        &mut self,
+        hs: &[Self::V],
+        rows: usize,
+        labels: &[usize],
+        classes: usize,
+        coef: &mut [Self::Coef],
+    );
+    /// Predsim's error of sample `a` of the batch: `e ← (2^-sim_shift · r_a
+    /// Σ_b J_ab h̃_b + 2^-pred_shift · e) ⊙ f'(h_a)` in error format (`h̃`
+    /// centred), where `e` holds the sample's prediction error on entry
+    /// (`rows` values).
+    #[allow(clippy::too_many_arguments)]
+    fn similarity_error(
+        &mut self,
+        coef: &[Self::Coef],
+        a: usize,
+        hs: &[Self::V],
+        rows: usize,
+        sim_shift: i32,
+        pred_shift: u32,
+        f: Activation,
+        e: &mut [Self::V],
+    );
     /// LFSR draws made so far (0 in `f32`).
     fn lfsr_draws(&self) -> u64;
     /// The training state that computing values changes (LFSR, draw and
@@ -498,6 +531,33 @@ fn pixel_table(a: QFormat) -> [i32; 256] {
 }
 
 impl<V: Raw> Datapath for FixedDatapath<V> {
+    type Coef = i64;
+
+    fn similarity_coefficients(
+        &mut self,
+        hs: &[V],
+        rows: usize,
+        labels: &[usize],
+        classes: usize,
+        coef: &mut [i64],
+    ) {
+        similarity::sim_coefficients_fixed(hs, rows, labels, classes, self.activation.frac, coef);
+    }
+
+    fn similarity_error(
+        &mut self,
+        coef: &[i64],
+        a: usize,
+        hs: &[V],
+        rows: usize,
+        sim_shift: i32,
+        pred_shift: u32,
+        f: Activation,
+        e: &mut [V],
+    ) {
+        self.sim_error_fixed(coef, a, hs, rows, sim_shift, pred_shift, f, e);
+    }
+
     type V = V;
 
     fn arith_name(&self) -> &'static str {
@@ -1019,6 +1079,32 @@ const LEAKY_SLOPE: f32 = 1.0 / (1u32 << LEAKY_SHIFT) as f32;
 
 impl Datapath for FloatDatapath {
     type V = f32;
+    type Coef = f32;
+
+    fn similarity_coefficients(
+        &mut self,
+        hs: &[f32],
+        rows: usize,
+        labels: &[usize],
+        classes: usize,
+        coef: &mut [f32],
+    ) {
+        similarity::sim_coefficients_f32(hs, rows, labels, classes, coef);
+    }
+
+    fn similarity_error(
+        &mut self,
+        coef: &[f32],
+        a: usize,
+        hs: &[f32],
+        rows: usize,
+        sim_shift: i32,
+        pred_shift: u32,
+        f: Activation,
+        e: &mut [f32],
+    ) {
+        similarity::sim_error_f32(coef, a, hs, rows, sim_shift, pred_shift, f, e);
+    }
 
     fn arith_name(&self) -> &'static str {
         "f32"

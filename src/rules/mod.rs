@@ -9,6 +9,7 @@ pub mod gaitprop;
 pub mod local;
 pub mod local_learned;
 pub mod pepita;
+pub mod predsim;
 
 use crate::hw::core::{Chip, ChipError, FeedbackKind};
 use crate::hw::datapath::Datapath;
@@ -73,6 +74,11 @@ pub enum Rule {
     /// down through each layer's inverse (its transpose); keeps every
     /// layer's input and hidden output until the target comes back.
     Gaitprop(u32),
+    /// Predsim (Nøkland & Eidnes 2019): the learned classifiers' prediction
+    /// loss plus the similarity-matching loss of each hidden layer's batch
+    /// of outputs; keeps the batch's layer inputs and outputs. Needs a
+    /// batch of at least 2.
+    Predsim,
 }
 
 impl Rule {
@@ -88,6 +94,7 @@ impl Rule {
             Rule::Pepita => "pepita".to_string(),
             Rule::Gaitprop(gaitprop::DEFAULT_GAMMA_SHIFT) => "gaitprop".to_string(),
             Rule::Gaitprop(g) => format!("gaitprop/g{g}"),
+            Rule::Predsim => "predsim".to_string(),
         }
     }
 
@@ -99,6 +106,7 @@ impl Rule {
         "pepita",
         "gaitprop",
         "gaitprop/g<0-15>",
+        "predsim",
         "dfa",
         "fa",
         "bp",
@@ -126,6 +134,7 @@ impl Rule {
             "drtp" => vec![Rule::Drtp],
             "pepita" => vec![Rule::Pepita],
             "gaitprop" => vec![Rule::Gaitprop(gaitprop::DEFAULT_GAMMA_SHIFT)],
+            "predsim" => vec![Rule::Predsim],
             "bp" => BpPolicy::ALL.iter().map(|&p| Rule::Bp(p)).collect(),
             "fa" => vec![Rule::Fa(BpPolicy::Spill)],
             "dfa" => vec![Rule::Dfa(BpPolicy::Spill)],
@@ -157,7 +166,7 @@ impl Rule {
         match self {
             Rule::Fa(_) => Some(FeedbackKind::Fixed),
             Rule::Dfa(_) => Some(FeedbackKind::Direct),
-            Rule::LocalLearned => Some(FeedbackKind::Learned),
+            Rule::LocalLearned | Rule::Predsim => Some(FeedbackKind::Learned),
             Rule::Pepita => Some(FeedbackKind::Modulated),
             Rule::Gaitprop(g) => Some(FeedbackKind::Target { gamma_shift: *g }),
             _ => None,
@@ -171,6 +180,12 @@ impl Rule {
     /// come down from the output) are update-locked.
     pub fn is_forward_only(&self) -> bool {
         matches!(self, Rule::Local | Rule::Drtp | Rule::LocalLearned)
+    }
+
+    /// Whether the rule needs a batch of at least two samples (its loss
+    /// compares the samples of a batch).
+    pub fn needs_batch(&self) -> bool {
+        matches!(self, Rule::Predsim)
     }
 
     /// Whether a batch of `B` applies each sample's update at `lr / B`
@@ -216,6 +231,7 @@ impl Rule {
                 }
                 Ok(correct)
             }
+            Rule::Predsim => predsim::train_batch(chip, batch),
         }
     }
 }

@@ -306,6 +306,16 @@ fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result
         return bad("batch", "0".into(), "must be at least 1".into());
     }
     check_network(&config.net, train, train.num_classes.max(test.num_classes))?;
+    if config.batch < 2 && config.rule.needs_batch() {
+        return bad(
+            "batch",
+            config.batch.to_string(),
+            format!(
+                "rule {} needs --batch of at least 2 (its similarity loss compares the samples of a batch)",
+                config.rule.label()
+            ),
+        );
+    }
     if config.net.has_conv() && !matches!(config.rule, Rule::Local | Rule::Bp(_)) {
         // The further rules' feedback tensors (FA's random kernels, DFA's
         // and DRTP's projections onto feature maps, learned classifiers

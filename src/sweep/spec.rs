@@ -487,6 +487,6 @@ mod tests {
         assert_eq!(parse_rule("local-learned"), Some(Rule::LocalLearned));
         assert_eq!(parse_rule("bp"), Some(Rule::Bp(BpPolicy::Spill)));
         assert_eq!(parse_rule("pepita"), Some(Rule::Pepita));
-        assert_eq!(parse_rule("predsim"), None);
+        assert_eq!(parse_rule("predsim"), Some(Rule::Predsim));
     }
 }
