@@ -1183,18 +1183,18 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.add_macs(i, p, (rows * cols) as u64);
         self.core(i).lfsr_draws[p.index()] += draws;
         self.add_latency(i, p, lat);
-        self.count_transfer(i, i - 1, ce, p, cols, eb);
-        self.access(
-            i - 1,
-            ue,
-            ce,
-            p,
-            Rw::Write,
-            out_addr,
-            out_words,
-            Src::E(i - 1),
-        );
+        self.send_error_down(i, p, cols, out_addr, out_words);
         self.end();
+    }
+
+    /// Counts layer `i`'s new error for layer `i−1` (`cols` values) moving
+    /// to core `i−1` and its write there into the error bank at word
+    /// `addr` (`words` words).
+    fn send_error_down(&mut self, i: usize, p: Phase, cols: usize, addr: u64, words: u64) {
+        let eb = self.bits.error;
+        self.count_transfer(i, i - 1, Class::Error, p, cols, eb);
+        let (ue, ce) = (Unit::Error, Class::Error);
+        self.access(i - 1, ue, ce, p, Rw::Write, addr, words, Src::E(i - 1));
     }
 
     /// Outer-product SGD update of layer `i` from its current error and input:
@@ -1309,8 +1309,27 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         if let Some(cs) = self.layers[i].conv.as_mut() {
             cs.pending = cs.geom.pool.is_some();
         }
+        self.begin(i, Phase::Forward, "stash_input");
+        self.count_kept_write(i, in_dram, addr, words, bytes, Src::X(i));
+        self.end();
+        Ok(())
+    }
+
+    /// Counts the write of a vector kept for later (forward phase): `bytes`
+    /// to DRAM at `addr` when `in_dram` (spill occupancy and peak), else
+    /// `words` to the stash bank at word `addr` (stash occupancy, peak and
+    /// the bank's latency). Shared by backprop's stash and predsim's kept
+    /// outputs.
+    fn count_kept_write(
+        &mut self,
+        i: usize,
+        in_dram: bool,
+        addr: u64,
+        words: u64,
+        bytes: u64,
+        src: Src,
+    ) {
         let p = Phase::Forward;
-        self.begin(i, p, "stash_input");
         if in_dram {
             self.count_dram(i, p, Rw::Write, addr, bytes);
             let c = self.core(i);
@@ -1319,14 +1338,12 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         } else {
             let lat = self.bank_latency(BankRole::Stash);
             let (us, ca) = (Unit::Stash, Class::Activation);
-            self.access(i, us, ca, p, Rw::Write, addr, words, Src::X(i));
+            self.access(i, us, ca, p, Rw::Write, addr, words, src);
             let c = self.core(i);
             c.stash_words_now += words;
             c.stash_peak_words = c.stash_peak_words.max(c.stash_words_now);
             self.add_latency(i, p, lat);
         }
-        self.end();
-        Ok(())
     }
 
     /// Restores stash slot `k` of layer `i` into its input buffer. Counts

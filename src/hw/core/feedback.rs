@@ -385,17 +385,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.add_macs(i, p, entries);
         self.core(i).lfsr_draws[p.index()] += draws;
         self.add_latency(i, p, lat);
-        self.count_transfer(i, i - 1, ce, p, cols, eb);
-        self.access(
-            i - 1,
-            ue,
-            ce,
-            p,
-            Rw::Write,
-            out_addr,
-            out_words,
-            Src::E(i - 1),
-        );
+        self.send_error_down(i, p, cols, out_addr, out_words);
         self.end();
     }
 

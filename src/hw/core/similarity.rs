@@ -112,22 +112,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             in_dram,
             addr,
         });
-        let p = Phase::Forward;
-        self.begin(i, p, "keep_output");
-        if in_dram {
-            self.count_dram(i, p, Rw::Write, addr, bytes);
-            let c = self.core(i);
-            c.spill_bytes_now += bytes;
-            c.spill_peak_bytes = c.spill_peak_bytes.max(c.spill_bytes_now);
-        } else {
-            let lat = self.bank_latency(BankRole::Stash);
-            let (us, ca) = (Unit::Stash, Class::Activation);
-            self.access(i, us, ca, p, Rw::Write, addr, words, Src::H(i));
-            let c = self.core(i);
-            c.stash_words_now += words;
-            c.stash_peak_words = c.stash_peak_words.max(c.stash_words_now);
-            self.add_latency(i, p, lat);
-        }
+        self.begin(i, Phase::Forward, "keep_output");
+        self.count_kept_write(i, in_dram, addr, words, bytes, Src::H(i));
         self.end();
     }
 
