@@ -2,46 +2,14 @@
 //! report records the layer description; bad layer descriptions exit with 2
 //! and one `error:` line naming the value and what is wrong.
 
+mod common;
+
+use common::{locus, s, synth, text};
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn locus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_locus"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run locus")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// A 4-class synthetic dataset of 16-pixel samples in `dir`.
-fn dataset(dir: &Path) {
-    let out = locus(&[
-        "data",
-        "synth",
-        s(dir),
-        "--classes",
-        "4",
-        "--sample-len",
-        "16",
-        "--train",
-        "400",
-        "--test",
-        "200",
-        "--noise",
-        "40",
-        "--seed",
-        "1",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+fn dataset(dir: &std::path::Path) {
+    synth(dir, 400, 200);
 }
 
 #[test]
