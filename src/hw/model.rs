@@ -737,9 +737,17 @@ mod tests {
         from_json_str(&v.to_string(), "x.json")
     }
 
+    /// Every model file in `hw_models/`.
+    const SHIPPED: [&str; 4] = [
+        "default.json",
+        "edge-small.json",
+        "feedback-rom.json",
+        "feedback-rom-stochastic.json",
+    ];
+
     #[test]
     fn shipped_models_load_and_validate() {
-        for name in ["default.json", "edge-small.json", "feedback-rom.json"] {
+        for name in SHIPPED {
             let m = shipped(name);
             m.validate().unwrap();
             assert_eq!(m.version, SCHEMA_VERSION);
@@ -852,9 +860,27 @@ mod tests {
         assert_eq!(same, d);
     }
 
+    /// Guards hw_models/README.md: the stochastic variant differs from
+    /// `feedback-rom.json` only in the weight and update rounding.
+    #[test]
+    fn feedback_rom_stochastic_differs_only_in_update_rounding() {
+        let m = shipped("feedback-rom-stochastic.json");
+        let f = shipped("feedback-rom.json");
+        for class in [TensorClass::Weight, TensorClass::Update] {
+            assert_eq!(m.format(class).rounding, Rounding::Stochastic);
+            assert_eq!(f.format(class).rounding, Rounding::Nearest);
+        }
+        let mut same = m.clone();
+        same.name = f.name.clone();
+        same.description = f.description.clone();
+        same.formats.weight.rounding = Rounding::Nearest;
+        same.formats.update.rounding = Rounding::Nearest;
+        assert_eq!(same, f);
+    }
+
     #[test]
     fn serialises_back_to_the_same_model() {
-        for name in ["default.json", "edge-small.json", "feedback-rom.json"] {
+        for name in SHIPPED {
             let m = shipped(name);
             let text = serde_json::to_string_pretty(&m).unwrap();
             assert_eq!(from_json_str(&text, name).unwrap(), m);
