@@ -286,9 +286,10 @@ fn predsim_learns_in_fixed_point_close_to_f32() {
     assert!((fixed - f32).abs() <= 0.05, "fixed {fixed} vs f32 {f32}");
 }
 
-/// One batch of `B = 3` on 8-6-3 (one hidden core, everything on chip):
-/// every predsim counter of the hidden core against its closed form
-/// (`docs/hw_model.md`, "predsim").
+/// One batch of `B = 3` on 8-6-3 (one hidden core, everything on chip),
+/// worked out by hand: the predsim counters of the hidden core against
+/// their closed form (`docs/hw_model.md`, "predsim"). `tests/counts.rs`
+/// checks every counter of whole runs (spills, short batches, widths).
 #[test]
 fn predsim_counts_equal_their_closed_form() {
     let model = default_model();
