@@ -12,7 +12,7 @@
 //! classifier's output error; the batch's labels are in the core's label
 //! registers (not counted, like the label itself).
 
-use super::{Chip, Src};
+use super::{Chip, ChipError, Src};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Datapath, similarity};
 use crate::hw::model::BankRole;
@@ -140,6 +140,27 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.err_addr(i, 0)
             + self.place[i].e_words
             + self.words(BankRole::Error, classes, self.bits.error)
+    }
+
+    /// Predsim: checks that the similarity coefficients of a batch of `b`
+    /// samples (`words(b² + 2b, 32, W_e)`) fit every hidden layer's error
+    /// bank after the layer's error and its classifier's error, before the
+    /// batch is trained; [`ChipError::SimilarityDoesNotFit`] otherwise.
+    pub fn check_similarity_fits(&self, b: usize) -> Result<(), ChipError> {
+        let capacity = self.model.bank(BankRole::Error).capacity_words();
+        let c_words = self.words(BankRole::Error, similarity::coef_len(b), SIM_COEF_BITS);
+        for i in 0..self.layers.len().saturating_sub(1) {
+            let need = self.coef_addr(i) + c_words;
+            if need > capacity {
+                return Err(ChipError::SimilarityDoesNotFit {
+                    layer: i,
+                    batch: b,
+                    need,
+                    capacity,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Predsim: the similarity coefficients `J`, `r` of the `B` outputs
