@@ -196,6 +196,10 @@ fn dram_bytes(n: usize, b: u32) -> u64 {
 /// Width of a label on the interconnect.
 const LABEL_BITS: u32 = 16;
 
+/// Width of one predsim similarity coefficient register (`J`, `r`, the
+/// sums), in bits; they are counted in the error bank.
+const SIM_COEF_BITS: u32 = 32;
+
 const F: usize = Phase::Forward as usize;
 const LE: usize = Phase::LocalError as usize;
 const BW: usize = Phase::Backward as usize;
@@ -749,6 +753,117 @@ impl Geo<'_> {
         }
         c.words[Unit::Activation as usize][Class::Activation as usize][BW][W] += k * reads * aw;
     }
+
+    /// Stash-bank words of hidden layer `i`'s kept output (predsim).
+    fn kept_words(&self, i: usize) -> u64 {
+        self.stash_out_words(i)
+    }
+
+    /// DRAM bytes of hidden layer `i`'s kept output (predsim).
+    fn kept_bytes(&self, i: usize) -> u64 {
+        dram_bytes(self.rows(i), self.ab())
+    }
+
+    /// Similarity-coefficient registers: `n` values of [`SIM_COEF_BITS`]
+    /// bits in error-bank words.
+    fn coef(&self, n: usize) -> u64 {
+        words(n, SIM_COEF_BITS, self.m.sram.error.word_bits)
+    }
+
+    /// Predsim keeps hidden layer `i`'s output (phase forward): `on_chip`
+    /// times in the stash bank (`words(r, a, W_s)` written, latency
+    /// `lat_s` each), `in_dram` times in DRAM (`ceil(r·a/8)` bytes written,
+    /// their bursts, one DRAM latency each).
+    fn add_keep_output(&self, cs: &mut [CoreCounts], i: usize, on_chip: u64, in_dram: u64) {
+        let (sw, bytes) = (self.kept_words(i), self.kept_bytes(i));
+        let (bursts, lat_s, lat_d) = (self.bursts(bytes), self.lat_s(), self.lat_dram());
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Stash as usize][Class::Activation as usize][F][W] += on_chip * sw;
+        c.latency_cycles[F] += on_chip * lat_s;
+        c.dram_bytes[F][W] += in_dram * bytes;
+        c.dram_bursts[F][W] += in_dram * bursts;
+        c.latency_cycles[F] += in_dram * lat_d;
+    }
+
+    /// Reads of hidden layer `i`'s kept outputs (phase local_error):
+    /// `on_chip` stash reads of `words(r, a, W_s)` and `in_dram` DRAM reads
+    /// of `ceil(r·a/8)` bytes (their bursts and one DRAM latency each). The
+    /// stash bank's latency belongs to the calling primitive.
+    fn add_kept_reads(&self, cs: &mut [CoreCounts], i: usize, on_chip: u64, in_dram: u64) {
+        let (sw, bytes) = (self.kept_words(i), self.kept_bytes(i));
+        let (bursts, lat_d) = (self.bursts(bytes), self.lat_dram());
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Stash as usize][Class::Activation as usize][LE][R] += on_chip * sw;
+        c.dram_bytes[LE][R] += in_dram * bytes;
+        c.dram_bursts[LE][R] += in_dram * bursts;
+        c.latency_cycles[LE] += in_dram * lat_d;
+    }
+
+    /// Stash latency of a predsim call that reads the kept outputs of a
+    /// batch of which `on_chip` are in the stash bank: `lat_s` once when it
+    /// reads the bank at all (DRAM reads carry their own latency).
+    fn kept_lat_s(&self, on_chip: u64) -> u64 {
+        if on_chip > 0 { self.lat_s() } else { 0 }
+    }
+
+    /// Predsim's similarity of hidden layer `i` over a batch of `b` kept
+    /// outputs, `on_chip` of them in the stash bank and `in_dram` in DRAM
+    /// (phase local_error): each kept output read once; `(b² + b)·r` MACs
+    /// (Gram matrix and sums) plus `5b² + 2b` (coefficients); `words(b² +
+    /// 2b, 32, W_e)` coefficient words written; latency `lat_s` (if the
+    /// stash is read) `+ lat_e`; error-bank peak at least `words(r, e) +
+    /// words(C, e) + words(b² + 2b, 32, W_e)`.
+    fn add_similarity(&self, cs: &mut [CoreCounts], i: usize, on_chip: u64, in_dram: u64) {
+        let b = (on_chip + in_dram) as usize;
+        let r = self.rows(i);
+        self.add_kept_reads(cs, i, on_chip, in_dram);
+        let cw = self.coef(b * b + 2 * b);
+        let peak = self.err(r) + self.err(self.classes()) + cw;
+        let lat = self.kept_lat_s(on_chip) + self.lat_e();
+        let c = &mut cs[self.core(i)];
+        c.macs[LE] += ((b * b + b) * r + 5 * b * b + 2 * b) as u64;
+        c.words[Unit::Error as usize][Class::Error as usize][LE][W] += cw;
+        c.latency_cycles[LE] += lat;
+        c.error_peak_words = c.error_peak_words.max(peak);
+    }
+
+    /// Predsim's restores of hidden layer `i`'s `b = on_chip + in_dram`
+    /// kept outputs, one per sample (phase local_error): the kept output
+    /// read (stash, latency `lat_s`, or DRAM), `words(r, a)` written to the
+    /// activation bank.
+    fn add_restore_output(&self, cs: &mut [CoreCounts], i: usize, on_chip: u64, in_dram: u64) {
+        self.add_kept_reads(cs, i, on_chip, in_dram);
+        let (hw, lat_s) = (self.act(self.rows(i)), self.lat_s());
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Activation as usize][Class::Activation as usize][LE][W] +=
+            (on_chip + in_dram) * hw;
+        c.latency_cycles[LE] += on_chip * lat_s;
+    }
+
+    /// Predsim's similarity errors of hidden layer `i`, one per sample of a
+    /// batch of `b = on_chip + in_dram` (phase local_error). Each reads
+    /// every kept output again, the coefficient row, `r_a` and the sums
+    /// (`words(2b + 1, 32, W_e)`), the error (`words(r, e)`, read and
+    /// written) and `h` (`words(r, a)`); `(2b + 1)·r` MACs; latency `lat_s`
+    /// (if the stash is read) `+ lat_a + lat_e`; stochastic error rounding
+    /// draws `r`.
+    fn add_similarity_error(&self, cs: &mut [CoreCounts], i: usize, on_chip: u64, in_dram: u64) {
+        let b = on_chip + in_dram;
+        let r = self.rows(i);
+        for _ in 0..b {
+            self.add_kept_reads(cs, i, on_chip, in_dram);
+        }
+        let (cw, ew, hw) = (self.coef(2 * b as usize + 1), self.err(r), self.act(r));
+        let lat = self.kept_lat_s(on_chip) + self.lat_a() + self.lat_e();
+        let draws = self.draws(self.m.formats.error.rounding, r);
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Error as usize][Class::Error as usize][LE][R] += b * (cw + ew);
+        c.words[Unit::Error as usize][Class::Error as usize][LE][W] += b * ew;
+        c.words[Unit::Activation as usize][Class::Activation as usize][LE][R] += b * hw;
+        c.macs[LE] += b * (2 * b + 1) * r as u64;
+        c.latency_cycles[LE] += b * lat;
+        c.lfsr_draws[LE] += b * draws;
+    }
 }
 
 /// Batch sizes of `epochs` passes over `n` samples in batches of `b`:
@@ -761,34 +876,58 @@ fn batch_sizes(n: usize, b: usize, epochs: u32) -> Vec<usize> {
     (0..epochs).flat_map(|_| one.clone()).collect()
 }
 
-/// Per layer (vectors in SRAM, vectors in DRAM); per core (SRAM words,
+/// Per kept vector (copies in SRAM, copies in DRAM); per core (SRAM words,
 /// DRAM bytes) held.
 type Split = (Vec<(u64, u64)>, Vec<(u64, u64)>);
 
-/// Where backprop's stashed vectors go in one batch of `b` samples: sample
-/// by sample, layer by layer (`layers`), a vector of `words(c_i, a, W_s)`
-/// goes to the stash bank of its core when the words that core already
-/// holds plus its own fit the capacity, else to DRAM. Returns, per layer,
-/// (vectors in SRAM, vectors in DRAM), and per core the SRAM words and DRAM
-/// bytes held at the end of the batch's forward passes (the batch's peak).
-fn stash_split(g: &Geo, layers: &[usize], b: usize) -> Split {
+/// One vector a rule keeps per sample for a later phase: its layer (hence
+/// its core), its stash-bank words and its DRAM bytes.
+#[derive(Clone, Copy)]
+struct KeptVec {
+    layer: usize,
+    words: u64,
+    bytes: u64,
+}
+
+/// Where the kept vectors of one batch of `b` samples go: sample by sample,
+/// in the order of `vectors`, a vector goes to the stash bank of its core
+/// when the words that core already holds plus its own fit the capacity,
+/// else to DRAM. Returns, per entry of `vectors`, (copies in SRAM, copies
+/// in DRAM), and per core the SRAM words and DRAM bytes held at the end of
+/// the batch's forward passes (the batch's peak).
+fn kept_split(g: &Geo, vectors: &[KeptVec], b: usize) -> Split {
     let cap = g.m.sram.stash.capacity_bytes * 8 / g.m.sram.stash.word_bits as u64;
-    let mut split = vec![(0, 0); g.layers()];
+    let mut split = vec![(0, 0); vectors.len()];
     let mut held = vec![(0, 0); g.cores()];
     for _ in 0..b {
-        for &i in layers {
-            let w = g.stash_words(i);
-            let h = &mut held[g.core(i)];
-            if h.0 + w <= cap {
-                h.0 += w;
-                split[i].0 += 1;
+        for (v, place) in vectors.iter().zip(&mut split) {
+            let h = &mut held[g.core(v.layer)];
+            if h.0 + v.words <= cap {
+                h.0 += v.words;
+                place.0 += 1;
             } else {
-                h.1 += g.spill_bytes(i);
-                split[i].1 += 1;
+                h.1 += v.bytes;
+                place.1 += 1;
             }
         }
     }
     (split, held)
+}
+
+/// Backprop's stash: the inputs of `layers`, sample by sample, layer by
+/// layer (`kept_split`). Returns, per stashed layer (in the order of
+/// `layers`), (vectors in SRAM, vectors in DRAM), and per core what it
+/// holds.
+fn stash_split(g: &Geo, layers: &[usize], b: usize) -> Split {
+    let vectors: Vec<KeptVec> = layers
+        .iter()
+        .map(|&i| KeptVec {
+            layer: i,
+            words: g.stash_words(i),
+            bytes: g.spill_bytes(i),
+        })
+        .collect();
+    kept_split(g, &vectors, b)
 }
 
 /// The expected counters of `case`, every field.
@@ -895,8 +1034,60 @@ fn expected(case: &Case) -> Vec<CoreCounts> {
                 c.stash_peak_words = c.stash_peak_words.max(h);
             }
         }
-        // Batch-level rule: its closed form is in tests/predsim.rs.
-        Rule::Predsim => unreachable!("no predsim case here; see tests/predsim.rs"),
+        Rule::Predsim => {
+            // Per sample: label to every layer's core; per hidden layer its
+            // input stashed, forward, its output kept and sent on; the
+            // output layer's forward, output error (phase local_error) and
+            // update. After the batch's forward passes, per hidden layer:
+            // the similarity, then per sample restore, learned error,
+            // similarity error, unstash, update, classifier update.
+            g.add_label(&mut cs, 0..l, s);
+            for i in 0..l {
+                g.add_forward(&mut cs, i, F, s);
+                if i + 1 < l {
+                    g.add_send(&mut cs, i, F, s);
+                    g.add_learned_error(&mut cs, i, s);
+                    g.add_update_classifier(&mut cs, i, s);
+                    g.add_learned_static(&mut cs, i);
+                } else {
+                    g.add_output_error(&mut cs, LE, s);
+                }
+                g.add_update(&mut cs, i, s);
+            }
+            // Per sample and hidden layer: the input, then the output kept.
+            let kept: Vec<KeptVec> = (0..l - 1)
+                .flat_map(|i| {
+                    [
+                        KeptVec {
+                            layer: i,
+                            words: g.stash_words(i),
+                            bytes: g.spill_bytes(i),
+                        },
+                        KeptVec {
+                            layer: i,
+                            words: g.kept_words(i),
+                            bytes: g.kept_bytes(i),
+                        },
+                    ]
+                })
+                .collect();
+            for &b in &batches {
+                let (split, held) = kept_split(&g, &kept, b);
+                for i in 0..l - 1 {
+                    let ((x_sram, x_dram), (h_sram, h_dram)) = (split[2 * i], split[2 * i + 1]);
+                    g.add_stash(&mut cs, i, false, x_sram, 1);
+                    g.add_stash(&mut cs, i, true, x_dram, 1);
+                    g.add_keep_output(&mut cs, i, h_sram, h_dram);
+                    g.add_similarity(&mut cs, i, h_sram, h_dram);
+                    g.add_restore_output(&mut cs, i, h_sram, h_dram);
+                    g.add_similarity_error(&mut cs, i, h_sram, h_dram);
+                }
+                for (c, (words, bytes)) in cs.iter_mut().zip(held) {
+                    c.stash_peak_words = c.stash_peak_words.max(words);
+                    c.spill_peak_bytes = c.spill_peak_bytes.max(bytes);
+                }
+            }
+        }
         Rule::Bp(policy) | Rule::Fa(policy) | Rule::Dfa(policy) => {
             // Per sample: label to the output core; forward + transfer of
             // every layer; output error (phase backward); per layer from the
@@ -942,9 +1133,9 @@ fn expected(case: &Case) -> Vec<CoreCounts> {
             }
             for &b in &batches {
                 let (split, held) = stash_split(&g, &stashed, b);
-                for &i in &stashed {
-                    g.add_stash(&mut cs, i, false, split[i].0, reads);
-                    g.add_stash(&mut cs, i, true, split[i].1, reads);
+                for (&i, &(sram, dram)) in stashed.iter().zip(&split) {
+                    g.add_stash(&mut cs, i, false, sram, reads);
+                    g.add_stash(&mut cs, i, true, dram, reads);
                 }
                 for (c, (words, bytes)) in cs.iter_mut().zip(held) {
                     c.stash_peak_words = c.stash_peak_words.max(words);
@@ -1024,7 +1215,7 @@ fn check(case: &Case) -> RunResult {
 }
 
 const SHAPES: [&[usize]; 3] = [&[16, 8, 4], &[20, 12, 12, 3], &[64, 32, 16, 8, 5]];
-const RULES: [Rule; 11] = [
+const RULES: [Rule; 12] = [
     Rule::Local,
     Rule::Bp(BpPolicy::Stash),
     Rule::Bp(BpPolicy::Spill),
@@ -1036,7 +1227,20 @@ const RULES: [Rule; 11] = [
     Rule::Drtp,
     Rule::LocalLearned,
     Rule::Pepita,
+    Rule::Predsim,
 ];
+
+/// The batch sizes to run `rule` at: `batches`, except that a rule whose
+/// loss compares the samples of a batch (predsim) refuses batch 1 and runs
+/// at batch 2 instead.
+fn batches_for(rule: Rule, batches: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = batches
+        .iter()
+        .map(|&b| if rule.needs_batch() { b.max(2) } else { b })
+        .collect();
+    out.dedup();
+    out
+}
 
 // ---------------------------------------------------------------------------
 // Tests
@@ -1060,8 +1264,9 @@ fn packing_formula_matches_documented_examples() {
 fn every_rule_and_shape_with_default_model_and_batches_1_3_4() {
     for shape in SHAPES {
         for rule in RULES {
-            for batch in [1, 3, 4] {
-                // N = 10 is divisible by neither 3 nor 4: a short last batch.
+            for batch in batches_for(rule, &[1, 3, 4]) {
+                // N = 10 is divisible by neither 3 nor 4: a short last batch
+                // (predsim at 3: a last batch of one sample).
                 check(&Case::new(default_model(), shape, rule, batch, 10));
             }
         }
@@ -1083,7 +1288,7 @@ fn word_widths_64_128_512_and_24() {
     for bits in [64, 128, 512, 24] {
         for shape in SHAPES {
             for rule in RULES {
-                for batch in [1, 3] {
+                for batch in batches_for(rule, &[1, 3]) {
                     let m = with_word_bits(default_model(), bits);
                     check(&Case::new(m, shape, rule, batch, 7));
                 }
@@ -1118,7 +1323,7 @@ fn element_widths_8_and_16_and_mixed() {
     for m in [eight, mixed] {
         for shape in SHAPES {
             for rule in RULES {
-                for batch in [1, 4] {
+                for batch in batches_for(rule, &[1, 4]) {
                     check(&Case::new(m.clone(), shape, rule, batch, 10));
                 }
             }
@@ -1130,7 +1335,7 @@ fn element_widths_8_and_16_and_mixed() {
 fn shared_core_has_one_core_and_no_hops() {
     for shape in SHAPES {
         for rule in RULES {
-            for batch in [1, 3] {
+            for batch in batches_for(rule, &[1, 3]) {
                 let mut m = default_model();
                 m.mapping = Mapping::SharedCore;
                 let r = check(&Case::new(m, shape, rule, batch, 7));
@@ -1248,6 +1453,101 @@ fn spill_splits_between_stash_bank_and_dram_exactly() {
     }
 }
 
+/// Predsim keeps every hidden layer's input and output of the batch, in
+/// the stash bank while they fit and in DRAM beyond. 16-8-4 with a stash
+/// bank of 9 words (64-bit words, 16-bit activations): per sample core 0
+/// keeps its input (4 words, 32 bytes) then its output (2 words, 16
+/// bytes). Batch of 4: sample 1 keeps both on chip (6 words); sample 2's
+/// input would make 10 and goes to DRAM, its output fits (8); samples 3
+/// and 4 keep both in DRAM. Batch of 2: input 1 of 2 and both outputs on
+/// chip. Each kept output is read `B + 2` times (similarity, restore,
+/// every sample's similarity error), each input once (unstash).
+#[test]
+fn predsim_keeps_inputs_and_outputs_in_stash_then_dram() {
+    let mut m = default_model();
+    m.sram.stash.capacity_bytes = 9 * 8;
+    let r = check(&Case::new(m.clone(), &[16, 8, 4], Rule::Predsim, 4, 10));
+    // Batches 4, 4, 2.
+    let c = &r.counts[0];
+    let stash =
+        |p: usize, rw: usize| c.words[Unit::Stash as usize][Class::Activation as usize][p][rw];
+    // Inputs on chip 1 + 1 + 1, in DRAM 3 + 3 + 1; outputs on chip
+    // 2 + 2 + 2, in DRAM 2 + 2 + 0.
+    assert_eq!(stash(F, W), 3 * 4 + 6 * 2);
+    assert_eq!(c.dram_bytes[F][W], 7 * 32 + 4 * 16);
+    assert_eq!(c.dram_bursts[F][W], 7 + 4, "one 64-byte burst each");
+    assert_eq!(stash(LE, R), 2 * 6 * 2 + 2 * 6 * 2 + 2 * 4 * 2);
+    assert_eq!(c.dram_bytes[LE][R], 2 * (2 * 6 * 16));
+    assert_eq!(stash(BW, R), 3 * 4);
+    assert_eq!(c.dram_bytes[BW][R], 7 * 32);
+    assert_eq!(c.stash_peak_words, 8);
+    assert_eq!(c.spill_peak_bytes, 3 * 32 + 2 * 16);
+    // The output core keeps nothing.
+    assert_eq!(r.counts[1].stash_peak_words, 0);
+    assert_eq!(r.counts[1].dram_total(Rw::Write), 0);
+
+    // A one-word stash bank: everything in DRAM, the stash bank untouched.
+    m.sram.stash.capacity_bytes = 8;
+    let r = check(&Case::new(m, &[16, 8, 4], Rule::Predsim, 4, 10));
+    let c = &r.counts[0];
+    assert_eq!(c.unit_words(Unit::Stash, Rw::Write), 0);
+    assert_eq!(c.unit_words(Unit::Stash, Rw::Read), 0);
+    assert_eq!(c.stash_peak_words, 0);
+    assert_eq!(c.spill_peak_bytes, 4 * (32 + 16));
+
+    // A wide layer in the default 64 KiB (8192-word) stash bank:
+    // 16-2048-4 at batch 16 keeps 4 + 512 words per sample; the 16th
+    // output would make 16·516 = 8256 words and goes to DRAM (4096 bytes,
+    // 64 bursts), read back 16 + 2 times.
+    let r = check(&Case::new(
+        default_model(),
+        &[16, 2048, 4],
+        Rule::Predsim,
+        16,
+        16,
+    ));
+    let c = &r.counts[0];
+    assert_eq!(c.dram_bytes[F][W], 4096);
+    assert_eq!(c.dram_bursts[F][W], 64);
+    assert_eq!(c.dram_bytes[LE][R], 18 * 4096);
+    assert_eq!(c.dram_bytes[BW][R], 0);
+    assert_eq!(c.stash_peak_words, 16 * 4 + 15 * 512);
+    assert_eq!(c.spill_peak_bytes, 4096);
+
+    // Other shapes, capacities, bursts, both mappings, batches 2 to 4
+    // (N = 10: short last batches of 1 and 2).
+    let mut outputs_spilled = 0;
+    for (shape, cap_words, burst) in [
+        (&[64, 32, 16, 8, 5][..], 40, 64),
+        (&[20, 12, 12, 3][..], 12, 32),
+        (&[20, 12, 12, 3][..], 5, 16),
+    ] {
+        for mapping in [Mapping::CorePerLayer, Mapping::SharedCore] {
+            for batch in [2, 3, 4] {
+                let mut m = default_model();
+                m.sram.stash.capacity_bytes = cap_words * 8;
+                m.dram.burst_bytes = burst;
+                m.mapping = mapping;
+                let case = Case::new(m, shape, Rule::Predsim, batch, 10);
+                let r = check(&case);
+                let spilled: u64 = r.counts.iter().map(|c| c.dram_bytes[F][W]).sum();
+                let stashed: u64 = r
+                    .counts
+                    .iter()
+                    .map(|c| c.unit_words(Unit::Stash, Rw::Write))
+                    .sum();
+                assert!(
+                    spilled > 0 && stashed > 0,
+                    "some but not all spill: {}",
+                    case.describe()
+                );
+                outputs_spilled += r.counts.iter().any(|c| c.dram_bytes[LE][R] > 0) as usize;
+            }
+        }
+    }
+    assert!(outputs_spilled > 0, "some cases spill kept outputs");
+}
+
 #[test]
 fn bp_peak_stash_is_batch_times_input_words_local_is_zero() {
     for shape in SHAPES {
@@ -1293,10 +1593,10 @@ fn stochastic_update_draws_one_per_weight_and_bias_and_matches_datapath() {
             ));
             // Update and weight round stochastically with equal frac: one
             // draw per weight and bias per update, all in phase update
-            // (local-learned: and per classifier entry and bias, C·(r+1)
-            // per hidden layer).
+            // (local-learned and predsim: and per classifier entry and
+            // bias, C·(r+1) per hidden layer).
             let mut per_sample: u64 = shape.windows(2).map(|w| (w[1] * (w[0] + 1)) as u64).sum();
-            if rule == Rule::LocalLearned {
+            if matches!(rule, Rule::LocalLearned | Rule::Predsim) {
                 let c = shape[shape.len() - 1];
                 per_sample += shape[1..shape.len() - 1]
                     .iter()
@@ -1449,8 +1749,10 @@ fn recompute_adds_the_forward_cost_of_lower_layers_to_backward() {
 }
 
 /// Edge shapes of the further rules: PEPITA on a single layer (the output
-/// error is already on core 0: no transfer, no stash, no second pass) and
-/// DFA / FA with one hidden layer (no output error to send), both mappings.
+/// error is already on core 0: no transfer, no stash, no second pass),
+/// predsim on a single layer (no hidden layer: nothing kept, no
+/// similarity), and DFA / FA with one hidden layer (no output error to
+/// send), both mappings.
 #[test]
 fn further_rules_on_one_and_two_layer_networks() {
     for mapping in [Mapping::CorePerLayer, Mapping::SharedCore] {
@@ -1459,12 +1761,19 @@ fn further_rules_on_one_and_two_layer_networks() {
         let r = check(&Case::new(m.clone(), &[16, 4], Rule::Pepita, 2, 5));
         assert_eq!(r.counts[0].stash_peak_words, 0);
         assert_eq!(r.counts[0].macs[BW], 5 * 16 * 4, "modulation only");
+        let r = check(&Case::new(m.clone(), &[16, 4], Rule::Predsim, 2, 5));
+        assert_eq!(r.counts[0].stash_peak_words, 0);
+        assert_eq!(
+            r.counts[0].macs[LE], 0,
+            "no similarity without a hidden layer"
+        );
         for rule in [
             Rule::Dfa(BpPolicy::Spill),
             Rule::Fa(BpPolicy::Spill),
             Rule::Pepita,
             Rule::Drtp,
             Rule::LocalLearned,
+            Rule::Predsim,
         ] {
             check(&Case::new(m.clone(), &[16, 8, 4], rule, 3, 7));
         }

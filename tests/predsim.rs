@@ -7,13 +7,13 @@
 mod common;
 
 use locus::data::{SyntheticSpec, generate};
-use locus::hw::core::{Chip, FeedbackKind, NetSpec, coefficient_macs};
+use locus::hw::core::{Chip, ChipError, FeedbackKind, NetSpec, coefficient_macs};
 use locus::hw::counters::{Class, Phase, Rw, Unit};
 use locus::hw::datapath::{Activation, FixedDatapath, FloatDatapath};
 use locus::hw::model::HwModel;
 use locus::rules::Rule;
 use locus::rules::predsim::{pred_shift, sim_shift};
-use locus::sim::{Arith, TrainConfig, run};
+use locus::sim::{Arith, SimError, TrainConfig, run};
 use std::path::Path;
 
 fn default_model() -> HwModel {
@@ -286,9 +286,10 @@ fn predsim_learns_in_fixed_point_close_to_f32() {
     assert!((fixed - f32).abs() <= 0.05, "fixed {fixed} vs f32 {f32}");
 }
 
-/// One batch of `B = 3` on 8-6-3 (one hidden core, everything on chip):
-/// every predsim counter of the hidden core against its closed form
-/// (`docs/hw_model.md`, "predsim").
+/// One batch of `B = 3` on 8-6-3 (one hidden core, everything on chip),
+/// worked out by hand: the predsim counters of the hidden core against
+/// their closed form (`docs/hw_model.md`, "predsim"). `tests/counts.rs`
+/// checks every counter of whole runs (spills, short batches, widths).
 #[test]
 fn predsim_counts_equal_their_closed_form() {
     let model = default_model();
@@ -429,4 +430,56 @@ fn compare_runs_predsim_beside_local() {
     );
     let err = common::user_error(&common::locus(&args("1")), "compare predsim at batch 1");
     assert!(err.contains("--batch") && err.contains("predsim"), "{err}");
+}
+
+/// The similarity coefficients of a batch (`B² + 2B` registers of 32 bits)
+/// sit in the error bank after the layer's error and its classifier's
+/// error. 16-8-4 with 64-bit error words and a 7-word error bank: at batch
+/// 2 layer 0 needs `words(8) + words(4) + words(8 coefficients) = 2 + 1 +
+/// 4 = 7` words, exactly the bank; at batch 3 it needs `2 + 1 + 8 = 11`,
+/// and the run is refused naming the layer, the batch and the bank.
+#[test]
+fn similarity_coefficients_must_fit_the_error_bank() {
+    let mut model = default_model();
+    model.sram.error.capacity_bytes = 7 * 8;
+    let data = generate(&SyntheticSpec {
+        classes: 4,
+        sample_len: 16,
+        train: 5,
+        test: 2,
+        noise: 30,
+        seed: 2,
+    })
+    .expect("synthetic data");
+    let cfg = |batch| TrainConfig {
+        rule: Rule::Predsim,
+        net: NetSpec::dense(vec![16, 8, 4], Activation::Relu),
+        epochs: 1,
+        batch,
+        lr: 1.0 / 16.0,
+        seed: 1,
+        arith: Arith::Fixed,
+        train_limit: None,
+        test_limit: None,
+    };
+    let (r, _) = run(&model, &cfg(2), &data.0, &data.1, &mut |_, _| {}).expect("batch 2 fits");
+    assert_eq!(r.counts[0].error_peak_words, 7);
+    let err = run(&model, &cfg(3), &data.0, &data.1, &mut |_, _| {}).expect_err("batch 3");
+    let msg = err.to_string();
+    let SimError::Chip(err) = err else {
+        panic!("not a mapping error: {msg}")
+    };
+    assert_eq!(
+        err,
+        ChipError::SimilarityDoesNotFit {
+            layer: 0,
+            batch: 3,
+            need: 11,
+            capacity: 7,
+        }
+    );
+    assert!(
+        msg.contains("sram.error") && msg.contains("batch of 3"),
+        "{msg}"
+    );
 }

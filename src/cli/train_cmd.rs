@@ -315,6 +315,7 @@ fn rule_specific(e: &ChipError) -> bool {
     matches!(
         e,
         ChipError::StashFull { .. }
+            | ChipError::SimilarityDoesNotFit { .. }
             | ChipError::RomTooSmall { .. }
             | ChipError::ClassifierScale { .. }
             | ChipError::WeightsDoNotFit { .. }

@@ -124,6 +124,21 @@ pub enum ChipError {
         /// Extra shift of the pool, in bits.
         extra: u32,
     },
+    /// Predsim's similarity coefficients of a batch do not fit the error
+    /// bank next to the layer's error and its classifier's error.
+    #[error(
+        "layer {layer}: predsim's similarity coefficients for a batch of {batch} need {need} words of sram.error (with the layer's errors), but it holds {capacity} words; use a smaller batch or a larger error bank"
+    )]
+    SimilarityDoesNotFit {
+        /// Layer index.
+        layer: usize,
+        /// Samples in the batch.
+        batch: usize,
+        /// Error-bank words needed: the end of the coefficients' region.
+        need: u64,
+        /// Capacity in words.
+        capacity: u64,
+    },
     /// The stash exceeds its SRAM bank and spilling was not allowed.
     #[error(
         "layer {layer}: the activation stash needs {need} words but sram.stash holds {capacity} words; use the spill or recompute policy, a smaller batch, or a larger stash bank"

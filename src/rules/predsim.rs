@@ -33,12 +33,14 @@ pub fn sim_shift(b: usize) -> i32 {
 }
 
 /// Trains on one batch (at least two samples); returns how many the forward
-/// passes classified correctly.
+/// passes classified correctly. Fails, before anything is counted, when the
+/// batch's similarity coefficients do not fit the error bank.
 pub fn train_batch<D: Datapath, T: TraceSink>(
     chip: &mut Chip<D, T>,
     batch: &[(&[u8], usize)],
 ) -> Result<usize, crate::hw::core::ChipError> {
     let n = chip.num_layers();
+    chip.check_similarity_fits(batch.len())?;
     let mut correct = 0;
     for &(pixels, label) in batch {
         chip.load_input(pixels);

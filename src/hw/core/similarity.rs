@@ -12,7 +12,7 @@
 //! classifier's output error; the batch's labels are in the core's label
 //! registers (not counted, like the label itself).
 
-use super::{Chip, Src};
+use super::{Chip, ChipError, Src};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Datapath, similarity};
 use crate::hw::model::BankRole;
@@ -70,7 +70,23 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         (words, (rows as u64 * ab as u64).div_ceil(8))
     }
 
-    /// Counts the read of kept output `k` of layer `i` in phase `p`.
+    /// The stash bank's latency, in cycles, for a call that reads the
+    /// kept outputs `ks` of layer `i`: `λ_s` once when at least one of them
+    /// is in the stash bank, 0 when all come from DRAM (each DRAM read
+    /// carries the DRAM latency itself, as a spilled stash slot does).
+    fn kept_stash_latency(&self, i: usize, mut ks: impl Iterator<Item = usize>) -> u64 {
+        let kept = &self.sim.layers[i].kept;
+        if ks.any(|k| !kept[k].in_dram) {
+            self.bank_latency(BankRole::Stash)
+        } else {
+            0
+        }
+    }
+
+    /// Counts the read of kept output `k` of layer `i` in phase `p`: a
+    /// stash read of `words(rows, a, W_s)` (no latency: the caller adds the
+    /// stash bank's once per call) or a DRAM read of `ceil(rows·a/8)` bytes
+    /// with its bursts and the DRAM latency.
     fn read_kept(&mut self, i: usize, k: usize, p: Phase) {
         let (words, bytes) = self.kept_size(i);
         let (in_dram, addr) = {
@@ -126,14 +142,36 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             + self.words(BankRole::Error, classes, self.bits.error)
     }
 
+    /// Predsim: checks that the similarity coefficients of a batch of `b`
+    /// samples (`words(b² + 2b, 32, W_e)`) fit every hidden layer's error
+    /// bank after the layer's error and its classifier's error, before the
+    /// batch is trained; [`ChipError::SimilarityDoesNotFit`] otherwise.
+    pub fn check_similarity_fits(&self, b: usize) -> Result<(), ChipError> {
+        let capacity = self.model.bank(BankRole::Error).capacity_words();
+        let c_words = self.words(BankRole::Error, similarity::coef_len(b), SIM_COEF_BITS);
+        for i in 0..self.layers.len().saturating_sub(1) {
+            let need = self.coef_addr(i) + c_words;
+            if need > capacity {
+                return Err(ChipError::SimilarityDoesNotFit {
+                    layer: i,
+                    batch: b,
+                    need,
+                    capacity,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Predsim: the similarity coefficients `J`, `r` of the `B` outputs
     /// layer `i` kept ([`similarity`]). Counts (phase `LocalError`): each
     /// kept output read once (stash `words(rows, a, W_s)` or DRAM
     /// `ceil(rows·a/8)` bytes), `(B² + B)·rows` MACs for the Gram matrix
     /// and the vectors' sums (centring) plus [`coefficient_macs`]`(B)`,
     /// `words(B² + 2B, 32, W_e)` (`J`, `r`, the sums) written to the
-    /// error bank, latency `λ_s + λ_e`; the error bank's peak grows by those
-    /// words.
+    /// error bank, latency `λ_s + λ_e` (`λ_s` only when a kept output is in
+    /// the stash bank; each DRAM read adds `λ_dram`); the error bank's peak
+    /// grows by those words.
     pub fn similarity(&mut self, i: usize) {
         let rows = self.layers[i].rows;
         let b = self.sim_layer(i).kept.len();
@@ -151,7 +189,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         }
         let c_words = self.words(BankRole::Error, similarity::coef_len(b), SIM_COEF_BITS);
         let c_addr = self.coef_addr(i);
-        let lat = self.bank_latency(BankRole::Stash) + self.bank_latency(BankRole::Error);
+        let lat = self.kept_stash_latency(i, 0..b) + self.bank_latency(BankRole::Error);
         let p = Phase::LocalError;
         self.begin(i, p, "similarity");
         for k in 0..b {
@@ -172,7 +210,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// bank (and its label into the label register) for the sample's
     /// prediction error and updates. Counts (phase `LocalError`): the kept
     /// output read (stash or DRAM, as in [`Chip::similarity`]) and
-    /// `words(rows, a, W_a)` activation-bank words written, latency `λ_s`.
+    /// `words(rows, a, W_a)` activation-bank words written, latency `λ_s`
+    /// from the stash bank or `λ_dram` from DRAM (as a spilled stash slot's
+    /// restore).
     pub fn restore_output(&mut self, i: usize, a: usize) {
         {
             let k = &self.sim.layers[i].kept[a];
@@ -182,7 +222,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let rows = self.layers[i].rows;
         let h_words = self.words(BankRole::Activation, rows, self.bits.activation);
         let h_addr = self.place[i].h;
-        let lat = self.bank_latency(BankRole::Stash);
+        let lat = self.kept_stash_latency(i, a..a + 1);
         let p = Phase::LocalError;
         self.begin(i, p, "restore_output");
         self.read_kept(i, a, p);
@@ -200,8 +240,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// `e` read and written (`words(rows, e, W_e)` each), `h` read for the
     /// derivative (`words(rows, a, W_a)`), `(2B + 1)·rows` MACs (centring
     /// `rows·h − s` and the weighted sum per term, `r_a` per value), latency
-    /// `λ_s + λ_a + λ_e` and, when errors round stochastically, `rows` LFSR
-    /// draws.
+    /// `λ_s + λ_a + λ_e` (`λ_s` and `λ_dram` as in [`Chip::similarity`])
+    /// and, when errors round stochastically, `rows` LFSR draws.
     pub fn similarity_error(&mut self, i: usize, a: usize, sim_shift: i32, pred_shift: u32) {
         let rows = self.layers[i].rows;
         let act = self.net.activation;
@@ -217,7 +257,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let e_words = self.words(BankRole::Error, rows, eb);
         let h_words = self.words(BankRole::Activation, rows, ab);
         let c_words = self.words(BankRole::Error, 2 * b + 1, SIM_COEF_BITS);
-        let lat = self.bank_latency(BankRole::Stash)
+        let lat = self.kept_stash_latency(i, 0..b)
             + self.bank_latency(BankRole::Activation)
             + self.bank_latency(BankRole::Error);
         let draws = self.requant_draws(crate::hw::model::TensorClass::Error, rows);
