@@ -231,6 +231,9 @@ fn inputs(root: &Path) {
     model_with(root, "m-tiny-weights.json", |m| {
         m["sram"]["weight"]["capacity_bytes"] = 64.into()
     });
+    model_with(root, "m-small-error.json", |m| {
+        m["sram"]["error"]["capacity_bytes"] = 64.into()
+    });
     model_with(root, "m-tiny-stash.json", |m| {
         m["sram"]["stash"]["capacity_bytes"] = 8.into()
     });
@@ -546,6 +549,11 @@ fn rows() -> Vec<Row> {
             "stash does not fit (bp, stash policy)",
             train("--model m-tiny-stash.json --rule bp --policy stash"),
             vec!["m-tiny-stash.json", "sram.stash"],
+        ),
+        (
+            "predsim's batch does not fit the error bank",
+            train("--model m-small-error.json --rule predsim --batch 4"),
+            vec!["m-small-error.json", "sram.error", "batch of 4", "predsim"],
         ),
         (
             "report under a regular file",
