@@ -293,3 +293,191 @@ impl ZeroCounter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::datapath::{Datapath, FixedDatapath};
+    use crate::hw::model::HwModel;
+    use crate::quant::{Lfsr, OverflowStats, QFormat, Requantizer};
+
+    /// Error Q16.4, activation Q16.2 (so the bias input 1.0 is raw 4),
+    /// weights and updates Q16.9, lr 2^-6: the update shift is
+    /// `s = 4 + 2 + 6 − 9 = 3`, one update LSB is `|e·x| = 8` and half of it 4.
+    const LR_SHIFT: u32 = 6;
+    const SHIFT: i32 = 3;
+    const ONE: i64 = 4;
+    /// Rows with positive, negative and zero errors.
+    const E: [i64; 5] = [1, -1, 0, 3, -2];
+    /// Columns with a zero, both signs, and products on both sides of 4 and 8.
+    const X: [i64; 7] = [0, 1, -1, 2, 3, -4, 5];
+
+    fn model(rounding: Rounding) -> HwModel {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
+        let mut m = crate::hw::model::load(&path).unwrap();
+        let f = &mut m.formats;
+        (f.error.frac, f.activation.frac) = (4, 2);
+        (f.weight.frac, f.update.frac) = (9, 9);
+        f.update.rounding = rounding;
+        m
+    }
+
+    /// Runs the datapath's update on `E`, `X` from weights of 100 (far from
+    /// the range): the counts, and how many weights with a nonzero product
+    /// kept their value.
+    fn run<V: Raw>(rounding: Rounding) -> (UpdateRounding, usize) {
+        let mut dp = FixedDatapath::<V>::new(&model(rounding), LR_SHIFT).unwrap();
+        let v = |s: &[i64]| -> Vec<V> { s.iter().map(|&x| V::from_i64_unchecked(x)).collect() };
+        let (e, x) = (v(&E), v(&X));
+        let mut w = v(&[100; 35]);
+        let mut b = v(&[100; 5]);
+        dp.update(&mut w, &mut b, &e, &x);
+        let mut kept = 0;
+        for (i, &ei) in E.iter().enumerate() {
+            for (j, &xj) in X.iter().chain(&[ONE]).enumerate() {
+                let after = if j < X.len() {
+                    w[i * X.len() + j]
+                } else {
+                    b[i]
+                };
+                kept += (ei * xj != 0 && after.to_i64() == 100) as usize;
+            }
+        }
+        (dp.update_rounding(), kept)
+    }
+
+    /// The documented rule applied element by element with the real
+    /// requantiser: products `e·x ≠ 0`, those with `|e·x| < 2^s`, and those
+    /// whose requantised `Δ` is 0 with no overflow event.
+    fn reference(rounding: Rounding) -> (u64, u64, u64) {
+        let rq = Requantizer::with_shift(
+            SHIFT,
+            QFormat::new(16, 9).unwrap(),
+            rounding,
+            crate::quant::Overflow::Saturate,
+        )
+        .unwrap();
+        let mut lfsr = Lfsr::new(1).unwrap();
+        let (mut products, mut sub, mut vanished) = (0, 0, 0);
+        for &e in &E {
+            for &x in X.iter().chain(&[ONE]) {
+                let p = e * x;
+                if p == 0 {
+                    continue;
+                }
+                let mut st = OverflowStats::default();
+                let d = rq.apply(p, &mut lfsr, &mut st);
+                products += 1;
+                sub += (p.abs() < 1 << SHIFT) as u64;
+                vanished += (d == 0 && st.total() == 0) as u64;
+            }
+        }
+        (products, sub, vanished)
+    }
+
+    #[test]
+    fn hand_worked_update_counts_ties_signs_bias_and_zeros() {
+        // Products per row with e ≠ 0: 6 nonzero x + the bias = 7, 4 rows: 28.
+        // Below one LSB (|p| < 8): e=1: 7 (p = 1,-1,2,3,-4,5, bias 4);
+        // e=-1: 7; e=3: 3 (3,-3,6); e=-2: 4 (-2,2,-4,-6): 21.
+        // Nearest, |p| <= 4 (the ties ±4 go to the even 0): 6 + 6 + 2 + 3 = 17.
+        // Truncate (floor), 0 < p < 8: e=1: 1,2,3,5,bias 4 (5); e=-1: 1,4 (2);
+        // e=3: 3,6 (2); e=-2: 2 (1): 10.
+        for (rounding, want) in [
+            (Rounding::Nearest, Some(17)),
+            (Rounding::Truncate, Some(10)),
+            (Rounding::Stochastic, None),
+        ] {
+            let (p, s, v) = reference(rounding);
+            assert_eq!((p, s), (28, 21), "{rounding:?}: reference");
+            if let Some(want) = want {
+                assert_eq!(v, want, "{rounding:?}: reference");
+            }
+            for (lane, (got, kept)) in
+                [("i16", run::<i16>(rounding)), ("i32", run::<i32>(rounding))]
+            {
+                let expect = UpdateRounding {
+                    products: 28,
+                    sub_lsb: 21,
+                    vanished: want,
+                };
+                assert_eq!(got, expect, "{rounding:?}, {lane} lanes");
+                if let Some(want) = want {
+                    // A vanished update is exactly a weight that kept its value.
+                    assert_eq!(kept as u64, want, "{rounding:?}, {lane} lanes");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn updates_accumulate_and_an_exact_update_rounds_nothing() {
+        // Two calls add up.
+        let mut dp = FixedDatapath::<i16>::new(&model(Rounding::Nearest), LR_SHIFT).unwrap();
+        let (e, x): (Vec<i16>, Vec<i16>) = (
+            E.iter().map(|&v| v as i16).collect(),
+            X.iter().map(|&v| v as i16).collect(),
+        );
+        let (mut w, mut b) = (vec![0i16; 35], vec![0i16; 5]);
+        dp.update(&mut w, &mut b, &e, &x);
+        dp.update(&mut w, &mut b, &e, &x);
+        assert_eq!(
+            dp.update_rounding(),
+            UpdateRounding {
+                products: 56,
+                sub_lsb: 42,
+                vanished: Some(34)
+            }
+        );
+        // lr 2^0 with an update fraction of 9 > 4 + 2: a left shift, exact.
+        let mut dp = FixedDatapath::<i16>::new(&model(Rounding::Nearest), 0).unwrap();
+        dp.update(&mut w, &mut b, &e, &x);
+        assert_eq!(
+            dp.update_rounding(),
+            UpdateRounding {
+                products: 28,
+                sub_lsb: 0,
+                vanished: Some(0)
+            }
+        );
+    }
+
+    #[test]
+    fn count_one_follows_the_rule_at_the_edges() {
+        let at = |p: i64, shift: i32, r: Rounding| {
+            let mut s = UpdateRounding::new(r);
+            count_one(&mut s, p, shift, r);
+            (s.products, s.sub_lsb, s.vanished.unwrap_or(9))
+        };
+        let n = Rounding::Nearest;
+        let t = Rounding::Truncate;
+        assert_eq!(at(0, 3, n), (0, 0, 0));
+        assert_eq!(at(4, 3, n), (1, 1, 1)); // tie 0.5 → 0
+        assert_eq!(at(-4, 3, n), (1, 1, 1)); // tie −0.5 → 0
+        assert_eq!(at(5, 3, n), (1, 1, 0));
+        assert_eq!(at(-8, 3, n), (1, 0, 0));
+        assert_eq!(at(7, 3, t), (1, 1, 1));
+        assert_eq!(at(-1, 3, t), (1, 1, 0)); // floor(−1/8) = −1
+        assert_eq!(at(8, 3, t), (1, 0, 0));
+        assert_eq!(at(1, 0, n), (1, 0, 0));
+        assert_eq!(at(1, -2, t), (1, 0, 0));
+        assert_eq!(at(1 << 61, 62, n), (1, 1, 1));
+        assert_eq!(at(3, 3, Rounding::Stochastic), (1, 1, 9));
+    }
+
+    #[test]
+    fn radix_sort_sorts() {
+        let mut tmp = Vec::new();
+        for n in [0usize, 5, 64, 65, 300, 1000] {
+            for max in [1u32, 255, 256, 65535, 70000, u32::MAX] {
+                let mut v: Vec<u32> = (0..n as u64)
+                    .map(|i| ((i * 2654435761) % (max as u64 + 1)) as u32)
+                    .collect();
+                let mut want = v.clone();
+                want.sort_unstable();
+                radix_sort(&mut v, &mut tmp);
+                assert_eq!(v, want, "n = {n}, max = {max}");
+            }
+        }
+    }
+}
