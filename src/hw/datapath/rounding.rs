@@ -466,6 +466,80 @@ mod tests {
     }
 
     #[test]
+    fn conv_update_counts_each_weights_accumulated_sum() {
+        use crate::hw::netspec::ConvGeom;
+        // 1×3×3 input, two 2×2 kernels, stride 1: 4 positions, patches of 4.
+        let g = ConvGeom {
+            in_c: 1,
+            in_h: 3,
+            in_w: 3,
+            k: 2,
+            out_c: 2,
+            stride: 1,
+            pad: 0,
+            out_h: 2,
+            out_w: 2,
+            pool: None,
+        };
+        let x: [i64; 9] = [1, -1, 2, 0, 3, -2, 1, 1, 0];
+        // Kernel 0's errors per position; kernel 1's are all 0.
+        let d: [i64; 8] = [1, 0, -1, 2, 0, 0, 0, 0];
+        for rounding in [Rounding::Nearest, Rounding::Truncate, Rounding::Stochastic] {
+            // Reference: each weight's sum over positions, requantised once.
+            let rq = Requantizer::with_shift(
+                SHIFT,
+                QFormat::new(16, 9).unwrap(),
+                rounding,
+                crate::quant::Overflow::Saturate,
+            )
+            .unwrap();
+            let mut lfsr = Lfsr::new(1).unwrap();
+            let (mut products, mut sub, mut vanished) = (0, 0, 0);
+            for o in 0..2 {
+                for j in 0..=4 {
+                    let sum: i64 = (0..4)
+                        .map(|pos| {
+                            let (oy, ox) = (pos / 2, pos % 2);
+                            let xin = if j < 4 {
+                                x[(oy + j / 2) * 3 + ox + j % 2]
+                            } else {
+                                ONE
+                            };
+                            d[o * 4 + pos] * xin
+                        })
+                        .sum();
+                    if sum == 0 {
+                        continue;
+                    }
+                    let mut st = OverflowStats::default();
+                    let r = rq.apply(sum, &mut lfsr, &mut st);
+                    products += 1;
+                    sub += (sum.abs() < 1 << SHIFT) as u64;
+                    vanished += (r == 0 && st.total() == 0) as u64;
+                }
+            }
+            let mut dp = FixedDatapath::<i16>::new(&model(rounding), LR_SHIFT).unwrap();
+            let v = |s: &[i64]| -> Vec<i16> { s.iter().map(|&x| x as i16).collect() };
+            let (mut w, mut b) = (v(&[100; 8]), v(&[100; 2]));
+            dp.conv_update(&g, &mut w, &mut b, &v(&d), &v(&x));
+            let want = UpdateRounding {
+                products,
+                sub_lsb: sub,
+                vanished: (rounding != Rounding::Stochastic).then_some(vanished),
+            };
+            assert_eq!(dp.update_rounding(), want, "{rounding:?}");
+            // By hand, kernel 0's sums: 7, -8, 1, 2 and the bias 2·4 = 8;
+            // kernel 1 has none. Below 8: 7, 1, 2; nearest (≤ 4): 1, 2;
+            // truncate (0 < sum < 8): 7, 1, 2.
+            assert_eq!((products, sub), (5, 3), "{rounding:?}");
+            let by_hand = [(Rounding::Nearest, 2), (Rounding::Truncate, 3)];
+            if let Some(&(_, n)) = by_hand.iter().find(|(r, _)| *r == rounding) {
+                assert_eq!(vanished, n, "{rounding:?}");
+            }
+        }
+    }
+
+    #[test]
     fn radix_sort_sorts() {
         let mut tmp = Vec::new();
         for n in [0usize, 5, 64, 65, 300, 1000] {
