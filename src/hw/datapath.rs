@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
 mod conv;
+mod rounding;
 pub mod similarity;
+
+pub use rounding::UpdateRounding;
 
 /// Hidden-layer activation function, defined on the stored values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -79,12 +82,13 @@ impl OverflowByClass {
 }
 
 /// Mutable state of a datapath besides the tensors: the rounding LFSR, the
-/// number of draws and the overflow counters.
+/// number of draws, the overflow counters and the update-rounding counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DatapathState {
     lfsr: Option<Lfsr>,
     draws: u64,
     overflow: OverflowByClass,
+    update_rounding: UpdateRounding,
 }
 
 /// The operations of the modelled core on values. Shapes: weights are
@@ -270,6 +274,10 @@ pub trait Datapath: Send {
     fn restore_state(&mut self, state: DatapathState);
     /// Overflow events so far (all zero in `f32`).
     fn overflow(&self) -> OverflowByClass;
+    /// Weight-update products so far and those rounding made vanish
+    /// (`docs/arithmetic.md`, "Updates rounded to zero"); all zero in
+    /// `f32`, which models no rounding.
+    fn update_rounding(&self) -> UpdateRounding;
 }
 
 /// The bit-exact fixed-point datapath, storing every tensor in lane `V`
@@ -310,6 +318,10 @@ pub struct FixedDatapath<V: Raw> {
     draws: u64,
     jump_cache: Option<(usize, LfsrJump)>,
     overflow: OverflowByClass,
+    /// Update products and those rounded to zero (dense, conv, learned
+    /// classifiers), with the dense update's counter.
+    update_rounding: UpdateRounding,
+    zeros: rounding::ZeroCounter,
     pixel_table: [i32; 256],
     _lane: std::marker::PhantomData<V>,
 }
@@ -451,6 +463,11 @@ impl<V: Raw> FixedDatapath<V> {
             draws: 0,
             jump_cache: None,
             overflow: OverflowByClass::default(),
+            update_rounding: UpdateRounding::new(f.update.rounding),
+            zeros: rounding::ZeroCounter::new(
+                sf(e.frac + a.frac + lr_shift) - sf(u.frac),
+                f.update.rounding,
+            ),
             pixel_table: pixel_table(a),
             _lane: std::marker::PhantomData,
         })
@@ -869,6 +886,8 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
     }
 
     fn update(&mut self, w: &mut [V], b: &mut [V], e: &[V], x: &[V]) {
+        self.zeros
+            .count_dense(&mut self.update_rounding, e, x, self.one_act);
         if let (Some(k), Some(x16), Some(e16)) = (self.row_update, V::as_i16(x), V::as_i16(e)) {
             let (Some(w16), Some(b16)) = (V::as_i16_mut(w), V::as_i16_mut(b)) else {
                 unreachable!("lanes of one datapath are all the same type")
@@ -952,11 +971,16 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         self.overflow
     }
 
+    fn update_rounding(&self) -> UpdateRounding {
+        self.update_rounding
+    }
+
     fn save_state(&self) -> DatapathState {
         DatapathState {
             lfsr: Some(self.lfsr),
             draws: self.draws,
             overflow: self.overflow,
+            update_rounding: self.update_rounding,
         }
     }
 
@@ -966,6 +990,7 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         }
         self.draws = state.draws;
         self.overflow = state.overflow;
+        self.update_rounding = state.update_rounding;
     }
 }
 
@@ -1281,11 +1306,15 @@ impl Datapath for FloatDatapath {
     fn overflow(&self) -> OverflowByClass {
         OverflowByClass::default()
     }
+    fn update_rounding(&self) -> UpdateRounding {
+        UpdateRounding::new(Rounding::Nearest)
+    }
     fn save_state(&self) -> DatapathState {
         DatapathState {
             lfsr: None,
             draws: 0,
             overflow: OverflowByClass::default(),
+            update_rounding: self.update_rounding(),
         }
     }
     fn restore_state(&mut self, _state: DatapathState) {}

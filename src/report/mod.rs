@@ -98,6 +98,11 @@ pub struct Measured {
     pub cores: Vec<CoreCounts>,
     /// Overflow events per class.
     pub overflow: crate::hw::datapath::OverflowByClass,
+    /// Weight-update products and those rounding made vanish
+    /// (`docs/arithmetic.md`, "Updates rounded to zero"); absent in reports
+    /// written before it was counted, read as zero.
+    #[serde(default)]
+    pub update_rounding: crate::hw::datapath::UpdateRounding,
 }
 
 /// Quantities derived from the counts with the model's tables.
@@ -171,6 +176,7 @@ impl RunReport {
                 accesses: access_records(model, counts),
                 cores: counts.clone(),
                 overflow: result.overflow,
+                update_rounding: result.update_rounding,
             },
             estimated: Estimated {
                 energy_per_sample_pj: energy.total_pj / result.samples.max(1) as f64,

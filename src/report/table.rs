@@ -45,6 +45,21 @@ fn rows() -> Vec<Row> {
         Box::new(|r: &RunReport| 100.0 * r.test_accuracy()),
         "%",
     )];
+    // The numerics of the weight update (docs/arithmetic.md, "Updates
+    // rounded to zero"): NaN where not counted (stochastic rounding).
+    r.push((
+        "updates rounded to 0".into(),
+        Box::new(|r: &RunReport| {
+            let u = &r.measured.update_rounding;
+            u.vanished_fraction().map_or(f64::NAN, |f| 100.0 * f)
+        }),
+        "% of updates",
+    ));
+    r.push((
+        "updates below 1 LSB".into(),
+        Box::new(|r: &RunReport| 100.0 * r.measured.update_rounding.sub_lsb_fraction()),
+        "% of updates",
+    ));
     // Classifier: the learned classifiers held in SRAM (local-learned).
     for class in [
         Class::Weight,
@@ -130,7 +145,9 @@ fn rows() -> Vec<Row> {
 
 /// Prints the comparison: one column per run, the saving of local over the
 /// best backprop policy for the metrics `CompareReport` compares. SRAM rows
-/// that are zero for every run are left out (the JSON report has them all).
+/// and update-rounding rows that are zero (or, for updates rounded to 0,
+/// not counted) for every run are left out (the JSON report has them all);
+/// a cell not counted reads `-`.
 pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
     let label_w = 26;
     let col_w = 14;
@@ -158,13 +175,21 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
     for (name, get, unit) in rows() {
         // A bank/class pair no compared rule touches (e.g. learned
         // classifiers when no rule learns one) is left out of the table.
-        if name.starts_with("SRAM ") && rep.runs.iter().all(|r| get(r) == 0.0) {
+        let nothing = |r: &RunReport| {
+            let v = get(r);
+            v == 0.0 || v.is_nan()
+        };
+        if (name.starts_with("SRAM ") || name.starts_with("updates "))
+            && rep.runs.iter().all(nothing)
+        {
             continue;
         }
         write!(w, "{name:<label_w$}")?;
         for r in &rep.runs {
             let v = get(r);
-            let cell = if unit == "%" {
+            let cell = if v.is_nan() {
+                "-".to_string()
+            } else if unit.starts_with('%') {
                 format!("{v:.2}")
             } else {
                 si(v)

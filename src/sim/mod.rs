@@ -8,6 +8,7 @@ use crate::hw::core::{Chip, ChipError, NetSpec};
 use crate::hw::counters::CoreCounts;
 use crate::hw::datapath::{
     Activation, Datapath, DatapathError, FixedDatapath, FloatDatapath, OverflowByClass,
+    UpdateRounding,
 };
 use crate::hw::model::{HwModel, TensorClass};
 use crate::hw::trace_sink::{NoTrace, TraceSink};
@@ -188,6 +189,10 @@ pub struct RunResult {
     pub datapath_lfsr_draws: u64,
     /// Overflow events per class.
     pub overflow: OverflowByClass,
+    /// Weight-update products and those rounded to zero (all zero in `f32`;
+    /// absent in results written before it was counted, read as zero).
+    #[serde(default)]
+    pub update_rounding: UpdateRounding,
     /// Host wall-clock seconds spent training (not evaluating).
     pub train_seconds: f64,
 }
@@ -463,6 +468,7 @@ fn run_with<D: Datapath, T: TraceSink>(
     let counts = chip.counts().to_vec();
     let datapath_lfsr_draws = chip.dp.lfsr_draws();
     let overflow = chip.dp.overflow();
+    let update_rounding = chip.dp.update_rounding();
     Ok((
         RunResult {
             config: config.clone(),
@@ -473,6 +479,7 @@ fn run_with<D: Datapath, T: TraceSink>(
             counts,
             datapath_lfsr_draws,
             overflow,
+            update_rounding,
             train_seconds,
         },
         params,

@@ -10,7 +10,7 @@
 //! sum of the positive or of the negative products leaves the register),
 //! one requantisation per result.
 
-use super::{Activation, FixedDatapath};
+use super::{Activation, FixedDatapath, rounding};
 use crate::hw::netspec::ConvGeom;
 use crate::quant::{Raw, Requantizer, Rounding};
 
@@ -223,6 +223,9 @@ pub(super) fn fixed_update<V: Raw>(
             } else {
                 pos_sum[j] + neg_sum[j]
             };
+        }
+        for &sj in &sums {
+            rounding::count_one(&mut dp.update_rounding, sj, upd.shift(), upd.rounding());
         }
         for (wj, &sj) in w[o * kk..(o + 1) * kk].iter_mut().zip(&sums[..kk]) {
             *wj = dp.apply_update(*wj, sj, upd, wb, k);
