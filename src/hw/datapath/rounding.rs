@@ -346,17 +346,18 @@ mod tests {
         (dp.update_rounding(), kept)
     }
 
+    /// The update requantiser of the hand-worked cases: `SHIFT` bits into
+    /// a saturating Q7.9 with `rounding`.
+    fn update_requantizer(rounding: Rounding) -> Requantizer {
+        let q = QFormat::new(16, 9).unwrap();
+        Requantizer::with_shift(SHIFT, q, rounding, crate::quant::Overflow::Saturate).unwrap()
+    }
+
     /// The documented rule applied element by element with the real
     /// requantiser: products `e·x ≠ 0`, those with `|e·x| < 2^s`, and those
     /// whose requantised `Δ` is 0 with no overflow event.
     fn reference(rounding: Rounding) -> (u64, u64, u64) {
-        let rq = Requantizer::with_shift(
-            SHIFT,
-            QFormat::new(16, 9).unwrap(),
-            rounding,
-            crate::quant::Overflow::Saturate,
-        )
-        .unwrap();
+        let rq = update_requantizer(rounding);
         let mut lfsr = Lfsr::new(1).unwrap();
         let (mut products, mut sub, mut vanished) = (0, 0, 0);
         for &e in &E {
@@ -486,13 +487,7 @@ mod tests {
         let d: [i64; 8] = [1, 0, -1, 2, 0, 0, 0, 0];
         for rounding in [Rounding::Nearest, Rounding::Truncate, Rounding::Stochastic] {
             // Reference: each weight's sum over positions, requantised once.
-            let rq = Requantizer::with_shift(
-                SHIFT,
-                QFormat::new(16, 9).unwrap(),
-                rounding,
-                crate::quant::Overflow::Saturate,
-            )
-            .unwrap();
+            let rq = update_requantizer(rounding);
             let mut lfsr = Lfsr::new(1).unwrap();
             let (mut products, mut sub, mut vanished) = (0, 0, 0);
             for o in 0..2 {
