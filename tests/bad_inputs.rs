@@ -556,6 +556,15 @@ fn rows() -> Vec<Row> {
             vec!["m-small-error.json", "sram.error", "batch of 4", "predsim"],
         ),
         (
+            "a rule not modelled on conv layers",
+            train("--layers 1x4x4,conv3x3x2p1,maxpool2,4 --rule pepita"),
+            vec![
+                "rule = pepita",
+                "conv layers",
+                "pepita, predsim and gaitprop",
+            ],
+        ),
+        (
             "report under a regular file",
             format!("train {}", run("--out a-file/r.json")),
             vec!["a-file", "cannot create directory"],

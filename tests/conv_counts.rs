@@ -430,6 +430,64 @@ impl Geo<'_> {
         c.lfsr_draws[LE] += k * draws;
     }
 
+    /// Local-learned error of hidden layer `i` over its pooled output `r`
+    /// (phase local_error): `h` read twice, the classifier read from the
+    /// weight bank (class classifier) as `words(C·r + C, w)` then
+    /// `words(C·r, w)`, the classifier error written and read back
+    /// (`words(C, e)` each), `2·C·r` MACs, `words(r, e)` written, latency
+    /// `λ_w + λ_a + λ_e`; stochastic errors draw `C + r`.
+    fn add_learned_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, cl) = (self.l[i].rows(), self.classes());
+        let draws = self.draws(self.m.formats.error.rounding, cl + r);
+        let lat = self.lat("w") + self.lat("a") + self.lat("e");
+        let (hw, ew, cw) = (self.act(r), self.err(r), self.err(cl));
+        let (mcw, mw) = (self.wgt(cl * r + cl), self.wgt(cl * r));
+        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
+        let c = &mut cs[self.core(i)];
+        c.words[A][CA][LE][R] += k * 2 * hw;
+        c.words[Unit::Weight as usize][Class::Classifier as usize][LE][R] += k * (mcw + mw);
+        c.words[ue][ce][LE][W] += k * (cw + ew);
+        c.words[ue][ce][LE][R] += k * cw;
+        c.macs[LE] += k * 2 * (cl * r) as u64;
+        c.latency_cycles[LE] += k * lat;
+        c.lfsr_draws[LE] += k * draws;
+    }
+
+    /// Update of hidden layer `i`'s learned classifier (phase update):
+    /// `words(C, e)` and `words(r, a)` read, `words(C·r + C, w)` classifier
+    /// words read and written, `C·(r+1)` MACs, latency `2·λ_w`, the draws
+    /// of a `C × r` dense update.
+    fn add_update_classifier(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, cl) = (self.l[i].rows(), self.classes());
+        let f = &self.m.formats;
+        let n = cl * (r + 1);
+        let mut draws = self.draws(f.update.rounding, n);
+        if f.update.frac > f.weight.frac {
+            draws += self.draws(f.weight.rounding, n);
+        }
+        let (cw, hw, mw) = (self.err(cl), self.act(r), self.wgt(cl * r + cl));
+        let (uw, cc) = (Unit::Weight as usize, Class::Classifier as usize);
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Error as usize][Class::Error as usize][UP][R] += k * cw;
+        c.words[A][CA][UP][R] += k * hw;
+        c.words[uw][cc][UP][R] += k * mw;
+        c.words[uw][cc][UP][W] += k * mw;
+        c.macs[UP] += k * n as u64;
+        c.latency_cycles[UP] += k * 2 * self.lat("w");
+        c.lfsr_draws[UP] += k * draws;
+    }
+
+    /// Occupancy of hidden layer `i`'s learned classifier: weight bank
+    /// `+words(C·r + C, w)`, error-bank peak at least `words(r, e) +
+    /// words(C, e)`.
+    fn add_learned_static(&self, cs: &mut [CoreCounts], i: usize) {
+        let (r, cl) = (self.l[i].rows(), self.classes());
+        let (mw, e) = (self.wgt(cl * r + cl), self.err(r) + self.err(cl));
+        let c = &mut cs[self.core(i)];
+        c.weight_words += mw;
+        c.error_peak_words = c.error_peak_words.max(e);
+    }
+
     fn add_output_error(&self, cs: &mut [CoreCounts], p: usize, k: u64) {
         let last = self.n() - 1;
         let n = self.classes();
@@ -557,19 +615,27 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
         other @ (Rule::Fa(_)
         | Rule::Dfa(_)
         | Rule::Drtp
-        | Rule::LocalLearned
         | Rule::Pepita
         | Rule::Gaitprop(_)
         | Rule::Predsim) => {
-            unreachable!("conv networks train with local or bp only, not {other}")
+            unreachable!("{other} is not modelled on conv networks")
         }
-        Rule::Local => {
+        Rule::Local | Rule::LocalLearned => {
+            // The hidden layers' errors are over their pooled outputs;
+            // local-learned's classifier is learned in the weight bank.
             g.add_label(&mut cs, 0..l, s);
             for i in 0..l {
                 g.add_forward(&mut cs, i, F, s);
                 if i + 1 < l {
                     g.add_send(&mut cs, i, F, s);
-                    g.add_local_error(&mut cs, i, s);
+                    match case.rule {
+                        Rule::Local => g.add_local_error(&mut cs, i, s),
+                        _ => {
+                            g.add_learned_error(&mut cs, i, s);
+                            g.add_update_classifier(&mut cs, i, s);
+                            g.add_learned_static(&mut cs, i);
+                        }
+                    }
                 } else {
                     g.add_output_error(&mut cs, LE, s);
                 }
@@ -707,8 +773,9 @@ fn check(case: &Case) {
     }
 }
 
-const RULES: [Rule; 4] = [
+const RULES: [Rule; 5] = [
     Rule::Local,
+    Rule::LocalLearned,
     Rule::Bp(BpPolicy::Stash),
     Rule::Bp(BpPolicy::Spill),
     Rule::Bp(BpPolicy::Recompute),
@@ -749,6 +816,7 @@ fn narrow_formats_draw_and_a_small_stash_spills() {
     for net in 0..nets().len() {
         for rule in [
             Rule::Local,
+            Rule::LocalLearned,
             Rule::Bp(BpPolicy::Spill),
             Rule::Bp(BpPolicy::Recompute),
         ] {
@@ -775,6 +843,7 @@ fn one_shared_core_holds_every_layer() {
         for net in 0..nets().len() {
             for rule in [
                 Rule::Local,
+                Rule::LocalLearned,
                 Rule::Bp(BpPolicy::Spill),
                 Rule::Bp(BpPolicy::Recompute),
             ] {
@@ -794,7 +863,11 @@ fn one_shared_core_holds_every_layer() {
 #[test]
 fn f32_counts_the_same_words_without_draws() {
     for net in [0, 2, 3] {
-        for rule in [Rule::Local, Rule::Bp(BpPolicy::Recompute)] {
+        for rule in [
+            Rule::Local,
+            Rule::LocalLearned,
+            Rule::Bp(BpPolicy::Recompute),
+        ] {
             check(&Case {
                 model: narrow_model(),
                 net,

@@ -1,7 +1,7 @@
 //! Convolution layers compute the right values: one training step of small
 //! CNNs in `f32` against an `f64` finite-difference reference of each rule's
 //! loss (max and average pooling, stride, padding); fixed point against
-//! `f32`; CNNs learn a synthetic task with both rules.
+//! `f32`; CNNs learn a synthetic task with every rule modelled on them.
 //!
 //! The reference network here is written from the definitions in
 //! `docs/rules.md` (conv → activation → pool, flattened channel-major into
@@ -132,6 +132,14 @@ fn sq_err(a: &[f64], label: usize) -> f64 {
         .sum()
 }
 
+/// `M h + c` for a classifier `(M, c)` (`classes × len(h)` row-major).
+fn affine((m, c): &Params, h: &[f64]) -> Vec<f64> {
+    c.iter()
+        .enumerate()
+        .map(|(k, ck)| ck + (0..h.len()).map(|j| m[k * h.len() + j] * h[j]).sum::<f64>())
+        .collect()
+}
+
 /// A case: network text, its layers for the reference, the rule.
 struct Case {
     text: &'static str,
@@ -210,11 +218,17 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
     let model = default_model();
     let net = NetSpec::parse(case.text, f).expect("parses");
     let dp = FloatDatapath::new(0);
-    let mut chip = if rule == Rule::Local {
+    let mut chip = if rule.uses_classifiers() {
         Chip::new(&model, &net, dp, 3).expect("fits")
     } else {
         Chip::without_classifiers(&model, &net, dp, 3).expect("fits")
     };
+    if let Some(kind) = rule.feedback() {
+        chip.attach_feedback(kind, 3).expect("feedback fits");
+    }
+    let n = case.layers.len();
+    // Learned classifiers (`classes × rows`, then biases) before the step.
+    let learned: Vec<Params> = (0..n).map(|i| chip.learned_classifier(i)).collect();
     let px = pixels(net.sizes[0], 7);
     let label = 1;
     let before = params(&chip);
@@ -226,7 +240,6 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
     rule.train_batch(&mut chip, &[(&px, label)])
         .expect("trains");
     let after = params(&chip);
-    let n = case.layers.len();
     let x0: Vec<f64> = px.iter().map(|&p| p as f64 / 255.0).collect();
     // The layer inputs under the parameters before the step.
     let inputs = |ps: &[Params]| {
@@ -260,14 +273,46 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
                     .collect();
                 sq_err(&proj, label)
             }
+            Rule::LocalLearned => {
+                let h = layer_forward(case.layers[i], p, &xs[i], net.sizes[i + 1], i + 1 == n, f);
+                if i + 1 == n {
+                    return sq_err(&h, label);
+                }
+                sq_err(&affine(&learned[i], &h), label)
+            }
             Rule::Bp(_) => {
                 let mut ps = all.to_vec();
                 ps[i] = p.clone();
                 sq_err(&inputs(&ps)[n], label)
             }
-            other => unreachable!("the gradient check covers local and bp, not {other}"),
+            other => unreachable!("the gradient check does not cover {other}"),
         }
     };
+    if rule == Rule::LocalLearned {
+        // Each hidden layer's classifier steps by the gradient of its loss,
+        // `e_c hᵀ` and `e_c` with `e_c = M h + c − y`, `h` the forward output.
+        for i in 0..n - 1 {
+            let got = chip.learned_classifier(i);
+            let h = &xs[i + 1];
+            let mut ec = affine(&learned[i], h);
+            ec[label] -= 1.0;
+            for (k, e) in ec.iter().enumerate() {
+                for (j, hj) in h.iter().enumerate() {
+                    let idx = k * h.len() + j;
+                    let step = learned[i].0[idx] - got.0[idx];
+                    let want = e * hj;
+                    assert!(
+                        (step - want).abs() <= 2e-4 + 2e-3 * want.abs(),
+                        "{}: classifier {i} [{k}][{j}]: step {step}, want {want}",
+                        case.text
+                    );
+                }
+                let step = learned[i].1[k] - got.1[k];
+                assert!((step - e).abs() <= 2e-4 + 2e-3 * e.abs(), "{}", case.text);
+            }
+            assert!(got.0 != learned[i].0, "{}: classifier {i} moved", case.text);
+        }
+    }
     let eps = 1e-6;
     for i in 0..n {
         for which in 0..2 {
@@ -310,12 +355,14 @@ fn one_f32_step_follows_the_gradient_of_each_rule() {
     for case in cases() {
         for rule in [
             Rule::Local,
+            Rule::LocalLearned,
             Rule::Bp(BpPolicy::Stash),
             Rule::Bp(BpPolicy::Recompute),
         ] {
             check_step(&case, rule, Activation::Relu);
         }
     }
+    check_step(&cases()[1], Rule::LocalLearned, Activation::HardTanh);
     check_step(&cases()[2], Rule::Bp(BpPolicy::Spill), Activation::HardTanh);
     check_step(&cases()[1], Rule::Local, Activation::HardTanh);
 }
@@ -352,7 +399,7 @@ fn cnns_learn_a_synthetic_task_in_fixed_point_and_f32_alike() {
     let (tr, te) = synth();
     let model = default_model();
     for text in ["1x8x8,conv3x3x4,maxpool2,4", "1x8x8,conv3x3x4p1,avgpool2,4"] {
-        for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill)] {
+        for rule in [Rule::Local, Rule::LocalLearned, Rule::Bp(BpPolicy::Spill)] {
             let acc = |arith| {
                 let (r, _) = run(
                     &model,
@@ -389,7 +436,7 @@ fn fixed_point_weights_track_f32_over_a_few_steps() {
     let (tr, te) = synth();
     let model = default_model();
     let text = "1x8x8,conv3x3x4p1,avgpool2,conv3x3x4,maxpool2,4";
-    for rule in [Rule::Local, Rule::Bp(BpPolicy::Stash)] {
+    for rule in [Rule::Local, Rule::LocalLearned, Rule::Bp(BpPolicy::Stash)] {
         let mut cfg = synth_config(text, rule, Arith::Fixed);
         cfg.train_limit = Some(10);
         let (_, pf) = run(&model, &cfg, &tr, &te, &mut |_, _| {}).expect("fixed");
