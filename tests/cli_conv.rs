@@ -19,6 +19,7 @@ fn a_cnn_trains_from_the_command_line() {
     for rule in [
         vec!["--rule", "local"],
         vec!["--rule", "local-learned"],
+        vec!["--rule", "drtp", "--activation", "hard-tanh"],
         vec!["--rule", "bp", "--policy", "recompute"],
     ] {
         let report = tmp.path().join("r.json");
@@ -159,7 +160,7 @@ fn compare_runs_the_cnn_rules_and_refuses_the_others() {
             r["run"]["config"]["rule"]
         );
     }
-    for rule in ["pepita", "gaitprop", "predsim", "fa", "dfa", "drtp"] {
+    for rule in ["pepita", "gaitprop", "predsim", "fa", "dfa"] {
         let mut args = vec![
             "train",
             "--data",
@@ -175,7 +176,7 @@ fn compare_runs_the_cnn_rules_and_refuses_the_others() {
         let line = user_error(&locus(&args), rule);
         assert!(line.contains(&format!("rule = {rule}")), "{line}");
         assert!(
-            line.contains("networks with conv layers train with local, local-learned or bp"),
+            line.contains("networks with conv layers train with local, local-learned, drtp or bp"),
             "{line}"
         );
         let refused = line.rsplit_once('(').expect("the refused rules").1;

@@ -488,6 +488,29 @@ impl Geo<'_> {
         c.error_peak_words = c.error_peak_words.max(e);
     }
 
+    /// DRTP's error of hidden layer `i` over its pooled output `r` (phase
+    /// local_error): one ROM row read, `words(r, k_rom, W_rom)` (`lfsr`
+    /// storage: no read, `C·r` generator steps), `h` read once, `r` MACs,
+    /// `words(r, e)` written, latency `λ_a + λ_e`; stochastic errors draw `r`.
+    fn add_target_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let r = self.l[i].rows();
+        let (rom_words, steps) = match self.m.rom.storage.entry_bits() {
+            Some(bits) => (words(r, bits, self.m.rom.word_bits), 0),
+            None => (0, (self.classes() * r) as u64),
+        };
+        let draws = self.draws(self.m.formats.error.rounding, r);
+        let lat = self.lat("a") + self.lat("e");
+        let (hw, ew) = (self.act(r), self.err(r));
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Rom as usize][Class::Classifier as usize][LE][R] += k * rom_words;
+        c.rom_generator_steps[LE] += k * steps;
+        c.words[A][CA][LE][R] += k * hw;
+        c.macs[LE] += k * r as u64;
+        c.words[Unit::Error as usize][Class::Error as usize][LE][W] += k * ew;
+        c.latency_cycles[LE] += k * lat;
+        c.lfsr_draws[LE] += k * draws;
+    }
+
     fn add_output_error(&self, cs: &mut [CoreCounts], p: usize, k: u64) {
         let last = self.n() - 1;
         let n = self.classes();
@@ -612,15 +635,10 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
     let s = case.n as u64;
     g.add_load_input(&mut cs, s);
     match case.rule {
-        other @ (Rule::Fa(_)
-        | Rule::Dfa(_)
-        | Rule::Drtp
-        | Rule::Pepita
-        | Rule::Gaitprop(_)
-        | Rule::Predsim) => {
+        other @ (Rule::Fa(_) | Rule::Dfa(_) | Rule::Pepita | Rule::Gaitprop(_) | Rule::Predsim) => {
             unreachable!("{other} is not modelled on conv networks")
         }
-        Rule::Local | Rule::LocalLearned => {
+        Rule::Local | Rule::LocalLearned | Rule::Drtp => {
             // The hidden layers' errors are over their pooled outputs;
             // local-learned's classifier is learned in the weight bank.
             g.add_label(&mut cs, 0..l, s);
@@ -630,6 +648,7 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
                     g.add_send(&mut cs, i, F, s);
                     match case.rule {
                         Rule::Local => g.add_local_error(&mut cs, i, s),
+                        Rule::Drtp => g.add_target_error(&mut cs, i, s),
                         _ => {
                             g.add_learned_error(&mut cs, i, s);
                             g.add_update_classifier(&mut cs, i, s);
@@ -773,9 +792,10 @@ fn check(case: &Case) {
     }
 }
 
-const RULES: [Rule; 5] = [
+const RULES: [Rule; 6] = [
     Rule::Local,
     Rule::LocalLearned,
+    Rule::Drtp,
     Rule::Bp(BpPolicy::Stash),
     Rule::Bp(BpPolicy::Spill),
     Rule::Bp(BpPolicy::Recompute),
@@ -817,6 +837,7 @@ fn narrow_formats_draw_and_a_small_stash_spills() {
         for rule in [
             Rule::Local,
             Rule::LocalLearned,
+            Rule::Drtp,
             Rule::Bp(BpPolicy::Spill),
             Rule::Bp(BpPolicy::Recompute),
         ] {
@@ -844,6 +865,7 @@ fn one_shared_core_holds_every_layer() {
             for rule in [
                 Rule::Local,
                 Rule::LocalLearned,
+                Rule::Drtp,
                 Rule::Bp(BpPolicy::Spill),
                 Rule::Bp(BpPolicy::Recompute),
             ] {
@@ -866,6 +888,7 @@ fn f32_counts_the_same_words_without_draws() {
         for rule in [
             Rule::Local,
             Rule::LocalLearned,
+            Rule::Drtp,
             Rule::Bp(BpPolicy::Recompute),
         ] {
             check(&Case {

@@ -160,15 +160,18 @@ impl Rule {
     /// refuses, as `--rules` names for error messages (kept in step with
     /// [`Rule::trains_cnns`]).
     pub const CNN_RULES: (&'static str, &'static str) = (
-        "local, local-learned or bp",
-        "drtp, dfa, fa, pepita, predsim and gaitprop",
+        "local, local-learned, drtp or bp",
+        "dfa, fa, pepita, predsim and gaitprop",
     );
 
     /// Whether the rule is modelled (and its counts checked) on networks
     /// with conv layers: its error tensors are defined on feature maps
     /// (`docs/rules.md`, the "Conv layers" paragraph of each rule).
     pub fn trains_cnns(&self) -> bool {
-        matches!(self, Rule::Local | Rule::LocalLearned | Rule::Bp(_))
+        matches!(
+            self,
+            Rule::Local | Rule::LocalLearned | Rule::Drtp | Rule::Bp(_)
+        )
     }
 
     /// Whether the rule uses each hidden layer's fixed random classifier ROM.
