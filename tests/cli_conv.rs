@@ -20,6 +20,7 @@ fn a_cnn_trains_from_the_command_line() {
         vec!["--rule", "local"],
         vec!["--rule", "local-learned"],
         vec!["--rule", "drtp", "--activation", "hard-tanh"],
+        vec!["--rule", "dfa", "--policy", "recompute"],
         vec!["--rule", "bp", "--policy", "recompute"],
     ] {
         let report = tmp.path().join("r.json");
@@ -118,7 +119,7 @@ fn compare_runs_the_cnn_rules_and_refuses_the_others() {
     let tmp = tempfile::tempdir().expect("tempdir");
     dataset(tmp.path());
     let out_dir = tmp.path().join("cmp");
-    let rules = "local,local-learned,bp/spill";
+    let rules = "local,local-learned,dfa/spill,bp/spill";
     let out = locus(&[
         "compare",
         "--data",
@@ -160,7 +161,7 @@ fn compare_runs_the_cnn_rules_and_refuses_the_others() {
             r["run"]["config"]["rule"]
         );
     }
-    for rule in ["pepita", "gaitprop", "predsim", "fa", "dfa"] {
+    for rule in ["pepita", "gaitprop", "predsim", "fa"] {
         let mut args = vec![
             "train",
             "--data",
@@ -176,7 +177,9 @@ fn compare_runs_the_cnn_rules_and_refuses_the_others() {
         let line = user_error(&locus(&args), rule);
         assert!(line.contains(&format!("rule = {rule}")), "{line}");
         assert!(
-            line.contains("networks with conv layers train with local, local-learned, drtp or bp"),
+            line.contains(
+                "networks with conv layers train with local, local-learned, drtp, dfa or bp"
+            ),
             "{line}"
         );
         let refused = line.rsplit_once('(').expect("the refused rules").1;

@@ -511,6 +511,53 @@ impl Geo<'_> {
         c.lfsr_draws[LE] += k * draws;
     }
 
+    /// DFA's backward at layer `i > 0` through its fixed `C × c` ROM
+    /// (`c` the layer's input, a conv layer's input map flattened): the ROM
+    /// read once (`words(C·c, 1, W_rom)`), `words(C, e)` error and `words(c,
+    /// a)` input read, `C·c` MACs, latency `λ_e` (+ one hop); `words(c, e,
+    /// W_noc)` link words; `words(c, e)` written at core `i−1`; stochastic
+    /// errors draw `c`.
+    fn add_backward_direct(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (c, cl) = (self.l[i].cols(), self.classes());
+        let rom = words(cl * c, 1, self.m.rom.word_bits);
+        let draws = self.draws(self.m.formats.error.rounding, c);
+        let nw = words(c, self.m.formats.error.bits, self.m.interconnect.word_bits);
+        let hop = self.hop();
+        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Rom as usize][Class::Classifier as usize][BW][R] += k * rom;
+        core.words[ue][ce][BW][R] += k * self.err(cl);
+        core.words[A][CA][BW][R] += k * self.act(c);
+        core.macs[BW] += k * (cl * c) as u64;
+        core.latency_cycles[BW] += k * (self.lat("e") + hop * self.lat("hop"));
+        core.lfsr_draws[BW] += k * draws;
+        core.noc_words[BW][ce] += k * nw * hop;
+        core.noc_word_hops[BW] += k * nw * hop;
+        cs[self.core(i - 1)].words[ue][ce][BW][W] += k * self.err(c);
+    }
+
+    /// DFA: the output error sent from the last core to hidden layer `i`'s
+    /// core: `words(C, e)` read there, `words(C, e, W_noc)` link words over
+    /// `L−1−i` hops (and their latency), `words(C, e)` written at core `i`;
+    /// nothing on a shared core.
+    fn add_send_output_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        if self.hop() == 0 {
+            return;
+        }
+        let last = self.n() - 1;
+        let hops = (last - i) as u64;
+        let cl = self.classes();
+        let ew = self.err(cl);
+        let nw = words(cl, self.m.formats.error.bits, self.m.interconnect.word_bits);
+        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
+        let src = &mut cs[self.core(last)];
+        src.words[ue][ce][BW][R] += k * ew;
+        src.noc_words[BW][ce] += k * nw;
+        src.noc_word_hops[BW] += k * nw * hops;
+        src.latency_cycles[BW] += k * hops * self.lat("hop");
+        cs[self.core(i)].words[ue][ce][BW][W] += k * ew;
+    }
+
     fn add_output_error(&self, cs: &mut [CoreCounts], p: usize, k: u64) {
         let last = self.n() - 1;
         let n = self.classes();
@@ -635,7 +682,7 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
     let s = case.n as u64;
     g.add_load_input(&mut cs, s);
     match case.rule {
-        other @ (Rule::Fa(_) | Rule::Dfa(_) | Rule::Pepita | Rule::Gaitprop(_) | Rule::Predsim) => {
+        other @ (Rule::Fa(_) | Rule::Pepita | Rule::Gaitprop(_) | Rule::Predsim) => {
             unreachable!("{other} is not modelled on conv networks")
         }
         Rule::Local | Rule::LocalLearned | Rule::Drtp => {
@@ -661,7 +708,7 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
                 g.add_update(&mut cs, i, s);
             }
         }
-        Rule::Bp(policy) => {
+        Rule::Bp(policy) | Rule::Dfa(policy) => {
             g.add_label(&mut cs, l - 1..l, s);
             for i in 0..l {
                 g.add_forward(&mut cs, i, F, s);
@@ -669,7 +716,15 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
                     g.add_send(&mut cs, i, F, s);
                 }
                 if i > 0 {
-                    g.add_backward(&mut cs, i, s);
+                    match case.rule {
+                        Rule::Bp(_) => g.add_backward(&mut cs, i, s),
+                        _ => {
+                            if i + 1 < l {
+                                g.add_send_output_error(&mut cs, i, s);
+                            }
+                            g.add_backward_direct(&mut cs, i, s);
+                        }
+                    }
                 }
                 g.add_update(&mut cs, i, s);
             }
@@ -717,6 +772,15 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
             let e = g.err(g.classes());
             let c = &mut cs[g.core(l - 1)];
             c.error_peak_words = c.error_peak_words.max(kept * e);
+            // DFA: a hidden core above layer 0 holds the output error it
+            // receives next to its own error.
+            if matches!(case.rule, Rule::Dfa(_)) {
+                for (i, lay) in layers.iter().enumerate().take(l - 1).skip(1) {
+                    let need = g.err(lay.rows()) + g.err(g.classes());
+                    let c = &mut cs[g.core(i)];
+                    c.error_peak_words = c.error_peak_words.max(need);
+                }
+            }
         }
     }
     cs
@@ -792,10 +856,13 @@ fn check(case: &Case) {
     }
 }
 
-const RULES: [Rule; 6] = [
+const RULES: [Rule; 9] = [
     Rule::Local,
     Rule::LocalLearned,
     Rule::Drtp,
+    Rule::Dfa(BpPolicy::Stash),
+    Rule::Dfa(BpPolicy::Spill),
+    Rule::Dfa(BpPolicy::Recompute),
     Rule::Bp(BpPolicy::Stash),
     Rule::Bp(BpPolicy::Spill),
     Rule::Bp(BpPolicy::Recompute),
@@ -838,6 +905,8 @@ fn narrow_formats_draw_and_a_small_stash_spills() {
             Rule::Local,
             Rule::LocalLearned,
             Rule::Drtp,
+            Rule::Dfa(BpPolicy::Spill),
+            Rule::Dfa(BpPolicy::Recompute),
             Rule::Bp(BpPolicy::Spill),
             Rule::Bp(BpPolicy::Recompute),
         ] {
@@ -866,6 +935,8 @@ fn one_shared_core_holds_every_layer() {
                 Rule::Local,
                 Rule::LocalLearned,
                 Rule::Drtp,
+                Rule::Dfa(BpPolicy::Spill),
+                Rule::Dfa(BpPolicy::Recompute),
                 Rule::Bp(BpPolicy::Spill),
                 Rule::Bp(BpPolicy::Recompute),
             ] {
@@ -889,6 +960,7 @@ fn f32_counts_the_same_words_without_draws() {
             Rule::Local,
             Rule::LocalLearned,
             Rule::Drtp,
+            Rule::Dfa(BpPolicy::Recompute),
             Rule::Bp(BpPolicy::Recompute),
         ] {
             check(&Case {

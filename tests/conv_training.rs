@@ -229,6 +229,10 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
     let n = case.layers.len();
     // Learned classifiers (`classes × rows`, then biases) before the step.
     let learned: Vec<Params> = (0..n).map(|i| chip.learned_classifier(i)).collect();
+    // Fixed feedback ROMs (DFA: `classes × cols_i` for layer `i ≥ 1`).
+    let feedback: Vec<Vec<f64>> = (0..n)
+        .map(|i| chip.feedback_matrix(i).unwrap_or_default())
+        .collect();
     let px = pixels(net.sizes[0], 7);
     let label = 1;
     let before = params(&chip);
@@ -258,6 +262,9 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
         xs
     };
     let xs = inputs(&before);
+    // The output error of the forward pass before the step.
+    let mut e_out = xs[n].clone();
+    e_out[label] -= 1.0;
     // Loss of layer `i` as a function of its own parameters.
     let loss = |i: usize, p: &Params, all: &[Params]| -> f64 {
         match rule {
@@ -272,6 +279,26 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
                     .map(|k| (0..h.len()).map(|j| m[k * h.len() + j] * h[j]).sum())
                     .collect();
                 sq_err(&proj, label)
+            }
+            Rule::Dfa(_) => {
+                // `δ_i = (D_{i+1}ᵀ e_out) ⊙ f'` is the gradient of
+                // `e_out · (D_{i+1} h_i)` with `e_out` held fixed.
+                let h = layer_forward(case.layers[i], p, &xs[i], net.sizes[i + 1], i + 1 == n, f);
+                if i + 1 == n {
+                    return sq_err(&h, label);
+                }
+                let d = &feedback[i + 1];
+                assert_eq!(
+                    d.len(),
+                    e_out.len() * h.len(),
+                    "D_{} is classes × cols",
+                    i + 1
+                );
+                (0..e_out.len())
+                    .map(|k| {
+                        e_out[k] * (0..h.len()).map(|j| d[k * h.len() + j] * h[j]).sum::<f64>()
+                    })
+                    .sum()
             }
             Rule::Drtp => {
                 // `e = Mᵀ(−y) ⊙ f'` is the gradient of `−(M h)[label]`.
@@ -368,12 +395,19 @@ fn one_f32_step_follows_the_gradient_of_each_rule() {
             Rule::Local,
             Rule::LocalLearned,
             Rule::Drtp,
+            Rule::Dfa(BpPolicy::Stash),
+            Rule::Dfa(BpPolicy::Recompute),
             Rule::Bp(BpPolicy::Stash),
             Rule::Bp(BpPolicy::Recompute),
         ] {
             check_step(&case, rule, Activation::Relu);
         }
     }
+    check_step(
+        &cases()[2],
+        Rule::Dfa(BpPolicy::Spill),
+        Activation::HardTanh,
+    );
     check_step(&cases()[2], Rule::Drtp, Activation::HardTanh);
     check_step(&cases()[1], Rule::LocalLearned, Activation::HardTanh);
     check_step(&cases()[2], Rule::Bp(BpPolicy::Spill), Activation::HardTanh);
@@ -424,6 +458,7 @@ fn cnns_learn_a_synthetic_task_in_fixed_point_and_f32_alike() {
             Rule::Local,
             Rule::LocalLearned,
             Rule::Drtp,
+            Rule::Dfa(BpPolicy::Spill),
             Rule::Bp(BpPolicy::Spill),
         ] {
             let acc = |arith| {
@@ -466,6 +501,7 @@ fn fixed_point_weights_track_f32_over_a_few_steps() {
         Rule::Local,
         Rule::LocalLearned,
         Rule::Drtp,
+        Rule::Dfa(BpPolicy::Stash),
         Rule::Bp(BpPolicy::Stash),
     ] {
         let mut cfg = synth_config(text, rule, Arith::Fixed);
@@ -486,20 +522,23 @@ fn fixed_point_weights_track_f32_over_a_few_steps() {
 
 /// At batch 1 the buffering policies change what is kept, not what is
 /// computed: stash, spill and recompute (which re-runs pooled conv layers'
-/// forward passes for their pool tensors) end with identical weights.
+/// forward passes for their pool tensors) end with identical weights, for
+/// backprop and for DFA.
 #[test]
 fn backprop_policies_compute_identical_weights_on_a_cnn() {
     let (tr, te) = synth();
     let model = default_model();
     let text = "1x8x8,conv3x3x4p1,avgpool2,conv3x3x4,maxpool2,4";
-    let params = |policy| {
-        let mut cfg = synth_config(text, Rule::Bp(policy), Arith::Fixed);
-        cfg.train_limit = Some(20);
-        run(&model, &cfg, &tr, &te, &mut |_, _| {}).expect("runs").1
-    };
-    let stash = params(BpPolicy::Stash);
-    assert_eq!(stash, params(BpPolicy::Spill));
-    assert_eq!(stash, params(BpPolicy::Recompute));
+    for rule in [Rule::Bp, Rule::Dfa] {
+        let params = |policy| {
+            let mut cfg = synth_config(text, rule(policy), Arith::Fixed);
+            cfg.train_limit = Some(20);
+            run(&model, &cfg, &tr, &te, &mut |_, _| {}).expect("runs").1
+        };
+        let stash = params(BpPolicy::Stash);
+        assert_eq!(stash, params(BpPolicy::Spill));
+        assert_eq!(stash, params(BpPolicy::Recompute));
+    }
 }
 
 /// Golden vectors are written for dense networks only: a CNN is refused
