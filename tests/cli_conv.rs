@@ -21,6 +21,7 @@ fn a_cnn_trains_from_the_command_line() {
         vec!["--rule", "local-learned"],
         vec!["--rule", "drtp", "--activation", "hard-tanh"],
         vec!["--rule", "dfa", "--policy", "recompute"],
+        vec!["--rule", "fa", "--policy", "stash"],
         vec!["--rule", "bp", "--policy", "recompute"],
     ] {
         let report = tmp.path().join("r.json");
@@ -119,7 +120,7 @@ fn compare_runs_the_cnn_rules_and_refuses_the_others() {
     let tmp = tempfile::tempdir().expect("tempdir");
     dataset(tmp.path());
     let out_dir = tmp.path().join("cmp");
-    let rules = "local,local-learned,dfa/spill,bp/spill";
+    let rules = "local,local-learned,dfa/spill,fa/spill,bp/spill";
     let out = locus(&[
         "compare",
         "--data",
@@ -161,7 +162,7 @@ fn compare_runs_the_cnn_rules_and_refuses_the_others() {
             r["run"]["config"]["rule"]
         );
     }
-    for rule in ["pepita", "gaitprop", "predsim", "fa"] {
+    for rule in ["pepita", "gaitprop", "predsim"] {
         let mut args = vec![
             "train",
             "--data",
@@ -178,7 +179,7 @@ fn compare_runs_the_cnn_rules_and_refuses_the_others() {
         assert!(line.contains(&format!("rule = {rule}")), "{line}");
         assert!(
             line.contains(
-                "networks with conv layers train with local, local-learned, drtp, dfa or bp"
+                "networks with conv layers train with local, local-learned, drtp, dfa, fa or bp"
             ),
             "{line}"
         );

@@ -536,6 +536,37 @@ impl Geo<'_> {
         cs[self.core(i - 1)].words[ue][ce][BW][W] += k * self.err(c);
     }
 
+    /// FA's backward at layer `i > 0` through its fixed ROM of the layer's
+    /// weight shape: the ROM read once (`words(o·K, 1, W_rom)` for a conv
+    /// layer's kernels, `words(r·c, 1, W_rom)` dense), `words(r, e)` error
+    /// and `words(c, a)` input (+ a conv layer's pool tensor) read, `P·o·K`
+    /// (conv) or `r·c` MACs, latency `λ_e` (+ one hop); the transfer and
+    /// write at core `i−1` as backprop's; stochastic errors draw `c`.
+    fn add_backward_fixed(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let l = self.l[i];
+        let (r, c) = (l.rows(), l.cols());
+        let (wr, wc) = l.wshape();
+        let macs = match l {
+            Lay::Dense { .. } => r * c,
+            Lay::Conv { o, .. } => l.positions() * o * wc,
+        };
+        let rom = words(wr * wc, 1, self.m.rom.word_bits);
+        let draws = self.draws(self.m.formats.error.rounding, c);
+        let nw = words(c, self.m.formats.error.bits, self.m.interconnect.word_bits);
+        let hop = self.hop();
+        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Rom as usize][Class::Classifier as usize][BW][R] += k * rom;
+        core.words[ue][ce][BW][R] += k * self.err(r);
+        core.words[A][CA][BW][R] += k * (self.act(c) + self.pool_act(i));
+        core.macs[BW] += k * macs as u64;
+        core.latency_cycles[BW] += k * (self.lat("e") + hop * self.lat("hop"));
+        core.lfsr_draws[BW] += k * draws;
+        core.noc_words[BW][ce] += k * nw * hop;
+        core.noc_word_hops[BW] += k * nw * hop;
+        cs[self.core(i - 1)].words[ue][ce][BW][W] += k * self.err(c);
+    }
+
     /// DFA: the output error sent from the last core to hidden layer `i`'s
     /// core: `words(C, e)` read there, `words(C, e, W_noc)` link words over
     /// `L−1−i` hops (and their latency), `words(C, e)` written at core `i`;
@@ -682,7 +713,7 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
     let s = case.n as u64;
     g.add_load_input(&mut cs, s);
     match case.rule {
-        other @ (Rule::Fa(_) | Rule::Pepita | Rule::Gaitprop(_) | Rule::Predsim) => {
+        other @ (Rule::Pepita | Rule::Gaitprop(_) | Rule::Predsim) => {
             unreachable!("{other} is not modelled on conv networks")
         }
         Rule::Local | Rule::LocalLearned | Rule::Drtp => {
@@ -708,7 +739,7 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
                 g.add_update(&mut cs, i, s);
             }
         }
-        Rule::Bp(policy) | Rule::Dfa(policy) => {
+        Rule::Bp(policy) | Rule::Dfa(policy) | Rule::Fa(policy) => {
             g.add_label(&mut cs, l - 1..l, s);
             for i in 0..l {
                 g.add_forward(&mut cs, i, F, s);
@@ -718,6 +749,7 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
                 if i > 0 {
                     match case.rule {
                         Rule::Bp(_) => g.add_backward(&mut cs, i, s),
+                        Rule::Fa(_) => g.add_backward_fixed(&mut cs, i, s),
                         _ => {
                             if i + 1 < l {
                                 g.add_send_output_error(&mut cs, i, s);
@@ -856,13 +888,16 @@ fn check(case: &Case) {
     }
 }
 
-const RULES: [Rule; 9] = [
+const RULES: [Rule; 12] = [
     Rule::Local,
     Rule::LocalLearned,
     Rule::Drtp,
     Rule::Dfa(BpPolicy::Stash),
     Rule::Dfa(BpPolicy::Spill),
     Rule::Dfa(BpPolicy::Recompute),
+    Rule::Fa(BpPolicy::Stash),
+    Rule::Fa(BpPolicy::Spill),
+    Rule::Fa(BpPolicy::Recompute),
     Rule::Bp(BpPolicy::Stash),
     Rule::Bp(BpPolicy::Spill),
     Rule::Bp(BpPolicy::Recompute),
@@ -907,6 +942,8 @@ fn narrow_formats_draw_and_a_small_stash_spills() {
             Rule::Drtp,
             Rule::Dfa(BpPolicy::Spill),
             Rule::Dfa(BpPolicy::Recompute),
+            Rule::Fa(BpPolicy::Spill),
+            Rule::Fa(BpPolicy::Recompute),
             Rule::Bp(BpPolicy::Spill),
             Rule::Bp(BpPolicy::Recompute),
         ] {
@@ -937,6 +974,8 @@ fn one_shared_core_holds_every_layer() {
                 Rule::Drtp,
                 Rule::Dfa(BpPolicy::Spill),
                 Rule::Dfa(BpPolicy::Recompute),
+                Rule::Fa(BpPolicy::Spill),
+                Rule::Fa(BpPolicy::Recompute),
                 Rule::Bp(BpPolicy::Spill),
                 Rule::Bp(BpPolicy::Recompute),
             ] {
@@ -961,6 +1000,7 @@ fn f32_counts_the_same_words_without_draws() {
             Rule::LocalLearned,
             Rule::Drtp,
             Rule::Dfa(BpPolicy::Recompute),
+            Rule::Fa(BpPolicy::Recompute),
             Rule::Bp(BpPolicy::Recompute),
         ] {
             check(&Case {

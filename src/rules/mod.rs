@@ -160,8 +160,8 @@ impl Rule {
     /// refuses, as `--rules` names for error messages (kept in step with
     /// [`Rule::trains_cnns`]).
     pub const CNN_RULES: (&'static str, &'static str) = (
-        "local, local-learned, drtp, dfa or bp",
-        "fa, pepita, predsim and gaitprop",
+        "local, local-learned, drtp, dfa, fa or bp",
+        "pepita, predsim and gaitprop",
     );
 
     /// Whether the rule is modelled (and its counts checked) on networks
@@ -170,7 +170,12 @@ impl Rule {
     pub fn trains_cnns(&self) -> bool {
         matches!(
             self,
-            Rule::Local | Rule::LocalLearned | Rule::Drtp | Rule::Dfa(_) | Rule::Bp(_)
+            Rule::Local
+                | Rule::LocalLearned
+                | Rule::Drtp
+                | Rule::Dfa(_)
+                | Rule::Fa(_)
+                | Rule::Bp(_)
         )
     }
 
