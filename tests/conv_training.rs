@@ -733,6 +733,37 @@ fn fa_feedback_kernels_fill_the_rom_or_are_refused() {
     );
 }
 
+/// The refusal message's two lists (`Rule::CNN_RULES`) name exactly the
+/// rules `trains_cnns` accepts and refuses.
+#[test]
+fn the_cnn_rule_lists_match_the_rules_modelled() {
+    let (ok, refused) = Rule::CNN_RULES;
+    let names = |s: &str| -> Vec<String> {
+        s.replace(" or ", ", ")
+            .replace(" and ", ", ")
+            .split(", ")
+            .map(String::from)
+            .collect()
+    };
+    let (ok, refused) = (names(ok), names(refused));
+    for name in [
+        "local",
+        "local-learned",
+        "drtp",
+        "pepita",
+        "gaitprop",
+        "predsim",
+        "dfa",
+        "fa",
+        "bp",
+    ] {
+        let rule = Rule::expand(name).expect("a rule")[0];
+        let name = name.to_string();
+        assert_eq!(ok.contains(&name), rule.trains_cnns(), "{name}");
+        assert_eq!(refused.contains(&name), !rule.trains_cnns(), "{name}");
+    }
+}
+
 /// Golden vectors are written for dense networks only: a CNN is refused
 /// with an error naming `layers` and the network.
 #[test]
