@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{locus, s, synth, text};
+use common::{locus, ok, s, synth, text, user_error};
 use serde_json::Value;
 
 /// A 4-class synthetic dataset of 16-pixel samples in `dir`.
@@ -18,6 +18,10 @@ fn a_cnn_trains_from_the_command_line() {
     dataset(tmp.path());
     for rule in [
         vec!["--rule", "local"],
+        vec!["--rule", "local-learned"],
+        vec!["--rule", "drtp", "--activation", "hard-tanh"],
+        vec!["--rule", "dfa", "--policy", "recompute"],
+        vec!["--rule", "fa", "--policy", "stash"],
         vec!["--rule", "bp", "--policy", "recompute"],
     ] {
         let report = tmp.path().join("r.json");
@@ -105,4 +109,81 @@ fn bad_layer_descriptions_exit_2_naming_the_value() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("conv9x9x2"));
+}
+
+/// The rules modelled on CNNs run side by side in `compare`, each in
+/// `compare.json` with its accuracy above chance; the others are refused
+/// with one `error:` line naming the rule and listing the rules that train
+/// CNNs.
+#[test]
+fn compare_runs_the_cnn_rules_and_refuses_the_others() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    dataset(tmp.path());
+    let out_dir = tmp.path().join("cmp");
+    let rules = "local,local-learned,dfa/spill,fa/spill,bp/spill";
+    let out = locus(&[
+        "compare",
+        "--data",
+        s(tmp.path()),
+        "--layers",
+        "1x4x4,conv3x3x4p1,maxpool2,4",
+        "--rules",
+        rules,
+        "--lr",
+        "0.03",
+        "--out-dir",
+        s(&out_dir),
+    ]);
+    ok(&out, "compare");
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("compare.json")).expect("compare.json"),
+    )
+    .expect("json");
+    let runs = v["runs"].as_array().expect("runs");
+    let labels: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let rule = &r["run"]["config"]["rule"];
+            let name = rule["rule"].as_str().expect("rule").replace('_', "-");
+            match rule["policy"].as_str() {
+                Some(p) => format!("{name}/{p}"),
+                None => name,
+            }
+        })
+        .collect();
+    assert_eq!(labels.join(","), rules);
+    for r in runs {
+        let acc = r["run"]["epochs"][0]["test_accuracy"]
+            .as_f64()
+            .expect("accuracy");
+        assert!(
+            acc > 0.6,
+            "{}: test accuracy {acc}",
+            r["run"]["config"]["rule"]
+        );
+    }
+    for rule in ["pepita", "gaitprop", "predsim"] {
+        let mut args = vec![
+            "train",
+            "--data",
+            s(tmp.path()),
+            "--layers",
+            "1x4x4,conv3x3x4p1,maxpool2,4",
+            "--rule",
+            rule,
+        ];
+        if rule == "predsim" {
+            args.extend(["--batch", "4"]);
+        }
+        let line = user_error(&locus(&args), rule);
+        assert!(line.contains(&format!("rule = {rule}")), "{line}");
+        assert!(
+            line.contains(
+                "networks with conv layers train with local, local-learned, drtp, dfa, fa or bp"
+            ),
+            "{line}"
+        );
+        let refused = line.rsplit_once('(').expect("the refused rules").1;
+        assert!(refused.contains(rule), "{line}");
+    }
 }

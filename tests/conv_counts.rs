@@ -16,7 +16,7 @@ use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use locus::hw::datapath::Activation;
-use locus::hw::model::{HwModel, Mapping, TensorFormat};
+use locus::hw::model::{HwModel, Mapping, RomStorage, TensorFormat};
 use locus::quant::Rounding;
 use locus::rules::{BpPolicy, Rule};
 use locus::sim::{Arith, RunResult, TrainConfig, run};
@@ -430,6 +430,177 @@ impl Geo<'_> {
         c.lfsr_draws[LE] += k * draws;
     }
 
+    /// Local-learned error of hidden layer `i` over its pooled output `r`
+    /// (phase local_error): `h` read twice, the classifier read from the
+    /// weight bank (class classifier) as `words(C·r + C, w)` then
+    /// `words(C·r, w)`, the classifier error written and read back
+    /// (`words(C, e)` each), `2·C·r` MACs, `words(r, e)` written, latency
+    /// `λ_w + λ_a + λ_e`; stochastic errors draw `C + r`.
+    fn add_learned_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, cl) = (self.l[i].rows(), self.classes());
+        let draws = self.draws(self.m.formats.error.rounding, cl + r);
+        let lat = self.lat("w") + self.lat("a") + self.lat("e");
+        let (hw, ew, cw) = (self.act(r), self.err(r), self.err(cl));
+        let (mcw, mw) = (self.wgt(cl * r + cl), self.wgt(cl * r));
+        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
+        let c = &mut cs[self.core(i)];
+        c.words[A][CA][LE][R] += k * 2 * hw;
+        c.words[Unit::Weight as usize][Class::Classifier as usize][LE][R] += k * (mcw + mw);
+        c.words[ue][ce][LE][W] += k * (cw + ew);
+        c.words[ue][ce][LE][R] += k * cw;
+        c.macs[LE] += k * 2 * (cl * r) as u64;
+        c.latency_cycles[LE] += k * lat;
+        c.lfsr_draws[LE] += k * draws;
+    }
+
+    /// Update of hidden layer `i`'s learned classifier (phase update):
+    /// `words(C, e)` and `words(r, a)` read, `words(C·r + C, w)` classifier
+    /// words read and written, `C·(r+1)` MACs, latency `2·λ_w`, the draws
+    /// of a `C × r` dense update.
+    fn add_update_classifier(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (r, cl) = (self.l[i].rows(), self.classes());
+        let f = &self.m.formats;
+        let n = cl * (r + 1);
+        let mut draws = self.draws(f.update.rounding, n);
+        if f.update.frac > f.weight.frac {
+            draws += self.draws(f.weight.rounding, n);
+        }
+        let (cw, hw, mw) = (self.err(cl), self.act(r), self.wgt(cl * r + cl));
+        let (uw, cc) = (Unit::Weight as usize, Class::Classifier as usize);
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Error as usize][Class::Error as usize][UP][R] += k * cw;
+        c.words[A][CA][UP][R] += k * hw;
+        c.words[uw][cc][UP][R] += k * mw;
+        c.words[uw][cc][UP][W] += k * mw;
+        c.macs[UP] += k * n as u64;
+        c.latency_cycles[UP] += k * 2 * self.lat("w");
+        c.lfsr_draws[UP] += k * draws;
+    }
+
+    /// Occupancy of hidden layer `i`'s learned classifier: weight bank
+    /// `+words(C·r + C, w)`, error-bank peak at least `words(r, e) +
+    /// words(C, e)`.
+    fn add_learned_static(&self, cs: &mut [CoreCounts], i: usize) {
+        let (r, cl) = (self.l[i].rows(), self.classes());
+        let (mw, e) = (self.wgt(cl * r + cl), self.err(r) + self.err(cl));
+        let c = &mut cs[self.core(i)];
+        c.weight_words += mw;
+        c.error_peak_words = c.error_peak_words.max(e);
+    }
+
+    /// ROM words read and generator steps of one use of `n` entries:
+    /// `words(n, k_rom, W_rom)` and none, or with `lfsr` storage no read
+    /// and `n` steps.
+    fn rom_use(&self, n: usize) -> (u64, u64) {
+        match self.m.rom.storage.entry_bits() {
+            Some(bits) => (words(n, bits, self.m.rom.word_bits), 0),
+            None => (0, n as u64),
+        }
+    }
+
+    /// DRTP's error of hidden layer `i` over its pooled output `r` (phase
+    /// local_error): one ROM row read, `words(r, k_rom, W_rom)` (`lfsr`
+    /// storage: no read, `C·r` generator steps), `h` read once, `r` MACs,
+    /// `words(r, e)` written, latency `λ_a + λ_e`; stochastic errors draw `r`.
+    fn add_target_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let r = self.l[i].rows();
+        let (rom_words, steps) = match self.m.rom.storage.entry_bits() {
+            Some(bits) => (words(r, bits, self.m.rom.word_bits), 0),
+            None => (0, (self.classes() * r) as u64),
+        };
+        let draws = self.draws(self.m.formats.error.rounding, r);
+        let lat = self.lat("a") + self.lat("e");
+        let (hw, ew) = (self.act(r), self.err(r));
+        let c = &mut cs[self.core(i)];
+        c.words[Unit::Rom as usize][Class::Classifier as usize][LE][R] += k * rom_words;
+        c.rom_generator_steps[LE] += k * steps;
+        c.words[A][CA][LE][R] += k * hw;
+        c.macs[LE] += k * r as u64;
+        c.words[Unit::Error as usize][Class::Error as usize][LE][W] += k * ew;
+        c.latency_cycles[LE] += k * lat;
+        c.lfsr_draws[LE] += k * draws;
+    }
+
+    /// DFA's backward at layer `i > 0` through its fixed `C × c` ROM
+    /// (`c` the layer's input, a conv layer's input map flattened): the ROM
+    /// read once (`words(C·c, 1, W_rom)`), `words(C, e)` error and `words(c,
+    /// a)` input read, `C·c` MACs, latency `λ_e` (+ one hop); `words(c, e,
+    /// W_noc)` link words; `words(c, e)` written at core `i−1`; stochastic
+    /// errors draw `c`.
+    fn add_backward_direct(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let (c, cl) = (self.l[i].cols(), self.classes());
+        let (rom, steps) = self.rom_use(cl * c);
+        let draws = self.draws(self.m.formats.error.rounding, c);
+        let nw = words(c, self.m.formats.error.bits, self.m.interconnect.word_bits);
+        let hop = self.hop();
+        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Rom as usize][Class::Classifier as usize][BW][R] += k * rom;
+        core.rom_generator_steps[BW] += k * steps;
+        core.words[ue][ce][BW][R] += k * self.err(cl);
+        core.words[A][CA][BW][R] += k * self.act(c);
+        core.macs[BW] += k * (cl * c) as u64;
+        core.latency_cycles[BW] += k * (self.lat("e") + hop * self.lat("hop"));
+        core.lfsr_draws[BW] += k * draws;
+        core.noc_words[BW][ce] += k * nw * hop;
+        core.noc_word_hops[BW] += k * nw * hop;
+        cs[self.core(i - 1)].words[ue][ce][BW][W] += k * self.err(c);
+    }
+
+    /// FA's backward at layer `i > 0` through its fixed ROM of the layer's
+    /// weight shape: the ROM read once (`words(o·K, 1, W_rom)` for a conv
+    /// layer's kernels, `words(r·c, 1, W_rom)` dense), `words(r, e)` error
+    /// and `words(c, a)` input (+ a conv layer's pool tensor) read, `P·o·K`
+    /// (conv) or `r·c` MACs, latency `λ_e` (+ one hop); the transfer and
+    /// write at core `i−1` as backprop's; stochastic errors draw `c`.
+    fn add_backward_fixed(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        let l = self.l[i];
+        let (r, c) = (l.rows(), l.cols());
+        let (wr, wc) = l.wshape();
+        let macs = match l {
+            Lay::Dense { .. } => r * c,
+            Lay::Conv { o, .. } => l.positions() * o * wc,
+        };
+        let (rom, steps) = self.rom_use(wr * wc);
+        let draws = self.draws(self.m.formats.error.rounding, c);
+        let nw = words(c, self.m.formats.error.bits, self.m.interconnect.word_bits);
+        let hop = self.hop();
+        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
+        let core = &mut cs[self.core(i)];
+        core.words[Unit::Rom as usize][Class::Classifier as usize][BW][R] += k * rom;
+        core.rom_generator_steps[BW] += k * steps;
+        core.words[ue][ce][BW][R] += k * self.err(r);
+        core.words[A][CA][BW][R] += k * (self.act(c) + self.pool_act(i));
+        core.macs[BW] += k * macs as u64;
+        core.latency_cycles[BW] += k * (self.lat("e") + hop * self.lat("hop"));
+        core.lfsr_draws[BW] += k * draws;
+        core.noc_words[BW][ce] += k * nw * hop;
+        core.noc_word_hops[BW] += k * nw * hop;
+        cs[self.core(i - 1)].words[ue][ce][BW][W] += k * self.err(c);
+    }
+
+    /// DFA: the output error sent from the last core to hidden layer `i`'s
+    /// core: `words(C, e)` read there, `words(C, e, W_noc)` link words over
+    /// `L−1−i` hops (and their latency), `words(C, e)` written at core `i`;
+    /// nothing on a shared core.
+    fn add_send_output_error(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
+        if self.hop() == 0 {
+            return;
+        }
+        let last = self.n() - 1;
+        let hops = (last - i) as u64;
+        let cl = self.classes();
+        let ew = self.err(cl);
+        let nw = words(cl, self.m.formats.error.bits, self.m.interconnect.word_bits);
+        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
+        let src = &mut cs[self.core(last)];
+        src.words[ue][ce][BW][R] += k * ew;
+        src.noc_words[BW][ce] += k * nw;
+        src.noc_word_hops[BW] += k * nw * hops;
+        src.latency_cycles[BW] += k * hops * self.lat("hop");
+        cs[self.core(i)].words[ue][ce][BW][W] += k * ew;
+    }
+
     fn add_output_error(&self, cs: &mut [CoreCounts], p: usize, k: u64) {
         let last = self.n() - 1;
         let n = self.classes();
@@ -554,29 +725,33 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
     let s = case.n as u64;
     g.add_load_input(&mut cs, s);
     match case.rule {
-        other @ (Rule::Fa(_)
-        | Rule::Dfa(_)
-        | Rule::Drtp
-        | Rule::LocalLearned
-        | Rule::Pepita
-        | Rule::Gaitprop(_)
-        | Rule::Predsim) => {
-            unreachable!("conv networks train with local or bp only, not {other}")
+        other @ (Rule::Pepita | Rule::Gaitprop(_) | Rule::Predsim) => {
+            unreachable!("{other} is not modelled on conv networks")
         }
-        Rule::Local => {
+        Rule::Local | Rule::LocalLearned | Rule::Drtp => {
+            // The hidden layers' errors are over their pooled outputs;
+            // local-learned's classifier is learned in the weight bank.
             g.add_label(&mut cs, 0..l, s);
             for i in 0..l {
                 g.add_forward(&mut cs, i, F, s);
                 if i + 1 < l {
                     g.add_send(&mut cs, i, F, s);
-                    g.add_local_error(&mut cs, i, s);
+                    match case.rule {
+                        Rule::Local => g.add_local_error(&mut cs, i, s),
+                        Rule::Drtp => g.add_target_error(&mut cs, i, s),
+                        _ => {
+                            g.add_learned_error(&mut cs, i, s);
+                            g.add_update_classifier(&mut cs, i, s);
+                            g.add_learned_static(&mut cs, i);
+                        }
+                    }
                 } else {
                     g.add_output_error(&mut cs, LE, s);
                 }
                 g.add_update(&mut cs, i, s);
             }
         }
-        Rule::Bp(policy) => {
+        Rule::Bp(policy) | Rule::Dfa(policy) | Rule::Fa(policy) => {
             g.add_label(&mut cs, l - 1..l, s);
             for i in 0..l {
                 g.add_forward(&mut cs, i, F, s);
@@ -584,7 +759,16 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
                     g.add_send(&mut cs, i, F, s);
                 }
                 if i > 0 {
-                    g.add_backward(&mut cs, i, s);
+                    match case.rule {
+                        Rule::Bp(_) => g.add_backward(&mut cs, i, s),
+                        Rule::Fa(_) => g.add_backward_fixed(&mut cs, i, s),
+                        _ => {
+                            if i + 1 < l {
+                                g.add_send_output_error(&mut cs, i, s);
+                            }
+                            g.add_backward_direct(&mut cs, i, s);
+                        }
+                    }
                 }
                 g.add_update(&mut cs, i, s);
             }
@@ -632,6 +816,15 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
             let e = g.err(g.classes());
             let c = &mut cs[g.core(l - 1)];
             c.error_peak_words = c.error_peak_words.max(kept * e);
+            // DFA: a hidden core above layer 0 holds the output error it
+            // receives next to its own error.
+            if matches!(case.rule, Rule::Dfa(_)) {
+                for (i, lay) in layers.iter().enumerate().take(l - 1).skip(1) {
+                    let need = g.err(lay.rows()) + g.err(g.classes());
+                    let c = &mut cs[g.core(i)];
+                    c.error_peak_words = c.error_peak_words.max(need);
+                }
+            }
         }
     }
     cs
@@ -707,8 +900,16 @@ fn check(case: &Case) {
     }
 }
 
-const RULES: [Rule; 4] = [
+const RULES: [Rule; 12] = [
     Rule::Local,
+    Rule::LocalLearned,
+    Rule::Drtp,
+    Rule::Dfa(BpPolicy::Stash),
+    Rule::Dfa(BpPolicy::Spill),
+    Rule::Dfa(BpPolicy::Recompute),
+    Rule::Fa(BpPolicy::Stash),
+    Rule::Fa(BpPolicy::Spill),
+    Rule::Fa(BpPolicy::Recompute),
     Rule::Bp(BpPolicy::Stash),
     Rule::Bp(BpPolicy::Spill),
     Rule::Bp(BpPolicy::Recompute),
@@ -749,6 +950,12 @@ fn narrow_formats_draw_and_a_small_stash_spills() {
     for net in 0..nets().len() {
         for rule in [
             Rule::Local,
+            Rule::LocalLearned,
+            Rule::Drtp,
+            Rule::Dfa(BpPolicy::Spill),
+            Rule::Dfa(BpPolicy::Recompute),
+            Rule::Fa(BpPolicy::Spill),
+            Rule::Fa(BpPolicy::Recompute),
             Rule::Bp(BpPolicy::Spill),
             Rule::Bp(BpPolicy::Recompute),
         ] {
@@ -775,6 +982,12 @@ fn one_shared_core_holds_every_layer() {
         for net in 0..nets().len() {
             for rule in [
                 Rule::Local,
+                Rule::LocalLearned,
+                Rule::Drtp,
+                Rule::Dfa(BpPolicy::Spill),
+                Rule::Dfa(BpPolicy::Recompute),
+                Rule::Fa(BpPolicy::Spill),
+                Rule::Fa(BpPolicy::Recompute),
                 Rule::Bp(BpPolicy::Spill),
                 Rule::Bp(BpPolicy::Recompute),
             ] {
@@ -794,7 +1007,14 @@ fn one_shared_core_holds_every_layer() {
 #[test]
 fn f32_counts_the_same_words_without_draws() {
     for net in [0, 2, 3] {
-        for rule in [Rule::Local, Rule::Bp(BpPolicy::Recompute)] {
+        for rule in [
+            Rule::Local,
+            Rule::LocalLearned,
+            Rule::Drtp,
+            Rule::Dfa(BpPolicy::Recompute),
+            Rule::Fa(BpPolicy::Recompute),
+            Rule::Bp(BpPolicy::Recompute),
+        ] {
             check(&Case {
                 model: narrow_model(),
                 net,
@@ -803,6 +1023,32 @@ fn f32_counts_the_same_words_without_draws() {
                 n: 3,
                 arith: Arith::F32,
             });
+        }
+    }
+}
+
+/// The fixed feedback ROMs of DRTP, DFA and FA stored as 4-bit values or
+/// generated by the LFSR (no ROM reads, one generator step per entry used).
+#[test]
+fn feedback_roms_of_values_or_an_lfsr() {
+    for storage in [RomStorage::Values { bits: 4 }, RomStorage::Lfsr] {
+        let mut model = narrow_model();
+        model.rom.storage = storage;
+        for net in 0..nets().len() {
+            for rule in [
+                Rule::Drtp,
+                Rule::Dfa(BpPolicy::Spill),
+                Rule::Fa(BpPolicy::Recompute),
+            ] {
+                check(&Case {
+                    model: model.clone(),
+                    net,
+                    rule,
+                    batch: 2,
+                    n: 3,
+                    arith: Arith::Fixed,
+                });
+            }
         }
     }
 }

@@ -317,6 +317,7 @@ fn rule_specific(e: &ChipError) -> bool {
         ChipError::StashFull { .. }
             | ChipError::SimilarityDoesNotFit { .. }
             | ChipError::RomTooSmall { .. }
+            | ChipError::FeedbackKernelTooBig { .. }
             | ChipError::ClassifierScale { .. }
             | ChipError::WeightsDoNotFit { .. }
     )

@@ -114,6 +114,27 @@ pub enum ChipError {
     /// match its convolutions).
     #[error(transparent)]
     Net(#[from] NetSpecError),
+    /// A conv layer's fixed feedback kernel (feedback alignment, the shape
+    /// of the layer's kernels) exceeds its core's ROM.
+    #[error(
+        "layer {layer}: its feedback kernel of {out_c} {in_c}x{k}x{k} kernels ({bits} bits) needs {need} ROM words, but rom holds {capacity} words"
+    )]
+    FeedbackKernelTooBig {
+        /// Layer index.
+        layer: usize,
+        /// Kernels (output channels).
+        out_c: usize,
+        /// Input channels.
+        in_c: usize,
+        /// Kernel side.
+        k: usize,
+        /// Stored bits of the kernel.
+        bits: u64,
+        /// ROM words needed on the core (with what it already holds).
+        need: u64,
+        /// ROM capacity in words.
+        capacity: u64,
+    },
     /// An average pool's division shifts a requantisation beyond 62 bits.
     #[error(
         "layer {layer}: its average pool adds {extra} bits to requantisation shifts that the formats already make too long (limit 62)"

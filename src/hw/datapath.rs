@@ -207,11 +207,14 @@ pub trait Datapath: Send {
     /// · f'(x[c][y][x])` over the output positions that used input pixel
     /// `(y, x)`, in error format; `delta` is the error at the conv output
     /// (`out_c × positions`), an average pool's `1/(n·n)` folded into the
-    /// requantisation shift.
+    /// requantisation shift. `which` says the kernel's format: the layer's
+    /// weights (backprop) or a fixed feedback kernel in classifier format
+    /// (feedback alignment).
     #[allow(clippy::too_many_arguments)]
     fn conv_backward(
         &mut self,
         g: &ConvGeom,
+        which: Matrix,
         w: &[Self::V],
         delta: &[Self::V],
         x: &[Self::V],
@@ -943,13 +946,14 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
     fn conv_backward(
         &mut self,
         g: &ConvGeom,
+        which: Matrix,
         w: &[V],
         d: &[V],
         x: &[V],
         f: Activation,
         out: &mut [V],
     ) {
-        conv::fixed_backward(self, g, w, d, x, f, out);
+        conv::fixed_backward(self, g, which, w, d, x, f, out);
     }
 
     fn conv_update(&mut self, g: &ConvGeom, w: &mut [V], b: &mut [V], d: &[V], x: &[V]) {
@@ -958,7 +962,7 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
 
     fn conv_shift_ok(&self, extra: u32) -> bool {
         let e = extra as i32;
-        [self.bwd.shift(), self.upd.shift()]
+        [self.bwd.shift(), self.cls_bwd.shift(), self.upd.shift()]
             .iter()
             .all(|s| (s + e).unsigned_abs() <= crate::quant::MAX_SHIFT)
     }
@@ -1288,6 +1292,7 @@ impl Datapath for FloatDatapath {
     fn conv_backward(
         &mut self,
         g: &ConvGeom,
+        _which: Matrix,
         w: &[f32],
         d: &[f32],
         x: &[f32],

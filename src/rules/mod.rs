@@ -156,6 +156,29 @@ impl Rule {
         })
     }
 
+    /// The rules a network with conv layers trains with, and those it
+    /// refuses, as `--rules` names for error messages (kept in step with
+    /// [`Rule::trains_cnns`]).
+    pub const CNN_RULES: (&'static str, &'static str) = (
+        "local, local-learned, drtp, dfa, fa or bp",
+        "pepita, predsim and gaitprop",
+    );
+
+    /// Whether the rule is modelled (and its counts checked) on networks
+    /// with conv layers: its error tensors are defined on feature maps
+    /// (`docs/rules.md`, the "Conv layers" paragraph of each rule).
+    pub fn trains_cnns(&self) -> bool {
+        matches!(
+            self,
+            Rule::Local
+                | Rule::LocalLearned
+                | Rule::Drtp
+                | Rule::Dfa(_)
+                | Rule::Fa(_)
+                | Rule::Bp(_)
+        )
+    }
+
     /// Whether the rule uses each hidden layer's fixed random classifier ROM.
     pub fn uses_classifiers(&self) -> bool {
         matches!(self, Rule::Local | Rule::Drtp)

@@ -321,15 +321,15 @@ fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result
             ),
         );
     }
-    if config.net.has_conv() && !matches!(config.rule, Rule::Local | Rule::Bp(_)) {
-        // The further rules' feedback tensors (FA's random kernels, DFA's
-        // and DRTP's projections onto feature maps, learned classifiers
-        // over pooled maps) are not modelled or count-checked for conv
-        // layers yet.
+    if config.net.has_conv() && !config.rule.trains_cnns() {
         return bad(
             "rule",
             config.rule.label(),
-            "networks with conv layers train with local or bp only".into(),
+            format!(
+                "networks with conv layers train with {} ({} are not modelled on them)",
+                Rule::CNN_RULES.0,
+                Rule::CNN_RULES.1
+            ),
         );
     }
     if config.net.has_conv() && config.net.activation == Activation::LeakyRelu {

@@ -19,7 +19,7 @@
 
 use super::{Chip, Layer, Src};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
-use crate::hw::datapath::{Activation, Datapath};
+use crate::hw::datapath::{Activation, Datapath, Matrix};
 use crate::hw::model::{BankRole, TensorClass};
 use crate::hw::netspec::{ConvGeom, PoolKind};
 use crate::hw::trace_sink::TraceSink;
@@ -38,7 +38,9 @@ pub(super) struct ConvState<V> {
     patch: Vec<V>,
     col: Vec<V>,
     win: Vec<V>,
-    delta: Vec<V>,
+    /// The error at the conv outputs (`out_c × positions`), expanded from
+    /// the pooled error by [`unpool`].
+    pub(super) delta: Vec<V>,
 }
 
 impl<V: Copy + Default> ConvState<V> {
@@ -121,7 +123,7 @@ pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut L
 /// and the pool tensor: max pool, `e` at each window's argmax and 0
 /// elsewhere; average pool, `e` of the window where the derivative bit is
 /// 1 (the `1/(n·n)` is left to the requantisation); no pooling, `e`.
-fn unpool<V: Copy + Default>(cs: &mut ConvState<V>, e: &[V]) {
+pub(super) fn unpool<V: Copy + Default>(cs: &mut ConvState<V>, e: &[V]) {
     let g = cs.geom;
     let (n, ph, pw) = (g.pool_n(), g.pooled_h(), g.pooled_w());
     let p = g.positions();
@@ -269,8 +271,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let (prev, l) = super::split_pair(&mut self.layers, i - 1);
             if let Some(cs) = l.conv.as_deref_mut() {
                 unpool(cs, &l.e);
+                let w = &l.w;
                 self.dp
-                    .conv_backward(&g, &l.w, &cs.delta, &l.x, act, &mut prev.e);
+                    .conv_backward(&g, Matrix::Weights, w, &cs.delta, &l.x, act, &mut prev.e);
             }
         }
         let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);

@@ -11,6 +11,9 @@
 //!   `rows_i × cols_i`; [`FeedbackKind::Direct`]: `classes × cols_i`) is in
 //!   the ROM of layer `i`'s core, stored like a classifier ROM
 //!   ([`ClassifierRom`], scale `2^-round(log2 √cols_i)`); layer 0 has none;
+//!   for a conv layer, feedback alignment's is a fixed random kernel of the
+//!   layer's kernel shape (`out_c × in_c·k·k`, scale
+//!   `2^-round(log2 √(in_c·k·k))`), used by a transposed convolution;
 //! - a learned classifier ([`FeedbackKind::Learned`], `classes × rows_i` plus
 //!   `classes` biases, weight format) is in the weight bank of hidden layer
 //!   `i`'s core, counted as class `classifier`; its output error
@@ -18,10 +21,11 @@
 //! - the output error a hidden core receives for direct feedback sits in
 //!   its error bank after the layer's error.
 
-use super::{Chip, ChipError, Src, core_index};
+use super::{Chip, ChipError, Src, conv, core_index};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Datapath, Matrix};
 use crate::hw::model::{BankRole, RomStorage, TensorClass};
+use crate::hw::netspec::ConvGeom;
 use crate::hw::rom::ClassifierRom;
 use crate::hw::trace_sink::TraceSink;
 use rand::{RngExt, SeedableRng};
@@ -138,20 +142,38 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let mut rng = ChaCha8Rng::seed_from_u64(layer_seed(seed, i));
             match kind {
                 FeedbackKind::Fixed | FeedbackKind::Direct if i > 0 => {
-                    let src = if kind == FeedbackKind::Fixed {
-                        rows
+                    // FA: the layer's weight shape (a conv layer's kernels,
+                    // `out_c × in_c·k·k`); DFA: `classes × cols`.
+                    let (src, units) = if kind == FeedbackKind::Fixed {
+                        conv::weight_shape(&self.layers[i])
                     } else {
-                        classes
+                        (classes, cols)
                     };
-                    let rom = ClassifierRom::generate(storage, src, cols, rng.random());
+                    let rom = ClassifierRom::generate(storage, src, units, rng.random());
                     let need = self.model.rom.words_for(rom.entries());
                     l.rom_addr = rom_used[core];
                     rom_used[core] += need;
+                    let geom = self.layers[i]
+                        .conv_geom()
+                        .filter(|_| kind == FeedbackKind::Fixed);
+                    if let Some(g) =
+                        geom.filter(|_| rom_used[core] > self.model.rom.capacity_words())
+                    {
+                        return Err(ChipError::FeedbackKernelTooBig {
+                            layer: i,
+                            out_c: g.out_c,
+                            in_c: g.in_c,
+                            k: g.k,
+                            bits: rom.entries() * storage.entry_bits().unwrap_or(0) as u64,
+                            need: rom_used[core],
+                            capacity: self.model.rom.capacity_words(),
+                        });
+                    }
                     if rom_used[core] > self.model.rom.capacity_words() {
                         return Err(ChipError::RomTooSmall {
                             layer: i,
                             classes: src,
-                            units: cols,
+                            units,
                             need: rom_used[core],
                             capacity: self.model.rom.capacity_words(),
                         });
@@ -338,11 +360,15 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// steps with `lfsr` storage), `s` read, `xᵢ` read (derivative),
     /// `len(s)·cols` MACs, latency `lat_e` (plus the hops), the transfer,
     /// the write at core `i−1` and, when errors round stochastically, `cols`
-    /// LFSR draws.
+    /// LFSR draws. Feedback alignment at a conv layer runs a transposed
+    /// convolution instead ([`Chip::conv_backward_fixed`]).
     pub fn backward_feedback(&mut self, i: usize) {
         assert!(i > 0, "backward_feedback: layer 0 has no upstream error");
         let last = self.layers.len() - 1;
         let direct = self.fb.kind == Some(FeedbackKind::Direct);
+        if let Some(g) = self.layers[i].conv_geom().filter(|_| !direct) {
+            return self.conv_backward_fixed(i, g);
+        }
         let act = self.net.activation;
         let received = direct && i < last;
         {
@@ -386,6 +412,60 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.core(i).lfsr_draws[p.index()] += draws;
         self.add_latency(i, p, lat);
         self.send_error_down(i, p, cols, out_addr, out_words);
+        self.end();
+    }
+
+    /// Feedback alignment's backward step at conv layer `i > 0`: the error
+    /// of layer `i−1`, the transposed convolution with the fixed random
+    /// kernel `B` (ROM, the layer's kernel shape) of the conv-output error
+    /// (from `eᵢ` and the pool tensor), masked by `f'(xᵢ)`, delivered to
+    /// core `i−1`. Counted like backprop's conv backward with the kernel
+    /// read from the ROM instead of the weight bank (phase `Backward`): ROM
+    /// read `words(out_c·in_c·k·k)` (or as many generator steps), `eᵢ` and
+    /// the pool tensor read, `xᵢ` read (derivative),
+    /// `positions·out_c·in_c·k·k` MACs, latency `lat_e` (plus the hops), the
+    /// transfer, the write at core `i−1` and, when errors round
+    /// stochastically, `cols` LFSR draws.
+    fn conv_backward_fixed(&mut self, i: usize, g: ConvGeom) {
+        let act = self.net.activation;
+        {
+            let (prev, l) = super::split_pair(&mut self.layers, i - 1);
+            let b = &self.fb.layers[i].b;
+            if let Some(cs) = l.conv.as_deref_mut() {
+                conv::unpool(cs, &l.e);
+                let m = Matrix::Classifier;
+                self.dp
+                    .conv_backward(&g, m, b, &cs.delta, &l.x, act, &mut prev.e);
+            }
+        }
+        let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
+        let (p, kk, oc) = (g.positions(), g.patch_len(), g.out_c);
+        let (ab, eb) = (self.bits.activation, self.bits.error);
+        let e_words = self.words(BankRole::Error, rows, eb);
+        let aux_words = self.pool_words(i, BankRole::Activation);
+        let x_words = self.words(BankRole::Activation, cols, ab);
+        let out_words = self.words(BankRole::Error, cols, eb);
+        let (rom_words, steps) = self.rom_use((oc * kk) as u64);
+        let lat = self.bank_latency(BankRole::Error);
+        let draws = self.requant_draws(TensorClass::Error, cols);
+        let ph = Phase::Backward;
+        let pl = self.place[i];
+        let (e_addr, out_addr) = (self.err_addr(i, self.err_slot), self.err_addr(i - 1, 0));
+        let aux_addr = pl.h + self.words(BankRole::Activation, rows, ab);
+        let (ue, ce) = (Unit::Error, Class::Error);
+        let (ua, ca) = (Unit::Activation, Class::Activation);
+        self.begin(i, ph, "backward_feedback");
+        let (ur, cr) = (Unit::Rom, Class::Classifier);
+        let rom_addr = self.fb.layers[i].rom_addr;
+        self.access(i, ur, cr, ph, Rw::Read, rom_addr, rom_words, Src::None);
+        self.core(i).rom_generator_steps[ph.index()] += steps;
+        self.access(i, ue, ce, ph, Rw::Read, e_addr, e_words, Src::None);
+        self.access(i, ua, ca, ph, Rw::Read, aux_addr, aux_words, Src::None);
+        self.access(i, ua, ca, ph, Rw::Read, pl.x, x_words, Src::None);
+        self.add_macs(i, ph, (p * oc * kk) as u64);
+        self.core(i).lfsr_draws[ph.index()] += draws;
+        self.add_latency(i, ph, lat);
+        self.send_error_down(i, ph, cols, out_addr, out_words);
         self.end();
     }
 

@@ -10,7 +10,7 @@
 //! sum of the positive or of the negative products leaves the register),
 //! one requantisation per result.
 
-use super::{Activation, FixedDatapath, rounding};
+use super::{Activation, FixedDatapath, Matrix, rounding};
 use crate::hw::netspec::ConvGeom;
 use crate::quant::{Raw, Requantizer, Rounding};
 
@@ -76,10 +76,14 @@ fn for_each_tap(g: &ConvGeom, mut visit: impl FnMut(usize, usize, usize, usize))
     }
 }
 
-/// Transposed convolution into the error format, masked by `f'(x)`.
+/// Transposed convolution into the error format, masked by `f'(x)`; the
+/// kernel `w` in the weight format or (`Matrix::Classifier`) the classifier
+/// format of a fixed feedback kernel.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn fixed_backward<V: Raw>(
     dp: &mut FixedDatapath<V>,
     g: &ConvGeom,
+    which: Matrix,
     w: &[V],
     delta: &[V],
     x: &[V],
@@ -142,7 +146,11 @@ pub(super) fn fixed_backward<V: Raw>(
             sums[i] = reg[i];
         }
     }
-    let rq = shifted(dp.bwd, g.avg_shift());
+    let base = match which {
+        Matrix::Weights => dp.bwd,
+        Matrix::Classifier => dp.cls_bwd,
+    };
+    let rq = shifted(base, g.avg_shift());
     for (o, &v) in out.iter_mut().zip(&sums) {
         if rq.rounding() == Rounding::Stochastic {
             dp.draws += 1;
