@@ -529,22 +529,8 @@ impl Geo<'_> {
     /// errors draw `c`.
     fn add_backward_direct(&self, cs: &mut [CoreCounts], i: usize, k: u64) {
         let (c, cl) = (self.l[i].cols(), self.classes());
-        let (rom, steps) = self.rom_use(cl * c);
-        let draws = self.draws(self.m.formats.error.rounding, c);
-        let nw = words(c, self.m.formats.error.bits, self.m.interconnect.word_bits);
-        let hop = self.hop();
-        let (ue, ce) = (Unit::Error as usize, Class::Error as usize);
-        let core = &mut cs[self.core(i)];
-        core.words[Unit::Rom as usize][Class::Classifier as usize][BW][R] += k * rom;
-        core.rom_generator_steps[BW] += k * steps;
-        core.words[ue][ce][BW][R] += k * self.err(cl);
-        core.words[A][CA][BW][R] += k * self.act(c);
-        core.macs[BW] += k * (cl * c) as u64;
-        core.latency_cycles[BW] += k * (self.lat("e") + hop * self.lat("hop"));
-        core.lfsr_draws[BW] += k * draws;
-        core.noc_words[BW][ce] += k * nw * hop;
-        core.noc_word_hops[BW] += k * nw * hop;
-        cs[self.core(i - 1)].words[ue][ce][BW][W] += k * self.err(c);
+        let reads = (self.err(cl), self.act(c));
+        self.add_backward_through_rom(cs, i, k, cl * c, reads, (cl * c) as u64);
     }
 
     /// FA's backward at layer `i > 0` through its fixed ROM of the layer's
@@ -561,7 +547,26 @@ impl Geo<'_> {
             Lay::Dense { .. } => r * c,
             Lay::Conv { o, .. } => l.positions() * o * wc,
         };
-        let (rom, steps) = self.rom_use(wr * wc);
+        let reads = (self.err(r), self.act(c) + self.pool_act(i));
+        self.add_backward_through_rom(cs, i, k, wr * wc, reads, macs as u64);
+    }
+
+    /// What DFA's and FA's backward at layer `i > 0` share: `rom_entries`
+    /// feedback entries read from ROM, `reads` = (error-bank, activation-
+    /// bank) words read, `macs` MACs, latency `λ_e` (+ one hop), the
+    /// layer's input error (`c` values) sent to core `i−1` and written
+    /// there; stochastic errors draw `c`.
+    fn add_backward_through_rom(
+        &self,
+        cs: &mut [CoreCounts],
+        i: usize,
+        k: u64,
+        rom_entries: usize,
+        reads: (u64, u64),
+        macs: u64,
+    ) {
+        let c = self.l[i].cols();
+        let (rom, steps) = self.rom_use(rom_entries);
         let draws = self.draws(self.m.formats.error.rounding, c);
         let nw = words(c, self.m.formats.error.bits, self.m.interconnect.word_bits);
         let hop = self.hop();
@@ -569,9 +574,9 @@ impl Geo<'_> {
         let core = &mut cs[self.core(i)];
         core.words[Unit::Rom as usize][Class::Classifier as usize][BW][R] += k * rom;
         core.rom_generator_steps[BW] += k * steps;
-        core.words[ue][ce][BW][R] += k * self.err(r);
-        core.words[A][CA][BW][R] += k * (self.act(c) + self.pool_act(i));
-        core.macs[BW] += k * macs as u64;
+        core.words[ue][ce][BW][R] += k * reads.0;
+        core.words[A][CA][BW][R] += k * reads.1;
+        core.macs[BW] += k * macs;
         core.latency_cycles[BW] += k * (self.lat("e") + hop * self.lat("hop"));
         core.lfsr_draws[BW] += k * draws;
         core.noc_words[BW][ce] += k * nw * hop;
