@@ -183,7 +183,7 @@ fn train_reports_updates_rounded_to_zero() {
     let mut m = common::default_model();
     m["formats"]["update"]["rounding"] = "stochastic".into();
     common::write_json(&stochastic, &m);
-    let train = |name: &str, lr: &str, extra: &[&str]| -> (String, Value) {
+    let train = |name: &str, lr: &str, extra: &[&str]| -> (String, String, Value) {
         let out = tmp.path().join(format!("{name}.json"));
         let mut args = vec![
             "train",
@@ -197,10 +197,14 @@ fn train_reports_updates_rounded_to_zero() {
             s(&out),
         ];
         args.extend_from_slice(extra);
-        let stdout = ok(&locus(&args), name);
+        let output = locus(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let stdout = ok(&output, name);
         let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        (stdout, report)
+        (stdout, stderr, report)
     };
+    // The warning of a run that lost (nearly) all its updates to rounding.
+    let warned = |stderr: &str| stderr.contains("nonzero weight updates rounded to zero");
     let row = |stdout: &str, name: &str| -> Option<f64> {
         let line = stdout.lines().find(|l| l.starts_with(name))?;
         line[name.len()..].split_whitespace().next()?.parse().ok()
@@ -209,12 +213,16 @@ fn train_reports_updates_rounded_to_zero() {
     // Default model (error Q4.12, activation Q8.8, update Q2.14, nearest):
     // lr 2^-20 gives an update shift of 26, so only |e·x| > 2^25 (e.g. an
     // error above 1.0 times an input above 32.0) survives.
-    let (tiny_out, tiny) = train("tiny", "0.00000095367431640625", &[]);
+    let (tiny_out, tiny_err, tiny) = train("tiny", "0.00000095367431640625", &[]);
     let (p, sub, v) = rounding_of(&tiny);
     let v = v.expect("nearest: vanished counted");
     assert!(p > 0 && v <= sub && sub <= p, "{p} {sub} {v}");
     let tiny_frac = v as f64 / p as f64;
     assert!(tiny_frac > 0.99, "lr 2^-20: {v} of {p} vanished");
+    assert!(
+        warned(&tiny_err) && tiny_err.contains("formats.update.rounding"),
+        "{tiny_err}"
+    );
     let shown = row(&tiny_out, "updates rounded to 0").expect("row shown");
     assert!(
         (shown - 100.0 * tiny_frac).abs() < 0.006,
@@ -222,7 +230,7 @@ fn train_reports_updates_rounded_to_zero() {
     );
 
     // lr 2^-4: shift 10, |e·x| ≤ 2^9 vanishes: far fewer.
-    let (big_out, big) = train("big", "0.0625", &[]);
+    let (big_out, big_err, big) = train("big", "0.0625", &[]);
     let (p, sub, v) = rounding_of(&big);
     let v = v.expect("nearest: vanished counted");
     assert!(p > 0 && v <= sub && sub <= p, "{p} {sub} {v}");
@@ -231,6 +239,7 @@ fn train_reports_updates_rounded_to_zero() {
         big_frac < 0.5 && big_frac < tiny_frac,
         "lr 2^-4: {v} of {p}"
     );
+    assert!(!warned(&big_err), "{big_err}");
     let shown = row(&big_out, "updates rounded to 0").expect("row shown");
     assert!(
         (shown - 100.0 * big_frac).abs() < 0.006,
@@ -238,15 +247,17 @@ fn train_reports_updates_rounded_to_zero() {
     );
 
     // Stochastic updates: Δ = 0 is not counted (null), below one LSB is.
-    let (st_out, st) = train("stochastic", "0.0625", &["--model", s(&stochastic)]);
+    let (st_out, st_err, st) = train("stochastic", "0.0625", &["--model", s(&stochastic)]);
     let (p, sub, v) = rounding_of(&st);
     assert_eq!(v, None);
     assert!(p > 0 && sub > 0 && sub < p, "{p} {sub}");
     assert!(row(&st_out, "updates rounded to 0").is_none(), "{st_out}");
     assert!(row(&st_out, "updates below 1 LSB").is_some(), "{st_out}");
+    assert!(!warned(&st_err), "{st_err}");
 
     // f32 models no rounding: all zero, and no rows.
-    let (f32_out, f) = train("f32", "0.00000095367431640625", &["--arith", "f32"]);
+    let (f32_out, f32_err, f) = train("f32", "0.00000095367431640625", &["--arith", "f32"]);
     assert_eq!(rounding_of(&f), (0, 0, Some(0)));
     assert!(!f32_out.contains("updates "), "{f32_out}");
+    assert!(!warned(&f32_err), "{f32_err}");
 }

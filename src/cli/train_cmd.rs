@@ -152,15 +152,41 @@ fn load(run: &RunArgs) -> anyhow::Result<(HwModel, Dataset, Dataset)> {
 }
 
 /// Prints one `warning:` line when, in fixed point, the learning rate makes
-/// every update smaller than half an LSB of the update format.
-fn warn_lr_underflow(model: &HwModel, run: &RunArgs) -> anyhow::Result<()> {
+/// every update smaller than half an LSB of the update format; returns
+/// whether it did.
+fn warn_lr_underflow(model: &HwModel, run: &RunArgs) -> anyhow::Result<bool> {
     if run.arith == Arith::Fixed {
         let (shift, _) = sim::lr_shift(run.lr)?;
         if let Some(why) = sim::lr_underflow(model, shift) {
             eprintln!("warning: {}: {why}", lr_note(run.lr)?);
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
+}
+
+/// Share of the nonzero update products rounded to zero at and above which
+/// a run is warned about: it learns from almost none of its updates.
+const VANISHED_WARNING: f64 = 0.99;
+
+/// Prints one `warning:` line when rounding turned at least
+/// [`VANISHED_WARNING`] of a run's nonzero weight updates into zero (the
+/// run's accuracy then says little about the rule), naming the two fixes.
+/// Not called when the learning rate alone was already warned about.
+fn warn_vanished_updates(report: &RunReport) {
+    let r = &report.measured.update_rounding;
+    if let (Some(f), Some(v)) = (r.vanished_fraction(), r.vanished)
+        && r.products > 0
+        && f >= VANISHED_WARNING
+    {
+        eprintln!(
+            "warning: {}: {v} of the {} nonzero weight updates rounded to zero; \
+             round updates stochastically (formats.update.rounding in the model) \
+             or raise --lr",
+            report.run.config.rule.label(),
+            r.products
+        );
+    }
 }
 
 /// A simulation error, prefixed with the model file when the model's
@@ -272,7 +298,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         model.name,
         lr_note(cfg.lr)?
     );
-    warn_lr_underflow(&model, &args.run)?;
+    let lr_warned = warn_lr_underflow(&model, &args.run)?;
     let bytes = super::limits_cmd::data_bytes(&train, &test);
     let estimate =
         super::limits_cmd::check_runs(&[(&model, &cfg)], 1, bytes, args.run.max_memory.0)?;
@@ -284,6 +310,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     .map_err(|e| sim_error(&args.run, e))?;
     pb.finish_and_clear();
     let report = RunReport::new(&model, &result);
+    if !lr_warned {
+        warn_vanished_updates(&report);
+    }
     let mut out = std::io::stdout().lock();
     for e in &report.run.epochs {
         writeln!(
@@ -360,7 +389,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             fmt_lr(real, false)
         );
     }
-    warn_lr_underflow(&model, &args.run)?;
+    let lr_warned = warn_lr_underflow(&model, &args.run)?;
     let cfgs: Vec<TrainConfig> = rules.iter().map(|&r| config(&args.run, r)).collect();
     let bytes = super::limits_cmd::data_bytes(&train, &test);
     let parallel = rayon::current_num_threads();
@@ -400,6 +429,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             }),
             Err(e) => return Err(sim_error(&args.run, e)),
         }
+    }
+    if !lr_warned {
+        runs.iter().for_each(warn_vanished_updates);
     }
     let report = CompareReport::new(runs, infeasible);
     let mut out = std::io::stdout().lock();
