@@ -697,7 +697,8 @@ fn rows() -> Vec<Row> {
         (
             "sweep above --max-memory",
             format!("{} --max-memory 64M", sweep("big.json")),
-            vec!["--max-memory", "2 runs at once"],
+            // The sweep's dataset is counted too (16-pixel synthetic data).
+            vec!["--max-memory", "2 runs at once", "data 1020 B"],
         ),
         (
             "results file of another spec",

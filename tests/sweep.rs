@@ -50,7 +50,8 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn run(spec: &LoadedSpec, results: &Path, threads: usize, shard: Shard) -> sweep::RunSummary {
-    sweep::run(spec, results, threads, shard, &|_, _| {}).unwrap()
+    let data = sweep::load_datasets(spec, shard).unwrap();
+    sweep::run(spec, &data, results, threads, shard, &|_, _| {}).unwrap()
 }
 
 fn sorted(path: &Path, hash: &str) -> Vec<PointResult> {

@@ -36,9 +36,9 @@ pub struct SweepRunArgs {
     /// Run only every n-th point: i/n runs points with index % n == i.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Refuse, before running anything, a sweep whose largest `--threads`
-    /// points (run at once) are estimated to need more host memory than
-    /// this many bytes, datasets aside (suffix K, M, G or T: powers of 1024).
+    /// Refuse, before running anything, a sweep whose datasets and largest
+    /// `--threads` points (run at once) are estimated to need more host
+    /// memory than this many bytes (suffix K, M, G or T: powers of 1024).
     #[arg(long, default_value = "4G")]
     pub max_memory: ByteSize,
 }
@@ -111,8 +111,14 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
                 .filter(|&i| shard.contains(i))
                 .map(|i| spec.point(i))
                 .collect::<Result<Vec<_>, _>>()?;
+            let data = sweep::load_datasets(&spec, shard)?;
+            let data_bytes = data
+                .values()
+                .map(|(train, test)| super::limits_cmd::data_bytes(train, test))
+                .sum();
             let runs: Vec<_> = points.iter().map(|p| (&p.model, &p.config)).collect();
-            super::limits_cmd::check_runs(&runs, args.run.threads, 0, args.run.max_memory.0)?;
+            let limit = args.run.max_memory.0;
+            super::limits_cmd::check_runs(&runs, args.run.threads, data_bytes, limit)?;
             let pb = ProgressBar::new(0);
             if std::io::stderr().is_terminal() {
                 pb.set_style(
@@ -125,6 +131,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             }
             let summary = sweep::run(
                 &spec,
+                &data,
                 &args.run.results,
                 args.run.threads,
                 shard,

@@ -8,6 +8,8 @@ pub mod results;
 pub mod spec;
 pub mod summary;
 
-pub use results::{PointResult, RunSummary, Shard, SweepError, merge, read_results, run};
+pub use results::{
+    Datasets, PointResult, RunSummary, Shard, SweepError, load_datasets, merge, read_results, run,
+};
 pub use spec::{Axis, BaseConfig, Layers, LoadedSpec, Point, SpecError, SweepSpec};
 pub use summary::{Narrowest, SeedGroup, narrowest_within, seed_groups};

@@ -213,11 +213,34 @@ pub struct RunSummary {
     pub ran: usize,
 }
 
+/// The datasets of a sweep's points, each directory loaded once, by path:
+/// (training set, test set).
+pub type Datasets = BTreeMap<PathBuf, (Dataset, Dataset)>;
+
+/// Loads the dataset of every point of `shard` (each directory once), so
+/// that their size can be checked against a memory limit before [`run`].
+pub fn load_datasets(spec: &LoadedSpec, shard: Shard) -> Result<Datasets, SweepError> {
+    let mut data = Datasets::new();
+    for i in (0..spec.len()).filter(|&i| shard.contains(i)) {
+        let p = spec.point(i)?;
+        if let std::collections::btree_map::Entry::Vacant(slot) = data.entry(p.data) {
+            let d = load_mnist_dir(slot.key()).map_err(|e| SweepError::Data {
+                path: slot.key().display().to_string(),
+                message: e.to_string(),
+            })?;
+            slot.insert(d);
+        }
+    }
+    Ok(data)
+}
+
 /// Runs the points of `shard` that `results` does not hold yet, on `threads`
-/// threads, appending one line per finished point. Every point is resolved
-/// and validated before anything runs or is written.
+/// threads, appending one line per finished point; `data` holds their
+/// datasets ([`load_datasets`]). Every point is resolved and validated
+/// before anything runs or is written.
 pub fn run(
     spec: &LoadedSpec,
+    data: &Datasets,
     results: &Path,
     threads: usize,
     shard: Shard,
@@ -236,15 +259,11 @@ pub fn run(
         .iter()
         .filter(|p| !done_idx.contains(&p.index))
         .collect();
-    let mut data: BTreeMap<PathBuf, (Dataset, Dataset)> = BTreeMap::new();
-    for p in &pending {
-        if !data.contains_key(&p.data) {
-            let d = load_mnist_dir(&p.data).map_err(|e| SweepError::Data {
-                path: p.data.display().to_string(),
-                message: e.to_string(),
-            })?;
-            data.insert(p.data.clone(), d);
-        }
+    if let Some(p) = pending.iter().find(|p| !data.contains_key(&p.data)) {
+        return Err(SweepError::Data {
+            path: p.data.display().to_string(),
+            message: "dataset not loaded for this sweep".into(),
+        });
     }
     if let Some(dir) = results.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| SweepError::File {
