@@ -4,6 +4,9 @@
 //! kind of bad input exits with 2 and one `error:` line naming the option,
 //! field or file, and a learning rate too small for fixed point is warned of.
 
+mod common;
+
+use common::{locus, ok, s, text, user_error};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -27,34 +30,6 @@ const SYNTH: &[&str] = &[
 
 /// The network for that dataset.
 const LAYERS: &str = "16,12,4";
-
-fn locus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_locus"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run locus")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-/// Asserts exit code 0 and returns stdout.
-fn ok(out: &Output, case: &str) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{case}: stderr = {}",
-        text(&out.stderr)
-    );
-    assert!(!text(&out.stderr).contains("panicked"), "{case}");
-    text(&out.stdout)
-}
 
 /// Writes the synthetic dataset into `dir`; `extra` options replace those
 /// of [`SYNTH`] with the same name.
@@ -101,16 +76,11 @@ fn test_accuracies(stdout: &str) -> Vec<f64> {
 /// Asserts a user error: exit code 2, no panic, exactly one stderr line
 /// starting with `error:`, and that line contains every expected substring.
 fn assert_user_error(out: &Output, case: &str, expected: &[&str]) {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{case}: stderr = {stderr}");
-    assert!(!stderr.contains("panicked"), "{case}: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{case}: {stderr}");
+    let error = user_error(out, case);
     for want in expected {
         assert!(
-            errors[0].contains(want),
-            "{case}: expected {want:?} in {:?}",
-            errors[0]
+            error.contains(want),
+            "{case}: expected {want:?} in {error:?}"
         );
     }
     assert!(
