@@ -12,6 +12,9 @@
 //! pooling fused (the pooled output and the pool tensor written), the pool
 //! tensor kept with the layer input in backprop's stash.
 
+mod conv_layers;
+
+use conv_layers::{Lay, conv};
 use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
@@ -60,38 +63,7 @@ fn narrow_model() -> HwModel {
     m
 }
 
-/// One weight layer as the test sees it.
-#[derive(Clone, Copy, Debug)]
-enum Lay {
-    /// `r × c` dense.
-    Dense { r: usize, c: usize },
-    /// Conv of an `ic × h × w` map by `o` kernels `k × k`, stride `s`,
-    /// padding `p`, then pooling `(max?, n)` or none.
-    Conv {
-        ic: usize,
-        h: usize,
-        w: usize,
-        k: usize,
-        o: usize,
-        s: usize,
-        p: usize,
-        pool: Option<(bool, usize)>,
-    },
-}
-
 impl Lay {
-    /// Conv output height and width, before pooling.
-    fn conv_hw(&self) -> (usize, usize) {
-        match *self {
-            Lay::Conv { h, w, k, s, p, .. } => ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1),
-            Lay::Dense { .. } => (1, 1),
-        }
-    }
-    /// Output positions `P` of a conv.
-    fn positions(&self) -> usize {
-        let (a, b) = self.conv_hw();
-        a * b
-    }
     fn pool_n(&self) -> usize {
         match *self {
             Lay::Conv {
@@ -153,27 +125,6 @@ impl Lay {
 struct Net {
     text: &'static str,
     layers: Vec<Lay>,
-}
-
-fn conv(
-    ic: usize,
-    hw: usize,
-    k: usize,
-    o: usize,
-    s: usize,
-    p: usize,
-    pool: Option<(bool, usize)>,
-) -> Lay {
-    Lay::Conv {
-        ic,
-        h: hw,
-        w: hw,
-        k,
-        o,
-        s,
-        p,
-        pool,
-    }
 }
 
 fn nets() -> Vec<Net> {

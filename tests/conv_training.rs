@@ -7,6 +7,9 @@
 //! `docs/rules.md` (conv → activation → pool, flattened channel-major into
 //! the dense layers), independently of `src/hw`.
 
+mod conv_layers;
+
+use conv_layers::{Lay, conv};
 use locus::data::{SyntheticSpec, generate};
 use locus::hw::core::{Chip, NetSpec};
 use locus::hw::datapath::{Activation, FloatDatapath};
@@ -18,24 +21,6 @@ use std::path::Path;
 fn default_model() -> HwModel {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
     locus::hw::model::load(&path).expect("default model loads")
-}
-
-/// One weight layer of the reference.
-#[derive(Clone, Copy)]
-enum Lay {
-    Dense,
-    /// `ic × h × w` input, `o` kernels `k × k`, stride, padding, pool
-    /// `(max?, n)`.
-    Conv {
-        ic: usize,
-        h: usize,
-        w: usize,
-        k: usize,
-        o: usize,
-        s: usize,
-        p: usize,
-        pool: Option<(bool, usize)>,
-    },
 }
 
 /// Parameters of one layer: weights (row-major) and biases.
@@ -56,7 +41,7 @@ fn layer_forward(
         Activation::LeakyRelu => unreachable!("conv networks refuse leaky ReLU"),
     };
     match l {
-        Lay::Dense => (0..rows)
+        Lay::Dense { .. } => (0..rows)
             .map(|i| {
                 let cols = x.len();
                 let v = b[i] + (0..cols).map(|j| w[i * cols + j] * x[j]).sum::<f64>();
@@ -234,63 +219,39 @@ fn affine((m, c): &Params, h: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Conv outputs of a conv layer without pooling, `o` channels.
-fn dconv_len(l: Lay, o: usize) -> usize {
-    let Lay::Conv { h, w, k, s, p, .. } = l else {
-        unreachable!("a conv layer")
-    };
-    o * ((h + 2 * p - k) / s + 1) * ((w + 2 * p - k) / s + 1)
-}
-
 /// A case: network text, its layers for the reference, the rule.
 struct Case {
     text: &'static str,
     layers: Vec<Lay>,
 }
 
-fn conv(
-    ic: usize,
-    hw: usize,
-    k: usize,
-    o: usize,
-    s: usize,
-    p: usize,
-    pool: Option<(bool, usize)>,
-) -> Lay {
-    Lay::Conv {
-        ic,
-        h: hw,
-        w: hw,
-        k,
-        o,
-        s,
-        p,
-        pool,
-    }
+/// A dense layer of `r` outputs on `c` inputs.
+fn dense(r: usize, c: usize) -> Lay {
+    Lay::Dense { r, c }
 }
 
 fn cases() -> Vec<Case> {
     vec![
         Case {
             text: "1x6x6,conv3x3x2,maxpool2,3",
-            layers: vec![conv(1, 6, 3, 2, 1, 0, Some((true, 2))), Lay::Dense],
+            layers: vec![conv(1, 6, 3, 2, 1, 0, Some((true, 2))), dense(3, 8)],
         },
         Case {
             text: "2x7x7,conv3x3x3s2p1,avgpool2,4",
-            layers: vec![conv(2, 7, 3, 3, 2, 1, Some((false, 2))), Lay::Dense],
+            layers: vec![conv(2, 7, 3, 3, 2, 1, Some((false, 2))), dense(4, 12)],
         },
         Case {
             text: "1x8x8,conv5x5x2p2,avgpool2,conv3x3x3p1,maxpool2,5,3",
             layers: vec![
                 conv(1, 8, 5, 2, 1, 2, Some((false, 2))),
                 conv(2, 4, 3, 3, 1, 1, Some((true, 2))),
-                Lay::Dense,
-                Lay::Dense,
+                dense(5, 12),
+                dense(3, 5),
             ],
         },
         Case {
             text: "1x5x5,conv3x3x2s2,3",
-            layers: vec![conv(1, 5, 3, 2, 2, 0, None), Lay::Dense],
+            layers: vec![conv(1, 5, 3, 2, 2, 0, None), dense(3, 8)],
         },
     ]
 }
@@ -374,7 +335,7 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
     let lin = |i: usize, h: &[f64]| -> Vec<f64> {
         let b = &feedback[i];
         match case.layers[i] {
-            Lay::Dense => (0..net.sizes[i + 1])
+            Lay::Dense { r, .. } => (0..r)
                 .map(|r| (0..h.len()).map(|j| b[r * h.len() + j] * h[j]).sum())
                 .collect(),
             conv @ Lay::Conv { .. } => conv_linear(conv, b, h),
@@ -385,13 +346,13 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
         let mut e = e_out.clone();
         for i in (1..n).rev() {
             dconv[i] = match case.layers[i] {
-                Lay::Dense => e.clone(),
+                Lay::Dense { .. } => e.clone(),
                 Lay::Conv { o, .. } => {
                     let mut flat = case.layers[i];
                     if let Lay::Conv { pool, .. } = &mut flat {
                         *pool = None;
                     }
-                    let rows = dconv_len(flat, o);
+                    let rows = o * flat.positions();
                     let y = layer_forward(flat, &before[i], &xs[i], rows, false, f);
                     unpool_ref(case.layers[i], &y, &e, f)
                 }

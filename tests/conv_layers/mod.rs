@@ -1,0 +1,61 @@
+//! The weight layers of the small test CNNs, worked out by hand from the
+//! network texts (independently of `src/hw`): shared by the count tests and
+//! the training tests.
+#![allow(dead_code)]
+
+/// One weight layer as the tests see it.
+#[derive(Clone, Copy, Debug)]
+pub enum Lay {
+    /// `r × c` dense.
+    Dense { r: usize, c: usize },
+    /// Conv of an `ic × h × w` map by `o` kernels `k × k`, stride `s`,
+    /// padding `p`, then pooling `(max?, n)` or none.
+    Conv {
+        ic: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        o: usize,
+        s: usize,
+        p: usize,
+        pool: Option<(bool, usize)>,
+    },
+}
+
+/// A conv layer on a square `ic × hw × hw` input.
+pub fn conv(
+    ic: usize,
+    hw: usize,
+    k: usize,
+    o: usize,
+    s: usize,
+    p: usize,
+    pool: Option<(bool, usize)>,
+) -> Lay {
+    Lay::Conv {
+        ic,
+        h: hw,
+        w: hw,
+        k,
+        o,
+        s,
+        p,
+        pool,
+    }
+}
+
+impl Lay {
+    /// Conv output height and width, before pooling (a dense layer: 1 × 1).
+    pub fn conv_hw(&self) -> (usize, usize) {
+        match *self {
+            Lay::Conv { h, w, k, s, p, .. } => ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1),
+            Lay::Dense { .. } => (1, 1),
+        }
+    }
+
+    /// Output positions `P` of a conv (a dense layer: 1).
+    pub fn positions(&self) -> usize {
+        let (a, b) = self.conv_hw();
+        a * b
+    }
+}
