@@ -5,7 +5,9 @@
 //! refused.
 
 mod common;
+mod f64_reference;
 
+use f64_reference::{RefLayer, forward, matvec, sgd, tmatvec};
 use locus::data::{SyntheticSpec, generate};
 use locus::hw::core::{Chip, ChipError, FeedbackKind, NetSpec, coefficient_macs};
 use locus::hw::counters::{Class, Phase, Rw, Unit};
@@ -19,52 +21,6 @@ use std::path::Path;
 fn default_model() -> HwModel {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
     locus::hw::model::load(&path).expect("default model loads")
-}
-
-#[derive(Clone, Debug)]
-struct RefLayer {
-    w: Vec<f64>,
-    b: Vec<f64>,
-}
-
-fn matvec(m: &[f64], x: &[f64], b: &[f64]) -> Vec<f64> {
-    m.chunks(x.len())
-        .zip(b)
-        .map(|(row, b)| row.iter().zip(x).map(|(a, b)| a * b).sum::<f64>() + b)
-        .collect()
-}
-
-/// `mᵀ d` for a row-major `m` with `cols` columns.
-fn tmatvec(m: &[f64], d: &[f64], cols: usize) -> Vec<f64> {
-    (0..cols)
-        .map(|j| {
-            d.iter()
-                .enumerate()
-                .map(|(i, di)| m[i * cols + j] * di)
-                .sum()
-        })
-        .collect()
-}
-
-fn sgd(w: &mut [f64], b: &mut [f64], lr: f64, d: &[f64], x: &[f64]) {
-    for ((row, b), di) in w.chunks_mut(x.len()).zip(b.iter_mut()).zip(d) {
-        for (w, xj) in row.iter_mut().zip(x) {
-            *w -= lr * di * xj;
-        }
-        *b -= lr * di;
-    }
-}
-
-fn forward(net: &[RefLayer], x: &[f64]) -> Vec<Vec<f64>> {
-    let mut acts = vec![x.to_vec()];
-    for (i, l) in net.iter().enumerate() {
-        let mut h = matvec(&l.w, &acts[i], &l.b);
-        if i + 1 < net.len() {
-            h.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
-        acts.push(h);
-    }
-    acts
 }
 
 /// The similarity loss `¼‖S − T‖²_F` of the rows of `h` (cosine of the
@@ -208,7 +164,7 @@ fn f32_batch_step_matches_an_f64_computation() {
         for a in 0..3 {
             let h = &hs[a];
             let (m, c) = &mut cls[i];
-            let mut ec = matvec(m, h, c);
+            let mut ec = matvec(m, h, Some(c));
             ec[labels[a]] -= 1.0;
             let pred = tmatvec(m, &ec, h.len());
             let e: Vec<f64> = (0..h.len())

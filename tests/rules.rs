@@ -3,6 +3,9 @@
 //! (`docs/rules.md`), and training on synthetic data: well above chance in
 //! 16-bit fixed point, and within a stated distance of the same run in `f32`.
 
+mod f64_reference;
+
+use f64_reference::{RefLayer, forward, matvec, sgd, tmatvec};
 use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::{Chip, FeedbackKind, NetSpec, modulation_exponent};
 use locus::hw::datapath::{Activation, FloatDatapath};
@@ -20,59 +23,13 @@ fn default_model() -> HwModel {
 // One f32 step against an f64 reference
 // ---------------------------------------------------------------------------
 
-/// A dense layer in f64: `w` row-major `rows × cols`.
-#[derive(Clone, Debug)]
-struct RefLayer {
-    w: Vec<f64>,
-    b: Vec<f64>,
-}
-
-/// `m x` for a row-major `m` with `x.len()` columns, plus `b` if given.
-fn matvec(m: &[f64], x: &[f64], b: Option<&[f64]>) -> Vec<f64> {
-    m.chunks(x.len())
-        .enumerate()
-        .map(|(i, row)| {
-            row.iter().zip(x).map(|(a, b)| a * b).sum::<f64>() + b.map_or(0.0, |b| b[i])
-        })
-        .collect()
-}
-
 /// `mᵀ d ⊙ [h > 0]` for a row-major `m` with `h.len()` columns.
 fn back(m: &[f64], d: &[f64], h: &[f64]) -> Vec<f64> {
-    let cols = h.len();
-    (0..cols)
-        .map(|j| {
-            let s: f64 = d
-                .iter()
-                .enumerate()
-                .map(|(i, di)| m[i * cols + j] * di)
-                .sum();
-            if h[j] > 0.0 { s } else { 0.0 }
-        })
+    let s = tmatvec(m, d, h.len());
+    s.into_iter()
+        .zip(h)
+        .map(|(s, &h)| if h > 0.0 { s } else { 0.0 })
         .collect()
-}
-
-/// `w −= lr d xᵀ`, `b −= lr d`.
-fn sgd(w: &mut [f64], b: &mut [f64], lr: f64, d: &[f64], x: &[f64]) {
-    for ((row, b), di) in w.chunks_mut(x.len()).zip(b.iter_mut()).zip(d) {
-        for (w, xj) in row.iter_mut().zip(x) {
-            *w -= lr * di * xj;
-        }
-        *b -= lr * di;
-    }
-}
-
-/// Inputs of every layer and the output: `acts[0] = x`, ReLU hidden layers.
-fn forward(net: &[RefLayer], x: &[f64]) -> Vec<Vec<f64>> {
-    let mut acts = vec![x.to_vec()];
-    for (i, l) in net.iter().enumerate() {
-        let mut h = matvec(&l.w, &acts[i], Some(&l.b));
-        if i + 1 < net.len() {
-            h.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
-        acts.push(h);
-    }
-    acts
 }
 
 fn minus_one_hot(v: &[f64], label: usize) -> Vec<f64> {
