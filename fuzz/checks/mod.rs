@@ -4,6 +4,45 @@
 //! fuzzer input and panics when locus breaks a promise.
 #![allow(dead_code)]
 
+/// Trains each of `rules` on one sample of a 2-class synthetic dataset
+/// sized for `net`, on `model`. A run may be refused (the model cannot hold
+/// it); one that runs must report a non-negative energy estimate.
+fn train_one_sample(
+    model: &locus::hw::model::HwModel,
+    net: &locus::hw::core::NetSpec,
+    rules: &[locus::rules::Rule],
+) {
+    use locus::data::{SyntheticSpec, generate};
+    use locus::report::RunReport;
+    use locus::sim::{self, Arith, TrainConfig};
+    let (train, test) = generate(&SyntheticSpec {
+        classes: 2,
+        sample_len: net.sizes[0],
+        train: 2,
+        test: 1,
+        noise: 8,
+        seed: 1,
+    })
+    .expect("a valid synthetic spec");
+    for &rule in rules {
+        let config = TrainConfig {
+            rule,
+            net: net.clone(),
+            epochs: 1,
+            batch: 1,
+            lr: 1.0 / 128.0,
+            seed: 1,
+            arith: Arith::Fixed,
+            train_limit: Some(1),
+            test_limit: Some(1),
+        };
+        if let Ok((result, _)) = sim::run(model, &config, &train, &test, &mut |_, _| {}) {
+            let report = RunReport::new(model, &result);
+            assert!(report.estimated.energy_per_sample_pj >= 0.0);
+        }
+    }
+}
+
 /// The IDX reader on arbitrary bytes, raw and gzip. The first input byte
 /// picks the mode: even — the rest is read as given (a gzip stream is then
 /// only found by chance); odd — the rest is gzip-compressed first, so the
@@ -58,13 +97,10 @@ pub mod idx {
 /// with a typed error), and the report's energy and timing estimates are
 /// computed from the counts without overflow panics.
 pub mod model {
-    use locus::data::{SyntheticSpec, generate};
     use locus::hw::core::NetSpec;
     use locus::hw::datapath::Activation;
     use locus::hw::model::from_json_str;
-    use locus::report::RunReport;
     use locus::rules::{BpPolicy, Rule};
-    use locus::sim::{self, Arith, TrainConfig};
 
     const SOURCE: &str = "fuzz.json";
 
@@ -85,32 +121,8 @@ pub mod model {
         let back = from_json_str(&again, SOURCE).expect("a saved model loads again");
         assert_eq!(back, model, "load(save(model)) == model");
 
-        let (train, test) = generate(&SyntheticSpec {
-            classes: 2,
-            sample_len: 4,
-            train: 2,
-            test: 1,
-            noise: 8,
-            seed: 1,
-        })
-        .expect("a valid synthetic spec");
-        for rule in [Rule::Local, Rule::Bp(BpPolicy::Stash)] {
-            let config = TrainConfig {
-                rule,
-                net: NetSpec::dense(vec![4, 3, 2], Activation::Relu),
-                epochs: 1,
-                batch: 1,
-                lr: 1.0 / 128.0,
-                seed: 1,
-                arith: Arith::Fixed,
-                train_limit: Some(1),
-                test_limit: Some(1),
-            };
-            if let Ok((result, _)) = sim::run(&model, &config, &train, &test, &mut |_, _| {}) {
-                let report = RunReport::new(&model, &result);
-                assert!(report.estimated.energy_per_sample_pj >= 0.0);
-            }
-        }
+        let net = NetSpec::dense(vec![4, 3, 2], Activation::Relu);
+        super::train_one_sample(&model, &net, &[Rule::Local, Rule::Bp(BpPolicy::Stash)]);
     }
 }
 
@@ -265,13 +277,10 @@ pub mod requant {
 /// on the bundled default model, or is refused with an error — the conv
 /// shape arithmetic and the conv kernels run on every accepted geometry.
 pub mod netspec {
-    use locus::data::{SyntheticSpec, generate};
     use locus::hw::core::NetSpec;
     use locus::hw::datapath::Activation;
     use locus::hw::model::from_json_str;
-    use locus::report::RunReport;
     use locus::rules::{BpPolicy, Rule};
-    use locus::sim::{self, Arith, TrainConfig};
 
     const MODEL: &str = include_str!("../../hw_models/default.json");
     /// Largest `Σ sizes[i]·sizes[i+1]` trained (a bound on the work per sample).
@@ -309,35 +318,11 @@ pub mod netspec {
             return;
         }
         let model = from_json_str(MODEL, "default.json").expect("the bundled model loads");
-        let (train, test) = generate(&SyntheticSpec {
-            classes: 2,
-            sample_len: net.sizes[0],
-            train: 2,
-            test: 1,
-            noise: 8,
-            seed: 1,
-        })
-        .expect("a valid synthetic spec");
-        for rule in [
+        let rules = [
             Rule::Local,
             Rule::Bp(BpPolicy::Stash),
             Rule::Bp(BpPolicy::Recompute),
-        ] {
-            let config = TrainConfig {
-                rule,
-                net: net.clone(),
-                epochs: 1,
-                batch: 1,
-                lr: 1.0 / 128.0,
-                seed: 1,
-                arith: Arith::Fixed,
-                train_limit: Some(1),
-                test_limit: Some(1),
-            };
-            if let Ok((result, _)) = sim::run(&model, &config, &train, &test, &mut |_, _| {}) {
-                let report = RunReport::new(&model, &result);
-                assert!(report.estimated.energy_per_sample_pj >= 0.0);
-            }
-        }
+        ];
+        super::train_one_sample(&model, &net, &rules);
     }
 }
