@@ -7,7 +7,7 @@
 mod common;
 mod f64_reference;
 
-use f64_reference::{RefLayer, forward, matvec, sgd, tmatvec};
+use f64_reference::{assert_close, assert_near, forward, matvec, sgd, snapshot, tmatvec};
 use locus::data::{SyntheticSpec, generate};
 use locus::hw::core::{Chip, ChipError, FeedbackKind, NetSpec, coefficient_macs};
 use locus::hw::counters::{Class, Phase, Rw, Unit};
@@ -128,16 +128,7 @@ fn f32_batch_step_matches_an_f64_computation() {
     chip.attach_feedback(FeedbackKind::Learned, seed)
         .expect("fits");
     let n = chip.num_layers();
-    let snap = |chip: &Chip<FloatDatapath>| -> Vec<RefLayer> {
-        chip.layers
-            .iter()
-            .map(|l| RefLayer {
-                w: l.w.iter().map(|&v| v as f64).collect(),
-                b: l.b.iter().map(|&v| v as f64).collect(),
-            })
-            .collect()
-    };
-    let before = snap(&chip);
+    let before = snapshot(&chip);
     let mut want = before.clone();
     let mut cls: Vec<(Vec<f64>, Vec<f64>)> = (0..n).map(|i| chip.learned_classifier(i)).collect();
     // Forward passes; the output layer learns from h − y after each.
@@ -180,29 +171,11 @@ fn f32_batch_step_matches_an_f64_computation() {
     }
     let px: Vec<(&[u8], usize)> = batch.iter().map(|(p, l)| (&p[..], *l)).collect();
     Rule::Predsim.train_batch(&mut chip, &px).expect("trains");
-    let got = snap(&chip);
-    for (i, ((g, w), b)) in got.iter().zip(&want).zip(&before).enumerate() {
-        for (k, (x, y)) in
-            g.w.iter()
-                .chain(&g.b)
-                .zip(w.w.iter().chain(&w.b))
-                .enumerate()
-        {
-            assert!(
-                (x - y).abs() <= 1e-5,
-                "layer {i} param {k}: f32 {x} vs f64 {y}"
-            );
-        }
-        assert!(
-            g.w.iter().zip(&b.w).any(|(x, y)| (x - y).abs() > 1e-6),
-            "layer {i} learned"
-        );
-    }
+    assert_close(&snapshot(&chip), &want, &before, "predsim batch step");
     for (i, (m, c)) in cls.iter().enumerate().take(n - 1) {
         let (gm, gc) = chip.learned_classifier(i);
-        for (x, y) in gm.iter().chain(&gc).zip(m.iter().chain(c)) {
-            assert!((x - y).abs() <= 1e-5, "classifier {i}: f32 {x} vs f64 {y}");
-        }
+        assert_near(&gm, m, &format!("classifier {i} weights"));
+        assert_near(&gc, c, &format!("classifier {i} biases"));
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod f64_reference;
 
-use f64_reference::{RefLayer, forward, matvec, sgd, tmatvec};
+use f64_reference::{RefLayer, assert_close, assert_near, forward, matvec, sgd, snapshot, tmatvec};
 use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::{Chip, FeedbackKind, NetSpec, modulation_exponent};
 use locus::hw::datapath::{Activation, FloatDatapath};
@@ -133,37 +133,6 @@ fn pepita_step(net: &mut [RefLayer], f: &[f64], x: &[f64], label: usize, lr: f64
         };
         let l = &mut net[i];
         sgd(&mut l.w, &mut l.b, lr, &d, &mods[i]);
-    }
-}
-
-fn snapshot(chip: &Chip<FloatDatapath>) -> Vec<RefLayer> {
-    chip.layers
-        .iter()
-        .map(|l| RefLayer {
-            w: l.w.iter().map(|&v| v as f64).collect(),
-            b: l.b.iter().map(|&v| v as f64).collect(),
-        })
-        .collect()
-}
-
-/// Every value within 1e-5 of the reference.
-fn assert_near(got: &[f64], want: &[f64], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (k, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-5, "{what}[{k}]: f32 {g} vs f64 {w}");
-    }
-}
-
-/// Parameters within 1e-5 of the reference, and every layer moved (by more
-/// than 1e-6 somewhere), so the step was not a no-op.
-fn assert_close(got: &[RefLayer], want: &[RefLayer], before: &[RefLayer], what: &str) {
-    for (i, ((g, w), b)) in got.iter().zip(want).zip(before).enumerate() {
-        assert_near(&g.w, &w.w, &format!("{what}: layer {i} w"));
-        assert_near(&g.b, &w.b, &format!("{what}: layer {i} b"));
-        assert!(
-            g.w.iter().zip(&b.w).any(|(g, b)| (g - b).abs() > 1e-6),
-            "{what}: layer {i} did not learn"
-        );
     }
 }
 

@@ -3,6 +3,9 @@
 //! `src/hw`): layers, mat-vecs, the SGD step and a ReLU forward pass.
 #![allow(dead_code)]
 
+use locus::hw::core::Chip;
+use locus::hw::datapath::FloatDatapath;
+
 /// A dense layer in f64: `w` row-major `rows × cols`.
 #[derive(Clone, Debug)]
 pub struct RefLayer {
@@ -53,4 +56,36 @@ pub fn forward(net: &[RefLayer], x: &[f64]) -> Vec<Vec<f64>> {
         acts.push(h);
     }
     acts
+}
+
+/// The `f32` chip's weights and biases as f64 layers.
+pub fn snapshot(chip: &Chip<FloatDatapath>) -> Vec<RefLayer> {
+    chip.layers
+        .iter()
+        .map(|l| RefLayer {
+            w: l.w.iter().map(|&v| v as f64).collect(),
+            b: l.b.iter().map(|&v| v as f64).collect(),
+        })
+        .collect()
+}
+
+/// Every value within 1e-5 of the reference.
+pub fn assert_near(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-5, "{what}[{k}]: f32 {g} vs f64 {w}");
+    }
+}
+
+/// Parameters within 1e-5 of the reference, and every layer moved (by more
+/// than 1e-6 somewhere), so the step was not a no-op.
+pub fn assert_close(got: &[RefLayer], want: &[RefLayer], before: &[RefLayer], what: &str) {
+    for (i, ((g, w), b)) in got.iter().zip(want).zip(before).enumerate() {
+        assert_near(&g.w, &w.w, &format!("{what}: layer {i} w"));
+        assert_near(&g.b, &w.b, &format!("{what}: layer {i} b"));
+        assert!(
+            g.w.iter().zip(&b.w).any(|(g, b)| (g - b).abs() > 1e-6),
+            "{what}: layer {i} did not learn"
+        );
+    }
 }
