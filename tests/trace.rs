@@ -18,6 +18,9 @@
 //!   the same seed gives byte-identical files; `traces/examples/` is current
 //!   (regenerate with `LOCUS_BLESS=1 cargo test --test trace`).
 
+mod common;
+
+use common::{files_under, locus, ok, s, text, user_error};
 use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Rw};
@@ -31,8 +34,8 @@ use locus::trace::vcd::VcdWindow;
 use locus::trace::{Recorder, Tee};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 fn default_model() -> HwModel {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
@@ -551,35 +554,10 @@ fn vcd_window_past_the_end_is_an_error() {
 // The command line
 // ---------------------------------------------------------------------------
 
-fn locus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_locus"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run locus")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn ok(out: &Output, case: &str) -> String {
-    assert_eq!(out.status.code(), Some(0), "{case}: {}", text(&out.stderr));
-    text(&out.stdout)
-}
-
 /// Exit code 2, one `error:` line containing `want`.
 fn fails(out: &Output, want: &str) {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains(want), "want {want:?} in {err}");
-    assert!(!err.contains("panicked"), "{err}");
+    let error = user_error(out, want);
+    assert!(error.contains(want), "want {want:?} in {error}");
 }
 
 /// A synthetic dataset (16 pixels, 4 classes) in `dir`.
@@ -624,23 +602,6 @@ fn trace(kind: &str, out: &Path, data: &Path, extra: &[&str]) -> Output {
     args.extend(extra.iter().map(|x| x.to_string()));
     let refs: Vec<&str> = args.iter().map(|x| x.as_str()).collect();
     locus(&refs)
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

@@ -4,54 +4,19 @@
 //! output directory, bad options — ends in one error naming it, with exit
 //! code 2 and nothing left behind.
 
+mod common;
+
+use common::{locus, ok, root, s, text, user_error};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn locus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_locus"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run locus")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn ok(out: &Output, case: &str) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{case}: stderr = {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use std::process::Output;
 
 /// Exit code 2, one `error:` line containing every expected substring.
 fn assert_user_error(out: &Output, case: &str, expected: &[&str]) {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{case}: stderr = {stderr}");
-    assert!(!stderr.contains("panicked"), "{case}: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{case}: {stderr}");
+    let error = user_error(out, case);
     for want in expected {
-        assert!(
-            errors[0].contains(want),
-            "{case}: want {want:?} in {:?}",
-            errors[0]
-        );
+        assert!(error.contains(want), "{case}: want {want:?} in {error:?}");
     }
     assert!(!text(&out.stdout).contains("wrote"), "{case}: wrote output");
 }
