@@ -50,8 +50,9 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn run(spec: &LoadedSpec, results: &Path, threads: usize, shard: Shard) -> sweep::RunSummary {
-    let data = sweep::load_datasets(spec, shard).unwrap();
-    sweep::run(spec, &data, results, threads, shard, &|_, _| {}).unwrap()
+    let points = sweep::shard_points(spec, shard).unwrap();
+    let data = sweep::load_datasets(&points).unwrap();
+    sweep::run(spec, &points, &data, results, threads, &|_, _| {}).unwrap()
 }
 
 fn sorted(path: &Path, hash: &str) -> Vec<PointResult> {

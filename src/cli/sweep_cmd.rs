@@ -107,11 +107,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             if args.run.threads == 0 {
                 anyhow::bail!("--threads 0: must be at least 1");
             }
-            let points = (0..spec.len())
-                .filter(|&i| shard.contains(i))
-                .map(|i| spec.point(i))
-                .collect::<Result<Vec<_>, _>>()?;
-            let data = sweep::load_datasets(&spec, shard)?;
+            let points = sweep::shard_points(&spec, shard)?;
+            let data = sweep::load_datasets(&points)?;
             let data_bytes = data
                 .values()
                 .map(|(train, test)| super::limits_cmd::data_bytes(train, test))
@@ -131,10 +128,10 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             }
             let summary = sweep::run(
                 &spec,
+                &points,
                 &data,
                 &args.run.results,
                 args.run.threads,
-                shard,
                 &|done, total| {
                     pb.set_length(total as u64);
                     pb.set_position(done as u64);

@@ -10,6 +10,7 @@ pub mod summary;
 
 pub use results::{
     Datasets, PointResult, RunSummary, Shard, SweepError, load_datasets, merge, read_results, run,
+    shard_points,
 };
 pub use spec::{Axis, BaseConfig, Layers, LoadedSpec, Point, SpecError, SweepSpec};
 pub use summary::{Narrowest, SeedGroup, narrowest_within, seed_groups};

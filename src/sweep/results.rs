@@ -217,13 +217,22 @@ pub struct RunSummary {
 /// (training set, test set).
 pub type Datasets = BTreeMap<PathBuf, (Dataset, Dataset)>;
 
-/// Loads the dataset of every point of `shard` (each directory once), so
-/// that their size can be checked against a memory limit before [`run`].
-pub fn load_datasets(spec: &LoadedSpec, shard: Shard) -> Result<Datasets, SweepError> {
+/// The points of `shard`, each resolved into a model and a configuration
+/// and validated: resolved once, then shared by the memory check,
+/// [`load_datasets`] and [`run`].
+pub fn shard_points(spec: &LoadedSpec, shard: Shard) -> Result<Vec<Point>, SweepError> {
+    (0..spec.len())
+        .filter(|&i| shard.contains(i))
+        .map(|i| Ok(spec.point(i)?))
+        .collect()
+}
+
+/// Loads the dataset of every point (each directory once), so that their
+/// size can be checked against a memory limit before [`run`].
+pub fn load_datasets(points: &[Point]) -> Result<Datasets, SweepError> {
     let mut data = Datasets::new();
-    for i in (0..spec.len()).filter(|&i| shard.contains(i)) {
-        let p = spec.point(i)?;
-        if let std::collections::btree_map::Entry::Vacant(slot) = data.entry(p.data) {
+    for p in points {
+        if let std::collections::btree_map::Entry::Vacant(slot) = data.entry(p.data.clone()) {
             let d = load_mnist_dir(slot.key()).map_err(|e| SweepError::Data {
                 path: slot.key().display().to_string(),
                 message: e.to_string(),
@@ -234,22 +243,18 @@ pub fn load_datasets(spec: &LoadedSpec, shard: Shard) -> Result<Datasets, SweepE
     Ok(data)
 }
 
-/// Runs the points of `shard` that `results` does not hold yet, on `threads`
-/// threads, appending one line per finished point; `data` holds their
-/// datasets ([`load_datasets`]). Every point is resolved and validated
-/// before anything runs or is written.
+/// Runs the `points` ([`shard_points`]) that `results` does not hold yet, on
+/// `threads` threads, appending one line per finished point; `data` holds
+/// their datasets ([`load_datasets`]). Nothing runs or is written before
+/// every pending point's dataset is found.
 pub fn run(
     spec: &LoadedSpec,
+    points: &[Point],
     data: &Datasets,
     results: &Path,
     threads: usize,
-    shard: Shard,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunSummary, SweepError> {
-    let points: Vec<Point> = (0..spec.len())
-        .filter(|&i| shard.contains(i))
-        .map(|i| spec.point(i))
-        .collect::<Result<_, _>>()?;
     let (done, truncated) = read_results(results, &spec.hash)?;
     if truncated {
         write_lines(results, &done)?;
