@@ -15,6 +15,7 @@ use locus::report::{CompareReport, Infeasible, RunReport, table};
 use locus::rules::{BpPolicy, Rule};
 use locus::sim::{self, Arith, SimError, TrainConfig};
 use std::io::{IsTerminal, Write};
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
 /// Options shared by `train` and `compare`.
@@ -76,6 +77,12 @@ pub struct TrainArgs {
     pub policy: BpPolicy,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Every N training samples, measure each layer's weights and, on the
+    /// first 100 test samples (uncounted), its output power and the output
+    /// layer's step gain; print them and add them to the report as
+    /// `run.watch`. Training results are unchanged.
+    #[arg(long, value_name = "N")]
+    pub watch: Option<NonZeroU64>,
     /// Where to write the RunReport JSON.
     #[arg(long, default_value = "reports/train.json")]
     pub out: PathBuf,
@@ -303,16 +310,21 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let estimate =
         super::limits_cmd::check_runs(&[(&model, &cfg)], 1, bytes, args.run.max_memory.0)?;
     let pb = progress_bar(&rule.label());
-    let (result, _) = sim::run(&model, &cfg, &train, &test, &mut |done, total| {
+    let mut progress = |done, total| {
         pb.set_length(total);
         pb.set_position(done);
-    })
+    };
+    let result = match args.watch {
+        Some(every) => sim::run_watched(&model, &cfg, &train, &test, every, &mut progress),
+        None => sim::run(&model, &cfg, &train, &test, &mut progress).map(|(r, _)| r),
+    }
     .map_err(|e| sim_error(&args.run, e))?;
     pb.finish_and_clear();
     let report = RunReport::new(&model, &result);
     if !lr_warned {
         warn_vanished_updates(&report);
     }
+    warn_unstable_output_step(&report.run.watch);
     let mut out = std::io::stdout().lock();
     for e in &report.run.epochs {
         writeln!(
@@ -323,6 +335,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             100.0 * e.test_accuracy
         )?;
     }
+    write_watch(&mut out, &report.run.watch)?;
     let compare = CompareReport::new(vec![report.clone()], Vec::new());
     table::write_compare(&mut out, &compare)?;
     writeln!(
@@ -442,4 +455,55 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     locus::report::plot::write_traffic_svg(&svg, &report)?;
     writeln!(out, "wrote {} and {}", json.display(), svg.display())?;
     Ok(())
+}
+
+/// The watch points of `train --watch`, one line each: samples, accuracy on
+/// the probe samples, the output layer's step gain, then per layer (input
+/// side first) the mean output power `‖h‖²` and the largest `|w|`.
+fn write_watch(out: &mut impl Write, watch: &[sim::WatchPoint]) -> std::io::Result<()> {
+    if watch.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "watch ({} probe samples): samples, probe accuracy, output step gain lr·(‖x‖²+1) for \
+         the mean and the largest ‖x‖² (unstable above {}), per layer mean ‖h‖² | max |w|",
+        sim::WATCH_PROBE,
+        sim::LMS_STABLE_GAIN
+    )?;
+    for p in watch {
+        let power: Vec<String> = p.layers.iter().map(|l| format!("{:.3}", l.output_power)).collect();
+        let wmax: Vec<String> = p.layers.iter().map(|l| format!("{:.3}", l.weight_max_abs)).collect();
+        writeln!(
+            out,
+            "{:>9} {:>7.2}% {:>7.3} {:>7.3}  {} | {}",
+            p.samples,
+            100.0 * p.probe_accuracy,
+            p.output_step_gain,
+            p.output_step_gain_max,
+            power.join(" "),
+            wmax.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
+/// One `warning:` line when a watch point found the output layer's
+/// least-mean-squares step above its stability bound.
+fn warn_unstable_output_step(watch: &[sim::WatchPoint]) {
+    if let Some(p) = watch
+        .iter()
+        .find(|p| p.output_step_gain_max > sim::LMS_STABLE_GAIN)
+    {
+        eprintln!(
+            "warning: at {} samples the output layer's step lr·(‖x‖²+1) reached {:.2} on a probe \
+             sample (mean {:.2}); above {} its least-mean-squares update overshoots, and a run \
+             whose mean gets there diverges: its input's power grew (docs/results.md, the local \
+             rule on 784-784-784-784-784-10)",
+            p.samples,
+            p.output_step_gain_max,
+            p.output_step_gain,
+            sim::LMS_STABLE_GAIN
+        );
+    }
 }

@@ -148,6 +148,10 @@ pub struct RunSummary {
     pub epochs: Vec<crate::sim::EpochResult>,
     /// Host seconds spent training.
     pub train_seconds: f64,
+    /// Watch points of `train --watch N` (per-layer weights and output
+    /// power every N samples); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<crate::sim::WatchPoint>,
 }
 
 impl RunReport {
@@ -169,6 +173,7 @@ impl RunReport {
                 lr_realised: result.lr_realised,
                 epochs: result.epochs.clone(),
                 train_seconds: result.train_seconds,
+                watch: result.watch.clone(),
             },
             measured: Measured {
                 samples: result.samples,

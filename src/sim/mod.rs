@@ -14,6 +14,10 @@ use crate::hw::model::{HwModel, TensorClass};
 use crate::hw::trace_sink::{NoTrace, TraceSink};
 use crate::rules::Rule;
 use serde::{Deserialize, Serialize};
+use std::num::NonZeroU64;
+
+mod watch;
+pub use watch::{LMS_STABLE_GAIN, LayerWatch, WATCH_PROBE, WatchPoint};
 
 /// Arithmetic of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -195,6 +199,10 @@ pub struct RunResult {
     pub update_rounding: UpdateRounding,
     /// Host wall-clock seconds spent training (not evaluating).
     pub train_seconds: f64,
+    /// The watch points of a watched run ([`run_watched`]), in order; empty
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<WatchPoint>,
 }
 
 /// Final weights and biases per layer as real values (for tests and golden
@@ -226,17 +234,43 @@ pub fn run_traced<T: TraceSink>(
     sink: T,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(RunResult, RealParams, T), SimError> {
+    dispatch(model, config, train, test, sink, None, progress)
+}
+
+/// As [`run`], measuring the chip every `every` training samples (at the
+/// end of the batch that reaches the multiple) into [`RunResult::watch`]
+/// (see `watch`). Counts, weights and accuracies are the same as [`run`]'s.
+pub fn run_watched(
+    model: &HwModel,
+    config: &TrainConfig,
+    train: &Dataset,
+    test: &Dataset,
+    every: NonZeroU64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RunResult, SimError> {
+    dispatch(model, config, train, test, NoTrace, Some(every), progress).map(|(r, _, _)| r)
+}
+
+/// Picks the datapath of `config.arith` and the model's widest format.
+fn dispatch<T: TraceSink>(
+    model: &HwModel,
+    config: &TrainConfig,
+    train: &Dataset,
+    test: &Dataset,
+    sink: T,
+    watch: Option<NonZeroU64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(RunResult, RealParams, T), SimError> {
     let (shift, _) = lr_shift(step_lr(config))?;
+    let run = Run {
+        model,
+        config,
+        train,
+        test,
+        watch,
+    };
     match config.arith {
-        Arith::F32 => run_with(
-            model,
-            config,
-            FloatDatapath::new(shift),
-            train,
-            test,
-            sink,
-            progress,
-        ),
+        Arith::F32 => run_with(&run, FloatDatapath::new(shift), sink, progress),
         Arith::Fixed => {
             let widest = TensorClass::ALL
                 .iter()
@@ -244,25 +278,9 @@ pub fn run_traced<T: TraceSink>(
                 .max()
                 .unwrap_or(32);
             if widest <= 16 {
-                run_with(
-                    model,
-                    config,
-                    FixedDatapath::<i16>::new(model, shift)?,
-                    train,
-                    test,
-                    sink,
-                    progress,
-                )
+                run_with(&run, FixedDatapath::<i16>::new(model, shift)?, sink, progress)
             } else {
-                run_with(
-                    model,
-                    config,
-                    FixedDatapath::<i32>::new(model, shift)?,
-                    train,
-                    test,
-                    sink,
-                    progress,
-                )
+                run_with(&run, FixedDatapath::<i32>::new(model, shift)?, sink, progress)
             }
         }
     }
@@ -396,15 +414,30 @@ fn check_gaitprop(net: &NetSpec, g: u32) -> Result<(), SimError> {
     Ok(())
 }
 
+/// One training run's inputs, apart from the datapath and the sink.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    model: &'a HwModel,
+    config: &'a TrainConfig,
+    train: &'a Dataset,
+    test: &'a Dataset,
+    /// Measure the chip every this many samples ([`run_watched`]).
+    watch: Option<NonZeroU64>,
+}
+
 fn run_with<D: Datapath, T: TraceSink>(
-    model: &HwModel,
-    config: &TrainConfig,
+    run: &Run<'_>,
     dp: D,
-    train: &Dataset,
-    test: &Dataset,
     sink: T,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(RunResult, RealParams, T), SimError> {
+    let Run {
+        model,
+        config,
+        train,
+        test,
+        watch,
+    } = *run;
     check_config(config, train, test)?;
     let (shift, lr_realised) = lr_shift(step_lr(config))?;
     let classifiers = config.rule.uses_classifiers();
@@ -419,10 +452,12 @@ fn run_with<D: Datapath, T: TraceSink>(
     let mut epochs = Vec::new();
     let mut samples = 0u64;
     let mut train_seconds = 0.0;
+    let mut watched = Vec::new();
     let mut batch: Vec<(&[u8], usize)> = Vec::with_capacity(config.batch);
     for epoch in 0..config.epochs {
         let order = epoch_order(train.len(), config.seed, epoch as u64);
         let start = std::time::Instant::now();
+        let mut watch_seconds = 0.0;
         let mut correct = 0usize;
         for chunk in order[..per_epoch].chunks(config.batch) {
             batch.clear();
@@ -433,6 +468,13 @@ fn run_with<D: Datapath, T: TraceSink>(
             );
             correct += config.rule.train_batch(&mut chip, &batch)?;
             samples += chunk.len() as u64;
+            if let Some(every) = watch
+                && samples % every.get() < chunk.len() as u64
+            {
+                let t = std::time::Instant::now();
+                watched.push(watch::observe(&mut chip, test, samples, lr_realised));
+                watch_seconds += t.elapsed().as_secs_f64();
+            }
             if samples % 256 < chunk.len() as u64 || samples == total {
                 progress(samples, total);
             }
@@ -440,7 +482,7 @@ fn run_with<D: Datapath, T: TraceSink>(
                 break;
             }
         }
-        train_seconds += start.elapsed().as_secs_f64();
+        train_seconds += start.elapsed().as_secs_f64() - watch_seconds;
         if T::ENABLED && chip.sink().done() {
             break;
         }
@@ -481,6 +523,7 @@ fn run_with<D: Datapath, T: TraceSink>(
             overflow,
             update_rounding,
             train_seconds,
+            watch: watched,
         },
         params,
         chip.into_sink(),
