@@ -516,6 +516,11 @@ fn rows() -> Vec<Row> {
         ),
         ("epochs 0", train("--epochs 0"), vec!["--epochs", "'0'"]),
         ("batch 0", train("--batch 0"), vec!["--batch", "'0'"]),
+        (
+            "watch every 0 samples",
+            train("--watch 0"),
+            vec!["--watch", "'0'"],
+        ),
         ("learning rate 0", train("--lr 0"), vec!["--lr", "(0, 1]"]),
         (
             "learning rate above 1",

@@ -690,7 +690,7 @@ fn help_mentions_every_option() {
     let cases: [(&[&str], Vec<&str>); 4] = [
         (
             &["train", "--help"],
-            [&common[..], &["--rule", "--policy", "--out"][..]].concat(),
+            [&common[..], &["--rule", "--policy", "--watch", "--out"][..]].concat(),
         ),
         (
             &["compare", "--help"],
@@ -968,4 +968,58 @@ fn gaitprop_needs_square_hidden_layers_and_leaky_relu() {
         read_json(&report)["run"]["config"]["rule"]["rule"],
         "gaitprop"
     );
+}
+
+/// `train --watch N` prints one line per point and writes them to the
+/// report as `run.watch`; the rest of the report is the unwatched one.
+#[test]
+fn train_watch_prints_and_reports_points_and_changes_nothing_else() {
+    let (tmp, data) = dataset();
+    let run = |name: &str, extra: &[&str]| -> (String, Value) {
+        let path = tmp.path().join(name);
+        let mut args = vec![
+            "train",
+            "--layers",
+            LAYERS,
+            "--data",
+            s(&data),
+            "--lr",
+            "0.05",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", s(&path)]);
+        let stdout = ok(&locus(&args), name);
+        let mut v = read_json(&path);
+        v["run"]
+            .as_object_mut()
+            .expect("run")
+            .remove("train_seconds");
+        (stdout, v)
+    };
+    let (plain_out, plain) = run("plain.json", &[]);
+    let (out, mut watched) = run("watched.json", &["--watch", "150"]);
+    assert!(!plain_out.contains("watch ("), "{plain_out}");
+    assert!(plain["run"].get("watch").is_none());
+    let points = watched["run"]
+        .as_object_mut()
+        .expect("run")
+        .remove("watch")
+        .expect("run.watch");
+    // 400 training samples: points after 150 and 300.
+    let samples: Vec<u64> = points
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| p["samples"].as_u64().expect("samples"))
+        .collect();
+    assert_eq!(samples, [150, 300]);
+    for p in points.as_array().unwrap() {
+        assert_eq!(p["layers"].as_array().expect("layers").len(), 2, "{p}");
+        let line = format!("{:>9} ", p["samples"].as_u64().unwrap());
+        assert!(
+            out.lines().any(|l| l.starts_with(&line)),
+            "no line for {p} in\n{out}"
+        );
+    }
+    assert_eq!(plain, watched);
 }

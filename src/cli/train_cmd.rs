@@ -472,8 +472,16 @@ fn write_watch(out: &mut impl Write, watch: &[sim::WatchPoint]) -> std::io::Resu
         sim::LMS_STABLE_GAIN
     )?;
     for p in watch {
-        let power: Vec<String> = p.layers.iter().map(|l| format!("{:.3}", l.output_power)).collect();
-        let wmax: Vec<String> = p.layers.iter().map(|l| format!("{:.3}", l.weight_max_abs)).collect();
+        let power: Vec<String> = p
+            .layers
+            .iter()
+            .map(|l| format!("{:.3}", l.output_power))
+            .collect();
+        let wmax: Vec<String> = p
+            .layers
+            .iter()
+            .map(|l| format!("{:.3}", l.weight_max_abs))
+            .collect();
         writeln!(
             out,
             "{:>9} {:>7.2}% {:>7.3} {:>7.3}  {} | {}",

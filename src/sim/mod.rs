@@ -278,9 +278,19 @@ fn dispatch<T: TraceSink>(
                 .max()
                 .unwrap_or(32);
             if widest <= 16 {
-                run_with(&run, FixedDatapath::<i16>::new(model, shift)?, sink, progress)
+                run_with(
+                    &run,
+                    FixedDatapath::<i16>::new(model, shift)?,
+                    sink,
+                    progress,
+                )
             } else {
-                run_with(&run, FixedDatapath::<i32>::new(model, shift)?, sink, progress)
+                run_with(
+                    &run,
+                    FixedDatapath::<i32>::new(model, shift)?,
+                    sink,
+                    progress,
+                )
             }
         }
     }

@@ -69,12 +69,11 @@ pub fn observe<D: Datapath, T: TraceSink>(
         .layers
         .iter()
         .map(|l| {
-            let w: Vec<f64> = l
-                .w
-                .iter()
-                .chain(&l.b)
-                .map(|&v| chip.dp.decode_real(TensorClass::Weight, v))
-                .collect();
+            let w: Vec<f64> =
+                l.w.iter()
+                    .chain(&l.b)
+                    .map(|&v| chip.dp.decode_real(TensorClass::Weight, v))
+                    .collect();
             LayerWatch {
                 weight_max_abs: w.iter().fold(0.0, |m, v| m.max(v.abs())),
                 weight_rms: (w.iter().map(|v| v * v).sum::<f64>() / w.len().max(1) as f64).sqrt(),
