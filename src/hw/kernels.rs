@@ -274,6 +274,7 @@ impl RowUpdate {
             && hi as i64 + bound <= self.wmax as i64
             && lo as i64 - bound >= self.wmin as i64;
         match (update_in_range, weight_in_range, self.uwrap, self.wwrap) {
+            (true, true, _, _) if R < 2 && self.shift <= 16 => self.run_i16::<R>(w, x, e),
             (true, true, _, _) => self.run::<R, false, false, false, false>(w, x, e, rnd, ev),
             (true, false, _, false) => self.run::<R, false, true, false, false>(w, x, e, rnd, ev),
             (true, false, _, true) => self.run::<R, false, true, false, true>(w, x, e, rnd, ev),
@@ -342,6 +343,52 @@ impl RowUpdate {
     }
 }
 
+impl RowUpdate {
+    /// The row loop of [`RowUpdate::run`] without range checks, for truncate
+    /// (`R = 0`) or nearest (`R = 1`) and a shift `1 <= s <= 16`, in `i16`
+    /// lanes (twice as many per vector as `i32`): the product `e·x[j]` is
+    /// kept as its high and low 16-bit halves (a `mulhi`/`mullo` pair), the
+    /// floor `p >> s` is assembled from bits `s..s+16` of the two, and the
+    /// rounding looks at the low `s` bits, all in the low half. The caller
+    /// has proved that every update and every new weight is in range, so
+    /// the floor and the result fit `i16` and nothing is counted.
+    #[inline(always)]
+    fn run_i16<const R: u8>(&self, w: &mut [i16], x: &[i16], e: i16) {
+        let s = self.shift;
+        let n = w.len();
+        let x = &x[..n];
+        if s == 16 {
+            // p >> 16 is the high half; the rounding bits are the low half.
+            for j in 0..n {
+                let p = e as i32 * x[j] as i32;
+                let q = (p >> 16) as i16;
+                w[j] = w[j].wrapping_sub(round_low::<R>(q, p as u16, u16::MAX, 1 << 15));
+            }
+        } else {
+            let mask = ((1u32 << s) - 1) as u16;
+            let half = (1u32 << (s - 1)) as u16;
+            let up = 16 - s;
+            for j in 0..n {
+                let p = e as i32 * x[j] as i32;
+                let (hi, lo) = ((p >> 16) as u16, p as u16);
+                let q = ((hi << up) | (lo >> s)) as i16;
+                w[j] = w[j].wrapping_sub(round_low::<R>(q, lo, mask, half));
+            }
+        }
+    }
+}
+
+/// `q` (a floor) rounded by mode `R` (0 truncate, 1 nearest with ties to
+/// even) given the dropped bits `lo & mask` and half an LSB `half`.
+#[inline(always)]
+fn round_low<const R: u8>(q: i16, lo: u16, mask: u16, half: u16) -> i16 {
+    if R == 0 {
+        return q;
+    }
+    let rem = lo & mask;
+    q + ((rem > half) | ((rem == half) & (q & 1 == 1))) as i16
+}
+
 /// `x / 2^s` rounded by mode `R` (0 truncate, 1 nearest, 2 stochastic) in
 /// `i32` (`|x| < 2^30`, `1 <= s <= 29`); `r` is the LFSR state drawn for it
 /// (stochastic only).
@@ -360,5 +407,73 @@ fn fit<const WRAP: bool>(v: i32, min: i32, max: i32, bits: u32) -> i32 {
         (v << (32 - bits)) >> (32 - bits)
     } else {
         v.clamp(min, max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn kernel(shift: i32, rounding: Rounding) -> RowUpdate {
+        let q = QFormat::new(16, 14).unwrap();
+        RowUpdate::new(
+            shift,
+            rounding,
+            q,
+            Overflow::Saturate,
+            q,
+            Overflow::Saturate,
+            Rounding::Nearest,
+        )
+        .unwrap()
+    }
+
+    proptest! {
+        /// The i16-lane loop equals the i32-lane loop without range checks
+        /// for every shift it takes and any values: both compute modulo
+        /// 2^16 once the range checks are off, so equality holds even where
+        /// the caller's range proof would have failed.
+        #[test]
+        fn i16_lanes_equal_i32_lanes(
+            w in prop::collection::vec(any::<i16>(), 0..70),
+            xs in prop::collection::vec(any::<i16>(), 70),
+            e in any::<i16>(),
+            shift in 1i32..=16,
+            nearest in any::<bool>(),
+        ) {
+            let r = if nearest { Rounding::Nearest } else { Rounding::Truncate };
+            let k = kernel(shift, r);
+            let x = &xs[..w.len()];
+            let (mut a, mut b) = (w.clone(), w.clone());
+            let mut ev = Events::default();
+            if nearest {
+                k.run::<1, false, false, false, false>(&mut a, x, e, &[], &mut ev);
+                k.run_i16::<1>(&mut b, x, e);
+            } else {
+                k.run::<0, false, false, false, false>(&mut a, x, e, &[], &mut ev);
+                k.run_i16::<0>(&mut b, x, e);
+            }
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    /// Ties round to even in the i16 lanes: e·x = (2k + 1)·2^(s−1) exactly.
+    #[test]
+    fn i16_lanes_round_ties_to_even() {
+        for s in 1..=16u32 {
+            let k = kernel(s as i32, Rounding::Nearest);
+            // e = 2^(s-1) (as an i32 product with x = 2k + 1)
+            let e = if s == 16 { i16::MIN } else { 1i16 << (s - 1) };
+            let x: Vec<i16> = (-5..5).map(|k| 2 * k + 1).collect();
+            let mut w = vec![0i16; x.len()];
+            k.run_i16::<1>(&mut w, &x, e);
+            for (xi, wi) in x.iter().zip(&w) {
+                let exact = (e as f64 * *xi as f64) / (s as f64).exp2();
+                let d = -(*wi as f64);
+                assert_eq!((d - exact).abs(), 0.5, "s {s} x {xi}");
+                assert_eq!(d as i64 % 2, 0, "s {s} x {xi}: {d} not even");
+            }
+        }
     }
 }
