@@ -262,8 +262,14 @@ impl RowUpdate {
         rnd: &[u32],
         ev: &mut Events,
     ) {
+        let largest = (e as i64).abs() * max_abs_x as i64;
+        // Nearest rounds every |p| <= 2^(s-1) to 0 (the tie -2^(s-1) too:
+        // its floor -1 is odd): the row keeps its weights.
+        if R == 1 && largest <= 1 << (self.shift - 1) {
+            return;
+        }
         // |round(p / 2^s)| <= (|p| >> s) + 1 for every rounding mode.
-        let bound = (((e as i64).abs() * max_abs_x as i64) >> self.shift) + 1;
+        let bound = (largest >> self.shift) + 1;
         let update_in_range = bound <= self.umax as i64 && -bound >= self.umin as i64;
         // The row's weights move by at most `bound`: if that cannot leave the
         // weight format, the weight's range check is left out too.
@@ -455,6 +461,32 @@ mod tests {
                 k.run_i16::<0>(&mut b, x, e);
             }
             prop_assert_eq!(a, b);
+        }
+    }
+
+    /// A nearest row whose largest product is at most half an LSB is
+    /// skipped; at and around that edge `apply` equals the plain loop.
+    #[test]
+    fn skipped_rows_are_the_rows_nearest_leaves_unchanged() {
+        for s in 1..=16i32 {
+            let k = kernel(s, Rounding::Nearest);
+            let half = 1i32 << (s - 1);
+            for e in [1i16, 3, -1, -3] {
+                for x0 in [
+                    half / e.abs() as i32 - 1,
+                    half / e.abs() as i32,
+                    half / e.abs() as i32 + 1,
+                ] {
+                    let x0 = x0.clamp(0, i16::MAX as i32) as i16;
+                    let x: Vec<i16> = vec![x0, 0, x0 / 2, x0];
+                    let w: Vec<i16> = vec![7, -7, 0, 100];
+                    let (mut a, mut b) = (w.clone(), w.clone());
+                    let mut ev = Events::default();
+                    k.apply(&mut a, &x, x0 as i32, e, &[], &mut ev);
+                    k.run::<1, true, true, false, false>(&mut b, &x, e, &[], &mut ev);
+                    assert_eq!(a, b, "s {s} e {e} x {x0}");
+                }
+            }
         }
     }
 
