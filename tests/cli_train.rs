@@ -367,35 +367,30 @@ fn compare_prints_the_table_and_writes_json_and_svg() {
     );
 }
 
+/// Runs `train` on the synthetic dataset with `LAYERS` and `extra` options,
+/// writing `name` under `tmp`: its stdout and its report without the host's
+/// `run.train_seconds` (which must be there).
+fn train_report(tmp: &Path, data: &Path, name: &str, extra: &[&str]) -> (String, Value) {
+    let path = tmp.join(name);
+    let mut args = vec!["train", "--layers", LAYERS, "--data", s(data)];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", s(&path)]);
+    let stdout = ok(&locus(&args), name);
+    let mut v = read_json(&path);
+    let run = v["run"].as_object_mut().expect("run");
+    assert!(
+        run.remove("train_seconds").is_some(),
+        "{name}: train_seconds"
+    );
+    (stdout, v)
+}
+
 #[test]
 fn same_seed_gives_identical_reports() {
     let (tmp, data) = dataset();
     let report = |name: &str, rule: &[&str]| -> Value {
-        let path = tmp.path().join(name);
-        let mut args = vec![
-            "train",
-            "--layers",
-            LAYERS,
-            "--data",
-            s(&data),
-            "--epochs",
-            "2",
-            "--lr",
-            "0.05",
-            "--seed",
-            "7",
-            "--out",
-            s(&path),
-        ];
-        args.extend_from_slice(rule);
-        ok(&locus(&args), name);
-        let mut v = read_json(&path);
-        let run = v["run"].as_object_mut().expect("run");
-        assert!(
-            run.remove("train_seconds").is_some(),
-            "{name}: train_seconds"
-        );
-        v
+        let opts = ["--epochs", "2", "--lr", "0.05", "--seed", "7"];
+        train_report(tmp.path(), &data, name, &[&opts[..], rule].concat()).1
     };
     // Local (stochastic rounding draws from the LFSR) and backprop.
     for rule in [
@@ -975,26 +970,13 @@ fn gaitprop_needs_square_hidden_layers_and_leaky_relu() {
 #[test]
 fn train_watch_prints_and_reports_points_and_changes_nothing_else() {
     let (tmp, data) = dataset();
-    let run = |name: &str, extra: &[&str]| -> (String, Value) {
-        let path = tmp.path().join(name);
-        let mut args = vec![
-            "train",
-            "--layers",
-            LAYERS,
-            "--data",
-            s(&data),
-            "--lr",
-            "0.05",
-        ];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["--out", s(&path)]);
-        let stdout = ok(&locus(&args), name);
-        let mut v = read_json(&path);
-        v["run"]
-            .as_object_mut()
-            .expect("run")
-            .remove("train_seconds");
-        (stdout, v)
+    let run = |name: &str, extra: &[&str]| {
+        train_report(
+            tmp.path(),
+            &data,
+            name,
+            &[&["--lr", "0.05"][..], extra].concat(),
+        )
     };
     let (plain_out, plain) = run("plain.json", &[]);
     let (out, mut watched) = run("watched.json", &["--watch", "150"]);
