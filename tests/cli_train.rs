@@ -1005,3 +1005,51 @@ fn train_watch_prints_and_reports_points_and_changes_nothing_else() {
     }
     assert_eq!(plain, watched);
 }
+
+/// The output-step warning: a run whose output layer's input power makes
+/// `lr·(‖x‖²+1)` pass 2 on a probe sample is warned of once, at the first
+/// such watch point of its report; a run that stays below is not.
+#[test]
+fn watch_warns_of_an_unstable_output_step() {
+    let (tmp, data) = dataset();
+    let mut args = vec!["train", "--data", s(&data), "--watch", "100"];
+    let path = tmp.path().join("r.json");
+    args.extend_from_slice(&["--out", s(&path)]);
+    // 32 hidden units at lr 2^-2: the output step diverges at once.
+    let wide = [&args[..], &["--layers", "16,32,4", "--lr", "0.25"]].concat();
+    let out = locus(&wide);
+    ok(&out, "wide");
+    let report = read_json(&path);
+    let points = report["run"]["watch"].as_array().expect("run.watch");
+    let first = points
+        .iter()
+        .find(|p| p["output_step_gain_max"].as_f64().unwrap() > 2.0)
+        .expect("a point above 2");
+    let stderr = text(&out.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: at"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    let want = format!(
+        "warning: at {} samples the output layer's step lr·(‖x‖²+1) reached {:.2} on a probe sample (mean {:.2})",
+        first["samples"],
+        first["output_step_gain_max"].as_f64().unwrap(),
+        first["output_step_gain"].as_f64().unwrap()
+    );
+    assert!(
+        warnings[0].starts_with(&want),
+        "{}\nwant {want}",
+        warnings[0]
+    );
+    // The default network at lr 0.05 stays far below.
+    let calm = [&args[..], &["--layers", LAYERS, "--lr", "0.05"]].concat();
+    let out = locus(&calm);
+    ok(&out, "calm");
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("output layer's step"), "{stderr}");
+    let report = read_json(&path);
+    for p in report["run"]["watch"].as_array().expect("run.watch") {
+        assert!(p["output_step_gain_max"].as_f64().unwrap() < 2.0, "{p}");
+    }
+}
