@@ -148,20 +148,22 @@ fn values(n: usize, bits: u32, seed: u64, scale: i32) -> Vec<i64> {
 fn run<V: locus::quant::Raw>(m: &HwModel, c: &Case) -> (Vec<i64>, u32, String) {
     let mut dp = FixedDatapath::<V>::new(m, c.lr_shift).unwrap();
     let pos = c.positive;
-    let conv = |v: Vec<i64>| -> Vec<V> {
+    // Stored values are always inside their format (every write fits them),
+    // so a magnitude is capped at the format's largest value: |min| is not.
+    let conv = |v: Vec<i64>, bits: u32, abs: bool| -> Vec<V> {
+        let max = (1i64 << (bits - 1)) - 1;
         v.into_iter()
-            .map(|x| V::from_i64_unchecked(if pos { x.abs().min((1 << 15) - 1) } else { x }))
+            .map(|x| V::from_i64_unchecked(if abs { x.abs().min(max) } else { x }))
             .collect()
     };
-    let mut w = conv(values(c.rows * c.cols, c.wbits, c.seed, c.scale));
-    let mut b = conv(values(c.rows, c.wbits, c.seed ^ 1, c.scale));
-    let x = conv(
-        values(c.cols, c.abits, c.seed ^ 2, c.scale)
-            .into_iter()
-            .map(|v| v.abs())
-            .collect(),
+    let mut w = conv(
+        values(c.rows * c.cols, c.wbits, c.seed, c.scale),
+        c.wbits,
+        pos,
     );
-    let e = conv(values(c.rows, c.ebits, c.seed ^ 3, c.scale));
+    let mut b = conv(values(c.rows, c.wbits, c.seed ^ 1, c.scale), c.wbits, pos);
+    let x = conv(values(c.cols, c.abits, c.seed ^ 2, c.scale), c.abits, true);
+    let e = conv(values(c.rows, c.ebits, c.seed ^ 3, c.scale), c.ebits, pos);
     let mut out = vec![V::default(); c.rows];
     dp.matvec(&w, &b, &x, &mut out);
     let mut back = vec![V::default(); c.cols];

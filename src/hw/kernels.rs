@@ -227,7 +227,8 @@ impl RowUpdate {
     }
 
     /// Applies the row with error `e` (a raw error value) and inputs `x`,
-    /// where `max_abs_x = max |x[j]|`. `rnd[j]` is the LFSR state drawn for
+    /// where `max_abs_x = max |x[j]|`; the weights `w` must be inside the
+    /// weight format, as every stored weight is. `rnd[j]` is the LFSR state drawn for
     /// element `j` (stochastic only). Dispatches once to a loop specialised
     /// for the rounding and overflow policies, so the loop body is
     /// branch-free and vectorises; when `|e|·max|x|` proves that no update can
@@ -263,6 +264,16 @@ impl RowUpdate {
         ev: &mut Events,
     ) {
         let largest = (e as i64).abs() * max_abs_x as i64;
+        // Nearest rounds every |p| <= 2^(s-1) to 0 (the tie -2^(s-1) too:
+        // its floor -1 is odd): the row keeps its weights, which are inside
+        // their format like every stored value.
+        if R == 1 && largest <= 1 << (self.shift - 1) {
+            debug_assert!(
+                w.iter()
+                    .all(|&v| (self.wmin..=self.wmax).contains(&(v as i32)))
+            );
+            return;
+        }
         // |round(p / 2^s)| <= (|p| >> s) + 1 for every rounding mode.
         let bound = (largest >> self.shift) + 1;
         let update_in_range = bound <= self.umax as i64 && -bound >= self.umin as i64;
@@ -271,15 +282,6 @@ impl RowUpdate {
         let (lo, hi) = w
             .iter()
             .fold((i16::MAX, i16::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        // Nearest rounds every |p| <= 2^(s-1) to 0 (the tie -2^(s-1) too:
-        // its floor -1 is odd): a row of in-range weights keeps them.
-        if R == 1
-            && largest <= 1 << (self.shift - 1)
-            && lo as i32 >= self.wmin
-            && hi as i32 <= self.wmax
-        {
-            return;
-        }
         let weight_in_range = update_in_range
             && hi as i64 + bound <= self.wmax as i64
             && lo as i64 - bound >= self.wmin as i64;
