@@ -681,11 +681,12 @@ fn help_mentions_every_option() {
         "--arith",
         "--train-limit",
         "--test-limit",
+        "--watch",
     ];
     let cases: [(&[&str], Vec<&str>); 4] = [
         (
             &["train", "--help"],
-            [&common[..], &["--rule", "--policy", "--watch", "--out"][..]].concat(),
+            [&common[..], &["--rule", "--policy", "--out"][..]].concat(),
         ),
         (
             &["compare", "--help"],
@@ -1028,11 +1029,11 @@ fn watch_warns_of_an_unstable_output_step() {
     let stderr = text(&out.stderr);
     let warnings: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.starts_with("warning: at"))
+        .filter(|l| l.starts_with("warning: local: at"))
         .collect();
     assert_eq!(warnings.len(), 1, "{stderr}");
     let want = format!(
-        "warning: at {} samples the output layer's step lr·(‖x‖²+1) reached {:.2} on a probe sample (mean {:.2})",
+        "warning: local: at {} samples the output layer's step lr·(‖x‖²+1) reached {:.2} on a probe sample (mean {:.2})",
         first["samples"],
         first["output_step_gain_max"].as_f64().unwrap(),
         first["output_step_gain"].as_f64().unwrap()
@@ -1052,4 +1053,56 @@ fn watch_warns_of_an_unstable_output_step() {
     for p in report["run"]["watch"].as_array().expect("run.watch") {
         assert!(p["output_step_gain_max"].as_f64().unwrap() < 2.0, "{p}");
     }
+}
+
+/// `compare --watch N` watches every rule: each run of compare.json holds
+/// its points, stdout a table per rule, and the rest equals a plain compare.
+#[test]
+fn compare_watch_watches_every_rule() {
+    let (tmp, data) = dataset();
+    let run = |dir: &str, extra: &[&str]| -> (String, Value) {
+        let out_dir = tmp.path().join(dir);
+        let mut args = vec![
+            "compare",
+            "--layers",
+            LAYERS,
+            "--data",
+            s(&data),
+            "--lr",
+            "0.05",
+        ];
+        args.extend_from_slice(&["--rules", "local,bp/spill", "--out-dir", s(&out_dir)]);
+        args.extend_from_slice(extra);
+        let stdout = ok(&locus(&args), dir);
+        let mut v = read_json(&out_dir.join("compare.json"));
+        for r in v["runs"].as_array_mut().expect("runs") {
+            r["run"]
+                .as_object_mut()
+                .expect("run")
+                .remove("train_seconds");
+        }
+        (stdout, v)
+    };
+    let (_, plain) = run("plain", &[]);
+    let (out, mut watched) = run("watched", &["--watch", "200"]);
+    for r in watched["runs"].as_array_mut().expect("runs") {
+        let label = rule_label(&r["run"]["config"]["rule"]);
+        let points = r["run"]
+            .as_object_mut()
+            .unwrap()
+            .remove("watch")
+            .expect("run.watch");
+        let samples: Vec<u64> = points
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["samples"].as_u64().unwrap())
+            .collect();
+        assert_eq!(samples, [200, 400], "{label}");
+        assert!(
+            out.lines().any(|l| l == format!("{label}:")),
+            "no {label}: in\n{out}"
+        );
+    }
+    assert_eq!(plain, watched);
 }

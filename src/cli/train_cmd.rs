@@ -64,6 +64,12 @@ pub struct RunArgs {
     /// memory exceeds this many bytes (suffix K, M, G or T: powers of 1024).
     #[arg(long, default_value = "4G")]
     pub max_memory: ByteSize,
+    /// Every N training samples, measure each layer's weights and, on the
+    /// first 100 test samples (uncounted), its output power and the output
+    /// layer's step gain; print them and add them to the report as
+    /// `run.watch`. Training results are unchanged.
+    #[arg(long, value_name = "N")]
+    pub watch: Option<NonZeroU64>,
 }
 
 /// `locus train` options.
@@ -77,12 +83,6 @@ pub struct TrainArgs {
     pub policy: BpPolicy,
     #[command(flatten)]
     pub run: RunArgs,
-    /// Every N training samples, measure each layer's weights and, on the
-    /// first 100 test samples (uncounted), its output power and the output
-    /// layer's step gain; print them and add them to the report as
-    /// `run.watch`. Training results are unchanged.
-    #[arg(long, value_name = "N")]
-    pub watch: Option<NonZeroU64>,
     /// Where to write the RunReport JSON.
     #[arg(long, default_value = "reports/train.json")]
     pub out: PathBuf,
@@ -310,21 +310,14 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let estimate =
         super::limits_cmd::check_runs(&[(&model, &cfg)], 1, bytes, args.run.max_memory.0)?;
     let pb = progress_bar(&rule.label());
-    let mut progress = |done, total| {
-        pb.set_length(total);
-        pb.set_position(done);
-    };
-    let result = match args.watch {
-        Some(every) => sim::run_watched(&model, &cfg, &train, &test, every, &mut progress),
-        None => sim::run(&model, &cfg, &train, &test, &mut progress).map(|(r, _)| r),
-    }
-    .map_err(|e| sim_error(&args.run, e))?;
+    let result = run_one(&model, &cfg, (&train, &test), args.run.watch, &pb)
+        .map_err(|e| sim_error(&args.run, e))?;
     pb.finish_and_clear();
     let report = RunReport::new(&model, &result);
     if !lr_warned {
         warn_vanished_updates(&report);
     }
-    warn_unstable_output_step(&report.run.watch);
+    warn_unstable_output_step(&rule.label(), &report.run.watch);
     let mut out = std::io::stdout().lock();
     for e in &report.run.epochs {
         writeln!(
@@ -419,12 +412,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             .map(|&rule| {
                 let cfg = config(&args.run, rule);
                 let pb = multi.add(progress_bar(&rule.label()));
-                let r = sim::run(&model, &cfg, &train, &test, &mut |done, total| {
-                    pb.set_length(total);
-                    pb.set_position(done);
-                });
+                let r = run_one(&model, &cfg, (&train, &test), args.run.watch, &pb);
                 pb.finish_and_clear();
-                (rule, r.map(|(res, _)| RunReport::new(&model, &res)))
+                (rule, r.map(|res| RunReport::new(&model, &res)))
             })
             .collect()
     };
@@ -446,8 +436,15 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     if !lr_warned {
         runs.iter().for_each(warn_vanished_updates);
     }
+    for r in &runs {
+        warn_unstable_output_step(&r.run.config.rule.label(), &r.run.watch);
+    }
     let report = CompareReport::new(runs, infeasible);
     let mut out = std::io::stdout().lock();
+    for r in report.runs.iter().filter(|r| !r.run.watch.is_empty()) {
+        writeln!(out, "{}:", r.run.config.rule.label())?;
+        write_watch(&mut out, &r.run.watch)?;
+    }
     table::write_compare(&mut out, &report)?;
     let json = args.out_dir.join("compare.json");
     write_json(&json, &report)?;
@@ -457,7 +454,26 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The watch points of `train --watch`, one line each: samples, accuracy on
+/// Trains `cfg` on `data` (training set, test set), watched every `watch`
+/// samples when given, showing progress on `pb`.
+fn run_one(
+    model: &HwModel,
+    cfg: &TrainConfig,
+    (train, test): (&Dataset, &Dataset),
+    watch: Option<NonZeroU64>,
+    pb: &ProgressBar,
+) -> Result<sim::RunResult, SimError> {
+    let mut progress = |done, total| {
+        pb.set_length(total);
+        pb.set_position(done);
+    };
+    match watch {
+        Some(every) => sim::run_watched(model, cfg, train, test, every, &mut progress),
+        None => sim::run(model, cfg, train, test, &mut progress).map(|(r, _)| r),
+    }
+}
+
+/// The watch points of `--watch`, one line each: samples, accuracy on
 /// the probe samples, the output layer's step gain, then per layer (input
 /// side first) the mean output power `‖h‖²` and the largest `|w|`.
 fn write_watch(out: &mut impl Write, watch: &[sim::WatchPoint]) -> std::io::Result<()> {
@@ -498,13 +514,13 @@ fn write_watch(out: &mut impl Write, watch: &[sim::WatchPoint]) -> std::io::Resu
 
 /// One `warning:` line when a watch point found the output layer's
 /// least-mean-squares step above its stability bound.
-fn warn_unstable_output_step(watch: &[sim::WatchPoint]) {
+fn warn_unstable_output_step(rule: &str, watch: &[sim::WatchPoint]) {
     if let Some(p) = watch
         .iter()
         .find(|p| p.output_step_gain_max > sim::LMS_STABLE_GAIN)
     {
         eprintln!(
-            "warning: at {} samples the output layer's step lr·(‖x‖²+1) reached {:.2} on a probe \
+            "warning: {rule}: at {} samples the output layer's step lr·(‖x‖²+1) reached {:.2} on a probe \
              sample (mean {:.2}); above {} its least-mean-squares update overshoots, and a run \
              whose mean gets there diverges: its input's power grew (docs/results.md, the local \
              rule on 784-784-784-784-784-10)",
