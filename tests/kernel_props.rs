@@ -195,3 +195,99 @@ proptest! {
         prop_assert_eq!(fast, reference);
     }
 }
+
+/// The transposed mat-vec of the backward pass, `out[j] = Σ_i m[i][j]·e[i]`
+/// summed per step in `i = 0..rows` order, against an independent
+/// per-column reference: each column through `AccFormat::dot_reference`,
+/// then the backward requantiser (shift = the weight's fractional bits, into
+/// the error format). Narrow accumulators make most columns overflow.
+fn backprop_case()
+-> impl Strategy<Value = (u32, Overflow, Overflow, Rounding, usize, usize, u64, bool)> {
+    (
+        8u32..=24,
+        overflow(),
+        overflow(),
+        prop_oneof![Just(Rounding::Truncate), Just(Rounding::Nearest)],
+        1usize..40,
+        1usize..40,
+        any::<u64>(),
+        any::<bool>(),
+    )
+}
+
+fn backprop_against_reference<V: locus::quant::Raw>(
+    (acc_bits, acc_o, err_o, r, rows, cols, seed, positive): (
+        u32,
+        Overflow,
+        Overflow,
+        Rounding,
+        usize,
+        usize,
+        u64,
+        bool,
+    ),
+) -> Result<(), TestCaseError> {
+    use locus::quant::{AccFormat, OverflowStats, Requantizer};
+    let mut m = base_model();
+    m.formats.accumulator.bits = acc_bits;
+    m.formats.accumulator.overflow = acc_o;
+    m.formats.error.rounding = r;
+    m.formats.error.overflow = err_o;
+    let f = m.formats.clone();
+    let mut dp = FixedDatapath::<V>::new(&m, 7).unwrap();
+    let val = |v: i64| {
+        if positive {
+            v.abs().min(i16::MAX as i64)
+        } else {
+            v
+        }
+    };
+    let w: Vec<i64> = values(rows * cols, 16, seed, 1)
+        .into_iter()
+        .map(val)
+        .collect();
+    let e: Vec<i64> = values(rows, 16, seed ^ 7, 1).into_iter().map(val).collect();
+    // Stored activations all positive: ReLU's derivative passes every column.
+    let h: Vec<V> = vec![V::from_i64_unchecked(1); cols];
+    let (wv, ev): (Vec<V>, Vec<V>) = (
+        w.iter().map(|&v| V::from_i64_unchecked(v)).collect(),
+        e.iter().map(|&v| V::from_i64_unchecked(v)).collect(),
+    );
+    let mut out = vec![V::default(); cols];
+    dp.backprop(Matrix::Weights, &wv, &ev, &h, Activation::Relu, &mut out);
+    let acc = AccFormat::new(acc_bits, acc_o).unwrap();
+    let rq = Requantizer::with_shift(
+        f.weight.frac as i32,
+        f.error.qformat(),
+        f.error.rounding,
+        f.error.overflow,
+    )
+    .unwrap();
+    let (mut acc_stats, mut err_stats) = (OverflowStats::default(), OverflowStats::default());
+    let mut lfsr = locus::quant::Lfsr::new(1).unwrap();
+    for j in 0..cols {
+        let col: Vec<i32> = (0..rows).map(|i| w[i * cols + j] as i32).collect();
+        let e32: Vec<i32> = e.iter().map(|&v| v as i32).collect();
+        let a = acc.dot_reference(&col, &e32, &mut acc_stats);
+        let want = rq.apply(a, &mut lfsr, &mut err_stats) as i64;
+        prop_assert_eq!(out[j].to_i64(), want, "column {}", j);
+    }
+    let o = dp.overflow();
+    prop_assert_eq!(o.accumulator, acc_stats);
+    prop_assert_eq!(o.error, err_stats);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn backprop_equals_per_column_reference_i16(c in backprop_case()) {
+        backprop_against_reference::<i16>(c)?;
+    }
+
+    #[test]
+    fn backprop_equals_per_column_reference_i32(c in backprop_case()) {
+        backprop_against_reference::<i32>(c)?;
+    }
+}
