@@ -233,7 +233,7 @@ fn backprop_against_reference<V: locus::quant::Raw>(
     m.formats.accumulator.overflow = acc_o;
     m.formats.error.rounding = r;
     m.formats.error.overflow = err_o;
-    let f = m.formats.clone();
+    let f = m.formats;
     let mut dp = FixedDatapath::<V>::new(&m, 7).unwrap();
     let val = |v: i64| {
         if positive {
