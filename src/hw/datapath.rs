@@ -750,20 +750,34 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
             }
         }
         let acc = self.acc;
-        for j in 0..cols {
-            let v = if bound[j] <= acc.max() {
-                sum[j]
-            } else {
-                let mut a = 0i64;
-                for (i, &ei) in e.iter().enumerate() {
-                    a = acc.add(
-                        a,
-                        m[i * cols + j].to_i64() * ei.to_i64(),
-                        &mut self.overflow.accumulator,
-                    );
+        if bound.iter().any(|&b| b > acc.max()) {
+            // Replay every column step by step, all columns at once (row by
+            // row, so the loop runs along memory and vectorises): a column
+            // whose bound fits gets its exact sum and no event, as before.
+            sum.fill(0);
+            let (min, max, bits) = (acc.min(), acc.max(), acc.bits);
+            let wrap = acc.overflow == crate::quant::Overflow::Wrap;
+            let (mut high, mut low) = (0u64, 0u64);
+            for (i, &ei) in e.iter().enumerate() {
+                let ei = ei.to_i64();
+                if ei == 0 {
+                    continue; // adds 0 to in-range registers: no change, no event
                 }
-                a
-            };
+                let row = &m[i * cols..(i + 1) * cols];
+                for (a, &w) in sum.iter_mut().zip(row) {
+                    let v = *a + w.to_i64() * ei;
+                    high += (v > max) as u64;
+                    low += (v < min) as u64;
+                    *a = if wrap {
+                        (v << (64 - bits)) >> (64 - bits)
+                    } else {
+                        v.clamp(min, max)
+                    };
+                }
+            }
+            add_events(&mut self.overflow.accumulator, high, low, acc.overflow);
+        }
+        for (j, &v) in sum.iter().enumerate() {
             if rq.rounding() == Rounding::Stochastic {
                 self.draws += 1;
             }
