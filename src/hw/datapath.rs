@@ -533,17 +533,6 @@ impl<V: Raw> FixedDatapath<V> {
     }
 }
 
-/// Folds directional overflow counts into `stats` by the policy.
-fn add_events(stats: &mut OverflowStats, high: u64, low: u64, policy: crate::quant::Overflow) {
-    match policy {
-        crate::quant::Overflow::Saturate => {
-            stats.saturated_high += high;
-            stats.saturated_low += low;
-        }
-        crate::quant::Overflow::Wrap => stats.wrapped += high + low,
-    }
-}
-
 /// `round_half_up(p · 2^frac / 255)` saturated: the pixel mapping of `data`.
 fn pixel_table(a: QFormat) -> [i32; 256] {
     let scale = crate::data::PixelScale::new(a);
@@ -775,7 +764,7 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
                     };
                 }
             }
-            add_events(&mut self.overflow.accumulator, high, low, acc.overflow);
+            self.overflow.accumulator.record(high, low, acc.overflow);
         }
         for (j, &v) in sum.iter().enumerate() {
             if rq.rounding() == Rounding::Stochastic {
@@ -1051,13 +1040,8 @@ impl<V: Raw> FixedDatapath<V> {
         }
         self.rnd = rnd;
         let (u, wt) = (&mut self.overflow.update, &mut self.overflow.weight);
-        add_events(u, ev.update_high, ev.update_low, self.upd.overflow());
-        add_events(
-            wt,
-            ev.weight_high,
-            ev.weight_low,
-            self.weight_fit.overflow(),
-        );
+        u.record(ev.update_high, ev.update_low, self.upd.overflow());
+        wt.record(ev.weight_high, ev.weight_low, self.weight_fit.overflow());
     }
 
     /// `w ← fit_w(w·2^k − requant_u(product))`, with `k = frac_u − frac_w`:

@@ -140,12 +140,7 @@ impl AccFormat {
                 v.clamp(min, max)
             };
         }
-        if WRAP {
-            stats.wrapped += high + low;
-        } else {
-            stats.saturated_high += high;
-            stats.saturated_low += low;
-        }
+        stats.record(high, low, self.overflow);
         acc
     }
 }

@@ -21,6 +21,19 @@ impl OverflowStats {
     pub fn total(&self) -> u64 {
         self.saturated_high + self.saturated_low + self.wrapped
     }
+
+    /// Records `high` values above and `low` values below a range, as
+    /// saturations or as wraps by `policy`.
+    #[inline]
+    pub fn record(&mut self, high: u64, low: u64, policy: super::Overflow) {
+        match policy {
+            super::Overflow::Saturate => {
+                self.saturated_high += high;
+                self.saturated_low += low;
+            }
+            super::Overflow::Wrap => self.wrapped += high + low,
+        }
+    }
 }
 
 impl AddAssign for OverflowStats {

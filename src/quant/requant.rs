@@ -227,13 +227,7 @@ struct Counts {
 impl Counts {
     #[inline(always)]
     fn add_to(&self, stats: &mut OverflowStats, overflow: Overflow) {
-        match overflow {
-            Overflow::Saturate => {
-                stats.saturated_high += self.high;
-                stats.saturated_low += self.low;
-            }
-            Overflow::Wrap => stats.wrapped += self.high + self.low,
-        }
+        stats.record(self.high, self.low, overflow);
     }
 }
 
