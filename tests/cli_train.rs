@@ -1027,6 +1027,11 @@ fn watch_warns_of_an_unstable_output_step() {
         .find(|p| p["output_step_gain_max"].as_f64().unwrap() > 2.0)
         .expect("a point above 2");
     let stderr = text(&out.stderr);
+    // Each point is also printed as it is taken.
+    for p in points {
+        let live = format!("watch local: {} samples, probe accuracy", p["samples"]);
+        assert!(stderr.contains(&live), "no `{live}` in\n{stderr}");
+    }
     let warnings: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("warning: local: at"))

@@ -11,7 +11,7 @@ use locus::hw::core::NetSpec;
 use locus::hw::datapath::Activation;
 use locus::hw::model::{self, HwModel};
 use locus::rules::{BpPolicy, Rule};
-use locus::sim::{self, Arith, RealParams, RunResult, TrainConfig, WATCH_PROBE};
+use locus::sim::{self, Arith, RealParams, RunResult, TrainConfig, WATCH_PROBE, Watch};
 use std::num::NonZeroU64;
 
 fn data() -> (Dataset, Dataset) {
@@ -64,8 +64,17 @@ fn watching_leaves_the_run_unchanged() {
                 let cfg = config(rule, arith, batch, None);
                 let every = NonZeroU64::new(50).unwrap();
                 let (plain, _) = sim::run(&m, &cfg, &train, &test, &mut |_, _| {}).unwrap();
+                let mut heard = Vec::new();
+                let watch = Watch {
+                    every,
+                    on_point: &mut |p| heard.push(p.clone()),
+                };
                 let watched =
-                    sim::run_watched(&m, &cfg, &train, &test, every, &mut |_, _| {}).unwrap();
+                    sim::run_watched(&m, &cfg, &train, &test, watch, &mut |_, _| {}).unwrap();
+                assert_eq!(
+                    heard, watched.watch,
+                    "each point is passed on as it is taken"
+                );
                 // One point after each batch during which the count of
                 // samples passed a multiple of 50 (epochs of 300 samples,
                 // the last batch of an epoch shorter).
@@ -126,7 +135,10 @@ fn watch_points_match_a_run_stopped_there() {
             &cfg,
             &train,
             &test,
-            NonZeroU64::new(every).unwrap(),
+            Watch {
+                every: NonZeroU64::new(every).unwrap(),
+                on_point: &mut |_| {},
+            },
             &mut |_, _| {},
         )
         .unwrap();

@@ -66,8 +66,9 @@ pub struct RunArgs {
     pub max_memory: ByteSize,
     /// Every N training samples, measure each layer's weights and, on the
     /// first 100 test samples (uncounted), its output power and the output
-    /// layer's step gain; print them and add them to the report as
-    /// `run.watch`. Training results are unchanged.
+    /// layer's step gain; print each point to stderr as it is taken and all
+    /// of them with the results, and add them to the report as `run.watch`.
+    /// Training results are unchanged.
     #[arg(long, value_name = "N")]
     pub watch: Option<NonZeroU64>,
 }
@@ -455,7 +456,8 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
 }
 
 /// Trains `cfg` on `data` (training set, test set), watched every `watch`
-/// samples when given, showing progress on `pb`.
+/// samples when given (each point also printed to stderr as it is taken),
+/// showing progress on `pb`.
 fn run_one(
     model: &HwModel,
     cfg: &TrainConfig,
@@ -468,7 +470,26 @@ fn run_one(
         pb.set_position(done);
     };
     match watch {
-        Some(every) => sim::run_watched(model, cfg, train, test, every, &mut progress),
+        Some(every) => {
+            let label = cfg.rule.label();
+            let mut on_point = |p: &sim::WatchPoint| {
+                pb.suspend(|| {
+                    eprintln!(
+                        "watch {label}: {} samples, probe accuracy {:.2}%, output step gain {:.3} \
+                         (largest {:.3})",
+                        p.samples,
+                        100.0 * p.probe_accuracy,
+                        p.output_step_gain,
+                        p.output_step_gain_max
+                    )
+                })
+            };
+            let watch = sim::Watch {
+                every,
+                on_point: &mut on_point,
+            };
+            sim::run_watched(model, cfg, train, test, watch, &mut progress)
+        }
         None => sim::run(model, cfg, train, test, &mut progress).map(|(r, _)| r),
     }
 }

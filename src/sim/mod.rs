@@ -237,18 +237,37 @@ pub fn run_traced<T: TraceSink>(
     dispatch(model, config, train, test, sink, None, progress)
 }
 
-/// As [`run`], measuring the chip every `every` training samples (at the
-/// end of the batch that reaches the multiple) into [`RunResult::watch`]
-/// (see `watch`). Counts, weights and accuracies are the same as [`run`]'s.
+/// How often to watch a run, and who hears of each point as it is taken.
+pub struct Watch<'a> {
+    /// Measure the chip every this many training samples.
+    pub every: NonZeroU64,
+    /// Called with each point as soon as it is measured (a long run can
+    /// show it while training goes on).
+    pub on_point: &'a mut dyn FnMut(&WatchPoint),
+}
+
+/// As [`run`], measuring the chip every `watch.every` training samples (at
+/// the end of the batch that reaches the multiple) into
+/// [`RunResult::watch`] (see `watch`). Counts, weights and accuracies are
+/// the same as [`run`]'s.
 pub fn run_watched(
     model: &HwModel,
     config: &TrainConfig,
     train: &Dataset,
     test: &Dataset,
-    every: NonZeroU64,
+    mut watch: Watch<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunResult, SimError> {
-    dispatch(model, config, train, test, NoTrace, Some(every), progress).map(|(r, _, _)| r)
+    dispatch(
+        model,
+        config,
+        train,
+        test,
+        NoTrace,
+        Some(&mut watch),
+        progress,
+    )
+    .map(|(r, _, _)| r)
 }
 
 /// Picks the datapath of `config.arith` and the model's widest format.
@@ -258,7 +277,7 @@ fn dispatch<T: TraceSink>(
     train: &Dataset,
     test: &Dataset,
     sink: T,
-    watch: Option<NonZeroU64>,
+    watch: Option<&mut Watch<'_>>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(RunResult, RealParams, T), SimError> {
     let (shift, _) = lr_shift(step_lr(config))?;
@@ -267,10 +286,9 @@ fn dispatch<T: TraceSink>(
         config,
         train,
         test,
-        watch,
     };
     match config.arith {
-        Arith::F32 => run_with(&run, FloatDatapath::new(shift), sink, progress),
+        Arith::F32 => run_with(&run, watch, FloatDatapath::new(shift), sink, progress),
         Arith::Fixed => {
             let widest = TensorClass::ALL
                 .iter()
@@ -280,6 +298,7 @@ fn dispatch<T: TraceSink>(
             if widest <= 16 {
                 run_with(
                     &run,
+                    watch,
                     FixedDatapath::<i16>::new(model, shift)?,
                     sink,
                     progress,
@@ -287,6 +306,7 @@ fn dispatch<T: TraceSink>(
             } else {
                 run_with(
                     &run,
+                    watch,
                     FixedDatapath::<i32>::new(model, shift)?,
                     sink,
                     progress,
@@ -431,12 +451,11 @@ struct Run<'a> {
     config: &'a TrainConfig,
     train: &'a Dataset,
     test: &'a Dataset,
-    /// Measure the chip every this many samples ([`run_watched`]).
-    watch: Option<NonZeroU64>,
 }
 
 fn run_with<D: Datapath, T: TraceSink>(
     run: &Run<'_>,
+    mut watch: Option<&mut Watch<'_>>,
     dp: D,
     sink: T,
     progress: &mut dyn FnMut(u64, u64),
@@ -446,7 +465,6 @@ fn run_with<D: Datapath, T: TraceSink>(
         config,
         train,
         test,
-        watch,
     } = *run;
     check_config(config, train, test)?;
     let (shift, lr_realised) = lr_shift(step_lr(config))?;
@@ -478,11 +496,13 @@ fn run_with<D: Datapath, T: TraceSink>(
             );
             correct += config.rule.train_batch(&mut chip, &batch)?;
             samples += chunk.len() as u64;
-            if let Some(every) = watch
-                && samples % every.get() < chunk.len() as u64
+            if let Some(w) = watch.as_deref_mut()
+                && samples % w.every.get() < chunk.len() as u64
             {
                 let t = std::time::Instant::now();
-                watched.push(watch::observe(&mut chip, test, samples, lr_realised));
+                let point = watch::observe(&mut chip, test, samples, lr_realised);
+                (w.on_point)(&point);
+                watched.push(point);
                 watch_seconds += t.elapsed().as_secs_f64();
             }
             if samples % 256 < chunk.len() as u64 || samples == total {
