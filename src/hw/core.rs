@@ -776,7 +776,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// The raw values of `src` into `self.sched.raw`, and their width; `None`
     /// in `f32` arithmetic or for [`Src::None`].
     fn raw_data(&mut self, src: Src) -> Option<u32> {
-        if self.dp.arith_name() == "f32" {
+        if !D::HAS_RAW_VALUES {
             return None;
         }
         let (class, bits) = match src {
@@ -1282,7 +1282,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// (`docs/arithmetic.md`), none otherwise and none in `f32`.
     fn requant_draws(&self, class: TensorClass, n: usize) -> u64 {
         let stochastic = self.model.format(class).rounding == crate::quant::Rounding::Stochastic;
-        if stochastic && self.dp.arith_name() != "f32" {
+        if stochastic && D::ROUNDS_FIXED_POINT {
             n as u64
         } else {
             0
@@ -1293,7 +1293,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// per weight and bias for a stochastic update format, and as many again
     /// for a stochastic weight write-back with `frac_u > frac_w`.
     fn update_draws(&self, rows: usize, cols: usize) -> u64 {
-        if self.dp.arith_name() == "f32" {
+        if !D::ROUNDS_FIXED_POINT {
             return 0;
         }
         let f = &self.model.formats;

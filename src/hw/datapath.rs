@@ -100,8 +100,17 @@ pub trait Datapath: Send {
     /// `Q·.24` in fixed point, `f32` in float); see [`similarity`].
     type Coef: Copy + Default + Send + Sync + Debug + 'static;
 
-    /// `"fixed"` or `"f32"`.
-    fn arith_name(&self) -> &'static str;
+    /// Whether requantisations of this datapath round as the fixed-point
+    /// contract says (`docs/arithmetic.md`): a stochastic format draws the
+    /// rounding LFSR once per value, and those draws are counted. `false`
+    /// for `f32`, which has no rounding and no draws. A count-only datapath
+    /// modelling a fixed-point chip says `true`: its counts are the fixed
+    /// chip's. Counting paths key on this constant, never on a name.
+    const ROUNDS_FIXED_POINT: bool;
+    /// Whether stored values are raw fixed-point integers that traces can
+    /// report (the `$readmemh`-ready data of written bursts): `false` for
+    /// `f32` and for a datapath that holds no values.
+    const HAS_RAW_VALUES: bool;
     /// Host-side conversion of a real value into `class`'s representation
     /// (initialisation and ROM contents only).
     fn encode_real(&mut self, class: TensorClass, x: f64) -> Self::V;
@@ -569,9 +578,8 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
 
     type V = V;
 
-    fn arith_name(&self) -> &'static str {
-        "fixed"
-    }
+    const ROUNDS_FIXED_POINT: bool = true;
+    const HAS_RAW_VALUES: bool = true;
 
     fn encode_real(&mut self, class: TensorClass, x: f64) -> V {
         let f = self.format(class);
@@ -1133,9 +1141,9 @@ impl Datapath for FloatDatapath {
         similarity::sim_error_f32(coef, a, hs, rows, sim_shift, pred_shift, f, e);
     }
 
-    fn arith_name(&self) -> &'static str {
-        "f32"
-    }
+    const ROUNDS_FIXED_POINT: bool = false;
+    const HAS_RAW_VALUES: bool = false;
+
     fn encode_real(&mut self, _class: TensorClass, x: f64) -> f32 {
         x as f32
     }
