@@ -225,6 +225,17 @@ fn inputs(root: &Path) {
         m["energy"]["mac_pj"]["pj"] = json!(-1.0)
     });
     model_with(root, "m-clock.json", |m| m["clock_mhz"] = json!(0.0));
+    // 8 words of 64 bits: backprop's kept output errors (1 word each for
+    // 4 classes) of a batch of 10 do not fit.
+    model_with(root, "m-8-word-error.json", |m| {
+        m["sram"]["error"]["capacity_bytes"] = 64.into()
+    });
+    // A shared core with 4 error words: two hidden regions of 3 words (12
+    // values) and the output error at the top need 7.
+    model_with(root, "m-shared-4-word-error.json", |m| {
+        m["mapping"] = "shared_core".into();
+        m["sram"]["error"]["capacity_bytes"] = 32.into()
+    });
     model_with(root, "m-array.json", |m| {
         m["sram"]["weight"] = json!([1, 2])
     });
@@ -557,6 +568,16 @@ fn rows() -> Vec<Row> {
             "stash does not fit (bp, stash policy)",
             train("--model m-tiny-stash.json --rule bp --policy stash"),
             vec!["m-tiny-stash.json", "sram.stash"],
+        ),
+        (
+            "backprop's kept output errors do not fit the error bank",
+            train("--model m-8-word-error.json --rule bp --batch 10"),
+            vec!["m-8-word-error.json", "sram.error", "10 output errors"],
+        ),
+        (
+            "a shared core's error regions overlap",
+            train("--model m-shared-4-word-error.json --layers 16,12,12,4"),
+            vec!["m-shared-4-word-error.json", "sram.error", "7 words"],
         ),
         (
             "predsim's batch does not fit the error bank",

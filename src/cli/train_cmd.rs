@@ -351,6 +351,7 @@ fn rule_specific(e: &ChipError) -> bool {
     matches!(
         e,
         ChipError::StashFull { .. }
+            | ChipError::ErrorsDoNotFit { .. }
             | ChipError::SimilarityDoesNotFit { .. }
             | ChipError::RomTooSmall { .. }
             | ChipError::FeedbackKernelTooBig { .. }

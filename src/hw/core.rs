@@ -160,6 +160,22 @@ pub enum ChipError {
         /// Capacity in words.
         capacity: u64,
     },
+    /// The output errors backprop keeps for a batch exceed the error bank.
+    #[error(
+        "layer {layer}: keeping {kept} output errors of {values} values (one per sample of the batch) needs {need} words of sram.error (with what the bank already holds), but it holds {capacity} words; use a smaller batch or a larger error bank"
+    )]
+    ErrorsDoNotFit {
+        /// Output layer index.
+        layer: usize,
+        /// Errors kept, counting the one that did not fit.
+        kept: usize,
+        /// Values of one error (the classes).
+        values: usize,
+        /// Error-bank words needed.
+        need: u64,
+        /// Capacity in words.
+        capacity: u64,
+    },
     /// The stash exceeds its SRAM bank and spilling was not allowed.
     #[error(
         "layer {layer}: the activation stash needs {need} words but sram.stash holds {capacity} words; use the spill or recompute policy, a smaller batch, or a larger stash bank"
@@ -564,6 +580,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             fb: feedback::Feedback::default(),
             sim: similarity::SimState::default(),
         };
+        chip.check_error_bank()?;
         if T::ENABLED && chip.sink.wants_data() {
             chip.preload();
         }
@@ -1116,19 +1133,97 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// Output error of the last layer `i`: `e = h − onehot(label)` (squared
     /// error on the linear outputs). Counts (phase `LocalError` for local
     /// rules, `Backward` for backprop): `h` read, `e` written and, when errors
-    /// round stochastically, one LFSR draw per element of `e`. With
-    /// `keep = true` the error is also kept for a later backward pass
-    /// (backprop with batch > 1); the error bank then holds every kept error.
-    pub fn output_error(&mut self, i: usize, phase: Phase, keep: bool) {
-        let label = self.label;
-        {
-            let l = &mut self.layers[i];
-            self.dp.activation_to_error(&l.h, &mut l.e);
-            self.dp.subtract_one_hot(&mut l.e, label);
-            if keep {
-                l.saved_errors.push(l.e.clone());
+    /// round stochastically, one LFSR draw per element of `e`.
+    pub fn output_error(&mut self, i: usize, phase: Phase) {
+        self.output_error_values(i, false);
+        self.count_output_error(i, phase);
+    }
+
+    /// As [`Chip::output_error`], and the error is also kept in a slot of
+    /// the error bank for a later backward pass (backprop with batch > 1);
+    /// the error bank then holds every kept error. Refused with
+    /// [`ChipError::ErrorsDoNotFit`] (nothing computed or counted) when one
+    /// more kept error does not fit the error bank next to what it holds
+    /// (the address layout of `docs/formats.md`).
+    pub fn output_error_kept(&mut self, i: usize, phase: Phase) -> Result<(), ChipError> {
+        self.check_kept_errors_fit(i, self.layers[i].saved_errors.len() + 1)?;
+        self.output_error_values(i, true);
+        self.count_output_error(i, phase);
+        Ok(())
+    }
+
+    /// Checks that `kept` output errors of the output layer `i` fit its
+    /// core's error bank next to what it holds ([`ChipError::ErrorsDoNotFit`]
+    /// otherwise): backprop checks a batch before it starts, and
+    /// [`Chip::output_error_kept`] each error as it is kept.
+    pub fn check_kept_errors_fit(&self, i: usize, kept: usize) -> Result<(), ChipError> {
+        let need = self.error_bank_need(i, kept as u64);
+        let capacity = self.model.bank(BankRole::Error).capacity_words();
+        if need > capacity {
+            return Err(ChipError::ErrorsDoNotFit {
+                layer: i,
+                kept,
+                values: self.layers[i].rows,
+                need,
+                capacity,
+            });
+        }
+        Ok(())
+    }
+
+    /// Words of layer `j`'s core's error bank in use (`docs/formats.md`,
+    /// "Address layout") with `kept` output errors kept. One core per
+    /// layer: the output layer's `kept·words(C)` from 0, a hidden layer's
+    /// error and the vector after it (a classifier's error or a received
+    /// output error, `words(C)`). A shared core (any `j`): the kept errors
+    /// at the top plus the end of the hidden layers' regions at the bottom.
+    fn error_bank_need(&self, j: usize, kept: u64) -> u64 {
+        let last = self.layers.len() - 1;
+        let classes = self.words(BankRole::Error, self.net.classes(), self.bits.error);
+        let end = |k: usize| {
+            let extra = if self.fb.has_error_vector(k) { classes } else { 0 };
+            self.place[k].e + self.place[k].e_words + extra
+        };
+        let slots = kept * self.place[last].e_words;
+        match self.model.mapping {
+            Mapping::SharedCore => (0..last).map(end).max().unwrap_or(0) + slots,
+            Mapping::CorePerLayer if j == last => slots,
+            Mapping::CorePerLayer => end(j),
+        }
+    }
+
+    /// Checks that every core's error bank holds what the layout puts in it
+    /// with one output error (`error_bank_need`).
+    fn check_error_bank(&self) -> Result<(), ChipError> {
+        let capacity = self.model.bank(BankRole::Error).capacity_words();
+        for j in 0..self.layers.len() {
+            let need = self.error_bank_need(j, 1);
+            if need > capacity {
+                return Err(ChipError::BufferDoesNotFit {
+                    layer: j,
+                    bank: "error",
+                    need,
+                    capacity,
+                });
             }
         }
+        Ok(())
+    }
+
+    /// The values of the output error into layer `i`'s `e` (and a kept
+    /// copy when `keep`).
+    fn output_error_values(&mut self, i: usize, keep: bool) {
+        let label = self.label;
+        let l = &mut self.layers[i];
+        self.dp.activation_to_error(&l.h, &mut l.e);
+        self.dp.subtract_one_hot(&mut l.e, label);
+        if keep {
+            l.saved_errors.push(l.e.clone());
+        }
+    }
+
+    /// Counts one output error of layer `i` (into the last kept slot).
+    fn count_output_error(&mut self, i: usize, phase: Phase) {
         let rows = self.layers[i].rows;
         let kept = self.layers[i].saved_errors.len().max(1);
         self.err_slot = kept - 1;
@@ -1167,7 +1262,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let pl = &self.place[i];
         let slot = if i + 1 == self.layers.len() { slot } else { 0 } as u64;
         if pl.e_down {
-            pl.e.saturating_sub(slot * pl.e_words)
+            // In range: `output_error_kept` refuses a slot below 0.
+            pl.e - slot * pl.e_words
         } else {
             pl.e + slot * pl.e_words
         }

@@ -33,6 +33,9 @@ pub fn train_batch<D: Datapath, T: TraceSink>(
 ) -> Result<usize, ChipError> {
     let n = chip.num_layers();
     let keep = batch.len() > 1;
+    if keep {
+        chip.check_kept_errors_fit(n - 1, batch.len())?;
+    }
     let mut correct = 0;
     for &(pixels, label) in batch {
         chip.load_input(pixels);
@@ -50,7 +53,11 @@ pub fn train_batch<D: Datapath, T: TraceSink>(
             }
         }
         correct += (chip.predicted() == label) as usize;
-        chip.output_error(n - 1, Phase::Backward, keep);
+        if keep {
+            chip.output_error_kept(n - 1, Phase::Backward)?;
+        } else {
+            chip.output_error(n - 1, Phase::Backward);
+        }
     }
     for s in 0..batch.len() {
         if keep {

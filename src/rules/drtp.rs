@@ -27,7 +27,7 @@ pub fn train_sample<D: Datapath, T: TraceSink>(
             chip.send_activation(i, Phase::Forward);
             chip.target_error(i);
         } else {
-            chip.output_error(i, Phase::LocalError, false);
+            chip.output_error(i, Phase::LocalError);
         }
         chip.update(i);
     }

@@ -29,7 +29,7 @@ pub fn train_sample<D: Datapath, T: TraceSink>(
             chip.update(i);
             chip.update_classifier(i);
         } else {
-            chip.output_error(i, Phase::LocalError, false);
+            chip.output_error(i, Phase::LocalError);
             chip.update(i);
         }
     }

@@ -28,7 +28,7 @@ pub fn train_sample<D: Datapath, T: TraceSink>(
         }
     }
     let correct = chip.predicted() == label;
-    chip.output_error(n - 1, Phase::Backward, false);
+    chip.output_error(n - 1, Phase::Backward);
     if n > 1 {
         chip.send_output_error(0);
     }

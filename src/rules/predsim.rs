@@ -54,7 +54,7 @@ pub fn train_batch<D: Datapath, T: TraceSink>(
                 chip.keep_output(i);
                 chip.send_activation(i, Phase::Forward);
             } else {
-                chip.output_error(i, Phase::LocalError, false);
+                chip.output_error(i, Phase::LocalError);
                 chip.update(i);
             }
         }

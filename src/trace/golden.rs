@@ -831,7 +831,7 @@ fn record_with<V: Raw>(
             let st1 = chip.dp.lfsr().state();
             let ov1 = chip.dp.overflow();
             if output {
-                chip.output_error(i, Phase::LocalError, false);
+                chip.output_error(i, Phase::LocalError);
             } else {
                 chip.send_activation(i, Phase::Forward);
                 chip.local_error(i);

@@ -94,6 +94,15 @@ pub(super) struct Feedback<V> {
     shift: u32,
 }
 
+impl<V> Feedback<V> {
+    /// Whether layer `j` keeps a `classes`-value vector after its error in
+    /// the error bank (a learned classifier's error, or a received output
+    /// error).
+    pub(super) fn has_error_vector(&self, j: usize) -> bool {
+        self.layers.get(j).is_some_and(|l| !l.e_cls.is_empty())
+    }
+}
+
 /// Power-of-two exponent `k` of PEPITA's input-modulation matrix for `d`
 /// inputs: `2^-k` nearest the standard deviation of the paper's
 /// `0.05 · U(−√(6/d), √(6/d))`, which is `0.05·√(2/d)` (784 inputs: `k = 9`).
@@ -302,7 +311,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             layers: fb,
             shift,
         };
-        Ok(())
+        self.check_error_bank()
     }
 
     /// ROM words read and generator steps of one use of `entries` entries.
