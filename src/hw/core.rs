@@ -1181,7 +1181,11 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let last = self.layers.len() - 1;
         let classes = self.words(BankRole::Error, self.net.classes(), self.bits.error);
         let end = |k: usize| {
-            let extra = if self.fb.has_error_vector(k) { classes } else { 0 };
+            let extra = if self.fb.has_error_vector(k) {
+                classes
+            } else {
+                0
+            };
             self.place[k].e + self.place[k].e_words + extra
         };
         let slots = kept * self.place[last].e_words;
