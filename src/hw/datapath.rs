@@ -38,6 +38,26 @@ pub enum Activation {
 /// Leaky ReLU's negative slope is `2^-LEAKY_SHIFT` (1/8).
 pub const LEAKY_SHIFT: u32 = 3;
 
+impl Activation {
+    /// Whether the derivative at the output `h` is 1, where `one` is the
+    /// value 1.0 in `h`'s representation (the largest activation when 1.0
+    /// does not fit): ReLU `h > 0`, hard-tanh `−one < h < one`, leaky ReLU
+    /// `h ≥ 0`. Elsewhere the derivative is 0, or `2^-LEAKY_SHIFT` for
+    /// leaky ReLU. The one definition both datapaths use.
+    #[inline]
+    pub fn slope_is_one<T: PartialOrd + std::ops::Neg<Output = T> + Copy + Default>(
+        self,
+        h: T,
+        one: T,
+    ) -> bool {
+        match self {
+            Activation::Relu => h > T::default(),
+            Activation::HardTanh => h > -one && h < one,
+            Activation::LeakyRelu => h >= T::default(),
+        }
+    }
+}
+
 /// Which matrix a (transposed) mat-vec reads: its format differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Matrix {
@@ -883,19 +903,13 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
     fn mask_derivative(&self, f: Activation, h: &[V], e: &mut [V]) {
         let one = self.one_act.min(self.activation.max_raw() as i64);
         for (x, &hv) in e.iter_mut().zip(h) {
-            let hv = hv.to_i64();
-            let active = match f {
-                Activation::Relu => hv > 0,
-                Activation::HardTanh => hv > -one && hv < one,
-                Activation::LeakyRelu if hv < 0 => {
-                    *x = V::from_i64_unchecked(x.to_i64() >> LEAKY_SHIFT);
-                    true
-                }
-                Activation::LeakyRelu => true,
-            };
-            if !active {
-                *x = V::default();
+            if f.slope_is_one(hv.to_i64(), one) {
+                continue;
             }
+            *x = match f {
+                Activation::LeakyRelu => V::from_i64_unchecked(x.to_i64() >> LEAKY_SHIFT),
+                _ => V::default(),
+            };
         }
     }
 
@@ -942,12 +956,7 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
 
     fn active(&self, f: Activation, v: V) -> bool {
         let one = self.one_act.min(self.activation.max_raw() as i64);
-        let v = v.to_i64();
-        match f {
-            Activation::Relu => v > 0,
-            Activation::HardTanh => v > -one && v < one,
-            Activation::LeakyRelu => v >= 0,
-        }
+        f.slope_is_one(v.to_i64(), one)
     }
 
     fn average(&mut self, vals: &[V], shift: u32) -> V {
@@ -1098,15 +1107,6 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     }
     let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
     acc.iter().sum::<f32>() + tail
-}
-
-#[inline]
-fn derivative(f: Activation, h: f32) -> bool {
-    match f {
-        Activation::Relu => h > 0.0,
-        Activation::HardTanh => h > -1.0 && h < 1.0,
-        Activation::LeakyRelu => h >= 0.0,
-    }
 }
 
 /// Leaky ReLU's slope below zero, `2^-LEAKY_SHIFT`, in `f32`.
@@ -1267,13 +1267,13 @@ impl Datapath for FloatDatapath {
     }
     fn mask_derivative(&self, f: Activation, h: &[f32], e: &mut [f32]) {
         for (x, &hv) in e.iter_mut().zip(h) {
-            if f == Activation::LeakyRelu {
-                if hv < 0.0 {
-                    *x *= LEAKY_SLOPE;
-                }
-            } else if !derivative(f, hv) {
-                *x = 0.0;
+            if f.slope_is_one(hv, 1.0) {
+                continue;
             }
+            *x = match f {
+                Activation::LeakyRelu => *x * LEAKY_SLOPE,
+                _ => 0.0,
+            };
         }
     }
     fn update(&mut self, w: &mut [f32], b: &mut [f32], e: &[f32], x: &[f32]) {
@@ -1290,7 +1290,7 @@ impl Datapath for FloatDatapath {
         }
     }
     fn active(&self, f: Activation, v: f32) -> bool {
-        derivative(f, v)
+        f.slope_is_one(v, 1.0)
     }
     fn average(&mut self, vals: &[f32], shift: u32) -> f32 {
         vals.iter().sum::<f32>() * (-(shift as f32)).exp2()

@@ -274,7 +274,7 @@ pub fn sim_error_f32(
     for j in 0..rows {
         let u: f32 = (0..b).map(|k| row[k] * (hs[k * rows + j] - mu[k])).sum();
         let v = sim_scale * ra * u + scale * e[j];
-        e[j] = if super::derivative(f, hs[a * rows + j]) {
+        e[j] = if f.slope_is_one(hs[a * rows + j], 1.0) {
             v
         } else {
             0.0
