@@ -29,6 +29,7 @@ use super::model::{BankRole, HwModel, Mapping, RomStorage, TensorClass};
 pub use super::netspec::NetSpec;
 use super::netspec::NetSpecError;
 use super::rom::ClassifierRom;
+use super::timing;
 use super::trace_sink::{AccessEvent, Bank, NoTrace, OpEvent, OpKind, TraceSink, Values};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -754,10 +755,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             });
             return;
         }
-        let ports = self.ports(unit, rw);
+        let add = timing::port_cycles(&self.model, unit, rw, words);
         let busy = &mut self.sched.call.busy[unit.index()][rw.index()];
         let cycle = self.sched.call.start + *busy;
-        *busy += words.div_ceil(ports);
+        *busy += add;
         let ev = AccessEvent {
             cycle,
             layer: layer as u32,
@@ -777,19 +778,6 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     }
 
     /// Ports of `unit` in direction `rw` (the ROM has one read port).
-    fn ports(&self, unit: Unit, rw: Rw) -> u64 {
-        match unit.bank_role() {
-            Some(role) => {
-                let b = self.model.bank(role);
-                match rw {
-                    Rw::Read => b.read_ports as u64,
-                    Rw::Write => b.write_ports as u64,
-                }
-            }
-            None => 1,
-        }
-    }
-
     /// The raw values of `src` into `self.sched.raw`, and their width; `None`
     /// in `f32` arithmetic or for [`Src::None`].
     fn raw_data(&mut self, src: Src) -> Option<u32> {
@@ -850,14 +838,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
 
     fn end_call(&mut self) {
         let call = self.sched.call;
-        let mac_cycles = call.macs.div_ceil(self.model.mac_lanes as u64);
-        let mut bound = mac_cycles;
-        for b in call.busy {
-            bound = bound.max(b[0]).max(b[1]);
-        }
-        let bw = self.model.dram.bandwidth_bytes_per_cycle;
-        bound = bound.max((call.dram_bytes as f64 / bw).ceil() as u64);
-        let cycles = bound + call.latency;
+        let mac_cycles = timing::mac_cycles(&self.model, call.macs);
+        let busy = call.busy.iter().flatten().copied();
+        let cycles = timing::cycles(&self.model, call.macs, busy, call.dram_bytes, call.latency);
         self.sink.op(&OpEvent {
             cycle: call.start,
             cycles,
@@ -872,7 +855,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let pending = std::mem::take(&mut self.sched.pending);
         for p in &pending {
             let start = self.sched.clock[p.core].max(end);
-            let busy = p.words.div_ceil(self.ports(p.unit, Rw::Write));
+            let busy = timing::port_cycles(&self.model, p.unit, Rw::Write, p.words);
             let ev = AccessEvent {
                 cycle: start,
                 layer: p.layer as u32,
@@ -1022,17 +1005,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// output write and, when activations round stochastically, one LFSR
     /// draw per output — in `phase` (`Forward`, or `Backward` when recomputing).
     pub fn forward(&mut self, i: usize, phase: Phase) {
+        let last = i + 1 == self.layers.len();
+        forward_values(&mut self.dp, self.net.activation, &mut self.layers[i], last);
         if let Some(g) = self.layers[i].conv_geom() {
             return self.conv_forward(i, g, phase);
-        }
-        let last = i + 1 == self.layers.len();
-        let act = self.net.activation;
-        {
-            let l = &mut self.layers[i];
-            self.dp.matvec(&l.w, &l.b, &l.x, &mut l.h);
-            if !last {
-                self.dp.activate(act, &mut l.h);
-            }
         }
         let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
         let (ab, wb) = (self.bits.activation, self.bits.weight);
@@ -1554,16 +1530,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let act = self.net.activation;
         self.dp.load_pixels(pixels, &mut self.layers[0].x);
         for i in 0..n {
-            let l = &mut self.layers[i];
-            if l.conv.is_some() {
-                // Activated before pooling.
-                conv::forward_values(&mut self.dp, act, l);
-            } else {
-                self.dp.matvec(&l.w, &l.b, &l.x, &mut l.h);
-                if i + 1 < n {
-                    self.dp.activate(act, &mut l.h);
-                }
-            }
+            forward_values(&mut self.dp, act, &mut self.layers[i], i + 1 == n);
             if i + 1 < n {
                 let (src, dst) = split_pair(&mut self.layers, i);
                 dst.x.copy_from_slice(&src.h);
@@ -1583,6 +1550,26 @@ pub fn core_index(mapping: Mapping, i: usize) -> usize {
     match mapping {
         Mapping::CorePerLayer => i,
         Mapping::SharedCore => 0,
+    }
+}
+
+/// The values of layer `l`'s forward pass, `h = f(W x + b)` (the output
+/// layer, `last`, stays linear; a conv layer is activated before pooling):
+/// the one computation both the counted [`Chip::forward`] and the uncounted
+/// inference use.
+fn forward_values<D: Datapath>(
+    dp: &mut D,
+    act: super::datapath::Activation,
+    l: &mut Layer<D::V>,
+    last: bool,
+) {
+    if l.conv.is_some() {
+        conv::forward_values(dp, act, l);
+    } else {
+        dp.matvec(&l.w, &l.b, &l.x, &mut l.h);
+        if !last {
+            dp.activate(act, &mut l.h);
+        }
     }
 }
 

@@ -29,31 +29,61 @@ pub struct Timing {
     pub samples_per_s: f64,
 }
 
-fn div_ceil_f(n: u64, d: f64) -> u64 {
-    (n as f64 / d).ceil() as u64
+/// Ports of `unit` in direction `rw` (the ROM has one read port).
+pub fn ports(model: &HwModel, unit: Unit, rw: Rw) -> u64 {
+    match unit.bank_role() {
+        Some(role) => {
+            let b = model.bank(role);
+            match rw {
+                Rw::Read => b.read_ports as u64,
+                Rw::Write => b.write_ports as u64,
+            }
+        }
+        None => 1,
+    }
+}
+
+/// Cycles `unit` is busy moving `words` words in direction `rw`,
+/// `ceil(words / ports)`.
+pub fn port_cycles(model: &HwModel, unit: Unit, rw: Rw, words: u64) -> u64 {
+    words.div_ceil(ports(model, unit, rw))
+}
+
+/// Cycles of the MAC array for `macs` multiply-accumulates,
+/// `ceil(MACs / lanes)`.
+pub fn mac_cycles(model: &HwModel, macs: u64) -> u64 {
+    macs.div_ceil(model.mac_lanes as u64)
+}
+
+/// The cycle formula, the one place it is written: `max(ceil(MACs /
+/// lanes), each bank and direction's busy cycles (`busy`, from
+/// [`port_cycles`]), ceil(DRAM bytes / bandwidth)) + latency`. Used per
+/// core and phase by [`estimate`] and per primitive call by the trace
+/// schedule.
+pub fn cycles(
+    model: &HwModel,
+    macs: u64,
+    busy: impl IntoIterator<Item = u64>,
+    dram_bytes: u64,
+    latency: u64,
+) -> u64 {
+    let dram = (dram_bytes as f64 / model.dram.bandwidth_bytes_per_cycle).ceil() as u64;
+    let bound = busy
+        .into_iter()
+        .fold(mac_cycles(model, macs).max(dram), u64::max);
+    bound + latency
 }
 
 /// Busy cycles of one core in one phase.
 pub fn phase_cycles(model: &HwModel, c: &CoreCounts, phase: Phase) -> u64 {
     let p = phase.index();
-    let mut bound = c.macs[p].div_ceil(model.mac_lanes as u64);
-    for unit in Unit::ALL {
-        let (r, w) = (
-            c.unit_phase_words(*unit, phase, Rw::Read),
-            c.unit_phase_words(*unit, phase, Rw::Write),
-        );
-        let (rp, wp) = match unit.bank_role() {
-            Some(role) => {
-                let b = model.bank(role);
-                (b.read_ports as u64, b.write_ports as u64)
-            }
-            None => (1, 1),
-        };
-        bound = bound.max(r.div_ceil(rp)).max(w.div_ceil(wp));
-    }
+    let busy = Unit::ALL.iter().flat_map(|&unit| {
+        Rw::ALL
+            .iter()
+            .map(move |&rw| port_cycles(model, unit, rw, c.unit_phase_words(unit, phase, rw)))
+    });
     let dram = c.dram_bytes[p][0] + c.dram_bytes[p][1];
-    bound = bound.max(div_ceil_f(dram, model.dram.bandwidth_bytes_per_cycle));
-    bound + c.latency_cycles[p]
+    cycles(model, c.macs[p], busy, dram, c.latency_cycles[p])
 }
 
 /// Cycles and throughput of a run of `samples` training samples;

@@ -208,14 +208,13 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         x + aux
     }
 
-    /// Forward pass of conv layer `i` with its pooling. Counts (in `phase`):
+    /// Counts of conv layer `i`'s forward pass with its pooling (the values
+    /// are computed by `forward_values` first). Counts (in `phase`):
     /// weights and biases read once, one input patch read per output
     /// position, `positions·out_c·in_c·k·k` MACs, the pooled output and the
     /// pool tensor written, the pooling unit's compares (max) or adds
     /// (average), and LFSR draws when activations round stochastically.
     pub(super) fn conv_forward(&mut self, i: usize, g: ConvGeom, phase: Phase) {
-        let act = self.net.activation;
-        forward_values(&mut self.dp, act, &mut self.layers[i]);
         let l = &mut self.layers[i];
         if let Some(cs) = l.conv.as_deref_mut().filter(|c| c.pending) {
             cs.pending = false;
