@@ -8,8 +8,8 @@
 //! the batch and the data (`docs/reliability.md`, "Resource limits"); the
 //! fixed overhead of the process (a few MiB) is left out.
 
+use crate::hw::core::host::host_alloc;
 use crate::hw::model::{HwModel, TensorClass};
-use crate::rules::Rule;
 use crate::sim::{Arith, TrainConfig};
 use std::fmt;
 
@@ -149,39 +149,67 @@ fn lane_bytes(model: &HwModel, arith: Arith) -> u64 {
     }
 }
 
+/// Host bytes of the datapath's per-vector scratch, per value of the widest
+/// layer vector: an upper bound of its transposed mat-vec column sums (an
+/// `i32` and two `i64`), the update's block of LFSR states (two `u32`) and
+/// the update-rounding counter's five `u32` radix buffers.
+pub const SCRATCH_BYTES_PER_VALUE: u64 = 48;
+
 /// Estimates the host memory of training `config` on `model` with
-/// `data_bytes` bytes of loaded data (images and labels of both splits).
+/// `data_bytes` bytes of loaded data (images and labels of both splits),
+/// from the chip's own allocation description
+/// ([`crate::hw::core::host::host_alloc`]: the lengths `Chip` allocates
+/// with) and the rule's kept tensors for one batch. A network whose sizes
+/// overflow 64 bits gives `u64::MAX`; one the chip would refuse gives its
+/// data part only (the run is refused with its own message).
 pub fn run_memory(model: &HwModel, config: &TrainConfig, data_bytes: u64) -> MemoryEstimate {
     let lane = lane_bytes(model, config.arith);
-    let sizes = &config.net.sizes;
-    let layers = sizes.len().saturating_sub(1);
-    let classes = sizes.last().copied().unwrap_or(0) as u64;
-    let batch = config.batch as u64;
     let mut e = MemoryEstimate {
         data_bytes,
         ..MemoryEstimate::default()
     };
-    for (i, pair) in sizes.windows(2).enumerate() {
-        let (cols, rows) = (pair[0] as u64, pair[1] as u64);
-        let params = rows.saturating_mul(cols).saturating_add(rows);
-        e.weight_bytes = e.weight_bytes.saturating_add(params.saturating_mul(lane));
-        e.params_bytes = e.params_bytes.saturating_add(params.saturating_mul(8));
-        if config.rule == Rule::Local && i + 1 < layers {
-            let entries = classes.saturating_mul(rows);
-            e.classifier_bytes = e
-                .classifier_bytes
-                .saturating_add(entries.saturating_mul(lane + 1));
-        }
-        let vectors = cols.saturating_add(rows.saturating_mul(2));
-        let mut buffers = vectors.saturating_mul(lane);
-        if let Rule::Bp(_) = config.rule {
-            // A batch of stashed inputs and saved errors.
-            let kept = batch.saturating_mul(cols.saturating_add(rows));
-            buffers = buffers.saturating_add(kept.saturating_mul(lane));
-        }
-        e.buffer_bytes = e.buffer_bytes.saturating_add(buffers);
+    let overflows = config.net.sizes.windows(2).any(|p| {
+        (p[0] as u64)
+            .checked_mul(p[1] as u64)
+            .and_then(|w| w.checked_add(p[1] as u64))
+            .and_then(|w| w.checked_mul(8))
+            .is_none()
+    });
+    if overflows {
+        e.weight_bytes = u64::MAX;
+        return e;
     }
+    let rule = config.rule;
+    let Ok(a) = host_alloc(
+        model,
+        &config.net,
+        rule.uses_classifiers(),
+        rule.feedback(),
+        rule.keeps(),
+        config.batch,
+    ) else {
+        return e;
+    };
+    e.weight_bytes = a.weight_values.saturating_mul(lane);
+    e.params_bytes = a.weight_values.saturating_mul(8);
+    e.classifier_bytes = a
+        .classifier_values
+        .saturating_mul(lane)
+        .saturating_add(a.rom_bytes);
+    e.buffer_bytes = a
+        .buffer_values
+        .saturating_mul(lane)
+        .saturating_add(a.buffer_bytes)
+        .saturating_add(a.widest.saturating_mul(SCRATCH_BYTES_PER_VALUE))
+        .saturating_add(counter_bytes(model, &config.net));
     e
+}
+
+/// Host bytes of the counters of every core, held by the chip and copied
+/// once into the run's result.
+fn counter_bytes(model: &HwModel, net: &crate::hw::netspec::NetSpec) -> u64 {
+    let cores = model.mapping.cores(net.layers() as u32) as u64;
+    2 * cores * std::mem::size_of::<crate::hw::counters::CoreCounts>() as u64
 }
 
 /// Peak resident memory of this process so far, bytes (`VmHWM` of
@@ -290,25 +318,37 @@ mod tests {
         )))
         .unwrap();
         // 784-1024-10 local, 16-bit lanes: params 784*1024+1024 and
-        // 1024*10+10; one hidden classifier of 10x1024 entries.
+        // 1024*10+10; one hidden classifier of 10x1024 entries (values,
+        // and sign bits in u64 words).
         let e = run_memory(&m, &config(Rule::Local, &[784, 1024, 10], 1), 1000);
         let params = 784 * 1024 + 1024 + 1024 * 10 + 10;
         assert_eq!(e.weight_bytes, params * 2);
         assert_eq!(e.params_bytes, params * 8);
-        assert_eq!(e.classifier_bytes, 10 * 1024 * 3);
-        assert_eq!(e.buffer_bytes, (784 + 2 * 1024 + 1024 + 2 * 10) * 2);
+        assert_eq!(e.classifier_bytes, 10 * 1024 * 2 + 10 * 1024 / 8);
+        // x, h, e of each layer, and the widest vector's scratch.
+        let vectors = (784 + 2 * 1024) + (1024 + 2 * 10);
+        let counters = 2 * 2 * std::mem::size_of::<crate::hw::counters::CoreCounts>() as u64;
+        assert_eq!(
+            e.buffer_bytes,
+            vectors * 2 + 1024 * SCRATCH_BYTES_PER_VALUE + counters
+        );
         assert_eq!(e.data_bytes, 1000);
-        // Backprop at batch 4: no classifier, a batch of inputs and errors.
+        // Backprop at batch 4: no classifier; a batch of every layer's
+        // input stashed and of output errors kept.
         let b = run_memory(
             &m,
             &config(Rule::Bp(BpPolicy::Stash), &[784, 1024, 10], 4),
             0,
         );
         assert_eq!(b.classifier_bytes, 0);
-        assert_eq!(
-            b.buffer_bytes,
-            e.buffer_bytes + 4 * (784 + 1024 + 1024 + 10) * 2
+        assert_eq!(b.buffer_bytes, e.buffer_bytes + 4 * (784 + 1024 + 10) * 2);
+        // Recompute stashes layer 0's input only.
+        let r = run_memory(
+            &m,
+            &config(Rule::Bp(BpPolicy::Recompute), &[784, 1024, 10], 4),
+            0,
         );
+        assert_eq!(r.buffer_bytes, e.buffer_bytes + 4 * (784 + 10) * 2);
         // An absurd layer saturates instead of overflowing.
         let huge = run_memory(&m, &config(Rule::Local, &[784, usize::MAX, 10], 1), 0);
         assert_eq!(huge.total(), u64::MAX);

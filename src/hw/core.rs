@@ -37,6 +37,7 @@ use rand_chacha::ChaCha8Rng;
 mod feedback;
 pub use feedback::{FeedbackKind, modulation_exponent};
 mod conv;
+pub mod host;
 mod similarity;
 pub use similarity::{SIM_COEF_BITS, coefficient_macs};
 
@@ -464,16 +465,17 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     capacity_bytes: wbank.capacity_bytes,
                 });
             }
+            let alloc =
+                host::LayerAlloc::of(i, n_layers, (cols, rows), *geom, classes, classifiers);
             let bound = 1.0 / (wc as f64).sqrt();
-            let w = (0..wr * wc)
+            let w = (0..alloc.weights)
                 .map(|_| dp.encode_real(TensorClass::Weight, rng.random_range(-bound..bound)))
                 .collect();
-            let b = (0..wr)
+            let b = (0..alloc.biases)
                 .map(|_| dp.encode_real(TensorClass::Weight, rng.random_range(-bound..bound)))
                 .collect();
-            let hidden = i + 1 < n_layers && classifiers;
             let rom_seed: u64 = rng.random();
-            let (rom, classifier) = if hidden {
+            let (rom, classifier) = if alloc.classifier > 0 {
                 let rom = ClassifierRom::generate(model.rom.storage, classes, rows, rom_seed);
                 let own = model.rom.words_for(rom.entries());
                 shared_rom_words += own;
@@ -498,7 +500,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                         frac: f.classifier.frac,
                     });
                 }
-                let vals = (0..rom.entries() as usize)
+                let vals = (0..alloc.classifier)
                     .map(|k| dp.encode_real(TensorClass::Classifier, rom.real(k)))
                     .collect();
                 (Some(rom), vals)
@@ -512,9 +514,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 b,
                 rom,
                 classifier,
-                x: vec![D::V::default(); cols],
-                h: vec![D::V::default(); rows],
-                e: vec![D::V::default(); rows],
+                x: vec![D::V::default(); alloc.x],
+                h: vec![D::V::default(); alloc.h],
+                e: vec![D::V::default(); alloc.e],
                 stash: Vec::new(),
                 saved_errors: Vec::new(),
                 conv: geom.map(|g| Box::new(conv::ConvState::new(g))),

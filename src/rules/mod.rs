@@ -11,6 +11,7 @@ pub mod local_learned;
 pub mod pepita;
 pub mod predsim;
 
+use crate::hw::core::host::{Keeps, StashKeeps};
 use crate::hw::core::{Chip, ChipError, FeedbackKind};
 use crate::hw::datapath::Datapath;
 use crate::hw::trace_sink::TraceSink;
@@ -177,6 +178,28 @@ impl Rule {
                 | Rule::Fa(_)
                 | Rule::Bp(_)
         )
+    }
+
+    /// What the rule keeps per sample of a batch on the chip (stashed
+    /// inputs, kept output errors, predsim's kept outputs): the per-batch
+    /// part of the host allocation (`hw::core::host::host_alloc`).
+    pub fn keeps(&self) -> Keeps {
+        let stash = |p: &BpPolicy| match p {
+            BpPolicy::Stash | BpPolicy::Spill => StashKeeps::All,
+            BpPolicy::Recompute => StashKeeps::First,
+        };
+        match self {
+            Rule::Bp(p) | Rule::Fa(p) | Rule::Dfa(p) => Keeps {
+                stash: stash(p),
+                output_errors: true,
+                hidden_outputs: false,
+            },
+            Rule::Predsim => Keeps {
+                hidden_outputs: true,
+                ..Keeps::default()
+            },
+            _ => Keeps::default(),
+        }
     }
 
     /// Whether the rule uses each hidden layer's fixed random classifier ROM.

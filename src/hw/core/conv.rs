@@ -45,15 +45,15 @@ pub(super) struct ConvState<V> {
 
 impl<V: Copy + Default> ConvState<V> {
     pub(super) fn new(geom: ConvGeom) -> Self {
-        let nn = geom.pool_n() * geom.pool_n();
+        let a = super::host::ConvAlloc::of(&geom);
         ConvState {
             geom,
-            aux: vec![0; geom.pool_tensor().0],
+            aux: vec![0; a.aux],
             pending: false,
-            patch: vec![V::default(); geom.patch_len()],
-            col: vec![V::default(); geom.out_c],
-            win: vec![V::default(); geom.out_c * nn],
-            delta: vec![V::default(); geom.conv_len()],
+            patch: vec![V::default(); a.patch],
+            col: vec![V::default(); a.col],
+            win: vec![V::default(); a.win],
+            delta: vec![V::default(); a.delta],
         }
     }
 }

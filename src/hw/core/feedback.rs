@@ -21,7 +21,7 @@
 //! - the output error a hidden core receives for direct feedback sits in
 //!   its error bank after the layer's error.
 
-use super::{Chip, ChipError, Src, conv, core_index};
+use super::{Chip, ChipError, Src, conv, core_index, host};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Datapath, Matrix};
 use crate::hw::model::{BankRole, RomStorage, TensorClass};
@@ -148,13 +148,15 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
             let core = core_index(mapping, i);
             let mut l = FbLayer::default();
+            let weight = conv::weight_shape(&self.layers[i]);
+            let a = host::FeedbackAlloc::of(kind, i, n, (cols, rows), weight, classes);
             let mut rng = ChaCha8Rng::seed_from_u64(layer_seed(seed, i));
             match kind {
                 FeedbackKind::Fixed | FeedbackKind::Direct if i > 0 => {
                     // FA: the layer's weight shape (a conv layer's kernels,
                     // `out_c × in_c·k·k`); DFA: `classes × cols`.
                     let (src, units) = if kind == FeedbackKind::Fixed {
-                        conv::weight_shape(&self.layers[i])
+                        weight
                     } else {
                         (classes, cols)
                     };
@@ -194,12 +196,12 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                             frac: self.model.formats.classifier.frac,
                         });
                     }
-                    l.b = (0..rom.entries() as usize)
+                    l.b = (0..a.rom_entries)
                         .map(|k| self.dp.encode_real(TensorClass::Classifier, rom.real(k)))
                         .collect();
                     l.rom = Some(rom);
-                    if kind == FeedbackKind::Direct && i + 1 < n {
-                        l.e_cls = vec![D::V::default(); classes];
+                    if a.e_cls > 0 {
+                        l.e_cls = vec![D::V::default(); a.e_cls];
                         let c = &mut self.counts[core];
                         let need =
                             ebank.words_for(rows as u64, eb) + ebank.words_for(classes as u64, eb);
@@ -228,20 +230,20 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                             });
                         }
                         shift = modulation_exponent(cols).saturating_sub(rom.scale_shift);
-                        l.b = (0..rom.entries() as usize)
+                        l.b = (0..a.rom_entries)
                             .map(|k| self.dp.encode_real(TensorClass::Classifier, rom.real(k)))
                             .collect();
                         l.rom = Some(rom);
-                        if n > 1 {
-                            l.e_cls = vec![D::V::default(); classes];
+                        if a.e_cls > 0 {
+                            l.e_cls = vec![D::V::default(); a.e_cls];
                             let c = &mut self.counts[core];
                             let need = ebank.words_for(rows as u64, eb)
                                 + ebank.words_for(classes as u64, eb);
                             c.error_peak_words = c.error_peak_words.max(need);
                         }
                     }
-                    if i + 1 < n {
-                        l.h1 = vec![D::V::default(); rows];
+                    if a.h1 > 0 {
+                        l.h1 = vec![D::V::default(); a.h1];
                         stash_used[core] += sbank.words_for(rows as u64, ab);
                         if stash_used[core] > sbank.capacity_words() {
                             return Err(ChipError::StashFull {
@@ -256,9 +258,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     shift = gamma_shift;
                     // The layer's input, and a hidden layer's output.
                     stash_used[core] += sbank.words_for(cols as u64, ab);
-                    if i + 1 < n {
-                        l.h1 = vec![D::V::default(); rows];
-                        l.tau = vec![D::V::default(); rows];
+                    if a.h1 > 0 {
+                        l.h1 = vec![D::V::default(); a.h1];
+                        l.tau = vec![D::V::default(); a.tau];
                         stash_used[core] += sbank.words_for(rows as u64, ab);
                     }
                     if stash_used[core] > sbank.capacity_words() {
@@ -279,9 +281,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                             })
                             .collect::<Vec<_>>()
                     };
-                    l.m = draw(classes * rows);
-                    l.mb = draw(classes);
-                    l.e_cls = vec![D::V::default(); classes];
+                    l.m = draw(a.m);
+                    l.mb = draw(a.mb);
+                    l.e_cls = vec![D::V::default(); a.e_cls];
                     let need = wbank.words_for((classes * rows + classes) as u64, wb);
                     // Per core: after the weights of every layer it holds.
                     l.m_addr = w_used[core];
