@@ -7,7 +7,7 @@
 //! must finish before the next forward pass uses the weights), so their
 //! cores' times add up. A shared core always adds up.
 
-use super::counters::{CoreCounts, Phase, Rw, Unit};
+use super::counters::{CoreCounts, CountOverflow, Phase, Rw, Unit, fit_u64, wide_sum};
 use super::model::{HwModel, Mapping};
 use serde::{Deserialize, Serialize};
 
@@ -29,18 +29,25 @@ pub struct Timing {
     pub samples_per_s: f64,
 }
 
-fn div_ceil_f(n: u64, d: f64) -> u64 {
-    (n as f64 / d).ceil() as u64
+fn div_ceil_f(n: u128, d: f64) -> u128 {
+    (n as f64 / d).ceil() as u128
 }
 
-/// Busy cycles of one core in one phase.
-pub fn phase_cycles(model: &HwModel, c: &CoreCounts, phase: Phase) -> u64 {
+/// Busy cycles of one core in one phase; an error names the core's phase
+/// (`core_phase_cycles[core][phase]`) or the counter whose sum passes 64
+/// bits. The bound and latencies are summed in 128 bits and checked.
+pub fn phase_cycles(
+    model: &HwModel,
+    c: &CoreCounts,
+    core: usize,
+    phase: Phase,
+) -> Result<u64, CountOverflow> {
     let p = phase.index();
-    let mut bound = c.macs[p].div_ceil(model.mac_lanes as u64);
+    let mut bound = u128::from(c.macs[p].div_ceil(u64::from(model.mac_lanes)));
     for unit in Unit::ALL {
         let (r, w) = (
-            c.unit_phase_words(*unit, phase, Rw::Read),
-            c.unit_phase_words(*unit, phase, Rw::Write),
+            c.unit_phase_words(*unit, phase, Rw::Read)?,
+            c.unit_phase_words(*unit, phase, Rw::Write)?,
         );
         let (rp, wp) = match unit.bank_role() {
             Some(role) => {
@@ -49,32 +56,50 @@ pub fn phase_cycles(model: &HwModel, c: &CoreCounts, phase: Phase) -> u64 {
             }
             None => (1, 1),
         };
-        bound = bound.max(r.div_ceil(rp)).max(w.div_ceil(wp));
+        bound = bound
+            .max(u128::from(r.div_ceil(rp)))
+            .max(u128::from(w.div_ceil(wp)));
     }
-    let dram = c.dram_bytes[p][0] + c.dram_bytes[p][1];
+    let dram = wide_sum(c.dram_bytes[p]);
     bound = bound.max(div_ceil_f(dram, model.dram.bandwidth_bytes_per_cycle));
-    bound + c.latency_cycles[p]
+    fit_u64(
+        || format!("core_phase_cycles[{core}][{phase}]"),
+        bound + u128::from(c.latency_cycles[p]),
+    )
 }
 
 /// Cycles and throughput of a run of `samples` training samples;
 /// `forward_only`: the rule updates each layer right after its forward step
-/// ([`crate::rules::Rule::is_forward_only`]).
+/// ([`crate::rules::Rule::is_forward_only`]). Cycle totals are `u64`,
+/// checked: a total past 64 bits is a [`CountOverflow`] naming it
+/// (`core_phase_cycles[c][p]`, `core_cycles[c]` or `total_cycles`).
 pub fn estimate(
     model: &HwModel,
     counts: &[CoreCounts],
     samples: u64,
     forward_only: bool,
-) -> Timing {
-    let core_phase_cycles: Vec<[u64; 4]> = counts
-        .iter()
-        .map(|c| std::array::from_fn(|p| phase_cycles(model, c, Phase::ALL[p])))
-        .collect();
-    let core_cycles: Vec<u64> = core_phase_cycles.iter().map(|p| p.iter().sum()).collect();
+) -> Result<Timing, CountOverflow> {
+    let mut core_phase_cycles: Vec<[u64; 4]> = Vec::with_capacity(counts.len());
+    let mut core_cycles: Vec<u64> = Vec::with_capacity(counts.len());
+    for (core, c) in counts.iter().enumerate() {
+        let mut phases = [0u64; 4];
+        for (slot, &phase) in phases.iter_mut().zip(Phase::ALL) {
+            *slot = phase_cycles(model, c, core, phase)?;
+        }
+        core_phase_cycles.push(phases);
+        core_cycles.push(fit_u64(
+            || format!("core_cycles[{core}]"),
+            wide_sum(phases),
+        )?);
+    }
     let pipelined = forward_only && model.mapping == Mapping::CorePerLayer && counts.len() > 1;
     let total_cycles = if pipelined {
         core_cycles.iter().copied().max().unwrap_or(0)
     } else {
-        core_cycles.iter().sum()
+        fit_u64(
+            || "total_cycles".into(),
+            wide_sum(core_cycles.iter().copied()),
+        )?
     };
     let cycles_per_sample = if samples == 0 {
         0.0
@@ -86,12 +111,12 @@ pub fn estimate(
     } else {
         0.0
     };
-    Timing {
+    Ok(Timing {
         core_phase_cycles,
         core_cycles,
         pipelined,
         total_cycles,
         cycles_per_sample,
         samples_per_s,
-    }
+    })
 }
