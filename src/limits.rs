@@ -278,7 +278,7 @@ mod tests {
     use super::*;
     use crate::hw::core::NetSpec;
     use crate::hw::datapath::Activation;
-    use crate::rules::BpPolicy;
+    use crate::rules::{BpPolicy, Rule};
 
     #[test]
     fn sizes_parse_with_binary_units() {

@@ -623,7 +623,32 @@ fn rows() -> Vec<Row> {
         (
             "layer size overflowing 64 bits, any limit",
             train("--layers 16,18446744073709551615,4 --max-memory 18446744073709551615"),
-            vec!["2^64 bytes", "--layers"],
+            vec![
+                "--layers",
+                "`18446744073709551615` (token 2)",
+                "18446744073709551615 outputs",
+                "2^48",
+            ],
+        ),
+        (
+            "input shape whose product wraps 64 bits",
+            train("--layers 1x4294967296x4294967296,10"),
+            vec![
+                "--layers",
+                "`1x4294967296x4294967296`",
+                "18446744073709551616 values",
+                "2^48",
+            ],
+        ),
+        (
+            "dense layer whose weights wrap 64 bits",
+            train("--layers 4294967296,4294967296,10"),
+            vec![
+                "--layers",
+                "`4294967296` (token 2)",
+                "biases are 18446744078004518912 values",
+                "2^48",
+            ],
         ),
         (
             "--max-memory not a size",

@@ -1372,7 +1372,7 @@ fn rom_storage_sign_bits_values_and_lfsr() {
             let rom: u64 = r
                 .counts
                 .iter()
-                .map(|c| c.unit_words(Unit::Rom, Rw::Read))
+                .map(|c| c.unit_words(Unit::Rom, Rw::Read).unwrap())
                 .sum();
             let steps: u64 = r
                 .counts
@@ -1438,11 +1438,15 @@ fn spill_splits_between_stash_bank_and_dram_exactly() {
                     m.dram.burst_bytes = burst;
                     m.mapping = mapping;
                     let r = check(&Case::new(m, shape, rule, batch, 10));
-                    let spilled: u64 = r.counts.iter().map(|c| c.dram_total(Rw::Write)).sum();
+                    let spilled: u64 = r
+                        .counts
+                        .iter()
+                        .map(|c| c.dram_total(Rw::Write).unwrap())
+                        .sum();
                     let stashed: u64 = r
                         .counts
                         .iter()
-                        .map(|c| c.unit_words(Unit::Stash, Rw::Write))
+                        .map(|c| c.unit_words(Unit::Stash, Rw::Write).unwrap())
                         .sum();
                     if batch > 1 {
                         assert!(spilled > 0 && stashed > 0, "some but not all spill");
@@ -1484,14 +1488,14 @@ fn predsim_keeps_inputs_and_outputs_in_stash_then_dram() {
     assert_eq!(c.spill_peak_bytes, 3 * 32 + 2 * 16);
     // The output core keeps nothing.
     assert_eq!(r.counts[1].stash_peak_words, 0);
-    assert_eq!(r.counts[1].dram_total(Rw::Write), 0);
+    assert_eq!(r.counts[1].dram_total(Rw::Write), Ok(0));
 
     // A one-word stash bank: everything in DRAM, the stash bank untouched.
     m.sram.stash.capacity_bytes = 8;
     let r = check(&Case::new(m, &[16, 8, 4], Rule::Predsim, 4, 10));
     let c = &r.counts[0];
-    assert_eq!(c.unit_words(Unit::Stash, Rw::Write), 0);
-    assert_eq!(c.unit_words(Unit::Stash, Rw::Read), 0);
+    assert_eq!(c.unit_words(Unit::Stash, Rw::Write).unwrap(), 0);
+    assert_eq!(c.unit_words(Unit::Stash, Rw::Read).unwrap(), 0);
     assert_eq!(c.stash_peak_words, 0);
     assert_eq!(c.spill_peak_bytes, 4 * (32 + 16));
 
@@ -1534,7 +1538,7 @@ fn predsim_keeps_inputs_and_outputs_in_stash_then_dram() {
                 let stashed: u64 = r
                     .counts
                     .iter()
-                    .map(|c| c.unit_words(Unit::Stash, Rw::Write))
+                    .map(|c| c.unit_words(Unit::Stash, Rw::Write).unwrap())
                     .sum();
                 assert!(
                     spilled > 0 && stashed > 0,
@@ -1574,7 +1578,7 @@ fn bp_peak_stash_is_batch_times_input_words_local_is_zero() {
             for c in &local.counts {
                 assert_eq!(c.stash_peak_words, 0);
                 assert_eq!(c.spill_peak_bytes, 0);
-                assert_eq!(c.unit_words(Unit::Stash, Rw::Write), 0);
+                assert_eq!(c.unit_words(Unit::Stash, Rw::Write).unwrap(), 0);
             }
         }
     }

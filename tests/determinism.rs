@@ -43,7 +43,8 @@ fn outcome(
         .flat_map(|(w, b)| w.iter().chain(b))
         .map(|x| x.to_bits())
         .collect();
-    let mut report = serde_json::to_value(RunReport::new(m, &result)).expect("report json");
+    let mut report =
+        serde_json::to_value(RunReport::new(m, &result).expect("counts fit")).expect("report json");
     report["run"]
         .as_object_mut()
         .expect("run object")

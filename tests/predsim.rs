@@ -263,7 +263,7 @@ fn predsim_counts_equal_their_closed_form() {
     assert_eq!(k.stash_peak_words, b * (w16(cols) + w16(rows)));
     assert_eq!(k.stash_words_now, 0);
     // Nothing spilled: DRAM only supplies the input pixels.
-    assert_eq!(k.dram_total(Rw::Write), 0);
+    assert_eq!(k.dram_total(Rw::Write), Ok(0));
     assert_eq!(k.dram_bytes[le.index()], [0, 0]);
     assert_eq!(k.dram_bytes[bw.index()], [0, 0]);
     // MACs of the local-error phase: Gram and sums, coefficients, and per

@@ -417,7 +417,10 @@ fn forward_only_rules_pipeline_the_others_are_update_locked() {
             test_limit: None,
         };
         let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
-        let t = locus::report::RunReport::new(&model, &r).estimated.timing;
+        let t = locus::report::RunReport::new(&model, &r)
+            .unwrap()
+            .estimated
+            .timing;
         assert_eq!(t.pipelined, pipelined, "{}", rule.label());
         let max = *t.core_cycles.iter().max().expect("cores");
         let sum: u64 = t.core_cycles.iter().sum();

@@ -221,7 +221,11 @@ fn events_sum_to_the_counts_and_tracing_changes_nothing() {
             assert_eq!(want.noc_words, got.noc_words, "{n}: core {k} link words");
             assert_eq!(want.noc_word_hops, got.noc_word_hops, "{n}: core {k} hops");
         }
-        let spilled: u64 = r.counts.iter().map(|c| c.dram_total(Rw::Write)).sum();
+        let spilled: u64 = r
+            .counts
+            .iter()
+            .map(|c| c.dram_total(Rw::Write).unwrap())
+            .sum();
         if case.name.contains("spill") {
             assert!(spilled > 0, "{}: the case must spill", case.name);
         }
@@ -264,7 +268,7 @@ fn addresses_lie_inside_their_memories_and_cycles_bound_the_estimate() {
             *free = a.cycle + a.words.div_ceil(ports);
         }
         let local = case.rule == Rule::Local;
-        let t = locus::hw::timing::estimate(m, &r.counts, r.samples, local);
+        let t = locus::hw::timing::estimate(m, &r.counts, r.samples, local).unwrap();
         for (core, want) in t.core_cycles.iter().enumerate() {
             let busy: u64 = rec
                 .ops
@@ -354,7 +358,8 @@ fn scalesim_files_hold_the_counted_addresses() {
             let want = match bank.unit() {
                 Some(u) => c.unit_words(u, rw),
                 None => c.dram_total(rw),
-            };
+            }
+            .unwrap();
             let text = String::from_utf8(bytes).unwrap();
             let (mut addrs, mut last, mut cols) = (0u64, None, None);
             for line in text.lines() {

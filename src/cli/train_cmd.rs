@@ -7,6 +7,7 @@ use clap::builder::RangedU64ValueParser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use locus::data::{Dataset, load_mnist_dir};
 use locus::hw::core::{ChipError, NetSpec};
+use locus::hw::counters::CountOverflow;
 use locus::hw::datapath::Activation;
 use locus::hw::model::{self, HwModel};
 use locus::limits::ByteSize;
@@ -314,7 +315,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let result = run_one(&model, &cfg, (&train, &test), args.run.watch, &pb)
         .map_err(|e| sim_error(&args.run, e))?;
     pb.finish_and_clear();
-    let report = RunReport::new(&model, &result);
+    let report = RunReport::new(&model, &result)?;
     if !lr_warned {
         warn_vanished_updates(&report);
     }
@@ -407,7 +408,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     if !std::io::stderr().is_terminal() {
         multi.set_draw_target(ProgressDrawTarget::hidden());
     }
-    let results: Vec<(Rule, Result<RunReport, SimError>)> = {
+    // A run that failed, or ran with a report or a total past 64 bits.
+    type Outcome = Result<Result<RunReport, CountOverflow>, SimError>;
+    let results: Vec<(Rule, Outcome)> = {
         use rayon::prelude::*;
         rules
             .par_iter()
@@ -427,7 +430,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let mut infeasible = Vec::new();
     for (rule, r) in results {
         match r {
-            Ok(rep) => runs.push(rep),
+            Ok(rep) => runs.push(rep?),
             Err(SimError::Chip(e)) if any_ran && rule_specific(&e) => infeasible.push(Infeasible {
                 rule: rule.label(),
                 reason: e.to_string(),

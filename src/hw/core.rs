@@ -448,6 +448,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let (cols, rows) = (net.sizes[i], net.sizes[i + 1]);
             // A conv layer's weight matrix is `out_c × (in_c·k·k)`.
             let (wr, wc) = geom.map_or((rows, cols), |g| (g.out_c, g.patch_len()));
+            // `net.geometry()` bounded `wr·wc + wr` by MAX_TENSOR_VALUES
+            // (2^48), so neither this nor any per-call count below wraps.
             let need = wbank.words_for((wr * wc + wr) as u64, bits.weight);
             shared_weight_words += need;
             let need_in_bank = match model.mapping {
@@ -842,7 +844,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let call = self.sched.call;
         let mac_cycles = timing::mac_cycles(&self.model, call.macs);
         let busy = call.busy.iter().flatten().copied();
-        let cycles = timing::cycles(&self.model, call.macs, busy, call.dram_bytes, call.latency);
+        let dram = u128::from(call.dram_bytes);
+        // One call's counts are bounded by the network's size limit.
+        let cycles = timing::cycles(&self.model, call.macs, busy, dram, call.latency) as u64;
         self.sink.op(&OpEvent {
             cycle: call.start,
             cycles,

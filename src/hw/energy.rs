@@ -2,7 +2,7 @@
 //! (Accelergy's split). Changing an energy never needs a rerun: the report
 //! keeps the counts and this multiplies them.
 
-use super::counters::{CoreCounts, Rw, Unit};
+use super::counters::{CoreCounts, Rw, Unit, wide_sum};
 use super::model::HwModel;
 use serde::{Deserialize, Serialize};
 
@@ -34,15 +34,24 @@ pub struct EnergyBreakdown {
     pub total_pj: f64,
 }
 
-/// The energy of the counted actions under `model`'s energy table.
+/// The energy of the counted actions under `model`'s energy table. Counts
+/// are summed exactly in 128 bits before the conversion to `f64`, so a
+/// total past 64 bits cannot wrap here (the report's 64-bit totals are
+/// checked separately).
 pub fn estimate(model: &HwModel, counts: &[CoreCounts]) -> EnergyBreakdown {
+    let total = |v: &[u64]| wide_sum(v.iter().copied()) as f64;
     let mut e = EnergyBreakdown::default();
     for c in counts {
         for unit in Unit::ALL {
-            let (r, w) = (
-                c.unit_words(*unit, Rw::Read) as f64,
-                c.unit_words(*unit, Rw::Write) as f64,
-            );
+            let words = |rw: Rw| {
+                wide_sum(
+                    c.words[unit.index()]
+                        .iter()
+                        .flatten()
+                        .map(|p| p[rw.index()]),
+                ) as f64
+            };
+            let (r, w) = (words(Rw::Read), words(Rw::Write));
             let pj = match unit.bank_role() {
                 Some(role) => {
                     let b = model.bank(role);
@@ -58,15 +67,15 @@ pub fn estimate(model: &HwModel, counts: &[CoreCounts]) -> EnergyBreakdown {
                 Unit::Rom => e.rom_pj += pj,
             }
         }
-        e.dram_pj += c.dram_total(Rw::Read) as f64 * model.dram.read_energy_pj_per_byte.pj
-            + c.dram_total(Rw::Write) as f64 * model.dram.write_energy_pj_per_byte.pj;
-        e.interconnect_pj += c.noc_word_hops.iter().sum::<u64>() as f64
-            * model.interconnect.energy_pj_per_word_hop.pj;
-        e.mac_pj += c.macs.iter().sum::<u64>() as f64 * model.energy.mac_pj.pj;
-        let steps = c.lfsr_draws.iter().sum::<u64>() + c.rom_generator_steps.iter().sum::<u64>();
-        e.lfsr_pj += steps as f64 * model.energy.lfsr_step_pj.pj;
-        e.pool_pj += c.compares.iter().sum::<u64>() as f64 * model.energy.compare_pj.pj
-            + c.adds.iter().sum::<u64>() as f64 * model.energy.add_pj.pj;
+        let dram = |rw: Rw| wide_sum(c.dram_bytes.iter().map(|p| p[rw.index()])) as f64;
+        e.dram_pj += dram(Rw::Read) * model.dram.read_energy_pj_per_byte.pj
+            + dram(Rw::Write) * model.dram.write_energy_pj_per_byte.pj;
+        e.interconnect_pj += total(&c.noc_word_hops) * model.interconnect.energy_pj_per_word_hop.pj;
+        e.mac_pj += total(&c.macs) * model.energy.mac_pj.pj;
+        let steps = total(&c.lfsr_draws) + total(&c.rom_generator_steps);
+        e.lfsr_pj += steps * model.energy.lfsr_step_pj.pj;
+        e.pool_pj += total(&c.compares) * model.energy.compare_pj.pj
+            + total(&c.adds) * model.energy.add_pj.pj;
     }
     e.total_pj = e.sram_weight_pj
         + e.sram_activation_pj

@@ -123,6 +123,87 @@ fn err(token: &str, index: Option<usize>, why: impl Into<String>) -> NetSpecErro
     }
 }
 
+/// The most values any one tensor of a network may hold, and the most
+/// weights and biases of one layer and multiply-accumulates of one layer's
+/// forward pass per sample: 2^48.
+///
+/// Why this bound: sizes, weight counts and MAC counts are used as `u64`
+/// (and `usize`) throughout the counted core, times a width of at most 64
+/// bits (2^48 · 64 = 2^54 bits), or summed a few at a time (a patch matrix,
+/// a layer's input, output and pool tensor, a backward pass's MACs plus an
+/// update's), so every such product and sum stays far below 2^64 once each
+/// factor is at most 2^48. It refuses nothing that could run: 2^48 values
+/// are 256 TiB even at one byte each (`--max-memory` refuses far smaller
+/// networks first), and ResNet-50's largest layer has about 2^21 weights and
+/// 2^27 MACs per sample.
+pub const MAX_TENSOR_VALUES: u64 = 1 << 48;
+
+/// `MAX_TENSOR_VALUES` as written in messages.
+const MAX_TENSOR_TEXT: &str = "2^48";
+
+/// Checks that `value` (the exact count, `None` when it does not even fit
+/// 128 bits) is at most [`MAX_TENSOR_VALUES`], returning it as a `usize`;
+/// the error names the token and the value, which `describe` puts in words
+/// (e.g. `the input has {} values`).
+fn bounded(
+    token: &str,
+    index: Option<usize>,
+    value: Option<u128>,
+    describe: impl Fn(&str) -> String,
+) -> Result<usize, NetSpecError> {
+    let v = match value {
+        Some(v) if v <= u128::from(MAX_TENSOR_VALUES) => v,
+        Some(v) => {
+            let why = describe(&v.to_string());
+            return Err(err(
+                token,
+                index,
+                format!("{why} (more than {MAX_TENSOR_TEXT})"),
+            ));
+        }
+        None => {
+            let why = describe("more than 2^128");
+            return Err(err(
+                token,
+                index,
+                format!("{why} (more than {MAX_TENSOR_TEXT})"),
+            ));
+        }
+    };
+    // At most 2^48: fits `usize` on every 64-bit host.
+    usize::try_from(v).map_err(|_| {
+        let why = describe(&v.to_string());
+        err(
+            token,
+            index,
+            format!("{why}, more than this host's {}-bit sizes", usize::BITS),
+        )
+    })
+}
+
+/// The exact product of `factors`, `None` past 128 bits.
+fn product(factors: &[usize]) -> Option<u128> {
+    factors
+        .iter()
+        .try_fold(1u128, |acc, &f| acc.checked_mul(f as u128))
+}
+
+/// Checks a dense layer of `rows` outputs on `cols` inputs: its weights and
+/// biases `rows·cols + rows` (which bound its MACs, `rows·cols`) at most
+/// [`MAX_TENSOR_VALUES`].
+fn check_dense_layer(
+    token: &str,
+    index: Option<usize>,
+    cols: usize,
+    rows: usize,
+) -> Result<(), NetSpecError> {
+    let weights = product(&[rows, cols]).and_then(|m| m.checked_add(rows as u128));
+    bounded(token, index, weights, |v| {
+        format!("the layer's {rows}x{cols} weights and {rows} biases are {v} values")
+    })
+    .map(|_| ())
+}
+
 /// Parses an integer `>= 1`.
 fn positive(s: &str) -> Option<usize> {
     match s.parse::<usize>() {
@@ -411,10 +492,52 @@ impl NetSpec {
         !self.stack.is_empty()
     }
 
+    /// Checks the sizes as [`NetSpec::parse`] would: at least an input and
+    /// one layer, every size nonzero and at most [`MAX_TENSOR_VALUES`], and
+    /// every dense layer's weights and biases (`rows·cols + rows`) at most
+    /// [`MAX_TENSOR_VALUES`]; for a CNN, the layer tokens are checked again
+    /// and must give `sizes`. A dense network built with [`NetSpec::dense`]
+    /// (from a JSON configuration, a sweep or `golden --layers`) is checked
+    /// here only, so every path that runs a network calls this (through
+    /// [`NetSpec::geometry`]). Errors name the offending size as the token.
+    pub fn validate(&self) -> Result<(), NetSpecError> {
+        self.geometry().map(|_| ())
+    }
+
+    /// Checks a dense network's sizes (see [`NetSpec::validate`]).
+    fn validate_dense(&self) -> Result<(), NetSpecError> {
+        if self.sizes.len() < 2 {
+            return Err(err(
+                &self.to_string(),
+                None,
+                "need an input and at least one layer, e.g. 784,10",
+            ));
+        }
+        for (i, &n) in self.sizes.iter().enumerate() {
+            let t = n.to_string();
+            if n == 0 {
+                return Err(err(&t, Some(i), "expected a size >= 1"));
+            }
+            bounded(&t, Some(i), Some(n as u128), |v| {
+                if i == 0 {
+                    format!("the input has {v} values")
+                } else {
+                    format!("the layer has {v} outputs")
+                }
+            })?;
+            if i > 0 {
+                check_dense_layer(&t, Some(i), self.sizes[i - 1], n)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The conv geometry of each weight layer (`None` for dense layers),
-    /// checked against `sizes`.
+    /// with the sizes validated ([`NetSpec::validate`]) and, for a CNN,
+    /// checked against the layer tokens.
     pub fn geometry(&self) -> Result<Vec<Option<ConvGeom>>, NetSpecError> {
         if self.stack.is_empty() {
+            self.validate_dense()?;
             return Ok(vec![None; self.layers()]);
         }
         let (sizes, geoms) = shapes(&self.stack)?;
@@ -469,10 +592,18 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
         let at = Some(i);
         match *tok {
             LayerSpec::Input { c, h, w } if i == 0 => {
+                let n = bounded(&t, at, product(&[c, h, w]), |v| {
+                    format!("the input has {v} values")
+                })?;
                 map = Some((c, h, w));
-                sizes.push(c * h * w);
+                sizes.push(n);
             }
-            LayerSpec::Dense(n) if i == 0 => sizes.push(n),
+            LayerSpec::Dense(n) if i == 0 => {
+                bounded(&t, at, Some(n as u128), |v| {
+                    format!("the input has {v} values")
+                })?;
+                sizes.push(n);
+            }
             LayerSpec::Input { .. } => {
                 return Err(err(
                     &t,
@@ -481,6 +612,11 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                 ));
             }
             LayerSpec::Dense(n) => {
+                bounded(&t, at, Some(n as u128), |v| {
+                    format!("the layer has {v} outputs")
+                })?;
+                let cols = sizes.last().copied().unwrap_or(0);
+                check_dense_layer(&t, at, cols, n)?;
                 map = None;
                 sizes.push(n);
                 geoms.push(None);
@@ -505,7 +641,10 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                         "a convolution needs a spatial input: start with CxHxW (e.g. 1x28x28) and put convolutions before dense layers",
                     ));
                 };
-                let side = |n: usize, what: &str| -> Result<usize, NetSpecError> {
+                // Side arithmetic in u128: `n + 2·pad` of two `usize`s
+                // cannot overflow there, nor can the output side.
+                let side = |n: usize, what: &str| -> Result<u128, NetSpecError> {
+                    let (n, k, pad, stride) = (n as u128, k as u128, pad as u128, stride as u128);
                     let padded = n + 2 * pad;
                     if k > padded {
                         return Err(err(
@@ -529,8 +668,28 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                     Ok((padded - k) / stride + 1)
                 };
                 let (oh, ow) = (side(h, "height")?, side(w, "width")?);
+                let positions = oh.checked_mul(ow);
+                let conv_len = positions.and_then(|p| p.checked_mul(out as u128));
+                let len = bounded(&t, at, conv_len, |v| {
+                    format!("the convolution's output has {v} values")
+                })?;
+                // Both sides are factors of `len`, at most 2^48.
+                let (oh, ow) = (oh as usize, ow as usize);
+                let patch = product(&[c, k, k]);
+                let weights = patch
+                    .and_then(|p| p.checked_mul(out as u128))
+                    .and_then(|m| m.checked_add(out as u128));
+                bounded(&t, at, weights, |v| {
+                    format!(
+                        "the layer's {out} kernels of {c}x{k}x{k} and {out} biases are {v} values"
+                    )
+                })?;
+                let macs = patch.and_then(|p| p.checked_mul(len as u128));
+                bounded(&t, at, macs, |v| {
+                    format!("the layer has {v} multiply-accumulates per sample")
+                })?;
                 map = Some((out, oh, ow));
-                sizes.push(out * oh * ow);
+                sizes.push(len);
                 geoms.push(Some(ConvGeom {
                     in_c: c,
                     in_h: h,
@@ -671,5 +830,79 @@ mod tests {
             assert!(e.contains(&format!("`{token}`")), "{text}: {e}");
             assert!(e.contains(why), "{text}: want {why:?} in {e}");
         }
+    }
+
+    #[test]
+    fn sizes_past_the_limit_are_refused_not_wrapped() {
+        let big = u64::MAX.to_string();
+        let cases = [
+            // 2^64 values: wrapped to 0 before.
+            (
+                "1x4294967296x4294967296,10".to_string(),
+                "1x4294967296x4294967296",
+                "the input has 18446744073709551616 values (more than 2^48)",
+            ),
+            (
+                format!("{big}x{big}x{big},10"),
+                "`18446744073709551615x18446744073709551615x18446744073709551615` (token 1)",
+                "more than 2^128 values",
+            ),
+            (
+                "4294967296,4294967296,10".to_string(),
+                "4294967296` (token 2)",
+                "biases are 18446744078004518912 values",
+            ),
+            (
+                format!("16,{big},4"),
+                "18446744073709551615` (token 2)",
+                "the layer has 18446744073709551615 outputs",
+            ),
+            // 2^48 + 1 outputs; 2^48 is the largest size allowed.
+            (
+                "1,281474976710657".to_string(),
+                "281474976710657",
+                "more than 2^48",
+            ),
+            // Padding that wrapped `n + 2·pad` before.
+            (
+                format!("1x1x1,conv{big}x{big}x1p9223372036854775808,10"),
+                "p9223372036854775808",
+                "biases are 340282366920938463426481119284349108226 values",
+            ),
+            // 2^24 kernels of 2^24·3·3 values: 9·2^48 weights, while the
+            // maps (9·2^24 and 2^24 values) are small.
+            (
+                "16777216x3x3,conv3x3x16777216,10".to_string(),
+                "conv3x3x16777216",
+                "16777216 kernels of 16777216x3x3 and 16777216 biases",
+            ),
+            // MACs past the limit with weights and maps within it:
+            // 2^20 positions x 2^15·1 x 2^14 kernels = 2^49.
+            (
+                "32768x1024x1024,conv1x1x16384,10".to_string(),
+                "conv1x1x16384",
+                "multiply-accumulates per sample",
+            ),
+        ];
+        for (text, token, why) in cases {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(token), "{text}: want {token:?} in {e}");
+            assert!(e.contains(why), "{text}: want {why:?} in {e}");
+        }
+        // At the limit exactly, and dense networks built from sizes.
+        let at = 1u64 << 47;
+        assert!(parse(&format!("1,{at}")).is_ok());
+        let dense = NetSpec::dense(vec![4_294_967_296, 4_294_967_296, 10], Activation::Relu);
+        let e = dense.validate().unwrap_err().to_string();
+        assert!(e.contains("`4294967296` (token 2)"), "{e}");
+        assert!(e.contains("more than 2^48"), "{e}");
+        assert_eq!(dense.geometry().unwrap_err().to_string(), e);
+        let zero = NetSpec::dense(vec![16, 0, 4], Activation::Relu);
+        assert!(zero.validate().unwrap_err().to_string().contains("`0`"));
+        assert!(
+            NetSpec::dense(vec![784, 256, 10], Activation::Relu)
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! must finish before the next forward pass uses the weights), so their
 //! cores' times add up. A shared core always adds up.
 
-use super::counters::{CoreCounts, Phase, Rw, Unit};
+use super::counters::{CoreCounts, CountOverflow, Phase, Rw, Unit, fit_u64, wide_sum};
 use super::model::{HwModel, Mapping};
 use serde::{Deserialize, Serialize};
 
@@ -57,54 +57,84 @@ pub fn mac_cycles(model: &HwModel, macs: u64) -> u64 {
 
 /// The cycle formula, the one place it is written: `max(ceil(MACs /
 /// lanes), each bank and direction's busy cycles (`busy`, from
-/// [`port_cycles`]), ceil(DRAM bytes / bandwidth)) + latency`. Used per
-/// core and phase by [`estimate`] and per primitive call by the trace
-/// schedule.
+/// [`port_cycles`]), ceil(DRAM bytes / bandwidth)) + latency`, in 128 bits
+/// (the caller checks the result into 64). Used per core and phase by
+/// [`estimate`] and per primitive call by the trace schedule.
 pub fn cycles(
     model: &HwModel,
     macs: u64,
     busy: impl IntoIterator<Item = u64>,
-    dram_bytes: u64,
+    dram_bytes: u128,
     latency: u64,
-) -> u64 {
-    let dram = (dram_bytes as f64 / model.dram.bandwidth_bytes_per_cycle).ceil() as u64;
+) -> u128 {
+    let dram = (dram_bytes as f64 / model.dram.bandwidth_bytes_per_cycle).ceil() as u128;
     let bound = busy
         .into_iter()
-        .fold(mac_cycles(model, macs).max(dram), u64::max);
-    bound + latency
+        .map(u128::from)
+        .fold(u128::from(mac_cycles(model, macs)).max(dram), u128::max);
+    bound + u128::from(latency)
 }
 
-/// Busy cycles of one core in one phase.
-pub fn phase_cycles(model: &HwModel, c: &CoreCounts, phase: Phase) -> u64 {
+/// Busy cycles of one core in one phase; an error names the core's phase
+/// (`core_phase_cycles[core][phase]`) or the counter whose sum passes 64
+/// bits. The bound and latencies are summed in 128 bits and checked.
+pub fn phase_cycles(
+    model: &HwModel,
+    c: &CoreCounts,
+    core: usize,
+    phase: Phase,
+) -> Result<u64, CountOverflow> {
     let p = phase.index();
-    let busy = Unit::ALL.iter().flat_map(|&unit| {
-        Rw::ALL
-            .iter()
-            .map(move |&rw| port_cycles(model, unit, rw, c.unit_phase_words(unit, phase, rw)))
-    });
-    let dram = c.dram_bytes[p][0] + c.dram_bytes[p][1];
-    cycles(model, c.macs[p], busy, dram, c.latency_cycles[p])
+    let mut busy = Vec::with_capacity(2 * Unit::COUNT);
+    for &unit in Unit::ALL {
+        for &rw in Rw::ALL {
+            busy.push(port_cycles(
+                model,
+                unit,
+                rw,
+                c.unit_phase_words(unit, phase, rw)?,
+            ));
+        }
+    }
+    let dram = wide_sum(c.dram_bytes[p]);
+    fit_u64(
+        || format!("core_phase_cycles[{core}][{phase}]"),
+        cycles(model, c.macs[p], busy, dram, c.latency_cycles[p]),
+    )
 }
 
 /// Cycles and throughput of a run of `samples` training samples;
 /// `forward_only`: the rule updates each layer right after its forward step
-/// ([`crate::rules::Rule::is_forward_only`]).
+/// ([`crate::rules::Rule::is_forward_only`]). Cycle totals are `u64`,
+/// checked: a total past 64 bits is a [`CountOverflow`] naming it
+/// (`core_phase_cycles[c][p]`, `core_cycles[c]` or `total_cycles`).
 pub fn estimate(
     model: &HwModel,
     counts: &[CoreCounts],
     samples: u64,
     forward_only: bool,
-) -> Timing {
-    let core_phase_cycles: Vec<[u64; 4]> = counts
-        .iter()
-        .map(|c| std::array::from_fn(|p| phase_cycles(model, c, Phase::ALL[p])))
-        .collect();
-    let core_cycles: Vec<u64> = core_phase_cycles.iter().map(|p| p.iter().sum()).collect();
+) -> Result<Timing, CountOverflow> {
+    let mut core_phase_cycles: Vec<[u64; 4]> = Vec::with_capacity(counts.len());
+    let mut core_cycles: Vec<u64> = Vec::with_capacity(counts.len());
+    for (core, c) in counts.iter().enumerate() {
+        let mut phases = [0u64; 4];
+        for (slot, &phase) in phases.iter_mut().zip(Phase::ALL) {
+            *slot = phase_cycles(model, c, core, phase)?;
+        }
+        core_phase_cycles.push(phases);
+        core_cycles.push(fit_u64(
+            || format!("core_cycles[{core}]"),
+            wide_sum(phases),
+        )?);
+    }
     let pipelined = forward_only && model.mapping == Mapping::CorePerLayer && counts.len() > 1;
     let total_cycles = if pipelined {
         core_cycles.iter().copied().max().unwrap_or(0)
     } else {
-        core_cycles.iter().sum()
+        fit_u64(
+            || "total_cycles".into(),
+            wide_sum(core_cycles.iter().copied()),
+        )?
     };
     let cycles_per_sample = if samples == 0 {
         0.0
@@ -116,12 +146,12 @@ pub fn estimate(
     } else {
         0.0
     };
-    Timing {
+    Ok(Timing {
         core_phase_cycles,
         core_cycles,
         pipelined,
         total_cycles,
         cycles_per_sample,
         samples_per_s,
-    }
+    })
 }

@@ -6,7 +6,7 @@ pub mod pareto;
 pub mod plot;
 pub mod table;
 
-use crate::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
+use crate::hw::counters::{Class, CoreCounts, CountOverflow, Phase, Rw, Unit, fit_u64, wide_sum};
 use crate::hw::energy::{self, EnergyBreakdown};
 use crate::hw::model::HwModel;
 use crate::hw::timing::{self, Timing};
@@ -155,14 +155,19 @@ pub struct RunSummary {
 }
 
 impl RunReport {
-    /// Builds the report of `result` under `model`.
-    pub fn new(model: &HwModel, result: &RunResult) -> Self {
+    /// Builds the report of `result` under `model`. Every total over
+    /// counters, cores, phases or classes is summed exactly and must fit 64
+    /// bits, like the counters themselves; one that does not is a
+    /// [`CountOverflow`] naming it (e.g. `totals.macs`), never a wrapped
+    /// number (`docs/report.md`, "Counts near 2^64").
+    pub fn new(model: &HwModel, result: &RunResult) -> Result<Self, CountOverflow> {
         let counts = &result.counts;
-        let totals = totals(model, result);
+        let totals = totals(model, counts, result.overflow.total())?;
         let energy = energy::estimate(model, counts);
         let forward_only = result.config.rule.is_forward_only();
-        let timing = timing::estimate(model, counts, result.samples, forward_only);
-        RunReport {
+        let timing = timing::estimate(model, counts, result.samples, forward_only)?;
+        let accesses = access_records(model, counts)?;
+        Ok(RunReport {
             schema: REPORT_SCHEMA,
             locus_version: env!("CARGO_PKG_VERSION").to_string(),
             model_name: model.name.clone(),
@@ -178,7 +183,7 @@ impl RunReport {
             measured: Measured {
                 samples: result.samples,
                 totals,
-                accesses: access_records(model, counts),
+                accesses,
                 cores: counts.clone(),
                 overflow: result.overflow,
                 update_rounding: result.update_rounding,
@@ -188,7 +193,7 @@ impl RunReport {
                 energy,
                 timing,
             },
-        }
+        })
     }
 
     /// Word width of the classifier ROM, bits (for converting ROM words to bytes).
@@ -211,7 +216,11 @@ fn word_bytes(model: &HwModel, unit: Unit) -> u64 {
     (bits as u64).div_ceil(8)
 }
 
-fn access_records(model: &HwModel, counts: &[CoreCounts]) -> Vec<AccessRecord> {
+/// Every nonzero counter with its bytes (`words × word bytes`, checked).
+fn access_records(
+    model: &HwModel,
+    counts: &[CoreCounts],
+) -> Result<Vec<AccessRecord>, CountOverflow> {
     let mut out = Vec::new();
     for (core, c) in counts.iter().enumerate() {
         for &unit in Unit::ALL {
@@ -220,6 +229,15 @@ fn access_records(model: &HwModel, counts: &[CoreCounts]) -> Vec<AccessRecord> {
                     for &rw in Rw::ALL {
                         let words = c.get_words(unit, class, phase, rw);
                         if words > 0 {
+                            let bytes = u128::from(words) * u128::from(word_bytes(model, unit));
+                            let bytes = fit_u64(
+                                || {
+                                    format!(
+                                        "accesses[core {core}][{unit}][{class}][{phase}][{rw}].bytes"
+                                    )
+                                },
+                                bytes,
+                            )?;
                             out.push(AccessRecord {
                                 core,
                                 unit,
@@ -227,7 +245,7 @@ fn access_records(model: &HwModel, counts: &[CoreCounts]) -> Vec<AccessRecord> {
                                 phase,
                                 rw,
                                 words,
-                                bytes: words * word_bytes(model, unit),
+                                bytes,
                             });
                         }
                     }
@@ -235,61 +253,133 @@ fn access_records(model: &HwModel, counts: &[CoreCounts]) -> Vec<AccessRecord> {
             }
         }
     }
-    out
+    Ok(out)
 }
 
-fn totals(model: &HwModel, result: &RunResult) -> Totals {
-    let counts = &result.counts;
+/// Exact read and write totals, checked into a [`ReadWrite`] named `name`.
+#[derive(Clone, Copy, Default)]
+struct WideRw {
+    read: u128,
+    write: u128,
+}
+
+impl WideRw {
+    fn fit(self, name: &str) -> Result<ReadWrite, CountOverflow> {
+        Ok(ReadWrite {
+            read: fit_u64(|| format!("totals.{name}.read"), self.read)?,
+            write: fit_u64(|| format!("totals.{name}.write"), self.write)?,
+        })
+    }
+}
+
+/// Totals over all cores, summed exactly in 128 bits (a per-core counter is
+/// at most 2^64 − 1 and there are few of them, so these sums cannot
+/// overflow) and checked into 64 bits at the end: an error names the total
+/// (`totals.<field>`) and gives its exact value.
+fn totals(
+    model: &HwModel,
+    counts: &[CoreCounts],
+    overflow_events: u64,
+) -> Result<Totals, CountOverflow> {
+    let fit = |name: &str, v: u128| fit_u64(|| format!("totals.{name}"), v);
     let mut t = Totals::default();
     let sram_units = [Unit::Weight, Unit::Activation, Unit::Error, Unit::Stash];
+    let word = |c: &CoreCounts, u: Unit, class: Class, p: Phase, rw: Rw| {
+        u128::from(c.get_words(u, class, p, rw))
+    };
     for &class in Class::ALL {
-        let mut rw = ReadWrite::default();
+        let mut rw = WideRw::default();
         for c in counts {
             for u in sram_units {
-                let wb = word_bytes(model, u);
+                let wb = u128::from(word_bytes(model, u));
                 for &p in Phase::ALL {
-                    rw.read += c.get_words(u, class, p, Rw::Read) * wb;
-                    rw.write += c.get_words(u, class, p, Rw::Write) * wb;
+                    rw.read += word(c, u, class, p, Rw::Read) * wb;
+                    rw.write += word(c, u, class, p, Rw::Write) * wb;
                 }
             }
         }
+        let rw = rw.fit(&format!("sram_bytes_by_class[{class}]"))?;
         t.sram_bytes_by_class.push((class, rw));
     }
+    let (mut words, mut all_bytes) = (WideRw::default(), WideRw::default());
     for u in sram_units {
-        let wb = word_bytes(model, u);
-        let mut bytes = ReadWrite::default();
+        let wb = u128::from(word_bytes(model, u));
+        let mut bytes = WideRw::default();
         for c in counts {
-            let (r, w) = (c.unit_words(u, Rw::Read), c.unit_words(u, Rw::Write));
-            t.sram_words.read += r;
-            t.sram_words.write += w;
-            bytes.read += r * wb;
-            bytes.write += w * wb;
+            for &class in Class::ALL {
+                for &p in Phase::ALL {
+                    let (r, w) = (
+                        word(c, u, class, p, Rw::Read),
+                        word(c, u, class, p, Rw::Write),
+                    );
+                    words.read += r;
+                    words.write += w;
+                    bytes.read += r * wb;
+                    bytes.write += w * wb;
+                }
+            }
         }
-        t.sram_bytes.read += bytes.read;
-        t.sram_bytes.write += bytes.write;
-        t.sram_bytes_by_bank.push((u, bytes));
+        all_bytes.read += bytes.read;
+        all_bytes.write += bytes.write;
+        t.sram_bytes_by_bank
+            .push((u, bytes.fit(&format!("sram_bytes_by_bank[{u}]"))?));
     }
-    let stash_wb = word_bytes(model, Unit::Stash);
-    let act_wb = word_bytes(model, Unit::Activation);
-    for c in counts {
-        t.rom_read_words += c.unit_words(Unit::Rom, Rw::Read);
-        t.rom_generator_steps += c.rom_generator_steps.iter().sum::<u64>();
-        t.dram_bytes.read += c.dram_total(Rw::Read);
-        t.dram_bytes.write += c.dram_total(Rw::Write);
-        t.dram_bursts.read += c.dram_bursts.iter().map(|p| p[0]).sum::<u64>();
-        t.dram_bursts.write += c.dram_bursts.iter().map(|p| p[1]).sum::<u64>();
-        t.interconnect_words += c.noc_words.iter().flatten().sum::<u64>();
-        t.interconnect_word_hops += c.noc_word_hops.iter().sum::<u64>();
-        t.macs += c.macs.iter().sum::<u64>();
-        t.lfsr_draws += c.lfsr_draws.iter().sum::<u64>();
-        t.peak_stash_bytes += c.stash_peak_words * stash_wb;
-        t.peak_spill_bytes += c.spill_peak_bytes;
-        t.peak_activation_storage_bytes +=
-            c.activation_peak_words * act_wb + c.stash_peak_words * stash_wb + c.spill_peak_bytes;
-        t.weight_bytes += c.weight_words * word_bytes(model, Unit::Weight);
+    t.sram_words = words.fit("sram_words")?;
+    t.sram_bytes = all_bytes.fit("sram_bytes")?;
+    let sum = |f: &dyn Fn(&CoreCounts) -> u128| counts.iter().map(f).sum::<u128>();
+    let stash_wb = u128::from(word_bytes(model, Unit::Stash));
+    let act_wb = u128::from(word_bytes(model, Unit::Activation));
+    let weight_wb = u128::from(word_bytes(model, Unit::Weight));
+    let rom = |c: &CoreCounts| {
+        wide_sum(
+            c.words[Unit::Rom.index()]
+                .iter()
+                .flatten()
+                .map(|p| p[Rw::Read.index()]),
+        )
+    };
+    t.rom_read_words = fit("rom_read_words", sum(&rom))?;
+    t.rom_generator_steps = fit(
+        "rom_generator_steps",
+        sum(&|c| wide_sum(c.rom_generator_steps)),
+    )?;
+    let dram = |c: &CoreCounts, r: usize| wide_sum(c.dram_bytes.iter().map(|p| p[r]));
+    let bursts = |c: &CoreCounts, r: usize| wide_sum(c.dram_bursts.iter().map(|p| p[r]));
+    t.dram_bytes = WideRw {
+        read: sum(&|c| dram(c, 0)),
+        write: sum(&|c| dram(c, 1)),
     }
-    t.overflow_events = result.overflow.total();
-    t
+    .fit("dram_bytes")?;
+    t.dram_bursts = WideRw {
+        read: sum(&|c| bursts(c, 0)),
+        write: sum(&|c| bursts(c, 1)),
+    }
+    .fit("dram_bursts")?;
+    t.interconnect_words = fit(
+        "interconnect_words",
+        sum(&|c| wide_sum(c.noc_words.iter().flatten().copied())),
+    )?;
+    t.interconnect_word_hops = fit(
+        "interconnect_word_hops",
+        sum(&|c| wide_sum(c.noc_word_hops)),
+    )?;
+    t.macs = fit("macs", sum(&|c| wide_sum(c.macs)))?;
+    t.lfsr_draws = fit("lfsr_draws", sum(&|c| wide_sum(c.lfsr_draws)))?;
+    let stash = |c: &CoreCounts| u128::from(c.stash_peak_words) * stash_wb;
+    t.peak_stash_bytes = fit("peak_stash_bytes", sum(&stash))?;
+    t.peak_spill_bytes = fit("peak_spill_bytes", sum(&|c| u128::from(c.spill_peak_bytes)))?;
+    t.peak_activation_storage_bytes = fit(
+        "peak_activation_storage_bytes",
+        sum(&|c| {
+            u128::from(c.activation_peak_words) * act_wb + stash(c) + u128::from(c.spill_peak_bytes)
+        }),
+    )?;
+    t.weight_bytes = fit(
+        "weight_bytes",
+        sum(&|c| u128::from(c.weight_words) * weight_wb),
+    )?;
+    t.overflow_events = overflow_events;
+    Ok(t)
 }
 
 /// A metric compared between the local rule and the best backprop policy.

@@ -317,7 +317,8 @@ fn dispatch<T: TraceSink>(
 }
 
 /// Checks a network against the data it trains on: at least an input and
-/// an output size, all nonzero; the input size equal to the data's sample
+/// an output size, all nonzero and within [`NetSpec::validate`]'s limits;
+/// the input size equal to the data's sample
 /// size; at least `classes` outputs. Errors name `layers`.
 pub fn check_network(net: &NetSpec, train: &Dataset, classes: usize) -> Result<(), SimError> {
     let bad = |field, value: String, why: String| Err(SimError::Config { field, value, why });
@@ -329,6 +330,9 @@ pub fn check_network(net: &NetSpec, train: &Dataset, classes: usize) -> Result<(
             "need an input and an output size, all nonzero".into(),
         );
     }
+    // Sizes past the netspec limit (a dense network from a JSON
+    // configuration is checked here first).
+    net.validate().map_err(ChipError::from)?;
     if sizes[0] != train.sample_len() {
         return bad(
             "layers",

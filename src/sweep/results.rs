@@ -350,14 +350,18 @@ fn run_point(spec: &LoadedSpec, p: &Point, train: &Dataset, test: &Dataset) -> P
         cycles_per_sample: None,
     };
     match sim::run(&p.model, &p.config, train, test, &mut |_, _| {}) {
-        Ok((result, _)) => {
-            let rep = RunReport::new(&p.model, &result);
-            r.epochs = result.epochs;
-            r.samples = result.samples;
-            r.totals = Some(rep.measured.totals);
-            r.energy_per_sample_pj = Some(rep.estimated.energy_per_sample_pj);
-            r.cycles_per_sample = Some(rep.estimated.timing.cycles_per_sample);
-        }
+        Ok((result, _)) => match RunReport::new(&p.model, &result) {
+            Ok(rep) => {
+                r.epochs = result.epochs;
+                r.samples = result.samples;
+                r.totals = Some(rep.measured.totals);
+                r.energy_per_sample_pj = Some(rep.estimated.energy_per_sample_pj);
+                r.cycles_per_sample = Some(rep.estimated.timing.cycles_per_sample);
+            }
+            // A total past 64 bits: the point is recorded with the error,
+            // like one the chip cannot hold.
+            Err(e) => r.error = Some(e.to_string()),
+        },
         Err(e @ (SimError::Chip(_) | SimError::Datapath(_) | SimError::Config { .. })) => {
             r.error = Some(e.to_string());
         }

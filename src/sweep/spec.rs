@@ -75,7 +75,11 @@ impl Layers {
     /// The network with hidden activation `activation`, or why it is not one.
     pub fn net(&self, activation: Activation) -> Result<NetSpec, String> {
         match self {
-            Layers::Sizes(sizes) => Ok(NetSpec::dense(sizes.clone(), activation)),
+            Layers::Sizes(sizes) => {
+                let net = NetSpec::dense(sizes.clone(), activation);
+                net.validate().map_err(|e| e.to_string())?;
+                Ok(net)
+            }
             Layers::Text(text) => NetSpec::parse(text, activation).map_err(|e| e.to_string()),
         }
     }

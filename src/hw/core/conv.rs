@@ -16,6 +16,13 @@
 //! accumulates each weight's gradient over all positions in the array's
 //! accumulators before one requantisation per weight. The backward pass
 //! reads the error, pool tensor, kernels and input once each.
+//!
+//! The closed-form counts multiply `positions`, `patch_len` and `out_c`
+//! (and word counts of at most 64 bits per value) in plain `usize`/`u64`:
+//! [`crate::hw::netspec::NetSpec`] bounded each layer's MACs
+//! `out_c·patch_len·positions`, weights and tensors by
+//! [`crate::hw::netspec::MAX_TENSOR_VALUES`] (2^48), so these products stay
+//! below 2^55 and cannot wrap.
 
 use super::{Chip, Layer, Src};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
