@@ -524,23 +524,25 @@ fn run_with<D: Datapath, T: TraceSink>(
         });
     }
     let params = chip
-        .layers
+        .layers()
         .iter()
         .map(|l| {
             (
-                l.w.iter()
-                    .map(|&v| chip.dp.decode_real(TensorClass::Weight, v))
+                l.w()
+                    .iter()
+                    .map(|&v| chip.datapath().decode_real(TensorClass::Weight, v))
                     .collect(),
-                l.b.iter()
-                    .map(|&v| chip.dp.decode_real(TensorClass::Weight, v))
+                l.b()
+                    .iter()
+                    .map(|&v| chip.datapath().decode_real(TensorClass::Weight, v))
                     .collect(),
             )
         })
         .collect();
     let counts = chip.counts().to_vec();
-    let datapath_lfsr_draws = chip.dp.lfsr_draws();
-    let overflow = chip.dp.overflow();
-    let update_rounding = chip.dp.update_rounding();
+    let datapath_lfsr_draws = chip.datapath().lfsr_draws();
+    let overflow = chip.datapath().overflow();
+    let update_rounding = chip.datapath().update_rounding();
     Ok((
         RunResult {
             config: config.clone(),
