@@ -264,12 +264,12 @@ fn pixels(n: usize, seed: u64) -> Vec<u8> {
 }
 
 fn params<T: locus::hw::trace_sink::TraceSink>(chip: &Chip<FloatDatapath, T>) -> Vec<Params> {
-    chip.layers
+    chip.layers()
         .iter()
         .map(|l| {
             (
-                l.w.iter().map(|&v| v as f64).collect(),
-                l.b.iter().map(|&v| v as f64).collect(),
+                l.w().iter().map(|&v| v as f64).collect(),
+                l.b().iter().map(|&v| v as f64).collect(),
             )
         })
         .collect()
@@ -300,9 +300,9 @@ fn check_step(case: &Case, rule: Rule, f: Activation) {
     let label = 1;
     let before = params(&chip);
     let classifiers: Vec<Vec<f64>> = chip
-        .layers
+        .layers()
         .iter()
-        .map(|l| l.classifier.iter().map(|&v| v as f64).collect())
+        .map(|l| l.classifier().iter().map(|&v| v as f64).collect())
         .collect();
     rule.train_batch(&mut chip, &[(&px, label)])
         .expect("trains");

@@ -191,9 +191,9 @@ fn f32_step_matches_an_f64_computation_of_each_rule() {
                 feedback_step(&mut want, &fb, direct, &x, label, lr);
             }
             Rule::Drtp => {
-                let ms: Vec<Vec<f64>> = chip.layers[..n - 1]
+                let ms: Vec<Vec<f64>> = chip.layers()[..n - 1]
                     .iter()
-                    .map(|l| l.classifier.iter().map(|&v| v as f64).collect())
+                    .map(|l| l.classifier().iter().map(|&v| v as f64).collect())
                     .collect();
                 drtp_step(&mut want, &ms, &x, label, lr);
             }
@@ -264,9 +264,9 @@ fn feedback_tensors_do_not_change_the_initial_weights() {
         let mut c =
             Chip::without_classifiers(&model, &net, FloatDatapath::new(2), 3).expect("maps");
         c.attach_feedback(kind, 3).expect("fits");
-        for (a, b) in c.layers.iter().zip(&plain.layers) {
-            assert_eq!(a.w, b.w, "{kind:?}");
-            assert_eq!(a.b, b.b, "{kind:?}");
+        for (a, b) in c.layers().iter().zip(plain.layers()) {
+            assert_eq!(a.w(), b.w(), "{kind:?}");
+            assert_eq!(a.b(), b.b(), "{kind:?}");
         }
     }
 }

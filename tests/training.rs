@@ -172,13 +172,13 @@ fn bp_step(net: &mut [RefLayer], x: &[f64], label: usize, lr: f64) {
 }
 
 fn snapshot(chip: &Chip<FloatDatapath>) -> Vec<RefLayer> {
-    chip.layers
+    chip.layers()
         .iter()
         .map(|l| RefLayer {
-            rows: l.rows,
-            cols: l.cols,
-            w: l.w.iter().map(|&v| v as f64).collect(),
-            b: l.b.iter().map(|&v| v as f64).collect(),
+            rows: l.rows(),
+            cols: l.cols(),
+            w: l.w().iter().map(|&v| v as f64).collect(),
+            b: l.b().iter().map(|&v| v as f64).collect(),
         })
         .collect()
 }
@@ -186,18 +186,18 @@ fn snapshot(chip: &Chip<FloatDatapath>) -> Vec<RefLayer> {
 /// The classifiers from the ROM signs: entry `±2^-k`, negative where the
 /// sign bit is set, `k = round(log2(sqrt(units)))`.
 fn classifiers(chip: &Chip<FloatDatapath>) -> Vec<Vec<f64>> {
-    let n = chip.layers.len();
-    chip.layers[..n - 1]
+    let n = chip.layers().len();
+    chip.layers()[..n - 1]
         .iter()
         .map(|l| {
-            let rom = l.rom.as_ref().expect("hidden layer has a ROM");
-            let k = (l.rows as f64).sqrt().log2().round();
+            let rom = l.rom().expect("hidden layer has a ROM");
+            let k = (l.rows() as f64).sqrt().log2().round();
             let mag = (-k).exp2();
             let m: Vec<f64> = (0..rom.entries() as usize)
                 .map(|e| if rom.signs[e] { -mag } else { mag })
                 .collect();
             // The datapath uses exactly these values.
-            let used: Vec<f64> = l.classifier.iter().map(|&v| v as f64).collect();
+            let used: Vec<f64> = l.classifier().iter().map(|&v| v as f64).collect();
             assert_eq!(m, used, "classifier entries");
             m
         })

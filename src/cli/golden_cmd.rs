@@ -2,6 +2,7 @@
 //! first training steps of a run, with a manifest, for the Verilog replay
 //! bench in `traces/rtl/` (`docs/formats.md`, "Golden vectors and memory images").
 
+use super::values;
 use anyhow::Context;
 use clap::Args;
 use clap::builder::RangedU64ValueParser;
@@ -39,7 +40,7 @@ pub struct GoldenArgs {
     )]
     pub layers: Vec<usize>,
     /// Hidden-layer activation.
-    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    #[arg(long, value_parser = values::parser::<Activation>(), default_value_t = Activation::Relu)]
     pub activation: Activation,
     /// Dataset directory; only its training split (train-images/-labels,
     /// raw or .gz) is read.

@@ -12,6 +12,7 @@ mod model_cmd;
 mod sweep_cmd;
 mod trace_cmd;
 mod train_cmd;
+mod values;
 
 /// Exit code for every user-facing error (bad file, field, value or path).
 const EXIT_USER_ERROR: u8 = 2;

@@ -10,6 +10,7 @@
 //! always stops when the estimate exceeds the free space of the output's
 //! file system.
 
+use super::values;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use flate2::Compression;
@@ -63,7 +64,7 @@ pub struct TracedRun {
     #[arg(long, value_parser = ["local", "bp"], default_value = "local")]
     pub rule: String,
     /// Backprop's buffering policy.
-    #[arg(long, value_enum, default_value_t = BpPolicy::Spill)]
+    #[arg(long, value_parser = values::parser::<BpPolicy>(), default_value_t = BpPolicy::Spill)]
     pub policy: BpPolicy,
     #[command(flatten)]
     pub run: RunArgs,
@@ -92,7 +93,7 @@ pub struct EventsArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Row format.
-    #[arg(long, value_enum, default_value_t = EventFormat::Csv)]
+    #[arg(long, value_parser = values::parser::<EventFormat>(), default_value_t = EventFormat::Csv)]
     pub format: EventFormat,
     #[command(flatten)]
     pub output: OutputArgs,

@@ -1,6 +1,7 @@
 //! `locus train` and `locus compare`: argument handling, progress bars,
 //! printing and report files around the library's training loop.
 
+use super::values;
 use anyhow::Context;
 use clap::Args;
 use clap::builder::RangedU64ValueParser;
@@ -30,7 +31,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "784,1024,1024,10", value_parser = parse_layers)]
     pub layers: NetSpec,
     /// Hidden-layer activation.
-    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    #[arg(long, value_parser = values::parser::<Activation>(), default_value_t = Activation::Relu)]
     pub activation: Activation,
     /// Passes over the training set (>= 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -53,7 +54,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "data/mnist")]
     pub data: PathBuf,
     /// Arithmetic: bit-exact fixed point, or f32 with the same counts.
-    #[arg(long, value_enum, default_value_t = Arith::Fixed)]
+    #[arg(long, value_parser = values::parser::<Arith>(), default_value_t = Arith::Fixed)]
     pub arith: Arith,
     /// Train on only the first N samples of each epoch.
     #[arg(long)]
@@ -81,7 +82,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = parse_train_rule, default_value = "local")]
     pub rule: String,
     /// Buffering policy of the rules with a backward pass (bp, fa, dfa).
-    #[arg(long, value_enum, default_value_t = BpPolicy::Spill)]
+    #[arg(long, value_parser = values::parser::<BpPolicy>(), default_value_t = BpPolicy::Spill)]
     pub policy: BpPolicy,
     #[command(flatten)]
     pub run: RunArgs,

@@ -203,27 +203,28 @@ struct StashSlot<V> {
     addr: u64,
 }
 
-/// State of one layer's core: parameters and buffers.
+/// State of one layer's core: parameters and buffers. Read through the
+/// getters; only the chip's counted primitives write it.
 pub struct Layer<V> {
     /// Outputs (a conv layer's pooled output map, flattened CHW).
-    pub rows: usize,
+    rows: usize,
     /// Inputs (a conv layer's input map, flattened CHW).
-    pub cols: usize,
+    cols: usize,
     /// Weights, row-major `rows × cols` (a conv layer: `out_c × (in_c·k·k)`,
     /// kernel order `[out][c][ky][kx]`).
-    pub w: Vec<V>,
+    w: Vec<V>,
     /// Biases, `rows` (a conv layer: `out_c`).
-    pub b: Vec<V>,
+    b: Vec<V>,
     /// Fixed random classifier (hidden layers).
-    pub rom: Option<ClassifierRom>,
+    rom: Option<ClassifierRom>,
     /// Classifier entries in the datapath's representation, row-major.
-    pub classifier: Vec<V>,
+    classifier: Vec<V>,
     /// Input buffer (activation bank).
-    pub x: Vec<V>,
+    x: Vec<V>,
     /// Output buffer (activation bank).
-    pub h: Vec<V>,
+    h: Vec<V>,
     /// This layer's error (error bank).
-    pub e: Vec<V>,
+    e: Vec<V>,
     stash: Vec<StashSlot<V>>,
     saved_errors: Vec<Vec<V>>,
     /// Conv layer state (`None` for a dense layer).
@@ -231,6 +232,42 @@ pub struct Layer<V> {
 }
 
 impl<V> Layer<V> {
+    /// Outputs (a conv layer's pooled output map, flattened CHW).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Inputs (a conv layer's input map, flattened CHW).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Weights, row-major `rows × cols` (a conv layer: `out_c × (in_c·k·k)`).
+    pub fn w(&self) -> &[V] {
+        &self.w
+    }
+    /// Biases, `rows` (a conv layer: `out_c`).
+    pub fn b(&self) -> &[V] {
+        &self.b
+    }
+    /// Fixed random classifier (hidden layers).
+    pub fn rom(&self) -> Option<&ClassifierRom> {
+        self.rom.as_ref()
+    }
+    /// Classifier entries in the datapath's representation, row-major.
+    pub fn classifier(&self) -> &[V] {
+        &self.classifier
+    }
+    /// Input buffer (activation bank).
+    pub fn x(&self) -> &[V] {
+        &self.x
+    }
+    /// Output buffer (activation bank).
+    pub fn h(&self) -> &[V] {
+        &self.h
+    }
+    /// This layer's error (error bank).
+    pub fn e(&self) -> &[V] {
+        &self.e
+    }
     /// The conv shape of this layer, `None` for a dense layer.
     pub fn conv_geom(&self) -> Option<crate::hw::netspec::ConvGeom> {
         self.conv.as_ref().map(|c| c.geom)
@@ -239,13 +276,44 @@ impl<V> Layer<V> {
 
 /// The modelled chip: the model, the datapath, every layer's core state,
 /// the counters and the trace sink.
+///
+/// The datapath and the layers are read through [`Chip::datapath`],
+/// [`Chip::layers`] and [`Chip::layer`]; only the counted primitives change
+/// them, so no caller (a rule included) can write a value the counts do not
+/// see. Neither compiles:
+///
+/// ```compile_fail,E0616
+/// # use locus::hw::core::Chip;
+/// # use locus::hw::datapath::FloatDatapath;
+/// fn poke(chip: &mut Chip<FloatDatapath>) {
+///     chip.layers[0].w[0] = 1.0;
+/// }
+/// ```
+///
+/// ```compile_fail,E0616
+/// # use locus::hw::core::Chip;
+/// # use locus::hw::datapath::FloatDatapath;
+/// fn swap(chip: &mut Chip<FloatDatapath>, other: FloatDatapath) {
+///     chip.dp = other;
+/// }
+/// ```
+///
+/// while reading does:
+///
+/// ```
+/// # use locus::hw::core::Chip;
+/// # use locus::hw::datapath::FloatDatapath;
+/// fn first_weight(chip: &Chip<FloatDatapath>) -> f32 {
+///     chip.layer(0).w()[0]
+/// }
+/// ```
 pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     model: HwModel,
     /// The datapath computing the values.
-    pub dp: D,
+    dp: D,
     net: NetSpec,
     /// Per-layer state.
-    pub layers: Vec<Layer<D::V>>,
+    layers: Vec<Layer<D::V>>,
     counts: Vec<CoreCounts>,
     label: usize,
     scratch: Vec<D::V>,
@@ -651,6 +719,18 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// Number of weight layers.
     pub fn num_layers(&self) -> usize {
         self.layers.len()
+    }
+    /// The datapath, read-only (its LFSR, overflow and draw counts).
+    pub fn datapath(&self) -> &D {
+        &self.dp
+    }
+    /// Every layer's state, read-only.
+    pub fn layers(&self) -> &[Layer<D::V>] {
+        &self.layers
+    }
+    /// Layer `i`'s state, read-only. Panics if `i >= num_layers()`.
+    pub fn layer(&self, i: usize) -> &Layer<D::V> {
+        &self.layers[i]
     }
     /// Counters, one entry per core.
     pub fn counts(&self) -> &[CoreCounts] {

@@ -19,44 +19,10 @@ pub mod similarity;
 
 pub use rounding::UpdateRounding;
 
-/// Hidden-layer activation function, defined on the stored values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// `max(x, 0)`; derivative 1 where the output is > 0, else 0.
-    Relu,
-    /// `clamp(x, -1, 1)`; derivative 1 where the output is strictly inside (-1, 1).
-    HardTanh,
-    /// Leaky ReLU, `x` for `x ≥ 0` and `2^-LEAKY_SHIFT · x` below (slope
-    /// 1/8, the power of two nearest GAIT-prop's 0.1): invertible, so a
-    /// target can be carried back through it. Derivative 1 where the output
-    /// is `≥ 0`, else `2^-LEAKY_SHIFT`; in fixed point both the activation
-    /// and the derivative's product are arithmetic right shifts (floor).
-    LeakyRelu,
-}
+pub use super::netspec::Activation;
 
 /// Leaky ReLU's negative slope is `2^-LEAKY_SHIFT` (1/8).
 pub const LEAKY_SHIFT: u32 = 3;
-
-impl Activation {
-    /// Whether the derivative at the output `h` is 1, where `one` is the
-    /// value 1.0 in `h`'s representation (the largest activation when 1.0
-    /// does not fit): ReLU `h > 0`, hard-tanh `−one < h < one`, leaky ReLU
-    /// `h ≥ 0`. Elsewhere the derivative is 0, or `2^-LEAKY_SHIFT` for
-    /// leaky ReLU. The one definition both datapaths use.
-    #[inline]
-    pub fn slope_is_one<T: PartialOrd + std::ops::Neg<Output = T> + Copy + Default>(
-        self,
-        h: T,
-        one: T,
-    ) -> bool {
-        match self {
-            Activation::Relu => h > T::default(),
-            Activation::HardTanh => h > -one && h < one,
-            Activation::LeakyRelu => h >= T::default(),
-        }
-    }
-}
 
 /// Which matrix a (transposed) mat-vec reads: its format differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -564,7 +530,7 @@ impl<V: Raw> FixedDatapath<V> {
 
 /// `round_half_up(p · 2^frac / 255)` saturated: the pixel mapping of `data`.
 fn pixel_table(a: QFormat) -> [i32; 256] {
-    let scale = crate::data::PixelScale::new(a);
+    let scale = crate::quant::PixelScale::new(a);
     std::array::from_fn(|p| scale.raw(p as u8))
 }
 

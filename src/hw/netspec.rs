@@ -9,9 +9,81 @@
 //! `[out][c][ky][kx]`, so the weights of one output channel are one row of an
 //! `out × (c·K·K)` matrix, like a dense layer's.
 
-use super::datapath::Activation;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+
+/// Hidden-layer activation function, defined on the stored values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `max(x, 0)`; derivative 1 where the output is > 0, else 0.
+    Relu,
+    /// `clamp(x, -1, 1)`; derivative 1 where the output is strictly inside (-1, 1).
+    HardTanh,
+    /// Leaky ReLU, `x` for `x ≥ 0` and `2^-LEAKY_SHIFT · x` below (slope
+    /// 1/8, the power of two nearest GAIT-prop's 0.1): invertible, so a
+    /// target can be carried back through it. Derivative 1 where the output
+    /// is `≥ 0`, else `2^-LEAKY_SHIFT`; in fixed point both the activation
+    /// and the derivative's product are arithmetic right shifts (floor).
+    LeakyRelu,
+}
+
+impl Activation {
+    /// Whether the derivative at the output `h` is 1, where `one` is the
+    /// value 1.0 in `h`'s representation (the largest activation when 1.0
+    /// does not fit): ReLU `h > 0`, hard-tanh `−one < h < one`, leaky ReLU
+    /// `h ≥ 0`. Elsewhere the derivative is 0, or `2^-LEAKY_SHIFT` for
+    /// leaky ReLU. The one definition both datapaths use.
+    #[inline]
+    pub fn slope_is_one<T: PartialOrd + std::ops::Neg<Output = T> + Copy + Default>(
+        self,
+        h: T,
+        one: T,
+    ) -> bool {
+        match self {
+            Activation::Relu => h > T::default(),
+            Activation::HardTanh => h > -one && h < one,
+            Activation::LeakyRelu => h >= T::default(),
+        }
+    }
+
+    /// Every activation, in the order the command line lists them.
+    pub const ALL: [Activation; 3] = [
+        Activation::Relu,
+        Activation::HardTanh,
+        Activation::LeakyRelu,
+    ];
+
+    /// The name on the command line (and `Display`, `FromStr`).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::HardTanh => "hard-tanh",
+            Activation::LeakyRelu => "leaky-relu",
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Activation {
+    /// The error names the text and the accepted names.
+    type Err = String;
+
+    /// The activation named `s` (one of relu, hard-tanh, leaky-relu).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Activation::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| {
+                format!("unknown activation '{s}' (one of: relu, hard-tanh, leaky-relu)")
+            })
+    }
+}
 
 /// Pooling of a conv layer's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,6 +7,7 @@ mod accum;
 mod format;
 mod lfsr;
 mod overflow;
+mod pixel;
 mod raw;
 mod requant;
 
@@ -14,5 +15,6 @@ pub use accum::{AccBitsError, AccFormat, MAX_ACC_BITS, MIN_ACC_BITS};
 pub use format::{FormatError, MAX_BITS, MIN_BITS, Overflow, QFormat, Rounding};
 pub use lfsr::{LFSR_MASK, LFSR_PERIOD, Lfsr, LfsrBlock, LfsrJump, ZeroSeed, galois_step};
 pub use overflow::OverflowStats;
+pub use pixel::PixelScale;
 pub use raw::Raw;
 pub use requant::{MAX_SHIFT, OverflowEvent, Requantizer, ShiftError, reference_requantize};

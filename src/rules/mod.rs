@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How backprop keeps the activations its backward pass needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BpPolicy {
     /// Every layer input stays in the on-chip stash bank (an error if it
@@ -43,6 +43,24 @@ impl BpPolicy {
             BpPolicy::Spill => "spill",
             BpPolicy::Recompute => "recompute",
         }
+    }
+}
+impl fmt::Display for BpPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BpPolicy {
+    /// The error names the text and the accepted names.
+    type Err = String;
+
+    /// The policy named `s` (one of stash, spill, recompute).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        BpPolicy::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown policy '{s}' (one of: stash, spill, recompute)"))
     }
 }
 

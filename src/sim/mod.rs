@@ -14,19 +14,52 @@ use crate::hw::model::{HwModel, TensorClass};
 use crate::hw::trace_sink::{NoTrace, TraceSink};
 use crate::rules::Rule;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::num::NonZeroU64;
 
 mod watch;
 pub use watch::{LMS_STABLE_GAIN, LayerWatch, WATCH_PROBE, WatchPoint};
 
 /// Arithmetic of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arith {
     /// Bit-exact fixed point in the model's formats.
     Fixed,
     /// `f32` with no rounding: the same operations and counts.
     F32,
+}
+
+impl Arith {
+    /// Every arithmetic, in the order the command line lists them.
+    pub const ALL: [Arith; 2] = [Arith::Fixed, Arith::F32];
+
+    /// The name on the command line (and `Display`, `FromStr`).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Arith::Fixed => "fixed",
+            Arith::F32 => "f32",
+        }
+    }
+}
+
+impl fmt::Display for Arith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Arith {
+    /// The error names the text and the accepted names.
+    type Err = String;
+
+    /// The arithmetic named `s` (one of fixed, f32).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Arith::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown arithmetic '{s}' (one of: fixed, f32)"))
+    }
 }
 
 /// Everything that defines a training run besides the model and the data.
@@ -414,12 +447,7 @@ fn check_gaitprop(net: &NetSpec, g: u32) -> Result<(), SimError> {
     if net.activation != Activation::LeakyRelu {
         return bad(
             "activation",
-            match net.activation {
-                Activation::Relu => "relu",
-                Activation::HardTanh => "hard-tanh",
-                Activation::LeakyRelu => "leaky-relu",
-            }
-            .to_string(),
+            net.activation.to_string(),
             format!("{rule} needs invertible layers: use --activation leaky-relu"),
         );
     }
@@ -528,23 +556,25 @@ fn run_with<D: Datapath, T: TraceSink>(
         });
     }
     let params = chip
-        .layers
+        .layers()
         .iter()
         .map(|l| {
             (
-                l.w.iter()
-                    .map(|&v| chip.dp.decode_real(TensorClass::Weight, v))
+                l.w()
+                    .iter()
+                    .map(|&v| chip.datapath().decode_real(TensorClass::Weight, v))
                     .collect(),
-                l.b.iter()
-                    .map(|&v| chip.dp.decode_real(TensorClass::Weight, v))
+                l.b()
+                    .iter()
+                    .map(|&v| chip.datapath().decode_real(TensorClass::Weight, v))
                     .collect(),
             )
         })
         .collect();
     let counts = chip.counts().to_vec();
-    let datapath_lfsr_draws = chip.dp.lfsr_draws();
-    let overflow = chip.dp.overflow();
-    let update_rounding = chip.dp.update_rounding();
+    let datapath_lfsr_draws = chip.datapath().lfsr_draws();
+    let overflow = chip.datapath().overflow();
+    let update_rounding = chip.datapath().update_rounding();
     Ok((
         RunResult {
             config: config.clone(),

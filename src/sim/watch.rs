@@ -64,16 +64,17 @@ pub fn observe<D: Datapath, T: TraceSink>(
     samples: u64,
     lr: f64,
 ) -> WatchPoint {
-    let n = chip.layers.len();
+    let n = chip.layers().len();
     let mut layers: Vec<LayerWatch> = chip
-        .layers
+        .layers()
         .iter()
         .map(|l| {
-            let w: Vec<f64> =
-                l.w.iter()
-                    .chain(&l.b)
-                    .map(|&v| chip.dp.decode_real(TensorClass::Weight, v))
-                    .collect();
+            let w: Vec<f64> = l
+                .w()
+                .iter()
+                .chain(l.b())
+                .map(|&v| chip.datapath().decode_real(TensorClass::Weight, v))
+                .collect();
             LayerWatch {
                 weight_max_abs: w.iter().fold(0.0, |m, v| m.max(v.abs())),
                 weight_rms: (w.iter().map(|v| v * v).sum::<f64>() / w.len().max(1) as f64).sqrt(),
@@ -86,18 +87,19 @@ pub fn observe<D: Datapath, T: TraceSink>(
     let (mut correct, mut sum_input_power, mut max_input_power) = (0usize, 0.0, 0.0f64);
     for k in 0..probe {
         correct += usize::from(chip.infer(test.sample(k)) == test.label(k));
-        for (lw, l) in layers.iter_mut().zip(&chip.layers) {
+        for (lw, l) in layers.iter_mut().zip(chip.layers()) {
             let (power, max) = power_and_max(
-                l.h.iter()
-                    .map(|&v| chip.dp.decode_real(TensorClass::Activation, v)),
+                l.h()
+                    .iter()
+                    .map(|&v| chip.datapath().decode_real(TensorClass::Activation, v)),
             );
             lw.output_power += power / probe as f64;
             lw.output_max_abs = lw.output_max_abs.max(max);
         }
-        let x = &chip.layers[n - 1].x;
+        let x = chip.layer(n - 1).x();
         let (power, _) = power_and_max(
             x.iter()
-                .map(|&v| chip.dp.decode_real(TensorClass::Activation, v)),
+                .map(|&v| chip.datapath().decode_real(TensorClass::Activation, v)),
         );
         sum_input_power += power;
         max_input_power = max_input_power.max(power);

@@ -6,6 +6,7 @@
 //! the error.
 
 use crate::hw::trace_sink::{AccessEvent, OpEvent, TraceSink};
+use std::fmt;
 use std::io::{self, Write};
 
 /// Bytes buffered before a write to the underlying writer.
@@ -15,12 +16,44 @@ pub const CHUNK_BYTES: usize = 1 << 16;
 pub const CSV_HEADER: &str = "cycle,layer,unit,bank,rw,addr,words,class,phase";
 
 /// Row format of an event trace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventFormat {
     /// Comma-separated values with a header line.
     Csv,
     /// One JSON object per line.
     Jsonl,
+}
+
+impl EventFormat {
+    /// Every row format, in the order the command line lists them.
+    pub const ALL: [EventFormat; 2] = [EventFormat::Csv, EventFormat::Jsonl];
+
+    /// The name on the command line (and `Display`, `FromStr`).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            EventFormat::Csv => "csv",
+            EventFormat::Jsonl => "jsonl",
+        }
+    }
+}
+
+impl fmt::Display for EventFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for EventFormat {
+    /// The error names the text and the accepted names.
+    type Err = String;
+
+    /// The row format named `s` (one of csv, jsonl).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventFormat::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown row format '{s}' (one of: csv, jsonl)"))
+    }
 }
 
 /// Streams access events as CSV or JSONL rows to `W`.

@@ -819,30 +819,30 @@ fn record_with<V: Raw>(
         let mut layers = Vec::with_capacity(n);
         for i in 0..n {
             let output = i + 1 == n;
-            let (rows, cols) = (chip.layers[i].rows, chip.layers[i].cols);
+            let (rows, cols) = (chip.layer(i).rows(), chip.layer(i).cols());
             let (w0, b0, x, m) = {
-                let l = &chip.layers[i];
-                (raw(&l.w), raw(&l.b), raw(&l.x), raw(&l.classifier))
+                let l = chip.layer(i);
+                (raw(l.w()), raw(l.b()), raw(l.x()), raw(l.classifier()))
             };
-            let st0 = chip.dp.lfsr().state();
-            let ov0 = chip.dp.overflow();
+            let st0 = chip.datapath().lfsr().state();
+            let ov0 = chip.datapath().overflow();
             chip.forward(i, Phase::Forward);
-            let h_chip = raw(&chip.layers[i].h);
-            let st1 = chip.dp.lfsr().state();
-            let ov1 = chip.dp.overflow();
+            let h_chip = raw(chip.layer(i).h());
+            let st1 = chip.datapath().lfsr().state();
+            let ov1 = chip.datapath().overflow();
             if output {
                 chip.output_error(i, Phase::LocalError);
             } else {
                 chip.send_activation(i, Phase::Forward);
                 chip.local_error(i);
             }
-            let e_chip = raw(&chip.layers[i].e);
-            let st2 = chip.dp.lfsr().state();
-            let ov2 = chip.dp.overflow();
+            let e_chip = raw(chip.layer(i).e());
+            let st2 = chip.datapath().lfsr().state();
+            let ov2 = chip.datapath().overflow();
             chip.update(i);
-            let (w1_chip, b1_chip) = (raw(&chip.layers[i].w), raw(&chip.layers[i].b));
-            let st3 = chip.dp.lfsr().state();
-            let ov3 = chip.dp.overflow();
+            let (w1_chip, b1_chip) = (raw(chip.layer(i).w()), raw(chip.layer(i).b()));
+            let st3 = chip.datapath().lfsr().state();
+            let ov3 = chip.datapath().overflow();
 
             // The same step, element by element, from the snapshots.
             let chk = Checker { step: s, layer: i };
@@ -979,19 +979,19 @@ fn record_with<V: Raw>(
         };
         for i in 0..n {
             let chk = Checker { step: s, layer: i };
-            let (a, b) = (&chip.layers[i], &twin.layers[i]);
-            chk.values("w (vs Rule::train_batch)", &raw(&a.w), &raw(&b.w))?;
-            chk.values("b (vs Rule::train_batch)", &raw(&a.b), &raw(&b.b))?;
+            let (a, b) = (chip.layer(i), twin.layer(i));
+            chk.values("w (vs Rule::train_batch)", &raw(a.w()), &raw(b.w()))?;
+            chk.values("b (vs Rule::train_batch)", &raw(a.b()), &raw(b.b()))?;
         }
         chk.values(
             "lfsr state (vs Rule::train_batch)",
-            &[chip.dp.lfsr().state() as i64],
-            &[twin.dp.lfsr().state() as i64],
+            &[chip.datapath().lfsr().state() as i64],
+            &[twin.datapath().lfsr().state() as i64],
         )?;
         chk.values(
             "overflow events (vs Rule::train_batch)",
-            &[chip.dp.overflow().total() as i64],
-            &[twin.dp.overflow().total() as i64],
+            &[chip.datapath().overflow().total() as i64],
+            &[twin.datapath().overflow().total() as i64],
         )?;
         if chip.counts() != twin.counts() {
             return Err(chk.fail("access counts (vs Rule::train_batch)", 0, None, None));
@@ -1006,12 +1006,12 @@ fn record_with<V: Raw>(
     Ok(Recording {
         lr_shift: shift,
         steps,
-        overflow: chip.dp.overflow(),
-        lfsr_draws: chip.dp.lfsr_draws(),
+        overflow: chip.datapath().overflow(),
+        lfsr_draws: chip.datapath().lfsr_draws(),
         classifier_shift: chip
-            .layers
+            .layers()
             .iter()
-            .map(|l| l.rom.as_ref().map(|r| r.scale_shift))
+            .map(|l| l.rom().as_ref().map(|r| r.scale_shift))
             .collect(),
     })
 }

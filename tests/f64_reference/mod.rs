@@ -60,11 +60,11 @@ pub fn forward(net: &[RefLayer], x: &[f64]) -> Vec<Vec<f64>> {
 
 /// The `f32` chip's weights and biases as f64 layers.
 pub fn snapshot(chip: &Chip<FloatDatapath>) -> Vec<RefLayer> {
-    chip.layers
+    chip.layers()
         .iter()
         .map(|l| RefLayer {
-            w: l.w.iter().map(|&v| v as f64).collect(),
-            b: l.b.iter().map(|&v| v as f64).collect(),
+            w: l.w().iter().map(|&v| v as f64).collect(),
+            b: l.b().iter().map(|&v| v as f64).collect(),
         })
         .collect()
 }
