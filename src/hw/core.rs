@@ -327,6 +327,36 @@ pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     fb: feedback::Feedback<D::V>,
     /// Predsim's kept outputs and similarity coefficients.
     sim: similarity::SimState<D::V, D::Coef>,
+    /// Fill levels of the weight banks and ROMs.
+    fill: Fill,
+}
+
+/// Fill levels, in words, of each core's weight bank and ROM: the one bump
+/// allocation of the address layout (`docs/formats.md`). Build places the
+/// layers' weights and classifiers, `attach_feedback` the further rules'
+/// learned classifiers and feedback ROMs after them; one core per layer
+/// fills each core from 0, a shared core fills one bank layer after layer.
+#[derive(Clone, Debug, Default)]
+struct Fill {
+    weight: Vec<u64>,
+    rom: Vec<u64>,
+}
+
+impl Fill {
+    fn new(cores: usize) -> Self {
+        Fill {
+            weight: vec![0; cores],
+            rom: vec![0; cores],
+        }
+    }
+
+    /// Takes `words` at the fill level of `levels[core]`: the address they
+    /// start at, and the new fill level (what the bank must hold).
+    fn take(levels: &mut [u64], core: usize, words: u64) -> (u64, u64) {
+        let addr = levels[core];
+        levels[core] += words;
+        (addr, levels[core])
+    }
 }
 
 /// Word addresses of one layer's tensors in its core's banks
@@ -510,20 +540,19 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let n_layers = net.layers();
         let wbank = model.bank(BankRole::Weight);
         let mut layers = Vec::with_capacity(n_layers);
-        let mut shared_weight_words = 0u64;
-        let mut shared_rom_words = 0u64;
+        let cores = model.mapping.cores(n_layers as u32) as usize;
+        let mut fill = Fill::new(cores);
+        let (mut weight_addr, mut rom_addr) = (vec![0; n_layers], vec![0; n_layers]);
         for (i, geom) in geoms.iter().enumerate() {
+            let core = core_index(model.mapping, i);
             let (cols, rows) = (net.sizes[i], net.sizes[i + 1]);
             // A conv layer's weight matrix is `out_c × (in_c·k·k)`.
             let (wr, wc) = geom.map_or((rows, cols), |g| (g.out_c, g.patch_len()));
             // `net.geometry()` bounded `wr·wc + wr` by MAX_TENSOR_VALUES
             // (2^48), so neither this nor any per-call count below wraps.
             let need = wbank.words_for((wr * wc + wr) as u64, bits.weight);
-            shared_weight_words += need;
-            let need_in_bank = match model.mapping {
-                Mapping::CorePerLayer => need,
-                Mapping::SharedCore => shared_weight_words,
-            };
+            let need_in_bank;
+            (weight_addr[i], need_in_bank) = Fill::take(&mut fill.weight, core, need);
             if need_in_bank > wbank.capacity_words() {
                 return Err(ChipError::WeightsDoNotFit {
                     layer: i,
@@ -548,12 +577,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let (rom, classifier) = if alloc.classifier > 0 {
                 let rom = ClassifierRom::generate(model.rom.storage, classes, rows, rom_seed);
                 let own = model.rom.words_for(rom.entries());
-                shared_rom_words += own;
                 // A shared core's ROM holds every hidden layer's classifier.
-                let need = match model.mapping {
-                    Mapping::CorePerLayer => own,
-                    Mapping::SharedCore => shared_rom_words,
-                };
+                let need;
+                (rom_addr[i], need) = Fill::take(&mut fill.rom, core, own);
                 if need > model.rom.capacity_words() {
                     return Err(ChipError::RomTooSmall {
                         layer: i,
@@ -592,14 +618,18 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 conv: geom.map(|g| Box::new(conv::ConvState::new(g))),
             });
         }
-        let cores = model.mapping.cores(n_layers as u32) as usize;
-        let mut counts = vec![CoreCounts::default(); cores];
+        let mut counts: Vec<CoreCounts> = fill
+            .weight
+            .iter()
+            .map(|&w| CoreCounts {
+                weight_words: w,
+                ..CoreCounts::default()
+            })
+            .collect();
         let abank = model.bank(BankRole::Activation);
         let ebank = model.bank(BankRole::Error);
         for (i, l) in layers.iter().enumerate() {
             let c = &mut counts[core_index(model.mapping, i)];
-            let (wr, wc) = conv::weight_shape(l);
-            c.weight_words += wbank.words_for((wr * wc + wr) as u64, bits.weight);
             let pool = l.conv.as_ref().map_or(0, |cs| {
                 let (n, b) = cs.geom.pool_tensor();
                 if n == 0 {
@@ -629,7 +659,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 }
             }
         }
-        let place = layout(model, &layers, bits);
+        let place = layout(model, &layers, bits, &weight_addr, &rom_addr);
         let bytes0 = (net.sizes[0] as u64 * bits.activation as u64).div_ceil(8);
         let burst = model.dram.burst_bytes as u64;
         let sched = Schedule {
@@ -652,6 +682,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             err_slot: 0,
             fb: feedback::Feedback::default(),
             sim: similarity::SimState::default(),
+            fill,
         };
         chip.check_error_bank()?;
         if T::ENABLED && chip.sink.wants_data() {
@@ -1676,9 +1707,14 @@ fn split_pair<V>(layers: &mut [Layer<V>], i: usize) -> (&mut Layer<V>, &mut Laye
 /// at the top of the error bank, growing down, and the hidden layers' errors
 /// alternate between two regions at the bottom, so a backward step never
 /// writes over the error it reads or a kept output error.
-fn layout<V>(model: &HwModel, layers: &[Layer<V>], bits: ClassBits) -> Vec<Place> {
+fn layout<V>(
+    model: &HwModel,
+    layers: &[Layer<V>],
+    bits: ClassBits,
+    weight_addr: &[u64],
+    rom_addr: &[u64],
+) -> Vec<Place> {
     let shared = model.mapping == Mapping::SharedCore;
-    let wbank = model.bank(BankRole::Weight);
     let abank = model.bank(BankRole::Activation);
     let ebank = model.bank(BankRole::Error);
     let a_cap = abank.capacity_words();
@@ -1690,7 +1726,6 @@ fn layout<V>(model: &HwModel, layers: &[Layer<V>], bits: ClassBits) -> Vec<Place
         .map(|l| ebank.words_for(l.rows as u64, bits.error))
         .max()
         .unwrap_or(0);
-    let (mut w_next, mut rom_next) = (0u64, 0u64);
     let mut out = Vec::with_capacity(layers.len());
     for (i, l) in layers.iter().enumerate() {
         let x_words = abank.words_for(l.cols as u64, bits.activation);
@@ -1703,8 +1738,8 @@ fn layout<V>(model: &HwModel, layers: &[Layer<V>], bits: ClassBits) -> Vec<Place
             (true, true) => (a_cap.saturating_sub(x_words), 0),
         };
         let p = Place {
-            weight: if shared { w_next } else { 0 },
-            rom: if shared { rom_next } else { 0 },
+            weight: weight_addr[i],
+            rom: rom_addr[i],
             x,
             h,
             e_words,
@@ -1716,11 +1751,6 @@ fn layout<V>(model: &HwModel, layers: &[Layer<V>], bits: ClassBits) -> Vec<Place
             },
             e_down: shared && i + 1 == n,
         };
-        let (wr, wc) = conv::weight_shape(l);
-        w_next += wbank.words_for((wr * wc + wr) as u64, bits.weight);
-        if let Some(rom) = &l.rom {
-            rom_next += model.rom.words_for(rom.entries());
-        }
         out.push(p);
     }
     out

@@ -21,7 +21,7 @@
 //! - the output error a hidden core receives for direct feedback sits in
 //!   its error bank after the layer's error.
 
-use super::{Chip, ChipError, Src, conv, core_index, host};
+use super::{Chip, ChipError, Fill, Src, conv, core_index, host};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Datapath, Matrix};
 use crate::hw::model::{BankRole, RomStorage, TensorClass};
@@ -136,13 +136,13 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let eb = self.bits.error;
         let wbank = self.model.bank(BankRole::Weight).clone();
         let ebank = self.model.bank(BankRole::Error).clone();
-        let mut rom_used = vec![0u64; cores];
+        // The banks' fill levels after the layers' own weights and
+        // classifiers; kept only when every layer's tensors fit.
+        let mut fill = self.fill.clone();
         let mut shift = 0;
         let sbank = self.model.bank(BankRole::Stash).clone();
         let ab = self.bits.activation;
         let mut stash_used = vec![0u64; cores];
-        // Weight words already in each core's bank (the layers' own).
-        let mut w_used: Vec<u64> = self.counts.iter().map(|c| c.weight_words).collect();
         let mut fb = Vec::with_capacity(n);
         for i in 0..n {
             let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
@@ -162,30 +162,28 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     };
                     let rom = ClassifierRom::generate(storage, src, units, rng.random());
                     let need = self.model.rom.words_for(rom.entries());
-                    l.rom_addr = rom_used[core];
-                    rom_used[core] += need;
+                    let rom_used;
+                    (l.rom_addr, rom_used) = Fill::take(&mut fill.rom, core, need);
                     let geom = self.layers[i]
                         .conv_geom()
                         .filter(|_| kind == FeedbackKind::Fixed);
-                    if let Some(g) =
-                        geom.filter(|_| rom_used[core] > self.model.rom.capacity_words())
-                    {
+                    if let Some(g) = geom.filter(|_| rom_used > self.model.rom.capacity_words()) {
                         return Err(ChipError::FeedbackKernelTooBig {
                             layer: i,
                             out_c: g.out_c,
                             in_c: g.in_c,
                             k: g.k,
                             bits: rom.entries() * storage.entry_bits().unwrap_or(0) as u64,
-                            need: rom_used[core],
+                            need: rom_used,
                             capacity: self.model.rom.capacity_words(),
                         });
                     }
-                    if rom_used[core] > self.model.rom.capacity_words() {
+                    if rom_used > self.model.rom.capacity_words() {
                         return Err(ChipError::RomTooSmall {
                             layer: i,
                             classes: src,
                             units,
-                            need: rom_used[core],
+                            need: rom_used,
                             capacity: self.model.rom.capacity_words(),
                         });
                     }
@@ -212,13 +210,14 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     if i == 0 {
                         let rom = ClassifierRom::generate(storage, cols, classes, rng.random());
                         let need = self.model.rom.words_for(rom.entries());
-                        rom_used[core] += need;
-                        if rom_used[core] > self.model.rom.capacity_words() {
+                        let rom_used;
+                        (l.rom_addr, rom_used) = Fill::take(&mut fill.rom, core, need);
+                        if rom_used > self.model.rom.capacity_words() {
                             return Err(ChipError::RomTooSmall {
                                 layer: 0,
                                 classes: cols,
                                 units: classes,
-                                need: rom_used[core],
+                                need: rom_used,
                                 capacity: self.model.rom.capacity_words(),
                             });
                         }
@@ -286,21 +285,21 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     l.e_cls = vec![D::V::default(); a.e_cls];
                     let need = wbank.words_for((classes * rows + classes) as u64, wb);
                     // Per core: after the weights of every layer it holds.
-                    l.m_addr = w_used[core];
-                    w_used[core] += need;
-                    if w_used[core] > wbank.capacity_words() {
+                    let w_used;
+                    (l.m_addr, w_used) = Fill::take(&mut fill.weight, core, need);
+                    if w_used > wbank.capacity_words() {
                         return Err(ChipError::WeightsDoNotFit {
                             layer: i,
                             rows: classes,
                             cols: rows,
-                            need: w_used[core],
+                            need: w_used,
                             word_bits: wbank.word_bits,
                             capacity: wbank.capacity_words(),
                             capacity_bytes: wbank.capacity_bytes,
                         });
                     }
                     let c = &mut self.counts[core];
-                    c.weight_words += need;
+                    c.weight_words = w_used;
                     let e = ebank.words_for(rows as u64, eb) + ebank.words_for(classes as u64, eb);
                     c.error_peak_words = c.error_peak_words.max(e);
                 }
@@ -308,6 +307,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             }
             fb.push(l);
         }
+        self.fill = fill;
         self.fb = Feedback {
             kind: Some(kind),
             layers: fb,
