@@ -1111,3 +1111,60 @@ fn compare_watch_watches_every_rule() {
     }
     assert_eq!(plain, watched);
 }
+
+/// The case: backprop at batch 400 on 784-256-10 keeps 400 output
+/// errors of 3 words each (10 values of 16 bits in 64-bit words) in the
+/// default model's 1024-word error bank. It used to train with an error
+/// peak of 1200 words; now it is refused before the batch, naming the bank,
+/// the need and the capacity. At batch 300 (900 words) it trains.
+#[test]
+fn backprop_batch_whose_kept_errors_overflow_the_error_bank_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(
+        &locus(&[
+            "data",
+            "synth",
+            s(&data),
+            "--classes",
+            "10",
+            "--sample-len",
+            "784",
+            "--train",
+            "400",
+            "--test",
+            "10",
+        ]),
+        "synth",
+    );
+    let out = tmp.path().join("r.json");
+    let run = |batch: &str| {
+        locus(&[
+            "train",
+            "--data",
+            s(&data),
+            "--rule",
+            "bp",
+            "--batch",
+            batch,
+            "--layers",
+            "784,256,10",
+            "--out",
+            s(&out),
+        ])
+    };
+    let line = user_error(&run("400"), "batch 400");
+    for want in [
+        "sram.error",
+        "400 output errors",
+        "1200 words",
+        "1024 words",
+    ] {
+        assert!(line.contains(want), "want {want:?} in {line}");
+    }
+    assert!(!out.exists(), "a refused run wrote its report");
+    ok(&run("300"), "batch 300");
+    let report = read_json(&out);
+    let peak = report["measured"]["cores"][1]["error_peak_words"].as_u64();
+    assert_eq!(peak, Some(900), "{}", report["measured"]["cores"][1]);
+}
