@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod data_cmd;
+mod estimate_cmd;
 mod golden_cmd;
 mod limits_cmd;
 mod model_cmd;
@@ -35,6 +36,11 @@ enum Command {
     Compare(train_cmd::CompareArgs),
     /// Train one rule with every option and write its RunReport JSON.
     Train(train_cmd::TrainArgs),
+    /// Count-only: the traffic, buffers, cycles and energy of training a
+    /// network with each rule, exactly as `train` would count them, without
+    /// computing a value (milliseconds for large networks). Writes
+    /// reports/estimate.json.
+    Estimate(estimate_cmd::EstimateArgs),
     /// Sweep bit widths (or any model or training setting) over a grid:
     /// parallel, resumable, shardable; merge shards; report Pareto fronts.
     Sweep(sweep_cmd::SweepArgs),
@@ -85,6 +91,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Compare(args) => train_cmd::compare(&args),
         Command::Train(args) => train_cmd::train(&args),
+        Command::Estimate(args) => estimate_cmd::estimate(&args),
         Command::Sweep(args) => sweep_cmd::run(&args),
         Command::Trace { command } => trace_cmd::run(&command),
         Command::Model {

@@ -22,7 +22,7 @@ use locus::hw::trace_sink::TraceSink;
 use locus::limits::{ByteSize, fmt_bytes};
 use locus::output::{AtomicFile, write_atomic};
 use locus::rules::{BpPolicy, Rule};
-use locus::sim::{self, SimError, TrainConfig};
+use locus::sim::{self, TrainConfig};
 use locus::trace::events::{EventFormat, EventWriter};
 use locus::trace::scalesim::{STREAMS, ScaleSimWriter, stream_path};
 use locus::trace::vcd::VcdWindow;
@@ -216,7 +216,7 @@ impl Setup {
                 pb.set_position(d);
             },
         )
-        .map_err(|e| sim_error(model_path, e))?;
+        .map_err(|e| super::train_cmd::sim_error(model_path, e))?;
         pb.finish_and_clear();
         Ok((sink, result.train_seconds))
     }
@@ -235,18 +235,6 @@ impl Setup {
         c.train_limit = Some(n);
         c.test_limit = Some(0);
         (c, n as u64)
-    }
-}
-
-/// A simulation error, prefixed with the model file when it is the model's
-/// capacities or formats that cannot hold the network.
-fn sim_error(model: &Path, e: SimError) -> anyhow::Error {
-    use locus::hw::core::ChipError;
-    match e {
-        SimError::Chip(ChipError::Shape { .. }) | SimError::Config { .. } => e.into(),
-        SimError::Chip(_) | SimError::Datapath(_) => {
-            anyhow::Error::new(e).context(model.display().to_string())
-        }
     }
 }
 

@@ -131,7 +131,7 @@ fn parse_train_rule(s: &str) -> Result<String, String> {
 }
 
 /// `--rules`: one name [`Rule::expand`] knows.
-fn parse_rule_name(s: &str) -> Result<String, String> {
+pub(super) fn parse_rule_name(s: &str) -> Result<String, String> {
     match Rule::expand(s) {
         Some(_) => Ok(s.to_string()),
         None => Err(format!("known rules: {}", Rule::NAMES.join(", "))),
@@ -145,7 +145,7 @@ pub(super) fn parse_layers(s: &str) -> Result<NetSpec, String> {
 }
 
 /// `--lr`: a number that [`sim::lr_shift`] accepts.
-fn parse_lr(s: &str) -> Result<f64, String> {
+pub(super) fn parse_lr(s: &str) -> Result<f64, String> {
     let lr: f64 = s.parse().map_err(|e| format!("{e}"))?;
     match sim::lr_shift(lr) {
         // clap already names the option and the value.
@@ -201,13 +201,13 @@ fn warn_vanished_updates(report: &RunReport) {
 
 /// A simulation error, prefixed with the model file when the model's
 /// capacities or formats are what cannot hold the network.
-fn sim_error(run: &RunArgs, e: SimError) -> anyhow::Error {
+pub(super) fn sim_error(model: &std::path::Path, e: SimError) -> anyhow::Error {
     match e {
-        SimError::Chip(ChipError::Shape { .. } | ChipError::Net(_)) | SimError::Config { .. } => {
-            e.into()
-        }
+        SimError::Chip(ChipError::Shape { .. } | ChipError::Net(_))
+        | SimError::Config { .. }
+        | SimError::Count(_) => e.into(),
         SimError::Chip(_) | SimError::Datapath(_) => {
-            anyhow::Error::new(e).context(run.model.display().to_string())
+            anyhow::Error::new(e).context(model.display().to_string())
         }
     }
 }
@@ -258,7 +258,7 @@ fn fmt_lr(x: f64, precise: bool) -> String {
     }
 }
 
-fn lr_note(lr: f64) -> anyhow::Result<String> {
+pub(super) fn lr_note(lr: f64) -> anyhow::Result<String> {
     let (shift, real) = sim::lr_shift(lr)?;
     Ok(if real == lr {
         format!("lr = 2^-{shift}")
@@ -271,7 +271,7 @@ fn lr_note(lr: f64) -> anyhow::Result<String> {
     })
 }
 
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+pub(super) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create directory", dir.display()))?;
@@ -314,7 +314,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         super::limits_cmd::check_runs(&[(&model, &cfg)], 1, bytes, args.run.max_memory.0)?;
     let pb = progress_bar(&rule.label());
     let result = run_one(&model, &cfg, (&train, &test), args.run.watch, &pb)
-        .map_err(|e| sim_error(&args.run, e))?;
+        .map_err(|e| sim_error(&args.run.model, e))?;
     pb.finish_and_clear();
     let report = RunReport::new(&model, &result)?;
     if !lr_warned {
@@ -349,7 +349,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 
 /// Whether a mapping error depends on the rule (what it keeps or adds),
 /// not only on the network.
-fn rule_specific(e: &ChipError) -> bool {
+pub(super) fn rule_specific(e: &ChipError) -> bool {
     matches!(
         e,
         ChipError::StashFull { .. }
@@ -363,7 +363,7 @@ fn rule_specific(e: &ChipError) -> bool {
 }
 
 /// The rules `--rules` names, in the order given, each once.
-fn selected_rules(names: &[String]) -> Vec<Rule> {
+pub(super) fn selected_rules(names: &[String]) -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
     for r in names.iter().filter_map(|n| Rule::expand(n)).flatten() {
         if !rules.contains(&r) {
@@ -436,7 +436,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
                 rule: rule.label(),
                 reason: e.to_string(),
             }),
-            Err(e) => return Err(sim_error(&args.run, e)),
+            Err(e) => return Err(sim_error(&args.run.model, e)),
         }
     }
     if !lr_warned {

@@ -567,15 +567,17 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let alloc =
                 host::LayerAlloc::of(i, n_layers, (cols, rows), *geom, classes, classifiers);
             let bound = 1.0 / (wc as f64).sqrt();
-            let w = (0..alloc.weights)
-                .map(|_| dp.encode_real(TensorClass::Weight, rng.random_range(-bound..bound)))
-                .collect();
-            let b = (0..alloc.biases)
-                .map(|_| dp.encode_real(TensorClass::Weight, rng.random_range(-bound..bound)))
-                .collect();
+            let w = dp.init_uniform(TensorClass::Weight, alloc.weights, bound, &mut rng);
+            let b = dp.init_uniform(TensorClass::Weight, alloc.biases, bound, &mut rng);
             let rom_seed: u64 = rng.random();
             let (rom, classifier) = if alloc.classifier > 0 {
-                let rom = ClassifierRom::generate(model.rom.storage, classes, rows, rom_seed);
+                let rom = ClassifierRom::generate_with(
+                    model.rom.storage,
+                    classes,
+                    rows,
+                    rom_seed,
+                    D::COMPUTES_VALUES,
+                );
                 let own = model.rom.words_for(rom.entries());
                 // A shared core's ROM holds every hidden layer's classifier.
                 let need;
@@ -596,9 +598,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                         frac: f.classifier.frac,
                     });
                 }
-                let vals = (0..alloc.classifier)
-                    .map(|k| dp.encode_real(TensorClass::Classifier, rom.real(k)))
-                    .collect();
+                let vals = rom_values(&mut dp, &rom, alloc.classifier);
                 (Some(rom), vals)
             } else {
                 (None, Vec::new())
@@ -1583,7 +1583,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (in_dram, addr) = {
             let l = &mut self.layers[i];
             l.x.copy_from_slice(&l.stash[k].values);
-            if let Some(cs) = l.conv.as_mut().filter(|c| c.geom.pool.is_some()) {
+            let pooled = l.conv.as_mut().filter(|c| c.geom.pool.is_some());
+            if let Some(cs) = pooled.filter(|_| D::COMPUTES_VALUES) {
                 cs.aux.copy_from_slice(&l.stash[k].aux);
             }
             (l.stash[k].in_dram, l.stash[k].addr)
@@ -1680,6 +1681,9 @@ fn forward_values<D: Datapath>(
     l: &mut Layer<D::V>,
     last: bool,
 ) {
+    if !D::COMPUTES_VALUES {
+        return;
+    }
     if l.conv.is_some() {
         conv::forward_values(dp, act, l);
     } else {
@@ -1687,6 +1691,18 @@ fn forward_values<D: Datapath>(
         if !last {
             dp.activate(act, &mut l.h);
         }
+    }
+}
+
+/// The first `n` entries of `rom` in `dp`'s classifier representation;
+/// default values (nothing drawn) for a datapath that computes no values.
+fn rom_values<D: Datapath>(dp: &mut D, rom: &ClassifierRom, n: usize) -> Vec<D::V> {
+    if D::COMPUTES_VALUES {
+        (0..n)
+            .map(|k| dp.encode_real(TensorClass::Classifier, rom.real(k)))
+            .collect()
+    } else {
+        vec![D::V::default(); n]
     }
 }
 

@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
 mod conv;
+mod count;
 mod rounding;
 pub mod similarity;
 
+pub use count::CountDatapath;
 pub use rounding::UpdateRounding;
 
 pub use super::netspec::Activation;
@@ -97,6 +99,25 @@ pub trait Datapath: Send {
     /// report (the `$readmemh`-ready data of written bursts): `false` for
     /// `f32` and for a datapath that holds no values.
     const HAS_RAW_VALUES: bool;
+    /// Whether the datapath computes values at all: `false` for the
+    /// count-only datapath, whose callers skip loops that only move values
+    /// (conv patches, pooling) since their counts are closed forms.
+    const COMPUTES_VALUES: bool = true;
+    /// `n` values of `class` drawn uniformly in `±bound` from `rng`, one
+    /// draw per value in order (initial weights). The count-only datapath
+    /// draws nothing.
+    fn init_uniform(
+        &mut self,
+        class: TensorClass,
+        n: usize,
+        bound: f64,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<Self::V> {
+        use rand::RngExt;
+        (0..n)
+            .map(|_| self.encode_real(class, rng.random_range(-bound..bound)))
+            .collect()
+    }
     /// Host-side conversion of a real value into `class`'s representation
     /// (initialisation and ROM contents only).
     fn encode_real(&mut self, class: TensorClass, x: f64) -> Self::V;

@@ -51,7 +51,21 @@ impl ClassifierRom {
     /// Generates the ROM of a layer with `units` units for `classes` classes.
     /// `seed` is the host seed for this layer's ROM contents.
     pub fn generate(storage: RomStorage, classes: usize, units: usize, seed: u64) -> Self {
-        let n = classes * units;
+        Self::generate_with(storage, classes, units, seed, true)
+    }
+
+    /// As [`ClassifierRom::generate`]; with `contents = false` only the
+    /// shape, scale and LFSR seed are set and no entry is drawn or stored
+    /// (the count-only datapath, for which a ROM of a large layer would
+    /// cost gigabytes and counts do not depend on its entries).
+    pub fn generate_with(
+        storage: RomStorage,
+        classes: usize,
+        units: usize,
+        seed: u64,
+        contents: bool,
+    ) -> Self {
+        let n = if contents { classes * units } else { 0 };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let lfsr_seed = (rng.random::<u32>() | 1).max(1);
         let sign_shift = round_log2((units as f64).sqrt());

@@ -184,6 +184,10 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
         {
             continue;
         }
+        // Count-only reports (`locus estimate`) have no accuracy.
+        if name == "test accuracy" && rep.runs.iter().all(|r| r.run.epochs.is_empty()) {
+            continue;
+        }
         write!(w, "{name:<label_w$}")?;
         for r in &rep.runs {
             let v = get(r);

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::num::NonZeroU64;
 
+mod estimate;
 mod watch;
+pub use estimate::estimate;
 pub use watch::{LMS_STABLE_GAIN, LayerWatch, WATCH_PROBE, WatchPoint};
 
 /// Arithmetic of a run.
@@ -94,6 +96,9 @@ pub enum SimError {
     /// The datapath cannot realise the formats or learning rate.
     #[error(transparent)]
     Datapath(#[from] DatapathError),
+    /// A count of an estimate passes 64 bits.
+    #[error(transparent)]
+    Count(#[from] crate::hw::counters::CountOverflow),
     /// A configuration value out of range.
     #[error("{field} = {value}: {why}")]
     Config {
@@ -388,6 +393,23 @@ pub fn check_network(net: &NetSpec, train: &Dataset, classes: usize) -> Result<(
 }
 
 fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result<(), SimError> {
+    check_network(&config.net, train, train.num_classes.max(test.num_classes))?;
+    check_rule(config)?;
+    if test.sample_len() != train.sample_len() {
+        return Err(SimError::Config {
+            field: "data",
+            value: test.name.clone(),
+            why: "test samples differ in size from training samples".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The checks of a configuration that need no data: epochs and batch, and
+/// whether the rule runs on the network (a batch for predsim, the rules and
+/// activations of CNNs, GAIT-prop's shapes). Shared by training and
+/// estimation, so `estimate` refuses what `train` refuses.
+pub fn check_rule(config: &TrainConfig) -> Result<(), SimError> {
     let bad = |field, value: String, why: String| Err(SimError::Config { field, value, why });
     if config.epochs == 0 {
         return bad("epochs", "0".into(), "must be at least 1".into());
@@ -395,7 +417,6 @@ fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result
     if config.batch == 0 {
         return bad("batch", "0".into(), "must be at least 1".into());
     }
-    check_network(&config.net, train, train.num_classes.max(test.num_classes))?;
     if config.batch < 2 && config.rule.needs_batch() {
         return bad(
             "batch",
@@ -426,13 +447,6 @@ fn check_config(config: &TrainConfig, train: &Dataset, test: &Dataset) -> Result
     }
     if let Rule::Gaitprop(g) = config.rule {
         check_gaitprop(&config.net, g)?;
-    }
-    if test.sample_len() != train.sample_len() {
-        return bad(
-            "data",
-            test.name.clone(),
-            "test samples differ in size from training samples".into(),
-        );
     }
     Ok(())
 }

@@ -362,7 +362,12 @@ fn run_point(spec: &LoadedSpec, p: &Point, train: &Dataset, test: &Dataset) -> P
             // like one the chip cannot hold.
             Err(e) => r.error = Some(e.to_string()),
         },
-        Err(e @ (SimError::Chip(_) | SimError::Datapath(_) | SimError::Config { .. })) => {
+        Err(
+            e @ (SimError::Chip(_)
+            | SimError::Datapath(_)
+            | SimError::Config { .. }
+            | SimError::Count(_)),
+        ) => {
             r.error = Some(e.to_string());
         }
     }

@@ -151,6 +151,11 @@ impl From<SimError> for GoldenError {
             SimError::Chip(c) => GoldenError::Chip(c),
             SimError::Datapath(d) => GoldenError::Datapath(d),
             SimError::Config { field, value, why } => GoldenError::Config { field, value, why },
+            SimError::Count(c) => GoldenError::Config {
+                field: "counts",
+                value: c.counter.clone(),
+                why: c.to_string(),
+            },
         }
     }
 }

@@ -225,7 +225,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let l = &mut self.layers[i];
         if let Some(cs) = l.conv.as_deref_mut().filter(|c| c.pending) {
             cs.pending = false;
-            if let Some(slot) = l.stash.last_mut() {
+            // The pool tensor's values (none in a count-only run).
+            if let Some(slot) = l.stash.last_mut().filter(|_| D::COMPUTES_VALUES) {
                 slot.aux.clone_from(&cs.aux);
             }
         }
@@ -275,7 +276,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let act = self.net.activation;
         {
             let (prev, l) = super::split_pair(&mut self.layers, i - 1);
-            if let Some(cs) = l.conv.as_deref_mut() {
+            if let Some(cs) = l.conv.as_deref_mut().filter(|_| D::COMPUTES_VALUES) {
                 unpool(cs, &l.e);
                 let w = &l.w;
                 self.dp
@@ -323,7 +324,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     pub(super) fn conv_update(&mut self, i: usize, g: ConvGeom) {
         {
             let l = &mut self.layers[i];
-            if let Some(cs) = l.conv.as_deref_mut() {
+            if let Some(cs) = l.conv.as_deref_mut().filter(|_| D::COMPUTES_VALUES) {
                 unpool(cs, &l.e);
                 self.dp.conv_update(&g, &mut l.w, &mut l.b, &cs.delta, &l.x);
             }

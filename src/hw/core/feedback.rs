@@ -160,7 +160,13 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     } else {
                         (classes, cols)
                     };
-                    let rom = ClassifierRom::generate(storage, src, units, rng.random());
+                    let rom = ClassifierRom::generate_with(
+                        storage,
+                        src,
+                        units,
+                        rng.random(),
+                        D::COMPUTES_VALUES,
+                    );
                     let need = self.model.rom.words_for(rom.entries());
                     let rom_used;
                     (l.rom_addr, rom_used) = Fill::take(&mut fill.rom, core, need);
@@ -194,9 +200,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                             frac: self.model.formats.classifier.frac,
                         });
                     }
-                    l.b = (0..a.rom_entries)
-                        .map(|k| self.dp.encode_real(TensorClass::Classifier, rom.real(k)))
-                        .collect();
+                    l.b = super::rom_values(&mut self.dp, &rom, a.rom_entries);
                     l.rom = Some(rom);
                     if a.e_cls > 0 {
                         l.e_cls = vec![D::V::default(); a.e_cls];
@@ -208,7 +212,13 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 }
                 FeedbackKind::Modulated => {
                     if i == 0 {
-                        let rom = ClassifierRom::generate(storage, cols, classes, rng.random());
+                        let rom = ClassifierRom::generate_with(
+                            storage,
+                            cols,
+                            classes,
+                            rng.random(),
+                            D::COMPUTES_VALUES,
+                        );
                         let need = self.model.rom.words_for(rom.entries());
                         let rom_used;
                         (l.rom_addr, rom_used) = Fill::take(&mut fill.rom, core, need);
@@ -229,9 +239,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                             });
                         }
                         shift = modulation_exponent(cols).saturating_sub(rom.scale_shift);
-                        l.b = (0..a.rom_entries)
-                            .map(|k| self.dp.encode_real(TensorClass::Classifier, rom.real(k)))
-                            .collect();
+                        l.b = super::rom_values(&mut self.dp, &rom, a.rom_entries);
                         l.rom = Some(rom);
                         if a.e_cls > 0 {
                             l.e_cls = vec![D::V::default(); a.e_cls];
@@ -271,18 +279,6 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     }
                 }
                 FeedbackKind::Learned if i + 1 < n => {
-                    let bound = 1.0 / (rows as f64).sqrt();
-                    let mut draw = |k| {
-                        (0..k)
-                            .map(|_| {
-                                let x = rng.random_range(-bound..bound);
-                                self.dp.encode_real(TensorClass::Weight, x)
-                            })
-                            .collect::<Vec<_>>()
-                    };
-                    l.m = draw(a.m);
-                    l.mb = draw(a.mb);
-                    l.e_cls = vec![D::V::default(); a.e_cls];
                     let need = wbank.words_for((classes * rows + classes) as u64, wb);
                     // Per core: after the weights of every layer it holds.
                     let w_used;
@@ -298,6 +294,12 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                             capacity_bytes: wbank.capacity_bytes,
                         });
                     }
+                    // Drawn once the classifier is known to fit.
+                    let bound = 1.0 / (rows as f64).sqrt();
+                    let wt = TensorClass::Weight;
+                    l.m = self.dp.init_uniform(wt, a.m, bound, &mut rng);
+                    l.mb = self.dp.init_uniform(wt, a.mb, bound, &mut rng);
+                    l.e_cls = vec![D::V::default(); a.e_cls];
                     let c = &mut self.counts[core];
                     c.weight_words = w_used;
                     let e = ebank.words_for(rows as u64, eb) + ebank.words_for(classes as u64, eb);
@@ -442,7 +444,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         {
             let (prev, l) = super::split_pair(&mut self.layers, i - 1);
             let b = &self.fb.layers[i].b;
-            if let Some(cs) = l.conv.as_deref_mut() {
+            if let Some(cs) = l.conv.as_deref_mut().filter(|_| D::COMPUTES_VALUES) {
                 conv::unpool(cs, &l.e);
                 let m = Matrix::Classifier;
                 self.dp

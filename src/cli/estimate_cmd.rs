@@ -1,0 +1,224 @@
+//! `locus estimate`: the counts, energy and timing of training a network
+//! with each rule, without computing a value (`sim::estimate`), as the
+//! terminal table of `compare`, a JSON report and a CSV of one row per
+//! rule × core.
+
+use super::train_cmd::{
+    lr_note, parse_layers, parse_lr, parse_rule_name, rule_specific, selected_rules, sim_error,
+    write_json,
+};
+use super::values;
+use anyhow::Context;
+use clap::Args;
+use clap::builder::RangedU64ValueParser;
+use locus::hw::core::NetSpec;
+use locus::hw::counters::{CoreCounts, Rw, Unit};
+use locus::hw::datapath::Activation;
+use locus::hw::model::{self, HwModel};
+use locus::output::write_atomic;
+use locus::report::{CompareReport, Infeasible, RunReport, table};
+use locus::sim::{self, Arith, SimError, TrainConfig};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// `locus estimate` options.
+#[derive(Args, Debug)]
+pub struct EstimateArgs {
+    /// Layers, input first: dense sizes (784,1024,1024,10) or a CNN
+    /// (3x32x32,conv3x3x64p1,maxpool2,...,10), as for `train`.
+    #[arg(long, default_value = "784,1024,1024,10", value_parser = parse_layers)]
+    pub layers: NetSpec,
+    /// Hidden-layer activation.
+    #[arg(long, value_parser = values::parser::<Activation>(), default_value_t = Activation::Relu)]
+    pub activation: Activation,
+    /// Rules, comma-separated, as for `compare` (bp = every buffering
+    /// policy; bp/stash, fa/recompute, ... one policy).
+    #[arg(long, value_delimiter = ',', default_value = "local,bp", value_parser = parse_rule_name)]
+    pub rules: Vec<String>,
+    /// Samples per batch (>= 1).
+    #[arg(long, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch: usize,
+    /// Training samples per epoch (default: MNIST's 60000).
+    #[arg(long, default_value_t = 60000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub samples: u64,
+    /// Epochs (>= 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Learning rate, as for `train` (its power of two sets the update's
+    /// LFSR draws in no way; it is checked as training checks it).
+    #[arg(long, default_value_t = 0.01, value_parser = parse_lr)]
+    pub lr: f64,
+    /// Seed (classifier ROMs; counts do not depend on it).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Hardware model JSON.
+    #[arg(long, default_value = "hw_models/default.json")]
+    pub model: PathBuf,
+    /// Where to write the report JSON (a `compare` report without
+    /// accuracies).
+    #[arg(long, default_value = "reports/estimate.json")]
+    pub out: PathBuf,
+    /// Also write a CSV of one row per rule × core (MACs, SRAM bytes per
+    /// bank, DRAM bytes, peaks, cycles, energy).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Print the per-core (per-layer with one core per layer) rows too.
+    #[arg(long)]
+    pub per_layer: bool,
+}
+
+/// `locus estimate`.
+pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
+    let model = model::load(&args.model)?;
+    let net = NetSpec {
+        activation: args.activation,
+        ..args.layers.clone()
+    };
+    eprintln!(
+        "estimate: {net} on {} ({}, batch {}, {} samples x {} epoch(s), counts only)",
+        model.name,
+        lr_note(args.lr)?,
+        args.batch,
+        args.samples,
+        args.epochs
+    );
+    let start = std::time::Instant::now();
+    let mut runs = Vec::new();
+    let mut infeasible = Vec::new();
+    for rule in selected_rules(&args.rules) {
+        let config = TrainConfig {
+            rule,
+            net: net.clone(),
+            epochs: args.epochs,
+            batch: args.batch,
+            lr: args.lr,
+            seed: args.seed,
+            arith: Arith::Fixed,
+            train_limit: None,
+            test_limit: None,
+        };
+        match sim::estimate(&model, &config, args.samples) {
+            Ok(r) => runs.push(RunReport::new(&model, &r)?),
+            Err(SimError::Chip(e)) if rule_specific(&e) => infeasible.push(Infeasible {
+                rule: rule.label(),
+                reason: e.to_string(),
+            }),
+            Err(e) => return Err(sim_error(&args.model, e)),
+        }
+    }
+    if runs.is_empty() {
+        let why: Vec<String> = infeasible
+            .iter()
+            .map(|i| format!("{}: {}", i.rule, i.reason))
+            .collect();
+        anyhow::bail!("{}: no rule fits: {}", args.model.display(), why.join("; "));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let report = CompareReport::new(runs, infeasible);
+    let mut out = std::io::stdout().lock();
+    table::write_compare(&mut out, &report)?;
+    if args.per_layer {
+        write_per_core(&mut out, &model, &report)?;
+    }
+    write_json(&args.out, &report)?;
+    writeln!(out, "wrote {}", args.out.display())?;
+    if let Some(csv) = &args.csv {
+        write_csv(csv, &model, &report)?;
+        writeln!(out, "wrote {}", csv.display())?;
+    }
+    eprintln!("estimated in {:.3} s", seconds);
+    Ok(())
+}
+
+/// The CSV header: one row per rule × core, counts for the whole run.
+const CSV_HEADER: &str = "rule,core,macs,weight_read_bytes,weight_write_bytes,activation_read_bytes,activation_write_bytes,error_read_bytes,error_write_bytes,stash_read_bytes,stash_write_bytes,rom_read_bytes,dram_read_bytes,dram_write_bytes,stash_peak_words,spill_peak_bytes,activation_peak_words,error_peak_words,weight_words,cycles,energy_pj";
+
+/// One CSV or table row of core `core`'s counts `c` under `rule`.
+fn core_row(model: &HwModel, rule: &str, core: usize, c: &CoreCounts, cycles: u64) -> String {
+    let bank_bytes = |u: Unit, rw: Rw| -> String {
+        let words = c.unit_words(u, rw).unwrap_or(u64::MAX) as u128;
+        let bits = match u.bank_role() {
+            Some(role) => model.bank(role).word_bits,
+            None => model.rom.word_bits,
+        };
+        ((words * bits as u128) / 8).to_string()
+    };
+    let energy = locus::hw::energy::estimate(model, std::slice::from_ref(c)).total_pj;
+    let mut cells = vec![
+        rule.to_string(),
+        core.to_string(),
+        c.macs.iter().sum::<u64>().to_string(),
+    ];
+    for u in [Unit::Weight, Unit::Activation, Unit::Error, Unit::Stash] {
+        cells.push(bank_bytes(u, Rw::Read));
+        cells.push(bank_bytes(u, Rw::Write));
+    }
+    cells.push(bank_bytes(Unit::Rom, Rw::Read));
+    cells.push(c.dram_total(Rw::Read).unwrap_or(u64::MAX).to_string());
+    cells.push(c.dram_total(Rw::Write).unwrap_or(u64::MAX).to_string());
+    for v in [
+        c.stash_peak_words,
+        c.spill_peak_bytes,
+        c.activation_peak_words,
+        c.error_peak_words,
+        c.weight_words,
+        cycles,
+    ] {
+        cells.push(v.to_string());
+    }
+    cells.push(format!("{energy:.1}"));
+    cells.join(",")
+}
+
+fn rows(model: &HwModel, report: &CompareReport) -> Vec<String> {
+    let mut rows = Vec::new();
+    for r in &report.runs {
+        let rule = r.run.config.rule.label();
+        for (core, c) in r.measured.cores.iter().enumerate() {
+            let cycles = r
+                .estimated
+                .timing
+                .core_cycles
+                .get(core)
+                .copied()
+                .unwrap_or(0);
+            rows.push(core_row(model, &rule, core, c, cycles));
+        }
+    }
+    rows
+}
+
+fn write_csv(
+    path: &std::path::Path,
+    model: &HwModel,
+    report: &CompareReport,
+) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    }
+    write_atomic(path, |w| {
+        writeln!(w, "{CSV_HEADER}")?;
+        for row in rows(model, report) {
+            writeln!(w, "{row}")?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn write_per_core(
+    out: &mut impl Write,
+    model: &HwModel,
+    report: &CompareReport,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "per core (one core per layer: core i = layer i), whole run:"
+    )?;
+    writeln!(out, "{CSV_HEADER}")?;
+    for row in rows(model, report) {
+        writeln!(out, "{row}")?;
+    }
+    Ok(())
+}
