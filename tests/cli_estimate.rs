@@ -1,0 +1,148 @@
+//! `locus estimate` run as a user would: its report equals `locus compare`'s
+//! counted and derived parts on the same network, samples and batch; its
+//! CSV has one row per rule × core whose columns add up to the report's
+//! totals; bad values exit with 2 naming the option.
+
+mod common;
+
+use common::{locus, ok, s, user_error};
+use serde_json::Value;
+
+fn read(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A run's counted part: per-core counters, totals without the
+/// value-dependent overflow count, and the derived energy and timing.
+fn counted(run: &Value) -> Value {
+    let mut totals = run["measured"]["totals"].clone();
+    totals.as_object_mut().unwrap().remove("overflow_events");
+    serde_json::json!({
+        "samples": run["measured"]["samples"],
+        "cores": run["measured"]["cores"],
+        "accesses": run["measured"]["accesses"],
+        "totals": totals,
+        "estimated": run["estimated"],
+    })
+}
+
+#[test]
+fn estimate_report_equals_compare_and_the_csv_adds_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    ok(
+        &locus(&[
+            "data",
+            "synth",
+            s(&data),
+            "--classes",
+            "4",
+            "--sample-len",
+            "16",
+            "--train",
+            "50",
+            "--test",
+            "10",
+        ]),
+        "synth",
+    );
+    let common = [
+        "--layers",
+        "16,12,4",
+        "--rules",
+        "local,bp,dfa",
+        "--batch",
+        "3",
+    ];
+    let dir = tmp.path().join("c");
+    let mut args = vec!["compare", "--data", s(&data), "--out-dir", s(&dir)];
+    args.extend(common);
+    ok(&locus(&args), "compare");
+    let (json, csv) = (tmp.path().join("e.json"), tmp.path().join("e.csv"));
+    let mut args = vec![
+        "estimate",
+        "--samples",
+        "50",
+        "--out",
+        s(&json),
+        "--csv",
+        s(&csv),
+    ];
+    args.extend(common);
+    let out = ok(&locus(&args), "estimate");
+    assert!(!out.contains("test accuracy"), "{out}");
+    let (trained, estimated) = (read(&dir.join("compare.json")), read(&json));
+    let runs = |v: &Value| v["runs"].as_array().unwrap().clone();
+    assert_eq!(runs(&trained).len(), 5, "local, bp x 3 policies, dfa");
+    for (t, e) in runs(&trained).iter().zip(runs(&estimated).iter()) {
+        let rule = &t["run"]["config"]["rule"];
+        assert_eq!(rule, &e["run"]["config"]["rule"]);
+        assert_eq!(counted(t), counted(e), "{rule}");
+    }
+    assert_eq!(trained["savings"], estimated["savings"]);
+    // The CSV: one row per rule × core (2 cores), columns summing to the
+    // report's MACs and DRAM read bytes.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 5 * 2);
+    for e in runs(&estimated) {
+        let label = rule_label(&e);
+        let mine: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == label).collect();
+        assert_eq!(mine.len(), 2, "{label}");
+        let sum = |c: usize| -> u64 { mine.iter().map(|r| r[c].parse::<u64>().unwrap()).sum() };
+        assert_eq!(
+            sum(col("macs")),
+            e["measured"]["totals"]["macs"].as_u64().unwrap()
+        );
+        assert_eq!(
+            sum(col("dram_read_bytes")),
+            e["measured"]["totals"]["dram_bytes"]["read"]
+                .as_u64()
+                .unwrap()
+        );
+    }
+}
+
+/// The label `estimate` writes in its CSV for a run of the report (the
+/// report's rule is an object such as `{"rule": "bp", "policy": "stash"}`).
+fn rule_label(run: &Value) -> String {
+    let all = ["local", "bp/stash", "bp/spill", "bp/recompute", "dfa/spill"];
+    let cfg = run["run"]["config"]["rule"].to_string().to_lowercase();
+    all.iter()
+        .find(|l| {
+            let (name, policy) = l.split_once('/').unwrap_or((l, ""));
+            cfg.contains(name) && cfg.contains(policy)
+        })
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn estimate_bad_values_exit_2_naming_the_option() {
+    for (args, want) in [
+        (vec!["estimate", "--samples", "0"], "--samples"),
+        (vec!["estimate", "--batch", "0"], "--batch"),
+        (
+            vec![
+                "estimate",
+                "--layers",
+                "1x6x6,conv3x3x4p1,4",
+                "--rules",
+                "pepita",
+            ],
+            "rule = pepita",
+        ),
+        (
+            vec!["estimate", "--layers", "1x4294967296x4294967296,10"],
+            "2^48",
+        ),
+    ] {
+        let line = user_error(&locus(&args), want);
+        assert!(line.contains(want), "{args:?}: {line}");
+    }
+}
