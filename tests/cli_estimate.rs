@@ -146,3 +146,65 @@ fn estimate_bad_values_exit_2_naming_the_option() {
         assert!(line.contains(want), "{args:?}: {line}");
     }
 }
+
+/// VGG-16 at 224×224 on `hw_models/large.json`: every rule of the chain
+/// fits (the model's sizing claims), and the forward MACs per sample equal
+/// the closed form over its layers and the published ~15.5 G.
+#[test]
+fn vgg16_fits_the_large_model_and_its_forward_macs_match_the_published_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("vgg.json");
+    let mut layers = vec!["3x224x224".to_string()];
+    // (convolutions, channels) per stage, each stage closed by a 2x2 max pool.
+    let stages = [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)];
+    let (mut c, mut side, mut macs) = (3u64, 224u64, 0u64);
+    for (convs, out) in stages {
+        for k in 0..convs {
+            layers.push(format!("conv3x3x{out}p1"));
+            macs += side * side * out * c * 9;
+            c = out;
+            if k + 1 == convs {
+                layers.push("maxpool2".into());
+            }
+        }
+        side /= 2;
+    }
+    let mut inputs = c * side * side;
+    for out in [4096u64, 4096, 1000] {
+        layers.push(out.to_string());
+        macs += inputs * out;
+        inputs = out;
+    }
+    let text = layers.join(",");
+    let out = ok(
+        &locus(&[
+            "estimate",
+            "--model",
+            "hw_models/large.json",
+            "--layers",
+            &text,
+            "--rules",
+            "local,drtp,dfa,fa,bp",
+            "--batch",
+            "32",
+            "--samples",
+            "64",
+            "--out",
+            s(&json),
+        ]),
+        "vgg16",
+    );
+    assert!(!out.contains("not run"), "{out}");
+    let report = read(&json);
+    assert!(report["infeasible"].as_array().unwrap().is_empty());
+    let local = &report["runs"][0];
+    let forward: u64 = local["measured"]["cores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["macs"][0].as_u64().unwrap())
+        .sum();
+    assert_eq!(forward, 64 * macs);
+    let per_sample = macs as f64;
+    assert!((per_sample / 15.5e9 - 1.0).abs() < 0.01, "{per_sample}");
+}
