@@ -126,7 +126,7 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
         write_csv(csv, &model, &report)?;
         writeln!(out, "wrote {}", csv.display())?;
     }
-    eprintln!("estimated in {:.3} s", seconds);
+    eprintln!("estimated in {:.2} ms", 1e3 * seconds);
     Ok(())
 }
 

@@ -1,0 +1,68 @@
+//! `sim::estimate` (the count-only path of `locus estimate`): every rule and
+//! policy on the default MLP, and the chain rules on VGG-16 at 224×224,
+//! batch 32, one ImageNet epoch, on `hw_models/large.json`. The figures are
+//! recorded in docs/performance.md.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use locus::hw::datapath::Activation;
+use locus::hw::model::{HwModel, load};
+use locus::hw::netspec::NetSpec;
+use locus::rules::Rule;
+use locus::sim::{Arith, TrainConfig, estimate};
+use std::hint::black_box;
+use std::path::Path;
+
+const VGG16: &str = "3x224x224,conv3x3x64p1,conv3x3x64p1,maxpool2,conv3x3x128p1,conv3x3x128p1,maxpool2,conv3x3x256p1,conv3x3x256p1,conv3x3x256p1,maxpool2,conv3x3x512p1,conv3x3x512p1,conv3x3x512p1,maxpool2,conv3x3x512p1,conv3x3x512p1,conv3x3x512p1,maxpool2,4096,4096,1000";
+
+fn model(file: &str) -> HwModel {
+    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models").join(file)).unwrap()
+}
+
+fn config(rule: Rule, net: &NetSpec, batch: usize) -> TrainConfig {
+    TrainConfig {
+        rule,
+        net: net.clone(),
+        epochs: 1,
+        batch,
+        lr: 0.01,
+        seed: 1,
+        arith: Arith::Fixed,
+        train_limit: None,
+        test_limit: None,
+    }
+}
+
+/// Estimates every rule of `names` that the model holds.
+fn all(model: &HwModel, net: &NetSpec, names: &[&str], batch: usize, samples: u64) -> u64 {
+    let mut macs = 0;
+    for name in names {
+        for rule in Rule::expand(name).unwrap() {
+            if let Ok(r) = estimate(model, &config(rule, net, batch), samples) {
+                macs += r.counts.iter().map(|c| c.macs.iter().sum::<u64>()).sum::<u64>();
+            }
+        }
+    }
+    macs
+}
+
+fn estimates(c: &mut Criterion) {
+    let mut g = c.benchmark_group("estimate");
+    let mlp = NetSpec::parse("784,1024,1024,10", Activation::LeakyRelu).unwrap();
+    let default = model("feedback-rom-stochastic.json");
+    let rules = [
+        "local", "local-learned", "drtp", "pepita", "gaitprop", "predsim", "dfa", "fa", "bp",
+    ];
+    g.bench_function("mlp_784-1024-1024-10_every_rule_batch16_60000", |b| {
+        b.iter(|| black_box(all(&default, &mlp, &rules, 16, 60_000)))
+    });
+    let vgg = NetSpec::parse(VGG16, Activation::Relu).unwrap();
+    let large = model("large.json");
+    let chain = ["local", "local-learned", "drtp", "dfa", "fa", "bp"];
+    g.bench_function("vgg16_224_chain_rules_every_policy_batch32_imagenet", |b| {
+        b.iter(|| black_box(all(&large, &vgg, &chain, 32, 1_281_167)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, estimates);
+criterion_main!(benches);
