@@ -15,7 +15,12 @@ use std::path::Path;
 const VGG16: &str = "3x224x224,conv3x3x64p1,conv3x3x64p1,maxpool2,conv3x3x128p1,conv3x3x128p1,maxpool2,conv3x3x256p1,conv3x3x256p1,conv3x3x256p1,maxpool2,conv3x3x512p1,conv3x3x512p1,conv3x3x512p1,maxpool2,conv3x3x512p1,conv3x3x512p1,conv3x3x512p1,maxpool2,4096,4096,1000";
 
 fn model(file: &str) -> HwModel {
-    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models").join(file)).unwrap()
+    load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("hw_models")
+            .join(file),
+    )
+    .unwrap()
 }
 
 fn config(rule: Rule, net: &NetSpec, batch: usize) -> TrainConfig {
@@ -38,7 +43,11 @@ fn all(model: &HwModel, net: &NetSpec, names: &[&str], batch: usize, samples: u6
     for name in names {
         for rule in Rule::expand(name).unwrap() {
             if let Ok(r) = estimate(model, &config(rule, net, batch), samples) {
-                macs += r.counts.iter().map(|c| c.macs.iter().sum::<u64>()).sum::<u64>();
+                macs += r
+                    .counts
+                    .iter()
+                    .map(|c| c.macs.iter().sum::<u64>())
+                    .sum::<u64>();
             }
         }
     }
@@ -50,7 +59,15 @@ fn estimates(c: &mut Criterion) {
     let mlp = NetSpec::parse("784,1024,1024,10", Activation::LeakyRelu).unwrap();
     let default = model("feedback-rom-stochastic.json");
     let rules = [
-        "local", "local-learned", "drtp", "pepita", "gaitprop", "predsim", "dfa", "fa", "bp",
+        "local",
+        "local-learned",
+        "drtp",
+        "pepita",
+        "gaitprop",
+        "predsim",
+        "dfa",
+        "fa",
+        "bp",
     ];
     g.bench_function("mlp_784-1024-1024-10_every_rule_batch16_60000", |b| {
         b.iter(|| black_box(all(&default, &mlp, &rules, 16, 60_000)))

@@ -33,6 +33,45 @@
 // outside tests; each remaining one is an `#[allow]` with its reason.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+/// `ALL`, `name`, `Display` and `FromStr` of a plain enum whose values have
+/// command-line names: the one definition of how such a value is printed
+/// and parsed. `FromStr`'s error names the text and every accepted name, as
+/// `unknown <what> '<text>' (one of: a, b)`.
+macro_rules! named_values {
+    ($ty:ident, $what:literal, { $($v:ident => $s:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in the order the command line lists them.
+            pub const ALL: [$ty; [$($s),+].len()] = [$($ty::$v),+];
+
+            /// The name on the command line and in reports (and `Display`,
+            /// `FromStr`).
+            pub const fn name(&self) -> &'static str {
+                match self {
+                    $($ty::$v => $s),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            /// The error names the text and the accepted names.
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+                    let names: Vec<&str> = Self::ALL.iter().map(|v| v.name()).collect();
+                    format!("unknown {} '{s}' (one of: {})", $what, names.join(", "))
+                })
+            }
+        }
+    };
+}
+
 pub mod data;
 pub mod hw;
 pub mod limits;

@@ -46,44 +46,13 @@ impl Activation {
             Activation::LeakyRelu => h >= T::default(),
         }
     }
-
-    /// Every activation, in the order the command line lists them.
-    pub const ALL: [Activation; 3] = [
-        Activation::Relu,
-        Activation::HardTanh,
-        Activation::LeakyRelu,
-    ];
-
-    /// The name on the command line (and `Display`, `FromStr`).
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::HardTanh => "hard-tanh",
-            Activation::LeakyRelu => "leaky-relu",
-        }
-    }
 }
 
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Activation {
-    /// The error names the text and the accepted names.
-    type Err = String;
-
-    /// The activation named `s` (one of relu, hard-tanh, leaky-relu).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Activation::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| {
-                format!("unknown activation '{s}' (one of: relu, hard-tanh, leaky-relu)")
-            })
-    }
-}
+named_values!(Activation, "activation", {
+    Relu => "relu",
+    HardTanh => "hard-tanh",
+    LeakyRelu => "leaky-relu",
+});
 
 /// Pooling of a conv layer's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

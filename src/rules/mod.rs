@@ -32,37 +32,11 @@ pub enum BpPolicy {
     Recompute,
 }
 
-impl BpPolicy {
-    /// Every policy, in report order.
-    pub const ALL: [BpPolicy; 3] = [BpPolicy::Stash, BpPolicy::Spill, BpPolicy::Recompute];
-
-    /// The name used on the command line and in reports.
-    pub const fn name(&self) -> &'static str {
-        match self {
-            BpPolicy::Stash => "stash",
-            BpPolicy::Spill => "spill",
-            BpPolicy::Recompute => "recompute",
-        }
-    }
-}
-impl fmt::Display for BpPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for BpPolicy {
-    /// The error names the text and the accepted names.
-    type Err = String;
-
-    /// The policy named `s` (one of stash, spill, recompute).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        BpPolicy::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| format!("unknown policy '{s}' (one of: stash, spill, recompute)"))
-    }
-}
+named_values!(BpPolicy, "policy", {
+    Stash => "stash",
+    Spill => "spill",
+    Recompute => "recompute",
+});
 
 /// A learning rule with its options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -14,7 +14,6 @@ use crate::hw::model::{HwModel, TensorClass};
 use crate::hw::trace_sink::{NoTrace, TraceSink};
 use crate::rules::Rule;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::num::NonZeroU64;
 
 mod estimate;
@@ -32,37 +31,10 @@ pub enum Arith {
     F32,
 }
 
-impl Arith {
-    /// Every arithmetic, in the order the command line lists them.
-    pub const ALL: [Arith; 2] = [Arith::Fixed, Arith::F32];
-
-    /// The name on the command line (and `Display`, `FromStr`).
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Arith::Fixed => "fixed",
-            Arith::F32 => "f32",
-        }
-    }
-}
-
-impl fmt::Display for Arith {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Arith {
-    /// The error names the text and the accepted names.
-    type Err = String;
-
-    /// The arithmetic named `s` (one of fixed, f32).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Arith::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| format!("unknown arithmetic '{s}' (one of: fixed, f32)"))
-    }
-}
+named_values!(Arith, "arithmetic", {
+    Fixed => "fixed",
+    F32 => "f32",
+});
 
 /// Everything that defines a training run besides the model and the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

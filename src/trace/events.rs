@@ -6,7 +6,6 @@
 //! the error.
 
 use crate::hw::trace_sink::{AccessEvent, OpEvent, TraceSink};
-use std::fmt;
 use std::io::{self, Write};
 
 /// Bytes buffered before a write to the underlying writer.
@@ -24,37 +23,10 @@ pub enum EventFormat {
     Jsonl,
 }
 
-impl EventFormat {
-    /// Every row format, in the order the command line lists them.
-    pub const ALL: [EventFormat; 2] = [EventFormat::Csv, EventFormat::Jsonl];
-
-    /// The name on the command line (and `Display`, `FromStr`).
-    pub const fn name(&self) -> &'static str {
-        match self {
-            EventFormat::Csv => "csv",
-            EventFormat::Jsonl => "jsonl",
-        }
-    }
-}
-
-impl fmt::Display for EventFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for EventFormat {
-    /// The error names the text and the accepted names.
-    type Err = String;
-
-    /// The row format named `s` (one of csv, jsonl).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventFormat::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| format!("unknown row format '{s}' (one of: csv, jsonl)"))
-    }
-}
+named_values!(EventFormat, "row format", {
+    Csv => "csv",
+    Jsonl => "jsonl",
+});
 
 /// Streams access events as CSV or JSONL rows to `W`.
 pub struct EventWriter<W: Write> {
