@@ -126,6 +126,7 @@ fn rule_label(run: &Value) -> String {
 fn estimate_bad_values_exit_2_naming_the_option() {
     for (args, want) in [
         (vec!["estimate", "--samples", "0"], "--samples"),
+        (vec!["estimate", "--samples", "svhn"], "imagenet"),
         (vec!["estimate", "--batch", "0"], "--batch"),
         (
             vec![
@@ -188,7 +189,7 @@ fn vgg16_fits_the_large_model_and_its_forward_macs_match_the_published_count() {
             "--batch",
             "32",
             "--samples",
-            "64",
+            "imagenet",
             "--out",
             s(&json),
         ]),
@@ -204,7 +205,7 @@ fn vgg16_fits_the_large_model_and_its_forward_macs_match_the_published_count() {
         .iter()
         .map(|c| c["macs"][0].as_u64().unwrap())
         .sum();
-    assert_eq!(forward, 64 * macs);
+    assert_eq!(forward, 1_281_167 * macs);
     let per_sample = macs as f64;
     assert!((per_sample / 15.5e9 - 1.0).abs() < 0.01, "{per_sample}");
 }

@@ -38,8 +38,9 @@ pub struct EstimateArgs {
     /// Samples per batch (>= 1).
     #[arg(long, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch: usize,
-    /// Training samples per epoch (default: MNIST's 60000).
-    #[arg(long, default_value_t = 60000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Training samples per epoch: a number >= 1, or the training-set size
+    /// of mnist (60000), cifar10 (50000) or imagenet (1281167).
+    #[arg(long, default_value = "mnist", value_parser = parse_samples)]
     pub samples: u64,
     /// Epochs (>= 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -65,6 +66,24 @@ pub struct EstimateArgs {
     /// Print the per-core (per-layer with one core per layer) rows too.
     #[arg(long)]
     pub per_layer: bool,
+}
+
+/// Training-set sizes `--samples` accepts by name.
+const DATASETS: [(&str, u64); 3] = [
+    ("mnist", 60_000),
+    ("cifar10", 50_000),
+    ("imagenet", 1_281_167),
+];
+
+/// `--samples`: a whole number >= 1 or a dataset's name.
+fn parse_samples(s: &str) -> Result<u64, String> {
+    if let Some((_, n)) = DATASETS.iter().find(|(name, _)| *name == s) {
+        return Ok(*n);
+    }
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a number of samples >= 1, or mnist, cifar10 or imagenet".into()),
+    }
 }
 
 /// `locus estimate`.
