@@ -59,8 +59,11 @@ fn estimate_report_equals_compare_and_the_csv_adds_up() {
     args.extend(common);
     ok(&locus(&args), "compare");
     let (json, csv) = (tmp.path().join("e.json"), tmp.path().join("e.csv"));
+    let svg = tmp.path().join("plots/layers.svg");
     let mut args = vec![
         "estimate",
+        "--svg",
+        s(&svg),
         "--samples",
         "50",
         "--out",
@@ -80,6 +83,11 @@ fn estimate_report_equals_compare_and_the_csv_adds_up() {
         assert_eq!(counted(t), counted(e), "{rule}");
     }
     assert_eq!(trained["savings"], estimated["savings"]);
+    // The per-layer plot: a bar per layer and rule.
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    for label in ["L0 local", "L1 bp/recompute", "L1 dfa/spill"] {
+        assert!(plot.contains(label), "{label} missing from the plot");
+    }
     // The CSV: one row per rule × core (2 cores), columns summing to the
     // report's MACs and DRAM read bytes.
     let text = std::fs::read_to_string(&csv).unwrap();

@@ -63,6 +63,10 @@ pub struct EstimateArgs {
     /// bank, DRAM bytes, peaks, cycles, energy).
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Also write an SVG of stacked bars, one per layer (core) and rule:
+    /// bytes per sample by memory.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
     /// Print the per-core (per-layer with one core per layer) rows too.
     #[arg(long)]
     pub per_layer: bool,
@@ -144,6 +148,14 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
     if let Some(csv) = &args.csv {
         write_csv(csv, &model, &report)?;
         writeln!(out, "wrote {}", csv.display())?;
+    }
+    if let Some(svg) = &args.svg {
+        if let Some(dir) = svg.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+        }
+        locus::report::plot::write_layer_traffic_svg(svg, &model, &report)?;
+        writeln!(out, "wrote {}", svg.display())?;
     }
     eprintln!("estimated in {:.2} ms", 1e3 * seconds);
     Ok(())

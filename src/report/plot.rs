@@ -1,7 +1,8 @@
 //! SVG plots (plotters): the traffic breakdown of each rule in a comparison.
 
 use super::CompareReport;
-use crate::hw::counters::Unit;
+use crate::hw::counters::{Rw, Unit};
+use crate::hw::model::HwModel;
 use crate::output::{OutputError, write_atomic};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -26,14 +27,6 @@ pub enum PlotError {
 /// Stacked bars, one per run: bytes moved per memory (SRAM banks, ROM, DRAM),
 /// in MB per training sample.
 pub fn write_traffic_svg(path: &Path, report: &CompareReport) -> Result<(), PlotError> {
-    let segments: [(&str, RGBColor); 6] = [
-        ("SRAM weight", RGBColor(31, 119, 180)),
-        ("SRAM activation", RGBColor(255, 127, 14)),
-        ("SRAM error", RGBColor(44, 160, 44)),
-        ("SRAM stash", RGBColor(214, 39, 40)),
-        ("ROM", RGBColor(148, 103, 189)),
-        ("DRAM", RGBColor(140, 86, 75)),
-    ];
     let bars: Vec<(String, [f64; 6])> = report
         .runs
         .iter()
@@ -60,6 +53,77 @@ pub fn write_traffic_svg(path: &Path, report: &CompareReport) -> Result<(), Plot
             )
         })
         .collect();
+    stacked_svg(path, &bars, "Memory traffic per training sample")
+}
+
+/// Stacked bars, one per rule and core (with one core per layer, per
+/// layer): bytes moved per memory, in MB per training sample, from each
+/// core's counters; the bars of a core stand together, labelled
+/// `L<core>` and the rule.
+pub fn write_layer_traffic_svg(
+    path: &Path,
+    model: &HwModel,
+    report: &CompareReport,
+) -> Result<(), PlotError> {
+    let cores = report
+        .runs
+        .iter()
+        .map(|r| r.measured.cores.len())
+        .max()
+        .unwrap_or(0);
+    let mut bars: Vec<(String, [f64; 6])> = Vec::new();
+    for core in 0..cores {
+        for r in &report.runs {
+            let Some(c) = r.measured.cores.get(core) else {
+                continue;
+            };
+            let n = r.measured.samples.max(1) as f64 * 1e6;
+            let bytes = |u: Unit| {
+                let words = (c.unit_words(u, Rw::Read).unwrap_or(u64::MAX) as f64)
+                    + c.unit_words(u, Rw::Write).unwrap_or(u64::MAX) as f64;
+                let bits = match u.bank_role() {
+                    Some(role) => model.bank(role).word_bits,
+                    None => model.rom.word_bits,
+                };
+                words * bits as f64 / 8.0 / n
+            };
+            let dram = c
+                .dram_bytes
+                .iter()
+                .flatten()
+                .map(|&b| b as f64)
+                .sum::<f64>()
+                / n;
+            bars.push((
+                format!("L{core} {}", r.run.config.rule.label()),
+                [
+                    bytes(Unit::Weight),
+                    bytes(Unit::Activation),
+                    bytes(Unit::Error),
+                    bytes(Unit::Stash),
+                    bytes(Unit::Rom),
+                    dram,
+                ],
+            ));
+        }
+    }
+    stacked_svg(path, &bars, "Memory traffic per training sample and layer")
+}
+
+/// The memories of a traffic bar, in stacking order, with their colours.
+const SEGMENTS: [(&str, RGBColor); 6] = [
+    ("SRAM weight", RGBColor(31, 119, 180)),
+    ("SRAM activation", RGBColor(255, 127, 14)),
+    ("SRAM error", RGBColor(44, 160, 44)),
+    ("SRAM stash", RGBColor(214, 39, 40)),
+    ("ROM", RGBColor(148, 103, 189)),
+    ("DRAM", RGBColor(140, 86, 75)),
+];
+
+/// Two panels of the stacked `bars` (MB per sample by memory): all of it,
+/// and all but the weight bank.
+fn stacked_svg(path: &Path, bars: &[(String, [f64; 6])], caption: &str) -> Result<(), PlotError> {
+    let segments = &SEGMENTS;
     let mut svg = String::new();
     let err = |e: &dyn std::fmt::Display| PlotError::Draw {
         path: path.display().to_string(),
@@ -71,18 +135,11 @@ pub fn write_traffic_svg(path: &Path, report: &CompareReport) -> Result<(), Plot
         let root = SVGBackend::with_string(&mut svg, (2 * panel - 20, 460)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let (left, right) = root.split_horizontally(panel);
-        draw_panel(
-            &left,
-            &bars,
-            &segments,
-            0,
-            "Memory traffic per training sample",
-        )
-        .map_err(|e| err(&e))?;
+        draw_panel(&left, bars, segments, 0, caption).map_err(|e| err(&e))?;
         draw_panel(
             &right,
-            &bars,
-            &segments,
+            bars,
+            segments,
             1,
             "The same without the weight bank",
         )
