@@ -8,7 +8,7 @@ use locus::hw::datapath::Activation;
 use locus::hw::model::{HwModel, load};
 use locus::hw::netspec::NetSpec;
 use locus::rules::Rule;
-use locus::sim::{Arith, TrainConfig, estimate};
+use locus::sim::{TrainConfig, estimate};
 use std::hint::black_box;
 use std::path::Path;
 
@@ -23,26 +23,12 @@ fn model(file: &str) -> HwModel {
     .unwrap()
 }
 
-fn config(rule: Rule, net: &NetSpec, batch: usize) -> TrainConfig {
-    TrainConfig {
-        rule,
-        net: net.clone(),
-        epochs: 1,
-        batch,
-        lr: 0.01,
-        seed: 1,
-        arith: Arith::Fixed,
-        train_limit: None,
-        test_limit: None,
-    }
-}
-
 /// Estimates every rule of `names` that the model holds.
 fn all(model: &HwModel, net: &NetSpec, names: &[&str], batch: usize, samples: u64) -> u64 {
     let mut macs = 0;
     for name in names {
         for rule in Rule::expand(name).unwrap() {
-            if let Ok(r) = estimate(model, &config(rule, net, batch), samples) {
+            if let Ok(r) = estimate(model, &TrainConfig::new(rule, net.clone(), batch), samples) {
                 macs += r
                     .counts
                     .iter()

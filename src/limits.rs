@@ -297,17 +297,11 @@ mod tests {
     }
 
     fn config(rule: Rule, sizes: &[usize], batch: usize) -> TrainConfig {
-        TrainConfig {
+        TrainConfig::new(
             rule,
-            net: NetSpec::dense(sizes.to_vec(), Activation::Relu),
-            epochs: 1,
+            NetSpec::dense(sizes.to_vec(), Activation::Relu),
             batch,
-            lr: 0.01,
-            seed: 1,
-            arith: Arith::Fixed,
-            train_limit: None,
-            test_limit: None,
-        }
+        )
     }
 
     #[test]

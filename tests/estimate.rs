@@ -14,7 +14,7 @@ use locus::hw::model::HwModel;
 use locus::hw::netspec::NetSpec;
 use locus::report::RunReport;
 use locus::rules::Rule;
-use locus::sim::{Arith, TrainConfig, estimate, run};
+use locus::sim::{TrainConfig, estimate, run};
 use serde_json::Value;
 
 const SAMPLES: u64 = 35;
@@ -97,15 +97,9 @@ fn check(model: &HwModel, layers: &str, activation: Activation, inputs: usize) -
                 continue;
             }
             let config = TrainConfig {
-                rule,
-                net: net.clone(),
                 epochs: 2,
-                batch,
-                lr: 0.01,
                 seed: 9,
-                arith: Arith::Fixed,
-                train_limit: None,
-                test_limit: None,
+                ..TrainConfig::new(rule, net.clone(), batch)
             };
             let case = format!("{} {rule} batch {batch} on {layers}", model.name);
             let trained = run(model, &config, &train, &test, &mut |_, _| {});
@@ -163,16 +157,9 @@ fn estimate_equals_training_for_every_rule_policy_and_batch() {
 #[test]
 fn estimate_refuses_what_training_refuses() {
     let m = model("default.json", "core_per_layer");
-    let config = |rule: &str, batch: usize, layers: &str, act: Activation| TrainConfig {
-        rule: Rule::expand(rule).unwrap()[0],
-        net: NetSpec::parse(layers, act).unwrap(),
-        epochs: 1,
-        batch,
-        lr: 0.01,
-        seed: 1,
-        arith: Arith::Fixed,
-        train_limit: None,
-        test_limit: None,
+    let config = |rule: &str, batch: usize, layers: &str, act: Activation| {
+        let rule = Rule::expand(rule).unwrap()[0];
+        TrainConfig::new(rule, NetSpec::parse(layers, act).unwrap(), batch)
     };
     for (c, want) in [
         (config("predsim", 1, "16,8,4", Activation::Relu), "batch"),

@@ -16,7 +16,7 @@ use locus::hw::model::HwModel;
 use locus::hw::netspec::NetSpec;
 use locus::limits::run_memory;
 use locus::rules::Rule;
-use locus::sim::{Arith, TrainConfig, run};
+use locus::sim::{TrainConfig, run};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -78,17 +78,7 @@ fn measure(model: &HwModel, rule: Rule, layers: &str, inputs: usize, batch: usiz
         seed: 3,
     })
     .unwrap();
-    let config = TrainConfig {
-        rule,
-        net: NetSpec::parse(layers, activation).unwrap(),
-        epochs: 1,
-        batch,
-        lr: 0.01,
-        seed: 1,
-        arith: Arith::Fixed,
-        train_limit: None,
-        test_limit: None,
-    };
+    let config = TrainConfig::new(rule, NetSpec::parse(layers, activation).unwrap(), batch);
     let parts = run_memory(model, &config, 0);
     eprintln!("  {}", parts.breakdown());
     let estimate = parts.total();

@@ -17,7 +17,7 @@ use locus::hw::datapath::Activation;
 use locus::hw::model::{self, HwModel};
 use locus::output::write_atomic;
 use locus::report::{CompareReport, Infeasible, RunReport, table};
-use locus::sim::{self, Arith, SimError, TrainConfig};
+use locus::sim::{self, SimError, TrainConfig};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -110,15 +110,10 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
     let mut infeasible = Vec::new();
     for rule in selected_rules(&args.rules) {
         let config = TrainConfig {
-            rule,
-            net: net.clone(),
             epochs: args.epochs,
-            batch: args.batch,
             lr: args.lr,
             seed: args.seed,
-            arith: Arith::Fixed,
-            train_limit: None,
-            test_limit: None,
+            ..TrainConfig::new(rule, net.clone(), args.batch)
         };
         match sim::estimate(&model, &config, args.samples) {
             Ok(r) => runs.push(RunReport::new(&model, &r)?),

@@ -59,6 +59,25 @@ pub struct TrainConfig {
     pub test_limit: Option<usize>,
 }
 
+impl TrainConfig {
+    /// `rule` on `net` at `batch`, the rest at the command line's
+    /// defaults: one epoch, learning rate 0.01, seed 1, fixed point, every
+    /// sample. Set other fields with struct update syntax.
+    pub fn new(rule: Rule, net: NetSpec, batch: usize) -> Self {
+        TrainConfig {
+            rule,
+            net,
+            epochs: 1,
+            batch,
+            lr: 0.01,
+            seed: 1,
+            arith: Arith::Fixed,
+            train_limit: None,
+            test_limit: None,
+        }
+    }
+}
+
 /// A configuration or data problem found before or during training.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
