@@ -1168,3 +1168,69 @@ fn backprop_batch_whose_kept_errors_overflow_the_error_bank_is_refused() {
     let peak = report["measured"]["cores"][1]["error_peak_words"].as_u64();
     assert_eq!(peak, Some(900), "{}", report["measured"]["cores"][1]);
 }
+
+/// The kinds of a report's `run.diagnostics`.
+fn diagnostic_kinds(report: &Value) -> Vec<String> {
+    report["run"]["diagnostics"]
+        .as_array()
+        .expect("run.diagnostics")
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A run that cannot learn (a learning rate that rounds every update away
+/// on the default model's nearest-rounded updates) is diagnosed: its
+/// updates vanished and its training accuracy is at chance, each a
+/// `warning:` line with the fix, both in `run.diagnostics`; `--strict`
+/// makes it exit 2 after the report is written. A run that learns has no
+/// diagnostic and passes `--strict`.
+#[test]
+fn a_run_that_does_not_learn_is_diagnosed_and_strict_fails_it() {
+    let (tmp, data) = dataset();
+    let out = tmp.path().join("r.json");
+    let run = |lr: &str, strict: bool| {
+        let mut args = vec![
+            "train",
+            "--data",
+            s(&data),
+            "--layers",
+            "16,12,4",
+            "--lr",
+            lr,
+            "--out",
+            s(&out),
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        locus(&args)
+    };
+    let stuck = run("1e-9", false);
+    let stderr = text(&stuck.stderr);
+    assert!(stuck.status.success(), "{stderr}");
+    let report = read_json(&out);
+    let kinds = diagnostic_kinds(&report);
+    assert_eq!(kinds, ["updates_vanished", "chance_accuracy"], "{stderr}");
+    assert!(
+        stderr.contains("is at chance (4 classes: 25.00 %)") && stderr.contains("raise --lr"),
+        "{stderr}"
+    );
+    let chance = &report["run"]["diagnostics"][1];
+    assert!(chance["figure"].as_f64().unwrap() < chance["threshold"].as_f64().unwrap());
+    std::fs::remove_file(&out).unwrap();
+    let line = user_error(&run("1e-9", true), "strict");
+    assert!(
+        line.contains("--strict") && line.contains("local chance_accuracy"),
+        "{line}"
+    );
+    assert!(out.exists(), "--strict writes the report before failing");
+    let learns = run("0.01", true);
+    assert!(learns.status.success(), "{}", text(&learns.stderr));
+    assert!(diagnostic_kinds(&read_json(&out)).is_empty());
+    assert!(
+        !text(&learns.stderr).contains("warning:"),
+        "{}",
+        text(&learns.stderr)
+    );
+}

@@ -73,6 +73,11 @@ pub struct RunArgs {
     /// Training results are unchanged.
     #[arg(long, value_name = "N")]
     pub watch: Option<NonZeroU64>,
+    /// Exit non-zero (after writing the report) when a run has a
+    /// diagnostic: training at chance, updates rounded away, an unstable
+    /// output step (run.diagnostics, docs/report.md).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `locus train` options.
@@ -175,28 +180,39 @@ fn warn_lr_underflow(model: &HwModel, run: &RunArgs) -> anyhow::Result<bool> {
     Ok(false)
 }
 
-/// Share of the nonzero update products rounded to zero at and above which
-/// a run is warned about: it learns from almost none of its updates.
-const VANISHED_WARNING: f64 = 0.99;
+/// Prints each of `report`'s diagnostics as one `warning:` line; the
+/// vanished-updates one not when the learning rate alone was already
+/// warned about (`lr_warned`). Returns how many the report has.
+fn print_diagnostics(report: &RunReport, lr_warned: bool) -> usize {
+    for d in &report.run.diagnostics {
+        if !(lr_warned && d.kind == "updates_vanished") {
+            eprintln!("warning: {}", d.message);
+        }
+    }
+    report.run.diagnostics.len()
+}
 
-/// Prints one `warning:` line when rounding turned at least
-/// [`VANISHED_WARNING`] of a run's nonzero weight updates into zero (the
-/// run's accuracy then says little about the rule), naming the two fixes.
-/// Not called when the learning rate alone was already warned about.
-fn warn_vanished_updates(report: &RunReport) {
-    let r = &report.measured.update_rounding;
-    if let (Some(f), Some(v)) = (r.vanished_fraction(), r.vanished)
-        && r.products > 0
-        && f >= VANISHED_WARNING
-    {
-        eprintln!(
-            "warning: {}: {v} of the {} nonzero weight updates rounded to zero; \
-             round updates stochastically (formats.update.rounding in the model) \
-             or raise --lr",
-            report.run.config.rule.label(),
-            r.products
+/// `--strict`: an error when any run has a diagnostic (after the reports
+/// are written).
+fn strict_check(strict: bool, reports: &[&RunReport]) -> anyhow::Result<()> {
+    let kinds: Vec<String> = reports
+        .iter()
+        .flat_map(|r| {
+            let rule = r.run.config.rule.label();
+            r.run
+                .diagnostics
+                .iter()
+                .map(move |d| format!("{rule} {}", d.kind))
+        })
+        .collect();
+    if strict && !kinds.is_empty() {
+        anyhow::bail!(
+            "--strict: the run has {} diagnostic(s) ({}); see the warnings above and run.diagnostics in the report",
+            kinds.len(),
+            kinds.join(", ")
         );
     }
+    Ok(())
 }
 
 /// A simulation error, prefixed with the model file when the model's
@@ -317,10 +333,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         .map_err(|e| sim_error(&args.run.model, e))?;
     pb.finish_and_clear();
     let report = RunReport::new(&model, &result)?;
-    if !lr_warned {
-        warn_vanished_updates(&report);
-    }
-    warn_unstable_output_step(&rule.label(), &report.run.watch);
+    print_diagnostics(&report, lr_warned);
     let mut out = std::io::stdout().lock();
     for e in &report.run.epochs {
         writeln!(
@@ -344,7 +357,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     write_json(&args.out, &report)?;
     writeln!(out, "wrote {}", args.out.display())?;
     super::limits_cmd::report_peak(&estimate);
-    Ok(())
+    strict_check(args.run.strict, &[&report])
 }
 
 /// Whether a mapping error depends on the rule (what it keeps or adds),
@@ -439,11 +452,8 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             Err(e) => return Err(sim_error(&args.run.model, e)),
         }
     }
-    if !lr_warned {
-        runs.iter().for_each(warn_vanished_updates);
-    }
     for r in &runs {
-        warn_unstable_output_step(&r.run.config.rule.label(), &r.run.watch);
+        print_diagnostics(r, lr_warned);
     }
     let report = CompareReport::new(runs, infeasible);
     let mut out = std::io::stdout().lock();
@@ -457,7 +467,8 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let svg = args.out_dir.join("compare-traffic.svg");
     locus::report::plot::write_traffic_svg(&svg, &report)?;
     writeln!(out, "wrote {} and {}", json.display(), svg.display())?;
-    Ok(())
+    let reports: Vec<&RunReport> = report.runs.iter().collect();
+    strict_check(args.run.strict, &reports)
 }
 
 /// Trains `cfg` on `data` (training set, test set), watched every `watch`
@@ -536,24 +547,4 @@ fn write_watch(out: &mut impl Write, watch: &[sim::WatchPoint]) -> std::io::Resu
         )?;
     }
     Ok(())
-}
-
-/// One `warning:` line when a watch point found the output layer's
-/// least-mean-squares step above its stability bound.
-fn warn_unstable_output_step(rule: &str, watch: &[sim::WatchPoint]) {
-    if let Some(p) = watch
-        .iter()
-        .find(|p| p.output_step_gain_max > sim::LMS_STABLE_GAIN)
-    {
-        eprintln!(
-            "warning: {rule}: at {} samples the output layer's step lr·(‖x‖²+1) reached {:.2} on a probe \
-             sample (mean {:.2}); above {} its least-mean-squares update overshoots, and a run \
-             whose mean gets there diverges: its input's power grew (docs/results.md, the local \
-             rule on 784-784-784-784-784-10)",
-            p.samples,
-            p.output_step_gain_max,
-            p.output_step_gain,
-            sim::LMS_STABLE_GAIN
-        );
-    }
 }

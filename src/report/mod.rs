@@ -2,6 +2,7 @@
 //! run's counters, with measured counts and derived estimates (energy,
 //! cycles) in separate fields; the comparison of rules; terminal tables.
 
+pub mod diagnostics;
 pub mod pareto;
 pub mod plot;
 pub mod table;
@@ -152,6 +153,11 @@ pub struct RunSummary {
     /// power every N samples); absent otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watch: Vec<crate::sim::WatchPoint>,
+    /// Signs that the run did not learn, or learned from less than it
+    /// seems ([`diagnostics::diagnose`]); empty for a run that learns and
+    /// for an estimate. Absent in reports written before, read as empty.
+    #[serde(default)]
+    pub diagnostics: Vec<diagnostics::Diagnostic>,
 }
 
 impl RunReport {
@@ -167,7 +173,7 @@ impl RunReport {
         let forward_only = result.config.rule.is_forward_only();
         let timing = timing::estimate(model, counts, result.samples, forward_only)?;
         let accesses = access_records(model, counts)?;
-        Ok(RunReport {
+        let mut report = RunReport {
             schema: REPORT_SCHEMA,
             locus_version: env!("CARGO_PKG_VERSION").to_string(),
             model_name: model.name.clone(),
@@ -179,6 +185,7 @@ impl RunReport {
                 epochs: result.epochs.clone(),
                 train_seconds: result.train_seconds,
                 watch: result.watch.clone(),
+                diagnostics: Vec::new(),
             },
             measured: Measured {
                 samples: result.samples,
@@ -193,7 +200,11 @@ impl RunReport {
                 energy,
                 timing,
             },
-        })
+        };
+        let underflow = result.config.arith == crate::sim::Arith::Fixed
+            && crate::sim::lr_underflow(model, result.lr_shift).is_some();
+        report.run.diagnostics = diagnostics::diagnose(&report, underflow);
+        Ok(report)
     }
 
     /// Word width of the classifier ROM, bits (for converting ROM words to bytes).
