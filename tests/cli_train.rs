@@ -1211,12 +1211,31 @@ fn a_run_that_does_not_learn_is_diagnosed_and_strict_fails_it() {
     assert!(stuck.status.success(), "{stderr}");
     let report = read_json(&out);
     let kinds = diagnostic_kinds(&report);
-    assert_eq!(kinds, ["updates_vanished", "chance_accuracy"], "{stderr}");
+    assert_eq!(
+        kinds,
+        [
+            "updates_vanished",
+            "weights_frozen",
+            "weights_frozen",
+            "chance_accuracy"
+        ],
+        "{stderr}"
+    );
+    let frozen = &report["run"]["diagnostics"][1];
+    assert_eq!(frozen["layer"], 0);
+    // The learning rate's own warning explains the frozen weights: only
+    // the chance diagnostic adds a line.
+    assert!(!stderr.contains("did not change"), "{stderr}");
+    let message = frozen["message"].as_str().unwrap();
+    assert!(
+        message.contains("did not change in 1 of 1 epoch(s)"),
+        "{message}"
+    );
     assert!(
         stderr.contains("is at chance (4 classes: 25.00 %)") && stderr.contains("raise --lr"),
         "{stderr}"
     );
-    let chance = &report["run"]["diagnostics"][1];
+    let chance = &report["run"]["diagnostics"][3];
     assert!(chance["figure"].as_f64().unwrap() < chance["threshold"].as_f64().unwrap());
     std::fs::remove_file(&out).unwrap();
     let line = user_error(&run("1e-9", true), "strict");

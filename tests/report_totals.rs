@@ -40,6 +40,7 @@ fn result(counts: Vec<CoreCounts>) -> RunResult {
         update_rounding: Default::default(),
         train_seconds: 0.0,
         watch: Vec::new(),
+        unchanged_layers: Vec::new(),
     }
 }
 

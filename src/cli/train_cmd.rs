@@ -180,12 +180,14 @@ fn warn_lr_underflow(model: &HwModel, run: &RunArgs) -> anyhow::Result<bool> {
     Ok(false)
 }
 
-/// Prints each of `report`'s diagnostics as one `warning:` line; the
-/// vanished-updates one not when the learning rate alone was already
-/// warned about (`lr_warned`). Returns how many the report has.
+/// Prints each of `report`'s diagnostics as one `warning:` line; those
+/// the learning rate alone explains (vanished updates, frozen weights) not
+/// when it was already warned about (`lr_warned`); the report has them all.
+/// Returns how many the report has.
 fn print_diagnostics(report: &RunReport, lr_warned: bool) -> usize {
     for d in &report.run.diagnostics {
-        if !(lr_warned && d.kind == "updates_vanished") {
+        let explained = matches!(d.kind.as_str(), "updates_vanished" | "weights_frozen");
+        if !(lr_warned && explained) {
             eprintln!("warning: {}", d.message);
         }
     }

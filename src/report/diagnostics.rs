@@ -26,8 +26,8 @@ pub const CHANCE_MIN_SAMPLES_PER_CLASS: u64 = 50;
 /// One diagnostic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostic {
-    /// What was found: `chance_accuracy`, `updates_vanished` or
-    /// `output_step_unstable`.
+    /// What was found: `updates_vanished`, `weights_frozen`,
+    /// `chance_accuracy` or `output_step_unstable`.
     pub kind: String,
     /// The layer at fault, where one is (0-based).
     pub layer: Option<usize>,
@@ -44,8 +44,14 @@ pub struct Diagnostic {
 /// The diagnostics of `report` (empty for a run that learns, and for a
 /// count-only estimate, which has no values to judge).
 /// `lr_underflows`: the learning rate is below what the update format can
-/// hold at all (`sim::lr_underflow`), which changes the fix.
-pub fn diagnose(report: &RunReport, lr_underflows: bool) -> Vec<Diagnostic> {
+/// hold at all (`sim::lr_underflow`), which changes the fix;
+/// `unchanged_layers`: per epoch, the layers whose weights did not change
+/// (`RunResult::unchanged_layers`).
+pub fn diagnose(
+    report: &RunReport,
+    lr_underflows: bool,
+    unchanged_layers: &[Vec<usize>],
+) -> Vec<Diagnostic> {
     let rule = report.run.config.rule.label();
     let mut out = Vec::new();
     let r = &report.measured.update_rounding;
@@ -63,6 +69,40 @@ pub fn diagnose(report: &RunReport, lr_underflows: bool) -> Vec<Diagnostic> {
                 "{rule}: {v} of the {} nonzero weight updates rounded to zero; round updates \
                  stochastically (formats.update.rounding in the model) or raise --lr",
                 r.products
+            ),
+        });
+    }
+    // A layer that did not change in some epoch: the epochs it stood still.
+    let layers = report.run.config.net.layers();
+    for layer in 0..layers {
+        let still = unchanged_layers
+            .iter()
+            .filter(|e| e.contains(&layer))
+            .count();
+        if still == 0 {
+            continue;
+        }
+        let first = unchanged_layers
+            .iter()
+            .position(|e| e.contains(&layer))
+            .unwrap_or(0);
+        let fix = if lr_underflows {
+            "raise --lr: it is below what the update format holds"
+        } else {
+            "round updates stochastically (formats.update.rounding), use a finer update \
+             format or a larger --lr; for a local rule check the layer's error reaches it"
+        };
+        out.push(Diagnostic {
+            kind: "weights_frozen".into(),
+            layer: Some(layer),
+            class: Some("weight".into()),
+            figure: still as f64,
+            threshold: 1.0,
+            message: format!(
+                "{rule}: layer {layer}'s weights and biases did not change in {still} of {} \
+                 epoch(s) (first: epoch {}); {fix}",
+                unchanged_layers.len(),
+                first + 1
             ),
         });
     }

@@ -67,6 +67,7 @@ pub fn estimate(
         update_rounding: UpdateRounding::default(),
         train_seconds: 0.0,
         watch: Vec::new(),
+        unchanged_layers: Vec::new(),
     })
 }
 

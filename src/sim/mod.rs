@@ -232,6 +232,11 @@ pub struct RunResult {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watch: Vec<WatchPoint>,
+    /// Per epoch (in order), the layers whose weights and biases did not
+    /// change in a single value over that epoch (a fingerprint of each
+    /// layer's stored values is compared at the epoch's ends).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchanged_layers: Vec<Vec<usize>>,
 }
 
 /// Final weights and biases per layer as real values (for tests and golden
@@ -519,6 +524,8 @@ fn run_with<D: Datapath, T: TraceSink>(
     let mut train_seconds = 0.0;
     let mut watched = Vec::new();
     let mut batch: Vec<(&[u8], usize)> = Vec::with_capacity(config.batch);
+    let mut fingerprint = fingerprints(&chip);
+    let mut unchanged_layers = Vec::new();
     for epoch in 0..config.epochs {
         let order = epoch_order(train.len(), config.seed, epoch as u64);
         let start = std::time::Instant::now();
@@ -553,6 +560,13 @@ fn run_with<D: Datapath, T: TraceSink>(
         if T::ENABLED && chip.sink().done() {
             break;
         }
+        let now = fingerprints(&chip);
+        unchanged_layers.push(
+            (0..now.len())
+                .filter(|&i| now[i] == fingerprint[i])
+                .collect(),
+        );
+        fingerprint = now;
         let test_accuracy = evaluate(&mut chip, test, config.test_limit);
         epochs.push(EpochResult {
             epoch: epoch + 1,
@@ -593,10 +607,31 @@ fn run_with<D: Datapath, T: TraceSink>(
             update_rounding,
             train_seconds,
             watch: watched,
+            unchanged_layers,
         },
         params,
         chip.into_sink(),
     ))
+}
+
+/// A fingerprint of each layer's stored weights and biases (a hash of
+/// their real values' bits): equal fingerprints mean no value changed,
+/// up to a 2^-64 chance of a collision.
+fn fingerprints<D: Datapath, T: TraceSink>(chip: &Chip<D, T>) -> Vec<u64> {
+    use std::hash::{Hash, Hasher};
+    chip.layers()
+        .iter()
+        .map(|l| {
+            let mut h = std::hash::DefaultHasher::new();
+            for &v in l.w().iter().chain(l.b()) {
+                chip.datapath()
+                    .decode_real(TensorClass::Weight, v)
+                    .to_bits()
+                    .hash(&mut h);
+            }
+            h.finish()
+        })
+        .collect()
 }
 
 /// Test accuracy by uncounted inference.
