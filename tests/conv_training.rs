@@ -707,17 +707,7 @@ fn the_cnn_rule_lists_match_the_rules_modelled() {
             .collect()
     };
     let (ok, refused) = (names(ok), names(refused));
-    for name in [
-        "local",
-        "local-learned",
-        "drtp",
-        "pepita",
-        "gaitprop",
-        "predsim",
-        "dfa",
-        "fa",
-        "bp",
-    ] {
+    for name in Rule::PLAIN_NAMES {
         let rule = Rule::expand(name).expect("a rule")[0];
         let name = name.to_string();
         assert_eq!(ok.contains(&name), rule.trains_cnns(), "{name}");

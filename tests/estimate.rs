@@ -34,27 +34,7 @@ fn model(file: &str, mapping: &str) -> HwModel {
 }
 
 fn rules() -> Vec<Rule> {
-    let mut v = Vec::new();
-    for name in [
-        "local",
-        "local-learned",
-        "drtp",
-        "pepita",
-        "gaitprop",
-        "predsim",
-        "dfa/stash",
-        "dfa/spill",
-        "dfa/recompute",
-        "fa/stash",
-        "fa/spill",
-        "fa/recompute",
-        "bp/stash",
-        "bp/spill",
-        "bp/recompute",
-    ] {
-        v.extend(Rule::expand(name).unwrap());
-    }
-    v
+    Rule::every()
 }
 
 /// The report with the value-dependent fields removed.

@@ -107,23 +107,7 @@ fn check(model: &HwModel, rules: &[Rule], layers: &str, inputs: usize, batch: us
 }
 
 fn all_rules() -> Vec<Rule> {
-    let mut v = Vec::new();
-    for name in [
-        "local",
-        "local-learned",
-        "drtp",
-        "pepita",
-        "gaitprop",
-        "predsim",
-        "dfa",
-        "fa",
-        "bp/stash",
-        "bp/spill",
-        "bp/recompute",
-    ] {
-        v.extend(Rule::expand(name).unwrap());
-    }
-    v
+    Rule::every()
 }
 
 /// One test, so that no other test thread allocates while a run is

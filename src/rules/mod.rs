@@ -114,6 +114,35 @@ impl Rule {
         "dfa/recompute",
     ];
 
+    /// The names of `--rules` that stand for one rule each at its default
+    /// options (`bp` stands for all three of its policies; see
+    /// [`Rule::expand`]).
+    pub const PLAIN_NAMES: [&'static str; 9] = [
+        "local",
+        "local-learned",
+        "drtp",
+        "pepita",
+        "gaitprop",
+        "predsim",
+        "dfa",
+        "fa",
+        "bp",
+    ];
+
+    /// Every rule at its default options, and each backprop-family rule
+    /// (bp, fa, dfa) under every buffering policy: 15 configurations.
+    pub fn every() -> Vec<Rule> {
+        let mut v: Vec<Rule> = Rule::PLAIN_NAMES
+            .iter()
+            .filter(|n| !matches!(**n, "bp" | "fa" | "dfa"))
+            .flat_map(|n| Rule::expand(n).unwrap_or_default())
+            .collect();
+        for p in BpPolicy::ALL {
+            v.extend([Rule::Dfa(p), Rule::Fa(p), Rule::Bp(p)]);
+        }
+        v
+    }
+
     /// The rules one name stands for: `bp` is backprop under every
     /// buffering policy (compare's baseline is the best of them); `fa` and
     /// `dfa` alone use the `spill` policy (stash on chip while it fits, as
