@@ -776,6 +776,23 @@ fn rows() -> Vec<Row> {
             "sweep merge --spec sweeps/ok.json --out m.jsonl none.jsonl".to_string(),
             vec!["none.jsonl", "no such file"],
         ),
+        // Count-only estimates.
+        (
+            "estimate of 0 samples",
+            "estimate --model model.json --samples 0".to_string(),
+            vec!["--samples"],
+        ),
+        (
+            "estimate of a rule not modelled on conv layers",
+            "estimate --model model.json --layers 1x4x4,conv3x3x2p1,4 --rules predsim --batch 2"
+                .to_string(),
+            vec!["rule = predsim"],
+        ),
+        (
+            "estimate where no rule fits the model",
+            "estimate --model m-tiny-weights.json --rules local,bp".to_string(),
+            vec!["m-tiny-weights.json", "no rule fits"],
+        ),
         // Synthetic data.
         (
             "synthetic data with 1 class",

@@ -125,11 +125,21 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
         }
     }
     if runs.is_empty() {
-        let why: Vec<String> = infeasible
-            .iter()
-            .map(|i| format!("{}: {}", i.rule, i.reason))
-            .collect();
-        anyhow::bail!("{}: no rule fits: {}", args.model.display(), why.join("; "));
+        // One reason for all (the network does not fit), or one per rule.
+        let first = infeasible
+            .first()
+            .map(|i| i.reason.clone())
+            .unwrap_or_default();
+        let why = if infeasible.iter().all(|i| i.reason == first) {
+            first
+        } else {
+            let each: Vec<String> = infeasible
+                .iter()
+                .map(|i| format!("{}: {}", i.rule, i.reason))
+                .collect();
+            each.join("; ")
+        };
+        anyhow::bail!("{}: no rule fits: {why}", args.model.display());
     }
     let seconds = start.elapsed().as_secs_f64();
     let report = CompareReport::new(runs, infeasible);
