@@ -1048,6 +1048,16 @@ fn watch_warns_of_an_unstable_output_step() {
         "{}\nwant {want}",
         warnings[0]
     );
+    // The same finding is the report's diagnostic, with its figure.
+    let unstable: Vec<&Value> = report["run"]["diagnostics"]
+        .as_array()
+        .expect("run.diagnostics")
+        .iter()
+        .filter(|d| d["kind"] == "output_step_unstable")
+        .collect();
+    assert_eq!(unstable.len(), 1);
+    assert_eq!(unstable[0]["figure"], first["output_step_gain_max"]);
+    assert_eq!(unstable[0]["layer"], 1, "the output layer");
     // The default network at lr 0.05 stays far below.
     let calm = [&args[..], &["--layers", LAYERS, "--lr", "0.05"]].concat();
     let out = locus(&calm);
@@ -1058,6 +1068,13 @@ fn watch_warns_of_an_unstable_output_step() {
     for p in report["run"]["watch"].as_array().expect("run.watch") {
         assert!(p["output_step_gain_max"].as_f64().unwrap() < 2.0, "{p}");
     }
+    assert!(
+        !report["run"]["diagnostics"]
+            .as_array()
+            .expect("run.diagnostics")
+            .iter()
+            .any(|d| d["kind"] == "output_step_unstable")
+    );
 }
 
 /// `compare --watch N` watches every rule: each run of compare.json holds
