@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{locus, ok, s, user_error};
+use common::{locus, ok, s, synth, user_error};
 use serde_json::Value;
 
 fn read(path: &std::path::Path) -> Value {
@@ -30,22 +30,7 @@ fn counted(run: &Value) -> Value {
 fn estimate_report_equals_compare_and_the_csv_adds_up() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(
-        &locus(&[
-            "data",
-            "synth",
-            s(&data),
-            "--classes",
-            "4",
-            "--sample-len",
-            "16",
-            "--train",
-            "50",
-            "--test",
-            "10",
-        ]),
-        "synth",
-    );
+    synth(&data, 50, 10);
     let common = [
         "--layers",
         "16,12,4",

@@ -1138,22 +1138,9 @@ fn compare_watch_watches_every_rule() {
 fn backprop_batch_whose_kept_errors_overflow_the_error_bank_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    ok(
-        &locus(&[
-            "data",
-            "synth",
-            s(&data),
-            "--classes",
-            "10",
-            "--sample-len",
-            "784",
-            "--train",
-            "400",
-            "--test",
-            "10",
-        ]),
-        "synth",
-    );
+    // 400 training samples of 784 pixels in 10 classes.
+    let extra = ["--classes", "10", "--sample-len", "784", "--test", "10"];
+    ok(&synth(&data, &extra), "synth");
     let out = tmp.path().join("r.json");
     let run = |batch: &str| {
         locus(&[

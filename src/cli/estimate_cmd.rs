@@ -4,16 +4,13 @@
 //! rule × core.
 
 use super::train_cmd::{
-    lr_note, parse_layers, parse_lr, parse_rule_name, rule_specific, selected_rules, sim_error,
+    NetArgs, lr_note, parse_lr, parse_rule_name, rule_specific, selected_rules, sim_error,
     write_json,
 };
-use super::values;
 use anyhow::Context;
 use clap::Args;
 use clap::builder::RangedU64ValueParser;
-use locus::hw::core::NetSpec;
 use locus::hw::counters::{CoreCounts, Rw, Unit};
-use locus::hw::datapath::Activation;
 use locus::hw::model::{self, HwModel};
 use locus::output::write_atomic;
 use locus::report::{CompareReport, Infeasible, RunReport, table};
@@ -24,13 +21,8 @@ use std::path::PathBuf;
 /// `locus estimate` options.
 #[derive(Args, Debug)]
 pub struct EstimateArgs {
-    /// Layers, input first: dense sizes (784,1024,1024,10) or a CNN
-    /// (3x32x32,conv3x3x64p1,maxpool2,...,10), as for `train`.
-    #[arg(long, default_value = "784,1024,1024,10", value_parser = parse_layers)]
-    pub layers: NetSpec,
-    /// Hidden-layer activation.
-    #[arg(long, value_parser = values::parser::<Activation>(), default_value_t = Activation::Relu)]
-    pub activation: Activation,
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Rules, comma-separated, as for `compare` (bp = every buffering
     /// policy; bp/stash, fa/recompute, ... one policy).
     #[arg(long, value_delimiter = ',', default_value = "local,bp", value_parser = parse_rule_name)]
@@ -45,8 +37,8 @@ pub struct EstimateArgs {
     /// Epochs (>= 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
-    /// Learning rate, as for `train` (its power of two sets the update's
-    /// LFSR draws in no way; it is checked as training checks it).
+    /// Learning rate, checked as `train` checks it (counts do not depend
+    /// on it).
     #[arg(long, default_value_t = 0.01, value_parser = parse_lr)]
     pub lr: f64,
     /// Seed (classifier ROMs; counts do not depend on it).
@@ -93,10 +85,7 @@ fn parse_samples(s: &str) -> Result<u64, String> {
 /// `locus estimate`.
 pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
     let model = model::load(&args.model)?;
-    let net = NetSpec {
-        activation: args.activation,
-        ..args.layers.clone()
-    };
+    let net = args.net.spec();
     eprintln!(
         "estimate: {net} on {} ({}, batch {}, {} samples x {} epoch(s), counts only)",
         model.name,

@@ -16,7 +16,6 @@ use clap::{Args, Subcommand};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use locus::data::{Dataset, load_mnist_dir};
-use locus::hw::core::NetSpec;
 use locus::hw::model::{self, HwModel};
 use locus::hw::trace_sink::TraceSink;
 use locus::limits::{ByteSize, fmt_bytes};
@@ -160,20 +159,7 @@ impl Setup {
             "bp" => Rule::Bp(t.policy),
             _ => Rule::Local,
         };
-        let config = TrainConfig {
-            rule,
-            net: NetSpec {
-                activation: r.activation,
-                ..r.layers.clone()
-            },
-            epochs: r.epochs,
-            batch: r.batch,
-            lr: r.lr,
-            seed: r.seed,
-            arith: r.arith,
-            train_limit: r.train_limit,
-            test_limit: r.test_limit,
-        };
+        let config = r.config(rule);
         let cores = model.mapping.cores(config.net.layers() as u32) as usize;
         let bytes = super::limits_cmd::data_bytes(&train, &test);
         super::limits_cmd::check_runs(&[(&model, &config)], 1, bytes, r.max_memory.0)?;

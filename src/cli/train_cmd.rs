@@ -20,19 +20,37 @@ use std::io::{IsTerminal, Write};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
-/// Options shared by `train` and `compare`.
+/// The network options shared by `train`, `compare`, `trace` and
+/// `estimate`.
 #[derive(Args, Debug, Clone)]
-pub struct RunArgs {
+pub struct NetArgs {
     /// Layers, input first: dense sizes (784,1024,1024,10) or a CNN
     /// (1x28x28,conv5x5x16,maxpool2,conv5x5x32s1p0,avgpool2,10: input
     /// CxHxW, convKxKxC[sS][pP], maxpoolN / avgpoolN, dense sizes last).
-    /// The input must have the data's sample size, the last layer at least
-    /// its number of classes.
+    /// When training, the input must have the data's sample size, the last
+    /// layer at least its number of classes.
     #[arg(long, default_value = "784,1024,1024,10", value_parser = parse_layers)]
     pub layers: NetSpec,
     /// Hidden-layer activation.
     #[arg(long, value_parser = values::parser::<Activation>(), default_value_t = Activation::Relu)]
     pub activation: Activation,
+}
+
+impl NetArgs {
+    /// The network: the layers with the activation.
+    pub(super) fn spec(&self) -> NetSpec {
+        NetSpec {
+            activation: self.activation,
+            ..self.layers.clone()
+        }
+    }
+}
+
+/// Options shared by `train` and `compare`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Passes over the training set (>= 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
@@ -230,20 +248,20 @@ pub(super) fn sim_error(model: &std::path::Path, e: SimError) -> anyhow::Error {
     }
 }
 
-fn config(run: &RunArgs, rule: Rule) -> TrainConfig {
-    TrainConfig {
-        rule,
-        net: NetSpec {
-            activation: run.activation,
-            ..run.layers.clone()
-        },
-        epochs: run.epochs,
-        batch: run.batch,
-        lr: run.lr,
-        seed: run.seed,
-        arith: run.arith,
-        train_limit: run.train_limit,
-        test_limit: run.test_limit,
+impl RunArgs {
+    /// The training configuration of `rule` under these options.
+    pub(super) fn config(&self, rule: Rule) -> TrainConfig {
+        TrainConfig {
+            rule,
+            net: self.net.spec(),
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            seed: self.seed,
+            arith: self.arith,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+        }
     }
 }
 
@@ -318,7 +336,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         _ => Rule::Local,
     };
     let (model, train, test) = load(&args.run)?;
-    let cfg = config(&args.run, rule);
+    let cfg = args.run.config(rule);
     eprintln!(
         "{}: {} on {} ({})",
         rule.label(),
@@ -395,7 +413,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let rules = selected_rules(&args.rules);
     eprintln!(
         "compare: {} on {} ({}, {} epoch(s), batch {}, {} arithmetic)",
-        args.run.layers,
+        args.run.net.layers,
         model.name,
         lr_note(args.run.lr)?,
         args.run.epochs,
@@ -406,7 +424,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         }
     );
     if args.run.batch > 1 && rules.iter().any(|r| r.scales_lr_by_batch()) {
-        let bp = config(&args.run, Rule::Bp(BpPolicy::Spill));
+        let bp = args.run.config(Rule::Bp(BpPolicy::Spill));
         let (shift, real) = sim::lr_shift(sim::step_lr(&bp))?;
         eprintln!(
             "bp, fa and dfa apply each sample's update at lr/{} = 2^-{shift} = {}",
@@ -415,7 +433,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         );
     }
     let lr_warned = warn_lr_underflow(&model, &args.run)?;
-    let cfgs: Vec<TrainConfig> = rules.iter().map(|&r| config(&args.run, r)).collect();
+    let cfgs: Vec<TrainConfig> = rules.iter().map(|&r| args.run.config(r)).collect();
     let bytes = super::limits_cmd::data_bytes(&train, &test);
     let parallel = rayon::current_num_threads();
     let runs: Vec<_> = cfgs.iter().map(|c| (&model, c)).collect();
@@ -431,7 +449,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         rules
             .par_iter()
             .map(|&rule| {
-                let cfg = config(&args.run, rule);
+                let cfg = args.run.config(rule);
                 let pb = multi.add(progress_bar(&rule.label()));
                 let r = run_one(&model, &cfg, (&train, &test), args.run.watch, &pb);
                 pb.finish_and_clear();
