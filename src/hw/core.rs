@@ -546,11 +546,12 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         for (i, geom) in geoms.iter().enumerate() {
             let core = core_index(model.mapping, i);
             let (cols, rows) = (net.sizes[i], net.sizes[i + 1]);
-            // A conv layer's weight matrix is `out_c × (in_c·k·k)`.
-            let (wr, wc) = geom.map_or((rows, cols), |g| (g.out_c, g.patch_len()));
-            // `net.geometry()` bounded `wr·wc + wr` by MAX_TENSOR_VALUES
-            // (2^48), so neither this nor any per-call count below wraps.
-            let need = wbank.words_for((wr * wc + wr) as u64, bits.weight);
+            let alloc =
+                host::LayerAlloc::of(i, n_layers, (cols, rows), *geom, classes, classifiers);
+            // `net.geometry()` bounded the weights and biases by
+            // MAX_TENSOR_VALUES (2^48), so neither this nor any per-call
+            // count below wraps.
+            let need = wbank.words_for((alloc.weights + alloc.biases) as u64, bits.weight);
             let need_in_bank;
             (weight_addr[i], need_in_bank) = Fill::take(&mut fill.weight, core, need);
             if need_in_bank > wbank.capacity_words() {
@@ -564,9 +565,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     capacity_bytes: wbank.capacity_bytes,
                 });
             }
-            let alloc =
-                host::LayerAlloc::of(i, n_layers, (cols, rows), *geom, classes, classifiers);
-            let bound = 1.0 / (wc as f64).sqrt();
+            // Uniform in ±1/sqrt(fan-in); a conv layer's fan-in is its patch.
+            let fan_in = geom.map_or(cols, |g| g.patch_len());
+            let bound = 1.0 / (fan_in as f64).sqrt();
             let w = dp.init_uniform(TensorClass::Weight, alloc.weights, bound, &mut rng);
             let b = dp.init_uniform(TensorClass::Weight, alloc.biases, bound, &mut rng);
             let rom_seed: u64 = rng.random();
@@ -892,7 +893,6 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.sink.access(&ev);
     }
 
-    /// Ports of `unit` in direction `rw` (the ROM has one read port).
     /// The raw values of `src` into `self.sched.raw`, and their width; `None`
     /// in `f32` arithmetic or for [`Src::None`].
     fn raw_data(&mut self, src: Src) -> Option<u32> {

@@ -10,7 +10,7 @@
 
 use super::{RunResult, SimError, TrainConfig, check_rule, lr_shift, step_lr};
 use crate::hw::core::Chip;
-use crate::hw::counters::CoreCounts;
+use crate::hw::counters::{CoreCounts, CountOverflow, fit_u64};
 use crate::hw::datapath::{CountDatapath, OverflowByClass, UpdateRounding};
 use crate::hw::model::HwModel;
 use crate::hw::trace_sink::NoTrace;
@@ -40,27 +40,36 @@ pub fn estimate(
     let (shift, lr_realised) = lr_shift(step_lr(config))?;
     let b = config.batch as u64;
     let (full, rest) = (samples / b, samples % b);
-    let mut epoch: Option<Vec<CoreCounts>> = None;
-    if full > 0 {
-        let one = batch_counts(model, config, shift, config.batch)?;
-        epoch = Some(each(&one, None, |c, _| c.checked_scale(full))?);
-    }
+    // One epoch: the full batches, then the partial one.
+    let mut epoch = match full {
+        0 => None,
+        n => Some(scale(
+            &batch_counts(model, config, shift, config.batch)?,
+            n,
+        )?),
+    };
     if rest > 0 {
         let last = batch_counts(model, config, shift, rest as usize)?;
         epoch = Some(match epoch {
-            Some(e) => each(&e, Some(&last), |a, b| a.checked_add(b.unwrap_or(a)))?,
+            Some(e) => e
+                .iter()
+                .zip(&last)
+                .map(|(a, b)| a.checked_add(b))
+                .collect::<Result<_, _>>()?,
             None => last,
         });
     }
-    let epoch = epoch.unwrap_or_default();
     let epochs = u64::from(config.epochs);
-    let counts = each(&epoch, None, |c, _| c.checked_scale(epochs))?;
+    let counts = scale(&epoch.unwrap_or_default(), epochs)?;
     Ok(RunResult {
         config: config.clone(),
         lr_shift: shift,
         lr_realised,
         epochs: Vec::new(),
-        samples: samples.saturating_mul(epochs),
+        samples: fit_u64(
+            || "samples".into(),
+            u128::from(samples) * u128::from(epochs),
+        )?,
         counts,
         datapath_lfsr_draws: 0,
         overflow: OverflowByClass::default(),
@@ -71,19 +80,9 @@ pub fn estimate(
     })
 }
 
-/// Applies `f` core by core (with the matching core of `other`).
-fn each(
-    a: &[CoreCounts],
-    other: Option<&[CoreCounts]>,
-    f: impl Fn(
-        &CoreCounts,
-        Option<&CoreCounts>,
-    ) -> Result<CoreCounts, crate::hw::counters::CountOverflow>,
-) -> Result<Vec<CoreCounts>, SimError> {
-    a.iter()
-        .enumerate()
-        .map(|(i, c)| f(c, other.map(|o| &o[i])).map_err(SimError::from))
-        .collect()
+/// Every core's counts times `n` (peaks kept).
+fn scale(counts: &[CoreCounts], n: u64) -> Result<Vec<CoreCounts>, CountOverflow> {
+    counts.iter().map(|c| c.checked_scale(n)).collect()
 }
 
 /// The counts of one batch of `k` samples on a fresh count-only chip.
