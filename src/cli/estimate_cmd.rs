@@ -10,7 +10,7 @@ use super::train_cmd::{
 use anyhow::Context;
 use clap::Args;
 use clap::builder::RangedU64ValueParser;
-use locus::hw::counters::{CoreCounts, Rw, Unit};
+use locus::hw::counters::{Rw, Unit};
 use locus::hw::model::{self, HwModel};
 use locus::output::write_atomic;
 use locus::report::{CompareReport, Infeasible, RunReport, table};
@@ -148,7 +148,7 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("{}: cannot create directory", dir.display()))?;
         }
-        locus::report::plot::write_layer_traffic_svg(svg, &model, &report)?;
+        locus::report::plot::write_layer_traffic_svg(svg, &report)?;
         writeln!(out, "wrote {}", svg.display())?;
     }
     eprintln!("estimated in {:.2} ms", 1e3 * seconds);
@@ -159,18 +159,13 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
 const CSV_HEADER: &str = "rule,core,macs,weight_read_bytes,weight_write_bytes,activation_read_bytes,activation_write_bytes,error_read_bytes,error_write_bytes,stash_read_bytes,stash_write_bytes,rom_read_bytes,dram_read_bytes,dram_write_bytes,stash_peak_words,spill_peak_bytes,activation_peak_words,error_peak_words,weight_words,cycles,energy_pj";
 
 /// One CSV or table row of core `core`'s counts `c` under `rule`.
-fn core_row(model: &HwModel, rule: &str, core: usize, c: &CoreCounts, cycles: u64) -> String {
-    let bank_bytes = |u: Unit, rw: Rw| -> String {
-        let words = c.unit_words(u, rw).unwrap_or(u64::MAX) as u128;
-        let bits = match u.bank_role() {
-            Some(role) => model.bank(role).word_bits,
-            None => model.rom.word_bits,
-        };
-        ((words * bits as u128) / 8).to_string()
-    };
+fn core_row(model: &HwModel, r: &RunReport, core: usize, cycles: u64) -> String {
+    let c = &r.measured.cores[core];
+    let rule = r.run.config.rule.label();
+    let bank_bytes = |u: Unit, rw: Rw| r.core_unit_bytes(core, u, rw).to_string();
     let energy = locus::hw::energy::estimate(model, std::slice::from_ref(c)).total_pj;
     let mut cells = vec![
-        rule.to_string(),
+        rule,
         core.to_string(),
         c.macs.iter().sum::<u64>().to_string(),
     ];
@@ -198,16 +193,9 @@ fn core_row(model: &HwModel, rule: &str, core: usize, c: &CoreCounts, cycles: u6
 fn rows(model: &HwModel, report: &CompareReport) -> Vec<String> {
     let mut rows = Vec::new();
     for r in &report.runs {
-        let rule = r.run.config.rule.label();
-        for (core, c) in r.measured.cores.iter().enumerate() {
-            let cycles = r
-                .estimated
-                .timing
-                .core_cycles
-                .get(core)
-                .copied()
-                .unwrap_or(0);
-            rows.push(core_row(model, &rule, core, c, cycles));
+        for core in 0..r.measured.cores.len() {
+            let cycles = r.estimated.timing.core_cycles[core];
+            rows.push(core_row(model, r, core, cycles));
         }
     }
     rows

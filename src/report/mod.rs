@@ -208,6 +208,18 @@ impl RunReport {
         Ok(report)
     }
 
+    /// Bytes `core` moved through `unit` in direction `rw` over the run:
+    /// the sum of its access records (`measured.accesses`, whose bytes are
+    /// already checked), so per-core figures agree with the report's.
+    pub fn core_unit_bytes(&self, core: usize, unit: Unit, rw: Rw) -> u64 {
+        self.measured
+            .accesses
+            .iter()
+            .filter(|a| a.core == core && a.unit == unit && a.rw == rw)
+            .map(|a| a.bytes)
+            .sum()
+    }
+
     /// Word width of the classifier ROM, bits (for converting ROM words to bytes).
     pub fn measured_rom_word_bits(&self) -> u32 {
         self.rom_word_bits

@@ -2,7 +2,6 @@
 
 use super::CompareReport;
 use crate::hw::counters::{Rw, Unit};
-use crate::hw::model::HwModel;
 use crate::output::{OutputError, write_atomic};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -60,11 +59,7 @@ pub fn write_traffic_svg(path: &Path, report: &CompareReport) -> Result<(), Plot
 /// layer): bytes moved per memory, in MB per training sample, from each
 /// core's counters; the bars of a core stand together, labelled
 /// `L<core>` and the rule.
-pub fn write_layer_traffic_svg(
-    path: &Path,
-    model: &HwModel,
-    report: &CompareReport,
-) -> Result<(), PlotError> {
+pub fn write_layer_traffic_svg(path: &Path, report: &CompareReport) -> Result<(), PlotError> {
     let cores = report
         .runs
         .iter()
@@ -79,13 +74,9 @@ pub fn write_layer_traffic_svg(
             };
             let n = r.measured.samples.max(1) as f64 * 1e6;
             let bytes = |u: Unit| {
-                let words = (c.unit_words(u, Rw::Read).unwrap_or(u64::MAX) as f64)
-                    + c.unit_words(u, Rw::Write).unwrap_or(u64::MAX) as f64;
-                let bits = match u.bank_role() {
-                    Some(role) => model.bank(role).word_bits,
-                    None => model.rom.word_bits,
-                };
-                words * bits as f64 / 8.0 / n
+                let rw =
+                    r.core_unit_bytes(core, u, Rw::Read) + r.core_unit_bytes(core, u, Rw::Write);
+                rw as f64 / n
             };
             let dram = c
                 .dram_bytes
