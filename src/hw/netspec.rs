@@ -192,24 +192,14 @@ fn bounded(
     value: Option<u128>,
     describe: impl Fn(&str) -> String,
 ) -> Result<usize, NetSpecError> {
-    let v = match value {
-        Some(v) if v <= u128::from(MAX_TENSOR_VALUES) => v,
-        Some(v) => {
-            let why = describe(&v.to_string());
-            return Err(err(
-                token,
-                index,
-                format!("{why} (more than {MAX_TENSOR_TEXT})"),
-            ));
-        }
-        None => {
-            let why = describe("more than 2^128");
-            return Err(err(
-                token,
-                index,
-                format!("{why} (more than {MAX_TENSOR_TEXT})"),
-            ));
-        }
+    let Some(v) = value.filter(|&v| v <= u128::from(MAX_TENSOR_VALUES)) else {
+        let shown = value.map_or_else(|| "more than 2^128".to_string(), |v| v.to_string());
+        let why = describe(&shown);
+        return Err(err(
+            token,
+            index,
+            format!("{why} (more than {MAX_TENSOR_TEXT})"),
+        ));
     };
     // At most 2^48: fits `usize` on every 64-bit host.
     usize::try_from(v).map_err(|_| {
