@@ -568,8 +568,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             // Uniform in ±1/sqrt(fan-in); a conv layer's fan-in is its patch.
             let fan_in = geom.map_or(cols, |g| g.patch_len());
             let bound = 1.0 / (fan_in as f64).sqrt();
-            let w = dp.init_uniform(TensorClass::Weight, alloc.weights, bound, &mut rng);
-            let b = dp.init_uniform(TensorClass::Weight, alloc.biases, bound, &mut rng);
+            let w = init_uniform(&mut dp, alloc.weights, bound, &mut rng);
+            let b = init_uniform(&mut dp, alloc.biases, bound, &mut rng);
             let rom_seed: u64 = rng.random();
             let (rom, classifier) = if alloc.classifier > 0 {
                 let rom = ClassifierRom::generate_with(
@@ -1691,6 +1691,19 @@ fn forward_values<D: Datapath>(
         if !last {
             dp.activate(act, &mut l.h);
         }
+    }
+}
+
+/// `n` weights drawn uniformly in `±bound` from `rng`, one draw per value
+/// in order (initial weights and learned classifiers); default values and
+/// no draw for a datapath that computes no values.
+fn init_uniform<D: Datapath>(dp: &mut D, n: usize, bound: f64, rng: &mut ChaCha8Rng) -> Vec<D::V> {
+    if D::COMPUTES_VALUES {
+        (0..n)
+            .map(|_| dp.encode_real(TensorClass::Weight, rng.random_range(-bound..bound)))
+            .collect()
+    } else {
+        vec![D::V::default(); n]
     }
 }
 

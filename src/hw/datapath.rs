@@ -103,21 +103,6 @@ pub trait Datapath: Send {
     /// count-only datapath, whose callers skip loops that only move values
     /// (conv patches, pooling) since their counts are closed forms.
     const COMPUTES_VALUES: bool = true;
-    /// `n` values of `class` drawn uniformly in `±bound` from `rng`, one
-    /// draw per value in order (initial weights). The count-only datapath
-    /// draws nothing.
-    fn init_uniform(
-        &mut self,
-        class: TensorClass,
-        n: usize,
-        bound: f64,
-        rng: &mut rand_chacha::ChaCha8Rng,
-    ) -> Vec<Self::V> {
-        use rand::RngExt;
-        (0..n)
-            .map(|_| self.encode_real(class, rng.random_range(-bound..bound)))
-            .collect()
-    }
     /// Host-side conversion of a real value into `class`'s representation
     /// (initialisation and ROM contents only).
     fn encode_real(&mut self, class: TensorClass, x: f64) -> Self::V;

@@ -296,9 +296,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     }
                     // Drawn once the classifier is known to fit.
                     let bound = 1.0 / (rows as f64).sqrt();
-                    let wt = TensorClass::Weight;
-                    l.m = self.dp.init_uniform(wt, a.m, bound, &mut rng);
-                    l.mb = self.dp.init_uniform(wt, a.mb, bound, &mut rng);
+                    l.m = super::init_uniform(&mut self.dp, a.m, bound, &mut rng);
+                    l.mb = super::init_uniform(&mut self.dp, a.mb, bound, &mut rng);
                     l.e_cls = vec![D::V::default(); a.e_cls];
                     let c = &mut self.counts[core];
                     c.weight_words = w_used;

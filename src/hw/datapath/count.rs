@@ -15,7 +15,6 @@ use super::{
 };
 use crate::hw::model::{HwModel, TensorClass};
 use crate::hw::netspec::ConvGeom;
-use rand_chacha::ChaCha8Rng;
 
 /// The count-only datapath (values `()`).
 pub struct CountDatapath {
@@ -43,9 +42,6 @@ impl Datapath for CountDatapath {
     const HAS_RAW_VALUES: bool = false;
     const COMPUTES_VALUES: bool = false;
 
-    fn init_uniform(&mut self, _: TensorClass, n: usize, _: f64, _: &mut ChaCha8Rng) -> Vec<()> {
-        vec![(); n]
-    }
     fn encode_real(&mut self, _: TensorClass, _: f64) {}
     fn decode_real(&self, _: TensorClass, _: ()) -> f64 {
         0.0
