@@ -6,7 +6,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use locus::hw::datapath::Activation;
 use locus::hw::model::{HwModel, load};
-use locus::hw::netspec::NetSpec;
+use locus::net::spec::NetSpec;
 use locus::rules::Rule;
 use locus::sim::{TrainConfig, estimate};
 use std::hint::black_box;

@@ -12,8 +12,10 @@
 //!   rounding LFSR. The datapath's inner loops live here.
 //! - [`data`] — IDX (raw or gzip) reader and writer, the `Dataset` of images
 //!   and labels, the seeded synthetic dataset and seeded shuffling.
+//! - [`net`] — the network description (dense sizes or CNN layers,
+//!   `net::spec`) and its readers: the `--layers` text, ONNX graphs and
+//!   SCALE-Sim topology CSV files. It knows no hardware.
 //! - [`hw`] — the hardware: the JSON chip description and its validation,
-//!   the network description (dense sizes or CNN layers, `hw::netspec`),
 //!   the datapath (fixed point or `f32`), the counted primitives of the chip
 //!   (dense and convolution layers),
 //!   the classifier ROM, counters, and the energy and timing estimates.
@@ -75,6 +77,7 @@ macro_rules! named_values {
 pub mod data;
 pub mod hw;
 pub mod limits;
+pub mod net;
 pub mod output;
 pub mod quant;
 pub mod report;

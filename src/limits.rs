@@ -207,7 +207,7 @@ pub fn run_memory(model: &HwModel, config: &TrainConfig, data_bytes: u64) -> Mem
 
 /// Host bytes of the counters of every core, held by the chip and copied
 /// once into the run's result.
-fn counter_bytes(model: &HwModel, net: &crate::hw::netspec::NetSpec) -> u64 {
+fn counter_bytes(model: &HwModel, net: &crate::net::spec::NetSpec) -> u64 {
     let cores = model.mapping.cores(net.layers() as u32) as u64;
     2 * cores * std::mem::size_of::<crate::hw::counters::CoreCounts>() as u64
 }

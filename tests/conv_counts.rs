@@ -6,7 +6,7 @@
 //! each field of every core's `CoreCounts` is compared with a value computed
 //! here. The conv shapes are worked out in this file from the kernel,
 //! stride, padding and pool sizes (`(h + 2p − k)/s + 1`), independently of
-//! `locus::hw::netspec`; the dataflow is the one `docs/hw_model.md`
+//! `locus::net::spec`; the dataflow is the one `docs/hw_model.md`
 //! ("Convolution layers") states: kernels read once per call, one input
 //! patch of `c·k·k` values (padding included) read per output position,
 //! pooling fused (the pooled output and the pool tensor written), the pool

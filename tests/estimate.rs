@@ -11,7 +11,7 @@
 use locus::data::{SyntheticSpec, generate};
 use locus::hw::datapath::Activation;
 use locus::hw::model::HwModel;
-use locus::hw::netspec::NetSpec;
+use locus::net::spec::NetSpec;
 use locus::report::RunReport;
 use locus::rules::Rule;
 use locus::sim::{TrainConfig, estimate, run};

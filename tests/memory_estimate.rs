@@ -13,8 +13,8 @@
 use locus::data::{SyntheticSpec, generate};
 use locus::hw::datapath::Activation;
 use locus::hw::model::HwModel;
-use locus::hw::netspec::NetSpec;
 use locus::limits::run_memory;
+use locus::net::spec::NetSpec;
 use locus::rules::Rule;
 use locus::sim::{TrainConfig, run};
 use std::alloc::{GlobalAlloc, Layout, System};

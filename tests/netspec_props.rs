@@ -6,7 +6,7 @@
 //! the crate computes and is at most `MAX_TENSOR_VALUES`.
 
 use locus::hw::datapath::Activation;
-use locus::hw::netspec::{MAX_TENSOR_VALUES, NetSpec};
+use locus::net::spec::{MAX_TENSOR_VALUES, NetSpec};
 use proptest::prelude::*;
 
 /// One token of a generated description.

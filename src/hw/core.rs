@@ -26,11 +26,11 @@
 use super::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use super::datapath::{Datapath, Matrix};
 use super::model::{BankRole, HwModel, Mapping, RomStorage, TensorClass};
-pub use super::netspec::NetSpec;
-use super::netspec::NetSpecError;
 use super::rom::ClassifierRom;
 use super::timing;
 use super::trace_sink::{AccessEvent, Bank, NoTrace, OpEvent, OpKind, TraceSink, Values};
+pub use crate::net::spec::NetSpec;
+use crate::net::spec::NetSpecError;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -269,7 +269,7 @@ impl<V> Layer<V> {
         &self.e
     }
     /// The conv shape of this layer, `None` for a dense layer.
-    pub fn conv_geom(&self) -> Option<crate::hw::netspec::ConvGeom> {
+    pub fn conv_geom(&self) -> Option<crate::net::spec::ConvGeom> {
         self.conv.as_ref().map(|c| c.geom)
     }
 }

@@ -187,7 +187,7 @@ impl CoreCounts {
     /// Plain `+=` (it wraps in a release build) is safe here and in the
     /// other per-call increments of the counted primitives: one call adds a
     /// closed-form count bounded by the network's sizes, at most a small
-    /// multiple of 2^48 ([`crate::hw::netspec::MAX_TENSOR_VALUES`]), and
+    /// multiple of 2^48 ([`crate::net::spec::MAX_TENSOR_VALUES`]), and
     /// the simulator touches (computes, copies or draws for) every value it
     /// counts, at most 8 bytes or a core count of hops per counted value.
     /// A counter reaching 2^64 would therefore take the host at least 2^60

@@ -6,7 +6,7 @@
 
 use super::kernels::{self, Events, RowUpdate};
 use super::model::{HwModel, TensorClass};
-use super::netspec::ConvGeom;
+use crate::net::spec::ConvGeom;
 use crate::quant::{
     AccFormat, Lfsr, LfsrBlock, LfsrJump, OverflowStats, QFormat, Raw, Requantizer, Rounding,
 };
@@ -21,7 +21,7 @@ pub mod similarity;
 pub use count::CountDatapath;
 pub use rounding::UpdateRounding;
 
-pub use super::netspec::Activation;
+pub use crate::net::spec::Activation;
 
 /// Leaky ReLU's negative slope is `2^-LEAKY_SHIFT` (1/8).
 pub const LEAKY_SHIFT: u32 = 3;

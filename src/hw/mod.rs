@@ -17,7 +17,6 @@ pub mod core;
 pub mod counters;
 pub mod energy;
 pub mod kernels;
-pub mod netspec;
 pub mod rom;
 pub mod timing;
 pub mod trace_sink;

@@ -19,17 +19,17 @@
 //!
 //! The closed-form counts multiply `positions`, `patch_len` and `out_c`
 //! (and word counts of at most 64 bits per value) in plain `usize`/`u64`:
-//! [`crate::hw::netspec::NetSpec`] bounded each layer's MACs
+//! [`crate::net::spec::NetSpec`] bounded each layer's MACs
 //! `out_c·patch_len·positions`, weights and tensors by
-//! [`crate::hw::netspec::MAX_TENSOR_VALUES`] (2^48), so these products stay
+//! [`crate::net::spec::MAX_TENSOR_VALUES`] (2^48), so these products stay
 //! below 2^55 and cannot wrap.
 
 use super::{Chip, Layer, Src};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Activation, Datapath, Matrix};
 use crate::hw::model::{BankRole, TensorClass};
-use crate::hw::netspec::{ConvGeom, PoolKind};
 use crate::hw::trace_sink::TraceSink;
+use crate::net::spec::{ConvGeom, PoolKind};
 
 /// The conv-specific state of a layer's core.
 #[derive(Clone, Debug)]

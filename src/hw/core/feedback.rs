@@ -25,9 +25,9 @@ use super::{Chip, ChipError, Fill, Src, conv, core_index, host};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Datapath, Matrix};
 use crate::hw::model::{BankRole, RomStorage, TensorClass};
-use crate::hw::netspec::ConvGeom;
 use crate::hw::rom::ClassifierRom;
 use crate::hw::trace_sink::TraceSink;
+use crate::net::spec::ConvGeom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

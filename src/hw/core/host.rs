@@ -8,7 +8,7 @@
 use super::ChipError;
 use super::feedback::FeedbackKind;
 use crate::hw::model::{HwModel, RomStorage};
-use crate::hw::netspec::{ConvGeom, NetSpec};
+use crate::net::spec::{ConvGeom, NetSpec};
 
 /// Lengths of one layer's own buffers, in values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

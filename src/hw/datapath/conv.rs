@@ -11,7 +11,7 @@
 //! one requantisation per result.
 
 use super::{Activation, FixedDatapath, Matrix, rounding};
-use crate::hw::netspec::ConvGeom;
+use crate::net::spec::ConvGeom;
 use crate::quant::{Raw, Requantizer, Rounding};
 
 /// A requantiser like `base` with `extra` more bits of right shift.

@@ -14,7 +14,7 @@ use super::{
     UpdateRounding,
 };
 use crate::hw::model::{HwModel, TensorClass};
-use crate::hw::netspec::ConvGeom;
+use crate::net::spec::ConvGeom;
 
 /// The count-only datapath (values `()`).
 pub struct CountDatapath {

@@ -468,7 +468,7 @@ mod tests {
 
     #[test]
     fn conv_update_counts_each_weights_accumulated_sum() {
-        use crate::hw::netspec::ConvGeom;
+        use crate::net::spec::ConvGeom;
         // 1×3×3 input, two 2×2 kernels, stride 1: 4 positions, patches of 4.
         let g = ConvGeom {
             in_c: 1,
