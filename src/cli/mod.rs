@@ -89,11 +89,25 @@ enum DataCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Compare(args) => train_cmd::compare(&args),
-        Command::Train(args) => train_cmd::train(&args),
-        Command::Estimate(args) => estimate_cmd::estimate(&args),
+        Command::Compare(mut args) => args
+            .run
+            .net
+            .resolve()
+            .and_then(|()| train_cmd::compare(&args)),
+        Command::Train(mut args) => args
+            .run
+            .net
+            .resolve()
+            .and_then(|()| train_cmd::train(&args)),
+        Command::Estimate(mut args) => args
+            .net
+            .resolve()
+            .and_then(|()| estimate_cmd::estimate(&args)),
         Command::Sweep(args) => sweep_cmd::run(&args),
-        Command::Trace { command } => trace_cmd::run(&command),
+        Command::Trace { mut command } => command
+            .net_mut()
+            .map_or(Ok(()), |n| n.resolve())
+            .and_then(|()| trace_cmd::run(&command)),
         Command::Model {
             command: ModelCommand::Check { file },
         } => model_cmd::check(&file),

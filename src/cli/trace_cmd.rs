@@ -56,6 +56,18 @@ pub enum TraceCommand {
     Vcd(VcdArgs),
 }
 
+impl TraceCommand {
+    /// The network options of a traced run (`golden` has its own).
+    pub(super) fn net_mut(&mut self) -> Option<&mut super::train_cmd::NetArgs> {
+        match self {
+            TraceCommand::Golden(_) => None,
+            TraceCommand::Events(a) => Some(&mut a.traced.run.net),
+            TraceCommand::Scalesim(a) => Some(&mut a.traced.run.net),
+            TraceCommand::Vcd(a) => Some(&mut a.traced.run.net),
+        }
+    }
+}
+
 /// The run to trace: `locus train`'s options.
 #[derive(Args, Debug, Clone)]
 pub struct TracedRun {

@@ -31,18 +31,82 @@ pub struct NetArgs {
     /// layer at least its number of classes.
     #[arg(long, default_value = "784,1024,1024,10", value_parser = parse_layers)]
     pub layers: NetSpec,
-    /// Hidden-layer activation.
-    #[arg(long, value_parser = values::parser::<Activation>(), default_value_t = Activation::Relu)]
-    pub activation: Activation,
+    /// A network file instead of --layers: ONNX (.onnx), a SCALE-Sim
+    /// topology (.csv), or a file holding --layers text (any other name).
+    #[arg(long, value_name = "FILE", conflicts_with = "layers")]
+    pub net: Option<PathBuf>,
+    /// The input (channels x height x width) where the --net file leaves it
+    /// open: an ONNX input with symbolic sizes, or the image of a SCALE-Sim
+    /// topology.
+    #[arg(long, value_name = "CxHxW", requires = "net", value_parser = parse_input)]
+    pub input: Option<[usize; 3]>,
+    /// Hidden-layer activation [default: relu, or the one the --net file
+    /// names].
+    #[arg(long, value_parser = values::parser::<Activation>())]
+    pub activation: Option<Activation>,
+    /// The network read from --net by [`NetArgs::resolve`].
+    #[arg(skip)]
+    loaded: Option<NetSpec>,
 }
 
 impl NetArgs {
-    /// The network: the layers with the activation.
-    pub(super) fn spec(&self) -> NetSpec {
-        NetSpec {
-            activation: self.activation,
-            ..self.layers.clone()
+    /// Reads the --net file, once, before the command runs; prints what the
+    /// reader folded or ignored as `note:` lines. A --activation that
+    /// differs from the one the file names is an error.
+    pub(super) fn resolve(&mut self) -> anyhow::Result<()> {
+        let Some(path) = &self.net else {
+            return Ok(());
+        };
+        let loaded = locus::net::load(
+            path,
+            self.input,
+            self.activation.unwrap_or(Activation::Relu),
+        )?;
+        if let Some(a) = self.activation
+            && loaded.activation_from_file
+            && a != loaded.spec.activation
+        {
+            anyhow::bail!(
+                "{}: the network's hidden activation is {}, but --activation gives {a}",
+                path.display(),
+                loaded.spec.activation
+            );
         }
+        for n in &loaded.notes {
+            eprintln!("note: {}: {n}", path.display());
+        }
+        self.loaded = Some(loaded.spec);
+        Ok(())
+    }
+
+    /// The network: the --net file's (after [`NetArgs::resolve`]), or the
+    /// layers with the activation.
+    pub(super) fn spec(&self) -> NetSpec {
+        match &self.loaded {
+            Some(spec) => spec.clone(),
+            None => NetSpec {
+                activation: self.activation.unwrap_or(Activation::Relu),
+                ..self.layers.clone()
+            },
+        }
+    }
+}
+
+/// `--input CxHxW`.
+fn parse_input(s: &str) -> Result<[usize; 3], String> {
+    let dims: Vec<Option<usize>> = s
+        .split('x')
+        .map(|d| {
+            d.parse::<usize>()
+                .ok()
+                .filter(|&v| v >= 1 && !d.starts_with('+'))
+        })
+        .collect();
+    match dims[..] {
+        [Some(c), Some(h), Some(w)] => Ok([c, h, w]),
+        _ => Err(format!(
+            "expected CxHxW with three sizes >= 1, e.g. 3x224x224, found '{s}'"
+        )),
     }
 }
 
@@ -413,7 +477,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let rules = selected_rules(&args.rules);
     eprintln!(
         "compare: {} on {} ({}, {} epoch(s), batch {}, {} arithmetic)",
-        args.run.net.layers,
+        args.run.net.spec(),
         model.name,
         lr_note(args.run.lr)?,
         args.run.epochs,
