@@ -5,7 +5,7 @@
 //! hardware.
 
 pub mod onnx;
-// pub mod scalesim;
+pub mod scalesim;
 pub mod spec;
 
 use spec::{Activation, LayerSpec, NetSpec, NetSpecError};
@@ -110,8 +110,9 @@ pub fn load(
                 (got.stack, got.activation, got.notes)
             }
             NetFormat::ScaleSim => {
-                let _ = text()?;
-                return Err(format("todo".into()));
+                let rows = scalesim::parse_topology(&text()?).map_err(|e| format(e.to_string()))?;
+                let (stack, notes) = scalesim::to_stack(&rows, input).map_err(format)?;
+                (stack, None, notes)
             }
             NetFormat::Layers => {
                 if input.is_some() {

@@ -28,7 +28,7 @@
 //! pooling and averages over windows that are not a power of two are not
 //! yet part of the network description.
 
-mod proto;
+pub mod proto;
 
 use super::spec::{Activation, LayerSpec, PoolKind};
 use prost::Message;

@@ -123,3 +123,93 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// ONNX files built in tests with the reader's own `prost` messages.
+pub mod onnx {
+    use locus::net::onnx::proto::*;
+    use prost::Message;
+
+    /// A tensor shape with static sizes (`None`: the symbolic `N`).
+    pub fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TensorTypeProto {
+                    elem_type: 1,
+                    shape: Some(TensorShapeProto {
+                        dim: dims
+                            .iter()
+                            .map(|d| Dimension {
+                                dim_value: *d,
+                                dim_param: d.is_none().then(|| "N".to_string()),
+                            })
+                            .collect(),
+                    }),
+                }),
+            }),
+        }
+    }
+
+    /// A node `op` named `name` from `inputs` to `outputs`, with int-list
+    /// attributes.
+    pub fn node(
+        name: &str,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        ints: &[(&str, &[i64])],
+    ) -> NodeProto {
+        NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            name: name.into(),
+            op_type: op.into(),
+            attribute: ints
+                .iter()
+                .map(|(n, v)| AttributeProto {
+                    name: n.to_string(),
+                    ints: v.to_vec(),
+                    ..Default::default()
+                })
+                .collect(),
+            domain: String::new(),
+        }
+    }
+
+    /// The encoded model of `nodes` with graph inputs `inputs` (data first,
+    /// then weights) and output `output`.
+    pub fn model(nodes: Vec<NodeProto>, inputs: Vec<ValueInfoProto>, output: &str) -> Vec<u8> {
+        ModelProto {
+            ir_version: 8,
+            graph: Some(GraphProto {
+                node: nodes,
+                name: "g".into(),
+                initializer: Vec::new(),
+                input: inputs,
+                output: vec![value(output, &[None, Some(10)])],
+                value_info: Vec::new(),
+            }),
+        }
+        .encode_to_vec()
+    }
+
+    /// A one-layer network `input[N, 16] → Gemm(10)` with an extra node
+    /// `extra` (op, inputs, outputs) whose output is the graph output.
+    pub fn dense_with(
+        extra: Option<(&str, &[&str], &[&str])>,
+        input_dims: &[Option<i64>],
+    ) -> Vec<u8> {
+        let mut nodes = vec![node("fc", "Gemm", &["x", "w", "b"], &["y"], &[])];
+        let mut out = "y";
+        if let Some((op, i, o)) = extra {
+            nodes.push(node("extra", op, i, o, &[]));
+            out = o[0];
+        }
+        let inputs = vec![
+            value("x", input_dims),
+            value("w", &[Some(16), Some(10)]),
+            value("b", &[Some(10)]),
+        ];
+        model(nodes, inputs, out)
+    }
+}

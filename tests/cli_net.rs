@@ -1,0 +1,215 @@
+//! `--net FILE` run as a user would: the zoo's ONNX files give the forward
+//! MACs that their generator computed from its own graph (and the published
+//! figures); an ONNX file and the `--layers` text of the same network give
+//! the same report; what the reader cannot read yet is refused naming the
+//! node.
+
+mod common;
+
+use common::{locus, ok, s, user_error};
+use serde_json::Value;
+
+fn read(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Forward-pass MACs of one sample of `net` under `estimate`.
+fn forward_macs(net: &str) -> u64 {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("e.json");
+    ok(
+        &locus(&[
+            "estimate",
+            "--model",
+            "hw_models/large.json",
+            "--net",
+            net,
+            "--rules",
+            "local",
+            "--samples",
+            "1",
+            "--out",
+            s(&json),
+        ]),
+        net,
+    );
+    let report = read(&json);
+    report["runs"][0]["measured"]["cores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["macs"][0].as_u64().unwrap())
+        .sum()
+}
+
+/// The per-sample forward MACs `scripts/make_nets.py` prints for each
+/// file (O·(I/group)·k·k·Hout·Wout per Conv, in·out per Gemm, from the graph
+/// it built), and the published figure where there is one (1 %).
+#[test]
+fn zoo_forward_macs_match_the_generator_and_the_published_counts() {
+    for (net, macs, published) in [
+        ("nets/lenet5.onnx", 416_520u64, None),
+        ("nets/mnist_cnn.onnx", 1_054_720, None),
+        ("nets/vgg8.onnx", 949_364_736, None),
+        ("nets/vgg16.onnx", 15_470_264_320, Some(15.5e9)),
+    ] {
+        let got = forward_macs(net);
+        assert_eq!(got, macs, "{net}");
+        if let Some(p) = published {
+            assert!((got as f64 / p - 1.0).abs() < 0.01, "{net}: {got}");
+        }
+    }
+}
+
+/// The counted part of a report (the config echo differs only in how the
+/// network was given, which it does not record).
+fn counted(report: &Value) -> Value {
+    let mut r = report.clone();
+    r.as_object_mut().unwrap().remove("version");
+    r
+}
+
+#[test]
+fn an_onnx_file_and_its_layer_text_give_the_same_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |how: &[&str], out: &str| {
+        let json = tmp.path().join(out);
+        let mut args = vec![
+            "estimate",
+            "--rules",
+            "local,bp,dfa",
+            "--batch",
+            "4",
+            "--samples",
+            "100",
+            "--out",
+            s(&json),
+        ];
+        args.extend(how);
+        ok(&locus(&args), out);
+        read(&json)
+    };
+    let onnx = run(&["--net", "nets/mnist_cnn.onnx"], "onnx.json");
+    let text = run(
+        &[
+            "--layers",
+            "1x28x28,conv5x5x16,maxpool2,conv5x5x32,maxpool2,10",
+        ],
+        "text.json",
+    );
+    assert_eq!(counted(&onnx), counted(&text));
+    // A file holding the layer text is read as --layers.
+    let file = tmp.path().join("cnn.txt");
+    std::fs::write(
+        &file,
+        "1x28x28,conv5x5x16,maxpool2,conv5x5x32,maxpool2,10\n",
+    )
+    .unwrap();
+    let from_file = run(&["--net", s(&file)], "file.json");
+    assert_eq!(counted(&from_file), counted(&text));
+    // So is a SCALE-Sim topology whose rows chain (2x2 max pools between
+    // rows, the classifier as a 1x1 filter on a 1x1 IFMAP).
+    let topo = tmp.path().join("cnn.csv");
+    std::fs::write(
+        &topo,
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n\
+         conv1,28,28,5,5,1,16,1,\n\
+         conv2,12,12,5,5,16,32,1,\n\
+         fc,1,1,1,1,512,10,1,\n",
+    )
+    .unwrap();
+    let csv = run(&["--net", s(&topo)], "csv.json");
+    let text = run(
+        &[
+            "--layers",
+            "1x28x28,conv5x5x16,maxpool2,conv5x5x32,maxpool2,10",
+        ],
+        "text2.json",
+    );
+    assert_eq!(counted(&csv), counted(&text));
+}
+
+#[test]
+fn batch_norm_is_folded_and_the_softmax_ignored_with_a_note() {
+    let out = locus(&[
+        "estimate",
+        "--net",
+        "nets/vgg8.onnx",
+        "--rules",
+        "local",
+        "--samples",
+        "1",
+        "--model",
+        "hw_models/large.json",
+    ]);
+    let err = common::text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("6 BatchNormalization node(s) folded"), "{err}");
+    let out = locus(&[
+        "estimate",
+        "--net",
+        "nets/vgg16.onnx",
+        "--rules",
+        "local",
+        "--samples",
+        "1",
+        "--model",
+        "hw_models/large.json",
+    ]);
+    assert!(common::text(&out.stderr).contains("Softmax at the output ignored"));
+}
+
+/// What the network description cannot express yet is refused naming the
+/// node and its op type, never miscounted.
+#[test]
+fn residual_depthwise_and_overlapping_pools_are_refused_naming_the_node() {
+    for (net, want) in [
+        ("nets/resnet18.onnx", "node \"maxpool\" (MaxPool)"),
+        (
+            "nets/mobilenet_v1.onnx",
+            "node \"block1.dw.conv\" (Conv): group 32",
+        ),
+    ] {
+        let msg = user_error(&locus(&["estimate", "--net", net, "--samples", "1"]), net);
+        assert!(msg.contains(net) && msg.contains(want), "{msg}");
+    }
+}
+
+#[test]
+fn input_sizes_fill_in_what_the_file_leaves_open_and_must_agree_with_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A dense network whose feature size is symbolic cannot be given --input.
+    let open = tmp.path().join("open.onnx");
+    std::fs::write(&open, common::onnx::dense_with(None, &[None, None])).unwrap();
+    let msg = user_error(&locus(&["estimate", "--net", s(&open)]), "symbolic");
+    assert!(msg.contains("symbolic feature size"), "{msg}");
+    // The MNIST CNN fixes 1x28x28.
+    let msg = user_error(
+        &locus(&[
+            "estimate",
+            "--net",
+            "nets/mnist_cnn.onnx",
+            "--input",
+            "3x32x32",
+        ]),
+        "disagreeing --input",
+    );
+    assert!(
+        msg.contains("--input gives 3x32x32") && msg.contains("1x28x28"),
+        "{msg}"
+    );
+    let out = locus(&["estimate", "--input", "3x32x32"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::text(&out.stderr).contains("--net <FILE>"));
+    let msg = user_error(
+        &locus(&[
+            "estimate",
+            "--net",
+            "nets/vgg8.onnx",
+            "--activation",
+            "hard-tanh",
+        ]),
+        "activation",
+    );
+    assert!(msg.contains("relu") && msg.contains("hard-tanh"), "{msg}");
+}
