@@ -293,6 +293,42 @@ fn inputs(root: &Path) {
     std::fs::write(root.join("other-spec.jsonl"), format!("{line}\n")).unwrap();
     std::fs::write(root.join("garbage.jsonl"), "not json\n{}\n").unwrap();
     std::fs::write(root.join("a-file"), "x").unwrap();
+
+    // Network files (--net).
+    use common::onnx::{dense_with, model, node, value};
+    let cnn = std::fs::read(common::root().join("nets/mnist_cnn.onnx")).unwrap();
+    std::fs::write(root.join("cut.onnx"), &cnn[..cnn.len() / 2]).unwrap();
+    let cycle = model(
+        vec![
+            node("r1", "Relu", &["b"], &["a"], &[]),
+            node("r2", "Relu", &["a"], &["b"], &[]),
+        ],
+        vec![value("x", &[None, Some(16)])],
+        "b",
+    );
+    std::fs::write(root.join("cycle.onnx"), cycle).unwrap();
+    let dangling = model(
+        vec![node("fc", "Gemm", &["x", "w"], &["y"], &[])],
+        vec![value("x", &[None, Some(16)])],
+        "y",
+    );
+    std::fs::write(root.join("dangling.onnx"), dangling).unwrap();
+    let lstm = dense_with(Some(("LSTM", &["y"], &["z"])), &[None, Some(16)]);
+    std::fs::write(root.join("lstm.onnx"), lstm).unwrap();
+    std::fs::write(root.join("zero.onnx"), dense_with(None, &[None, Some(0)])).unwrap();
+    std::fs::write(root.join("huge.onnx"), dense_with(None, &[None, Some(1 << 50)])).unwrap();
+    let header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,";
+    std::fs::write(
+        root.join("no-strides.csv"),
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter,\nc1,28,28,5,5,1,16,\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("nan.csv"), format!("{header}\nc1,28,28,five,5,1,16,1,\n")).unwrap();
+    std::fs::write(
+        root.join("branch.csv"),
+        format!("{header}\nc1,28,28,5,5,1,16,1,\nc2,28,28,1,1,1,16,1,\n"),
+    )
+    .unwrap();
 }
 
 /// Options of a small training run on the synthetic data, followed by
@@ -792,6 +828,57 @@ fn rows() -> Vec<Row> {
             "estimate where no rule fits the model",
             "estimate --model m-tiny-weights.json --rules local,bp".to_string(),
             vec!["m-tiny-weights.json", "no rule fits"],
+        ),
+        // Network files (--net).
+        (
+            "truncated ONNX file",
+            "estimate --net cut.onnx".to_string(),
+            vec!["cut.onnx", "protobuf"],
+        ),
+        (
+            "ONNX graph with a cycle",
+            "estimate --net cycle.onnx".to_string(),
+            vec!["cycle.onnx", "cycle", "\"r1\" (Relu)"],
+        ),
+        (
+            "ONNX node reading a tensor nothing provides",
+            "estimate --net dangling.onnx".to_string(),
+            vec!["dangling.onnx", "\"fc\" (Gemm)", "\"w\""],
+        ),
+        (
+            "ONNX operator not supported",
+            "estimate --net lstm.onnx".to_string(),
+            vec!["lstm.onnx", "\"extra\" (LSTM)", "supported: Conv"],
+        ),
+        (
+            "ONNX input of size 0",
+            "estimate --net zero.onnx".to_string(),
+            vec!["zero.onnx", "\"x\"", "size 0"],
+        ),
+        (
+            "ONNX input of absurd size",
+            "estimate --net huge.onnx".to_string(),
+            vec!["huge.onnx", "\"x\"", "1125899906842624"],
+        ),
+        (
+            "SCALE-Sim topology without a Strides column",
+            "estimate --net no-strides.csv".to_string(),
+            vec!["no-strides.csv", "Strides"],
+        ),
+        (
+            "SCALE-Sim row with a non-number",
+            "estimate --net nan.csv".to_string(),
+            vec!["nan.csv", "row 2 (c1)", "Filter Height", "five"],
+        ),
+        (
+            "SCALE-Sim rows that do not chain",
+            "estimate --net branch.csv".to_string(),
+            vec!["branch.csv", "row 3 (c2)", "row 2 (c1)"],
+        ),
+        (
+            "network file missing",
+            "estimate --net none.onnx".to_string(),
+            vec!["none.onnx", "No such file"],
         ),
         // Synthetic data.
         (

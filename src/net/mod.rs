@@ -15,8 +15,8 @@ use std::path::Path;
 /// there is one, the node, row or token.
 #[derive(Debug, thiserror::Error)]
 pub enum NetFileError {
-    /// The file cannot be read.
-    #[error("{file}: {source}")]
+    /// The file cannot be read (the I/O error follows as the source).
+    #[error("{file}: cannot read")]
     Read {
         /// The path as given.
         file: String,
@@ -31,8 +31,9 @@ pub enum NetFileError {
         /// What is wrong, naming the node, row or field.
         what: String,
     },
-    /// The layers read are not a valid network description.
-    #[error("{file}: {source}")]
+    /// The layers read are not a valid network description (the
+    /// description's error follows as the source).
+    #[error("{file}")]
     Spec {
         /// The path as given.
         file: String,
