@@ -21,7 +21,7 @@ shift
 cd "$(dirname "$0")/../fuzz"
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-    targets=(idx model sweep_spec requant netspec)
+    targets=(idx model sweep_spec requant netspec onnx topology)
 fi
 
 mkdir -p logs

@@ -87,3 +87,13 @@ fn requant_seeds_regressions_and_mutations() {
 fn netspec_seeds_regressions_and_mutations() {
     replay("netspec", checks::netspec::check);
 }
+
+#[test]
+fn onnx_seeds_regressions_and_mutations() {
+    replay("onnx", checks::onnx::check);
+}
+
+#[test]
+fn topology_seeds_regressions_and_mutations() {
+    replay("topology", checks::topology::check);
+}

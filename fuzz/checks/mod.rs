@@ -326,3 +326,77 @@ pub mod netspec {
         super::train_one_sample(&model, &net, &rules);
     }
 }
+
+/// The ONNX reader on arbitrary bytes. It must return a network's layer
+/// tokens or an error, never panic (a corrupt protobuf, a cycle, a dangling
+/// tensor, absurd shapes); accepted tokens start with the input, and the
+/// network description built from them is a network or an error naming a
+/// token.
+pub mod onnx {
+    use locus::net::spec::{Activation, LayerSpec, NetSpec};
+
+    /// Runs the check on one input.
+    pub fn check(input: &[u8]) {
+        let got = match locus::net::onnx::read(input.to_vec(), None) {
+            Ok(g) => g,
+            Err(e) => {
+                assert!(!e.is_empty(), "an error says what is wrong");
+                return;
+            }
+        };
+        assert!(
+            matches!(
+                got.stack.first(),
+                Some(LayerSpec::Input { .. } | LayerSpec::Dense(_))
+            ),
+            "the input first: {:?}",
+            got.stack
+        );
+        assert!(got.stack.len() >= 2, "an input and a layer: {:?}", got.stack);
+        let activation = got.activation.unwrap_or(Activation::Relu);
+        if let Ok(net) = NetSpec::from_stack(got.stack, activation) {
+            assert!(net.sizes.iter().all(|&s| s > 0), "no empty layer: {net:?}");
+        }
+    }
+}
+
+/// The SCALE-Sim topology reader on arbitrary text: rows or an error naming
+/// the row, never a panic; rows read as a chain give layer tokens (input
+/// first) or an error naming the row; every accepted row's MACs fit 2^48.
+pub mod topology {
+    use locus::net::scalesim::{parse_topology, to_stack};
+    use locus::net::spec::{Activation, LayerSpec, NetSpec};
+
+    /// Runs the check on one input.
+    pub fn check(input: &[u8]) {
+        let Ok(text) = std::str::from_utf8(input) else {
+            return;
+        };
+        let rows = match parse_topology(text) {
+            Ok(r) => r,
+            Err(e) => {
+                assert!(!e.to_string().is_empty(), "an error says what is wrong");
+                return;
+            }
+        };
+        assert!(!rows.is_empty(), "a topology has rows");
+        for r in &rows {
+            assert!(r.macs() <= 1 << 48, "row {}: {} MACs", r.line(), r.macs());
+        }
+        for input in [None, Some([3, 32, 32])] {
+            let Ok((stack, _)) = to_stack(&rows, input) else {
+                continue;
+            };
+            assert!(
+                matches!(
+                    stack.first(),
+                    Some(LayerSpec::Input { .. } | LayerSpec::Dense(_))
+                ),
+                "the input first: {stack:?}"
+            );
+            if let Ok(net) = NetSpec::from_stack(stack, Activation::Relu) {
+                assert!(net.sizes.iter().all(|&s| s > 0), "no empty layer");
+            }
+        }
+    }
+}

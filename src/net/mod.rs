@@ -98,20 +98,18 @@ pub fn load(
         file: file.clone(),
         what,
     };
-    let text = || {
-        std::str::from_utf8(&bytes)
-            .map_err(|e| format(format!("not UTF-8 text ({e})")))
-            .map(str::to_string)
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes).map_err(|e| format(format!("not UTF-8 text ({})", e.utf8_error())))
     };
     let (stack, activation, notes): (Vec<LayerSpec>, Option<Activation>, Vec<String>) =
         match NetFormat::of(path) {
             NetFormat::Onnx => {
                 let got =
-                    onnx::read(prost::bytes::Bytes::from(bytes.clone()), input).map_err(format)?;
+                    onnx::read(bytes, input).map_err(format)?;
                 (got.stack, got.activation, got.notes)
             }
             NetFormat::ScaleSim => {
-                let rows = scalesim::parse_topology(&text()?).map_err(|e| format(e.to_string()))?;
+                let rows = scalesim::parse_topology(&text(bytes)?).map_err(|e| format(e.to_string()))?;
                 let (stack, notes) = scalesim::to_stack(&rows, input).map_err(format)?;
                 (stack, None, notes)
             }
@@ -122,7 +120,7 @@ pub fn load(
                             .into(),
                     ));
                 }
-                let t = text()?;
+                let t = text(bytes)?;
                 let spec = NetSpec::parse(t.trim(), default_activation).map_err(|source| {
                     NetFileError::Spec {
                         file: file.clone(),
