@@ -316,14 +316,22 @@ fn inputs(root: &Path) {
     let lstm = dense_with(Some(("LSTM", &["y"], &["z"])), &[None, Some(16)]);
     std::fs::write(root.join("lstm.onnx"), lstm).unwrap();
     std::fs::write(root.join("zero.onnx"), dense_with(None, &[None, Some(0)])).unwrap();
-    std::fs::write(root.join("huge.onnx"), dense_with(None, &[None, Some(1 << 50)])).unwrap();
+    std::fs::write(
+        root.join("huge.onnx"),
+        dense_with(None, &[None, Some(1 << 50)]),
+    )
+    .unwrap();
     let header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,";
     std::fs::write(
         root.join("no-strides.csv"),
         "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter,\nc1,28,28,5,5,1,16,\n",
     )
     .unwrap();
-    std::fs::write(root.join("nan.csv"), format!("{header}\nc1,28,28,five,5,1,16,1,\n")).unwrap();
+    std::fs::write(
+        root.join("nan.csv"),
+        format!("{header}\nc1,28,28,five,5,1,16,1,\n"),
+    )
+    .unwrap();
     std::fs::write(
         root.join("branch.csv"),
         format!("{header}\nc1,28,28,5,5,1,16,1,\nc2,28,28,1,1,1,16,1,\n"),

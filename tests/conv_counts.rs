@@ -119,6 +119,17 @@ impl Lay {
     fn pooled(&self) -> bool {
         matches!(self, Lay::Conv { pool: Some(_), .. })
     }
+    /// Reciprocal multiplies of an average pool whose side is not a power
+    /// of two: one per scaled result, else none.
+    fn recip(&self, results: usize) -> usize {
+        match *self {
+            Lay::Conv {
+                pool: Some((false, n)),
+                ..
+            } if !n.is_power_of_two() => results,
+            _ => 0,
+        }
+    }
 }
 
 /// Test net: text for the CLI/library and the layers worked out by hand.
@@ -161,6 +172,18 @@ fn nets() -> Vec<Net> {
                 conv(2, 5, 3, 3, 2, 1, None),
                 Lay::Dense { r: 7, c: 27 },
                 Lay::Dense { r: 5, c: 7 },
+            ],
+        },
+        // A stride the input does not divide (floor: (11 − 3)/2 + 1 = 5
+        // positions a side; the last row and column are read by none), then
+        // a 2×2 kernel with padding 1 (5 + 2 − 2 + 1 = 6) and a 3×3 average
+        // pool (6 → 2), whose division is a reciprocal multiply.
+        Net {
+            text: "2x11x11,conv3x3x3s2,conv2x2x4p1,avgpool3,5",
+            layers: vec![
+                conv(2, 11, 3, 3, 2, 0, None),
+                conv(3, 5, 2, 4, 1, 1, Some((false, 3))),
+                Lay::Dense { r: 5, c: 16 },
             ],
         },
         Net {
@@ -325,7 +348,7 @@ impl Geo<'_> {
                 let pp = l.positions();
                 (
                     pp as u64 * self.act(wc),
-                    pp * o * wc,
+                    pp * o * wc + l.recip(l.rows()),
                     self.draws(ar, o * pp),
                 )
             }
@@ -496,7 +519,7 @@ impl Geo<'_> {
         let (wr, wc) = l.wshape();
         let macs = match l {
             Lay::Dense { .. } => r * c,
-            Lay::Conv { o, .. } => l.positions() * o * wc,
+            Lay::Conv { o, .. } => l.positions() * o * wc + l.recip(c),
         };
         let reads = (self.err(r), self.act(c) + self.pool_act(i));
         self.add_backward_through_rom(cs, i, k, wr * wc, reads, macs as u64);
@@ -575,7 +598,7 @@ impl Geo<'_> {
         let (wr, wc) = l.wshape();
         let macs = match l {
             Lay::Dense { .. } => r * c,
-            Lay::Conv { o, .. } => l.positions() * o * wc,
+            Lay::Conv { o, .. } => l.positions() * o * wc + l.recip(c),
         };
         let draws = self.draws(self.m.formats.error.rounding, c);
         let nw = words(c, self.m.formats.error.bits, self.m.interconnect.word_bits);
@@ -611,7 +634,7 @@ impl Geo<'_> {
                 let pp = l.positions();
                 (
                     pp as u64 * self.act(wc) + self.pool_act(i),
-                    pp * o * (wc + 1),
+                    pp * o * (wc + 1) + l.recip(o * (wc + 1)),
                 )
             }
         };

@@ -522,10 +522,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         }
         let geoms = net.geometry()?;
         for (i, g) in geoms.iter().enumerate() {
-            if let Some(g) = g.filter(|g| !dp.conv_shift_ok(g.avg_shift())) {
+            if let Some(g) = g.filter(|g| !dp.conv_shift_ok(g.avg_scale().1)) {
                 return Err(ChipError::ConvShift {
                     layer: i,
-                    extra: g.avg_shift(),
+                    extra: g.avg_scale().1,
                 });
             }
         }

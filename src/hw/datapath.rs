@@ -200,9 +200,11 @@ pub trait Datapath: Send {
     /// hard-tanh strictly inside `(-1, 1)`).
     fn active(&self, f: Activation, v: Self::V) -> bool;
     /// Average pooling of one window: `vals` (activations) summed in the
-    /// accumulator in index order, then requantised into the activation
-    /// format by `shift` more bits (`n·n = 2^shift` values).
-    fn average(&mut self, vals: &[Self::V], shift: u32) -> Self::V;
+    /// accumulator in index order, multiplied by `scale.0` in the
+    /// accumulator, then requantised into the activation format by
+    /// `scale.1` more bits (`ConvGeom::avg_scale`: `1/n²` as a shift, or a
+    /// rounded reciprocal and a shift).
+    fn average(&mut self, vals: &[Self::V], scale: (i64, u32)) -> Self::V;
     /// Transposed convolution of conv layer `g` (`docs/arithmetic.md`,
     /// "Convolution"): `out[c][y][x] = (Σ w[o][c][ky][kx]·delta[o][oy][ox])
     /// · f'(x[c][y][x])` over the output positions that used input pixel
@@ -931,8 +933,8 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         f.slope_is_one(v.to_i64(), one)
     }
 
-    fn average(&mut self, vals: &[V], shift: u32) -> V {
-        conv::fixed_average(self, vals, shift)
+    fn average(&mut self, vals: &[V], scale: (i64, u32)) -> V {
+        conv::fixed_average(self, vals, scale)
     }
 
     fn conv_backward(
@@ -1264,8 +1266,8 @@ impl Datapath for FloatDatapath {
     fn active(&self, f: Activation, v: f32) -> bool {
         f.slope_is_one(v, 1.0)
     }
-    fn average(&mut self, vals: &[f32], shift: u32) -> f32 {
-        vals.iter().sum::<f32>() * (-(shift as f32)).exp2()
+    fn average(&mut self, vals: &[f32], scale: (i64, u32)) -> f32 {
+        vals.iter().sum::<f32>() * conv::float_scale(scale)
     }
     fn conv_backward(
         &mut self,

@@ -104,12 +104,12 @@ pub fn load(
     let (stack, activation, notes): (Vec<LayerSpec>, Option<Activation>, Vec<String>) =
         match NetFormat::of(path) {
             NetFormat::Onnx => {
-                let got =
-                    onnx::read(bytes, input).map_err(format)?;
+                let got = onnx::read(bytes, input).map_err(format)?;
                 (got.stack, got.activation, got.notes)
             }
             NetFormat::ScaleSim => {
-                let rows = scalesim::parse_topology(&text(bytes)?).map_err(|e| format(e.to_string()))?;
+                let rows =
+                    scalesim::parse_topology(&text(bytes)?).map_err(|e| format(e.to_string()))?;
                 let (stack, notes) = scalesim::to_stack(&rows, input).map_err(format)?;
                 (stack, None, notes)
             }

@@ -18,15 +18,14 @@
 //!   (`relu`, `leaky-relu`, `hard-tanh`); one kind per network;
 //! - `MaxPool` / `AveragePool` with non-overlapping square windows (kernel =
 //!   stride, no padding) after a `Conv` → `maxpoolN` / `avgpoolN`, and a
-//!   `GlobalAveragePool` over a square power-of-two map → `avgpoolN`;
+//!   `GlobalAveragePool` over a square map of side 2..=16 → `avgpoolN`;
 //! - `Flatten` and `Reshape` to rank 2 are free; `Identity` and `Dropout`
 //!   (an identity in inference) are free; `Softmax` / `LogSoftmax` at the
 //!   output are ignored (the core has none); `Constant` feeds `Reshape`.
 //!
 //! Anything else is an error naming the node, its op type and the supported
-//! list: residual `Add`, grouped (depthwise) convolutions, overlapping
-//! pooling and averages over windows that are not a power of two are not
-//! yet part of the network description.
+//! list: residual `Add`, grouped (depthwise) convolutions and overlapping
+//! pooling are not yet part of the network description.
 
 pub mod proto;
 
@@ -624,12 +623,6 @@ impl<'g> Walk<'g> {
                         };
                         (kind, self.pool_window(i)?)
                     };
-                    if kind == PoolKind::Avg && !k.is_power_of_two() {
-                        return Err(format!(
-                            "{}: an average over {k}x{k} windows is not a power of two, which the core's averaging shift needs (not supported yet)",
-                            self.label(i)
-                        ));
-                    }
                     if !(2..=16).contains(&k) || h % k != 0 || w % k != 0 {
                         return Err(format!(
                             "{}: {k}x{k} windows do not tile the {h}x{w} map (locus pools with windows of 2..=16 that tile it)",

@@ -70,6 +70,36 @@ impl AccFormat {
         Fit::width(self.bits, self.overflow).apply_counted(acc + x, stats)
     }
 
+    /// The register times a constant, `v · m` (an average pool's reciprocal,
+    /// `docs/arithmetic.md`): the exact product, then the register's
+    /// overflow rule once, counted. `v` must be in range; `m = 1` returns `v`.
+    pub fn scale(&self, v: i64, m: i64, stats: &mut OverflowStats) -> i64 {
+        if m == 1 {
+            return v;
+        }
+        let p = i128::from(v) * i128::from(m);
+        let (lo, hi) = (i128::from(self.min()), i128::from(self.max()));
+        if (lo..=hi).contains(&p) {
+            return p as i64;
+        }
+        match self.overflow {
+            Overflow::Saturate => {
+                if p > hi {
+                    stats.saturated_high += 1;
+                    self.max()
+                } else {
+                    stats.saturated_low += 1;
+                    self.min()
+                }
+            }
+            Overflow::Wrap => {
+                stats.wrapped += 1;
+                let sh = 128 - self.bits;
+                ((p << sh) >> sh) as i64
+            }
+        }
+    }
+
     /// The per-step reference dot product: `acc = add(acc, w[j] * x[j])` for
     /// `j = 0..n` from zero. Tests hold [`AccFormat::dot`] to it.
     pub fn dot_reference<W: Raw, X: Raw>(
@@ -159,6 +189,27 @@ mod tests {
         assert!(AccFormat::new(63, Overflow::Wrap).is_err());
         let a = AccFormat::new(24, Overflow::Wrap).unwrap();
         assert_eq!((a.min(), a.max()), (-(1 << 23), (1 << 23) - 1));
+    }
+
+    #[test]
+    fn scaling_saturates_or_wraps_once_and_counts_it() {
+        let mut st = OverflowStats::default();
+        let sat = AccFormat::new(16, Overflow::Saturate).unwrap();
+        assert_eq!(sat.scale(1000, 1, &mut st), 1000);
+        assert_eq!(sat.scale(100, 300, &mut st), 30_000);
+        assert_eq!(sat.scale(-100, 300, &mut st), -30_000);
+        assert_eq!(st.total(), 0);
+        assert_eq!(sat.scale(1000, 1337, &mut st), 32_767);
+        assert_eq!(sat.scale(-1000, 1337, &mut st), -32_768);
+        assert_eq!((st.saturated_high, st.saturated_low), (1, 1));
+        let wrap = AccFormat::new(16, Overflow::Wrap).unwrap();
+        // 1000·1337 = 1 337 000 = 20·65536 + 26 280: the low 16 bits.
+        assert_eq!(wrap.scale(1000, 1337, &mut st), 26_280);
+        assert_eq!(st.wrapped, 1);
+        // The widest register and the largest product stay exact in i128.
+        let wide = AccFormat::new(62, Overflow::Saturate).unwrap();
+        assert_eq!(wide.scale(wide.max(), 1 << 13, &mut st), wide.max());
+        assert_eq!(wide.scale(wide.min(), 1 << 13, &mut st), wide.min());
     }
 
     #[test]

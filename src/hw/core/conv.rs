@@ -114,7 +114,7 @@ pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut L
                         cs.aux[out] = best as u16;
                     }
                     Some((PoolKind::Avg, _)) => {
-                        l.h[out] = dp.average(win, g.avg_shift());
+                        l.h[out] = dp.average(win, g.avg_scale());
                         for (widx, &v) in win.iter().enumerate() {
                             let pos = (py * n + widx / n) * g.out_w + px * n + widx % n;
                             cs.aux[o * p + pos] = dp.active(act, v) as u16;
@@ -255,7 +255,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.access(i, ua, ca, phase, Rw::Write, pl.h, h_words, Src::H(i));
         let aux_addr = pl.h + h_words;
         self.access(i, ua, ca, phase, Rw::Write, aux_addr, aux_words, Src::None);
-        self.add_macs(i, phase, (p * oc * kk) as u64);
+        self.add_macs(i, phase, (p * oc * kk + g.scaled(rows)) as u64);
         let c = self.core(i);
         c.lfsr_draws[phase.index()] += draws;
         c.compares[phase.index()] += compares;
@@ -305,7 +305,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let aux_addr = pl.h + self.words(BankRole::Activation, rows, ab);
         self.access(i, ua, ca, ph, Rw::Read, aux_addr, aux_words, Src::None);
         self.access(i, ua, ca, ph, Rw::Read, pl.x, x_words, Src::None);
-        self.add_macs(i, ph, (p * oc * kk) as u64);
+        self.add_macs(i, ph, (p * oc * kk + g.scaled(cols)) as u64);
         self.core(i).lfsr_draws[ph.index()] += draws;
         self.add_latency(i, ph, lat);
         self.count_transfer(i, i - 1, ce, ph, cols, eb);
@@ -351,7 +351,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.access(i, ua, ca, ph, Rw::Read, pl.x, patch_words, Src::None);
         self.access(i, uw, cw, ph, Rw::Read, pl.weight, w_words, Src::None);
         self.access(i, uw, cw, ph, Rw::Write, pl.weight, w_words, Src::Params(i));
-        self.add_macs(i, ph, (p * oc * (kk + 1)) as u64);
+        self.add_macs(i, ph, (p * oc * (kk + 1) + g.scaled(oc * (kk + 1))) as u64);
         self.core(i).lfsr_draws[ph.index()] += draws;
         self.add_latency(i, ph, lat);
         self.end();

@@ -474,7 +474,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.access(i, ue, ce, ph, Rw::Read, e_addr, e_words, Src::None);
         self.access(i, ua, ca, ph, Rw::Read, aux_addr, aux_words, Src::None);
         self.access(i, ua, ca, ph, Rw::Read, pl.x, x_words, Src::None);
-        self.add_macs(i, ph, (p * oc * kk) as u64);
+        self.add_macs(i, ph, (p * oc * kk + g.scaled(cols)) as u64);
         self.core(i).lfsr_draws[ph.index()] += draws;
         self.add_latency(i, ph, lat);
         self.send_error_down(i, ph, cols, out_addr, out_words);

@@ -29,23 +29,27 @@ fn shifted(base: Requantizer, extra: u32) -> Requantizer {
     .expect("conv shifts are checked when the chip is built (Datapath::conv_shift_ok)")
 }
 
-/// Average of one pooling window, in the activation format.
-#[allow(
-    clippy::expect_used,
-    reason = "netspec limits pool windows to 16x16: a shift of at most 8 bits"
-)]
-pub(super) fn fixed_average<V: Raw>(dp: &mut FixedDatapath<V>, vals: &[V], shift: u32) -> V {
+/// Average of one pooling window, in the activation format: the sum times
+/// `scale.0` in the accumulator, requantised by `scale.1` bits.
+#[allow(clippy::expect_used, reason = "avg_scale's shift is at most 16 bits")]
+pub(super) fn fixed_average<V: Raw>(dp: &mut FixedDatapath<V>, vals: &[V], scale: (i64, u32)) -> V {
     let mut acc = 0i64;
     for v in vals {
         acc = dp.acc.add(acc, v.to_i64(), &mut dp.overflow.accumulator);
     }
+    let acc = dp.acc.scale(acc, scale.0, &mut dp.overflow.accumulator);
     let (f, a) = (dp.fwd, dp.activation);
-    let rq = Requantizer::with_shift(shift as i32, a, f.rounding(), f.overflow())
-        .expect("pool windows are at most 16x16");
+    let rq = Requantizer::with_shift(scale.1 as i32, a, f.rounding(), f.overflow())
+        .expect("avg_scale shifts by at most 16 bits");
     if rq.rounding() == Rounding::Stochastic {
         dp.draws += 1;
     }
     V::from_i64_unchecked(rq.apply(acc, &mut dp.lfsr, &mut dp.overflow.activation) as i64)
+}
+
+/// An average pool's `m·2^-s` as an `f32` factor.
+pub(super) fn float_scale((m, s): (i64, u32)) -> f32 {
+    m as f32 * (-(s as f32)).exp2()
 }
 
 /// Calls `visit(o, pos, idx_in)` for every (output channel, output position,
@@ -150,8 +154,10 @@ pub(super) fn fixed_backward<V: Raw>(
         Matrix::Weights => dp.bwd,
         Matrix::Classifier => dp.cls_bwd,
     };
-    let rq = shifted(base, g.avg_shift());
+    let (m, sh) = g.avg_scale();
+    let rq = shifted(base, sh);
     for (o, &v) in out.iter_mut().zip(&sums) {
+        let v = dp.acc.scale(v, m, &mut dp.overflow.accumulator);
         if rq.rounding() == Rounding::Stochastic {
             dp.draws += 1;
         }
@@ -180,7 +186,8 @@ pub(super) fn fixed_update<V: Raw>(
             &mut cols[pos * kk..(pos + 1) * kk],
         );
     }
-    let upd = shifted(dp.upd, g.avg_shift());
+    let (m, sh) = g.avg_scale();
+    let upd = shifted(dp.upd, sh);
     let wb = dp.write_back;
     let k = wb.shift();
     let stochastic = upd.rounding() == Rounding::Stochastic;
@@ -232,6 +239,9 @@ pub(super) fn fixed_update<V: Raw>(
                 pos_sum[j] + neg_sum[j]
             };
         }
+        for sj in sums.iter_mut() {
+            *sj = dp.acc.scale(*sj, m, &mut dp.overflow.accumulator);
+        }
         for &sj in &sums {
             rounding::count_one(&mut dp.update_rounding, sj, upd.shift(), upd.rounding());
         }
@@ -258,7 +268,7 @@ pub(super) fn float_backward(g: &ConvGeom, w: &[f32], delta: &[f32], out: &mut [
             out[idx] += w[o * kk + j] * d;
         }
     });
-    let scale = (-(g.avg_shift() as f32)).exp2();
+    let scale = float_scale(g.avg_scale());
     if scale != 1.0 {
         for v in out.iter_mut() {
             *v *= scale;
@@ -276,7 +286,7 @@ pub(super) fn float_update(
     x: &[f32],
 ) {
     let (p, kk) = (g.positions(), g.patch_len());
-    let scale = lr * (-(g.avg_shift() as f32)).exp2();
+    let scale = lr * float_scale(g.avg_scale());
     let mut grad = vec![0f32; kk];
     let mut patch = vec![0f32; kk];
     for o in 0..g.out_c {
@@ -297,5 +307,38 @@ pub(super) fn float_update(
             *wj -= scale * gj;
         }
         b[o] -= scale * gb;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::model::from_json_str;
+
+    /// A 3×3 average (a reciprocal multiply, `round(2^16/9)`, then a 16-bit
+    /// shift) is within one LSB of the exact mean, and a 2×2 average (a
+    /// shift) is the sum shifted by 2 as before.
+    #[test]
+    fn averages_over_windows_that_are_not_a_power_of_two_are_the_mean() {
+        let text = include_str!("../../../hw_models/default.json");
+        let model = from_json_str(text, "default.json").unwrap();
+        let mut dp = FixedDatapath::<i16>::new(&model, 0).unwrap();
+        let m = ((1i64 << 16) + 4) / 9;
+        for vals in [
+            [9i16; 9],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9],
+            [100, -7, 33, 0, 0, 5, 12, 90, -1],
+            [4000, 4000, 4000, 4000, 4000, 4000, 4000, 4000, 3999],
+        ] {
+            let sum: i64 = vals.iter().map(|&v| i64::from(v)).sum();
+            let got = i64::from(fixed_average(&mut dp, &vals, (m, 16)));
+            let mean = sum as f64 / 9.0;
+            assert!(
+                (got as f64 - mean).abs() <= 1.0,
+                "{vals:?}: {got} vs {mean}"
+            );
+        }
+        let got = fixed_average(&mut dp, &[4i16, 8, 12, 16], (1, 2));
+        assert_eq!(got, 10);
     }
 }

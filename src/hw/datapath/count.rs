@@ -73,7 +73,7 @@ impl Datapath for CountDatapath {
     fn active(&self, _: Activation, _: ()) -> bool {
         false
     }
-    fn average(&mut self, _: &[()], _: u32) {}
+    fn average(&mut self, _: &[()], _: (i64, u32)) {}
     fn conv_backward(
         &mut self,
         _: &ConvGeom,
