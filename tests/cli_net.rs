@@ -52,6 +52,10 @@ fn zoo_forward_macs_match_the_generator_and_the_published_counts() {
         ("nets/mnist_cnn.onnx", 1_054_720, None),
         ("nets/vgg8.onnx", 949_364_736, None),
         ("nets/vgg16.onnx", 15_470_264_320, Some(15.5e9)),
+        // Depthwise convolutions; the 7x7 global average adds one
+        // reciprocal multiply per output (1024), which the generator's
+        // Conv/Gemm count leaves out.
+        ("nets/mobilenet_v1.onnx", 568_740_352 + 1024, Some(569e6)),
     ] {
         let got = forward_macs(net);
         assert_eq!(got, macs, "{net}");
@@ -159,16 +163,14 @@ fn batch_norm_is_folded_and_the_softmax_ignored_with_a_note() {
     assert!(common::text(&out.stderr).contains("Softmax at the output ignored"));
 }
 
-/// What the network description cannot express yet is refused naming the
-/// node and its op type, never miscounted.
+/// What the network description cannot express yet (ResNet's overlapping
+/// 3x3 stride-2 max pool, then its residual Add) is refused naming the node
+/// and its op type, never miscounted.
 #[test]
-fn residual_depthwise_and_overlapping_pools_are_refused_naming_the_node() {
+fn overlapping_pools_are_refused_naming_the_node() {
     for (net, want) in [
         ("nets/resnet18.onnx", "node \"maxpool\" (MaxPool)"),
-        (
-            "nets/mobilenet_v1.onnx",
-            "node \"block1.dw.conv\" (Conv): group 32",
-        ),
+        ("nets/resnet50.onnx", "node \"maxpool\" (MaxPool)"),
     ] {
         let msg = user_error(&locus(&["estimate", "--net", net, "--samples", "1"]), net);
         assert!(msg.contains(net) && msg.contains(want), "{msg}");

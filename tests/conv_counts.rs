@@ -14,7 +14,7 @@
 
 mod conv_layers;
 
-use conv_layers::{Lay, conv};
+use conv_layers::{Lay, conv, grouped};
 use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
@@ -94,7 +94,7 @@ impl Lay {
     fn wshape(&self) -> (usize, usize) {
         match *self {
             Lay::Dense { r, c } => (r, c),
-            Lay::Conv { ic, k, o, .. } => (o, ic * k * k),
+            Lay::Conv { g, ic, k, o, .. } => (o, ic / g * k * k),
         }
     }
     /// Pool tensor `(values, bits)`: max — one `ceil(log2 n²)`-bit index
@@ -118,6 +118,14 @@ impl Lay {
     }
     fn pooled(&self) -> bool {
         matches!(self, Lay::Conv { pool: Some(_), .. })
+    }
+    /// One position's patch over every input channel, `ic·k·k` (all
+    /// groups): what the im2col read fetches.
+    fn patch_in(&self) -> usize {
+        match *self {
+            Lay::Conv { ic, k, .. } => ic * k * k,
+            Lay::Dense { c, .. } => c,
+        }
     }
     /// Reciprocal multiplies of an average pool whose side is not a power
     /// of two: one per scaled result, else none.
@@ -183,6 +191,17 @@ fn nets() -> Vec<Net> {
             layers: vec![
                 conv(2, 11, 3, 3, 2, 0, None),
                 conv(3, 5, 2, 4, 1, 1, Some((false, 3))),
+                Lay::Dense { r: 5, c: 16 },
+            ],
+        },
+        // Grouped convolutions: 2 groups of 1 → 2 channels at stride 2
+        // ((13 − 3)/2 + 1 = 6), then depthwise (4 groups of 1 → 1) with a
+        // 3×3 average pool (6 → 2).
+        Net {
+            text: "2x13x13,conv3x3x4s2g2,conv3x3x4p1g4,avgpool3,5",
+            layers: vec![
+                grouped(2, 13, 3, 4, 2, 0, 2, None),
+                grouped(4, 6, 3, 4, 1, 1, 4, Some((false, 3))),
                 Lay::Dense { r: 5, c: 16 },
             ],
         },
@@ -347,7 +366,7 @@ impl Geo<'_> {
             Lay::Conv { o, .. } => {
                 let pp = l.positions();
                 (
-                    pp as u64 * self.act(wc),
+                    pp as u64 * self.act(l.patch_in()),
                     pp * o * wc + l.recip(l.rows()),
                     self.draws(ar, o * pp),
                 )
@@ -633,7 +652,7 @@ impl Geo<'_> {
             Lay::Conv { o, .. } => {
                 let pp = l.positions();
                 (
-                    pp as u64 * self.act(wc) + self.pool_act(i),
+                    pp as u64 * self.act(l.patch_in()) + self.pool_act(i),
                     pp * o * (wc + 1) + l.recip(o * (wc + 1)),
                 )
             }

@@ -9,7 +9,7 @@
 
 mod conv_layers;
 
-use conv_layers::{Lay, conv};
+use conv_layers::{Lay, conv, grouped};
 use locus::data::{SyntheticSpec, generate};
 use locus::hw::core::{Chip, NetSpec};
 use locus::hw::datapath::{Activation, FloatDatapath};
@@ -49,6 +49,7 @@ fn layer_forward(
             })
             .collect(),
         Lay::Conv {
+            g,
             ic,
             h,
             w: wd,
@@ -58,6 +59,7 @@ fn layer_forward(
             p,
             pool,
         } => {
+            let (cg, og) = (ic / g, o / g);
             let oh = (h + 2 * p - k) / s + 1;
             let ow = (wd + 2 * p - k) / s + 1;
             let mut y = vec![0.0; o * oh * ow];
@@ -65,7 +67,8 @@ fn layer_forward(
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let mut v = b[oc];
-                        for c in 0..ic {
+                        for c in 0..cg {
+                            let cin = oc / og * cg + c;
                             for ky in 0..k {
                                 for kx in 0..k {
                                     let iy = (oy * s + ky) as isize - p as isize;
@@ -73,8 +76,8 @@ fn layer_forward(
                                     if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
                                         continue;
                                     }
-                                    let xi = c * h * wd + iy as usize * wd + ix as usize;
-                                    v += w[((oc * ic + c) * k + ky) * k + kx] * x[xi];
+                                    let xi = cin * h * wd + iy as usize * wd + ix as usize;
+                                    v += w[((oc * cg + c) * k + ky) * k + kx] * x[xi];
                                 }
                             }
                         }
@@ -110,6 +113,7 @@ fn layer_forward(
 /// (`o × oh × ow`): the linear map FA's feedback kernel applies.
 fn conv_linear(l: Lay, w: &[f64], x: &[f64]) -> Vec<f64> {
     let Lay::Conv {
+        g,
         ic,
         h,
         w: wd,
@@ -122,6 +126,7 @@ fn conv_linear(l: Lay, w: &[f64], x: &[f64]) -> Vec<f64> {
     else {
         unreachable!("a conv layer")
     };
+    let (cg, og) = (ic / g, o / g);
     let oh = (h + 2 * p - k) / s + 1;
     let ow = (wd + 2 * p - k) / s + 1;
     let mut y = vec![0.0; o * oh * ow];
@@ -129,14 +134,15 @@ fn conv_linear(l: Lay, w: &[f64], x: &[f64]) -> Vec<f64> {
         for oy in 0..oh {
             for ox in 0..ow {
                 let mut v = 0.0;
-                for c in 0..ic {
+                for c in 0..cg {
+                    let cin = oc / og * cg + c;
                     for ky in 0..k {
                         for kx in 0..k {
                             let iy = (oy * s + ky) as isize - p as isize;
                             let ix = (ox * s + kx) as isize - p as isize;
                             if iy >= 0 && ix >= 0 && iy < h as isize && ix < wd as isize {
-                                let xi = c * h * wd + iy as usize * wd + ix as usize;
-                                v += w[((oc * ic + c) * k + ky) * k + kx] * x[xi];
+                                let xi = cin * h * wd + iy as usize * wd + ix as usize;
+                                v += w[((oc * cg + c) * k + ky) * k + kx] * x[xi];
                             }
                         }
                     }
@@ -252,6 +258,16 @@ fn cases() -> Vec<Case> {
         Case {
             text: "1x5x5,conv3x3x2s2,3",
             layers: vec![conv(1, 5, 3, 2, 2, 0, None), dense(3, 8)],
+        },
+        // Grouped, then depthwise with a 3×3 average (a reciprocal multiply
+        // in fixed point; f32 and this reference divide by 9).
+        Case {
+            text: "2x8x8,conv3x3x4g2,conv3x3x4p1g4,avgpool3,3",
+            layers: vec![
+                grouped(2, 8, 3, 4, 1, 0, 2, None),
+                grouped(4, 6, 3, 4, 1, 1, 4, Some((false, 3))),
+                dense(3, 16),
+            ],
         },
     ]
 }

@@ -128,6 +128,12 @@ fn estimate_equals_training_for_every_rule_policy_and_batch() {
             Activation::HardTanh,
             36,
         );
+        n += check(
+            &m,
+            "2x13x13,conv3x3x4s2g2,conv3x3x6p1g2,avgpool3,5",
+            Activation::Relu,
+            338,
+        );
     }
     // 15 dense rules × 3 batches (predsim: 2), twice for the hard-tanh CNN's
     // 8 CNN rules, per model.

@@ -8,7 +8,7 @@
 //! itself from the operators' attributes and the weights' dimensions:
 //!
 //! - `Conv` (square kernel, equal strides, symmetric padding, dilation 1,
-//!   one group) → `convKxKxO[sS][pP]`; its bias is part of the layer;
+//!   any groups) → `convKxKxO[sS][pP][gG]`; its bias is part of the layer;
 //! - `Gemm` (`transA = 0`) and `MatMul` with a constant right-hand side
 //!   → a dense layer; an `Add` of a constant right after one of them (or
 //!   after a `Conv`) is its bias;
@@ -24,8 +24,8 @@
 //!   output are ignored (the core has none); `Constant` feeds `Reshape`.
 //!
 //! Anything else is an error naming the node, its op type and the supported
-//! list: residual `Add`, grouped (depthwise) convolutions and overlapping
-//! pooling are not yet part of the network description.
+//! list: residual `Add` and overlapping pooling are not yet part of the
+//! network description.
 
 pub mod proto;
 
@@ -440,15 +440,10 @@ impl<'g> Walk<'g> {
                         ));
                     };
                     let group = self.attr_int(i, "group", 1);
-                    if group != 1 {
+                    let groups = size(group, &|| format!("{}: group", self.label(i)))?;
+                    if !c.is_multiple_of(groups) || ci != c / groups {
                         return Err(format!(
-                            "{}: group {group}: grouped and depthwise convolutions are not supported yet",
-                            self.label(i)
-                        ));
-                    }
-                    if ci != c {
-                        return Err(format!(
-                            "{}: weight \"{wname}\" has {ci} input channels, but the input has {c}",
+                            "{}: weight \"{wname}\" has {ci} input channels per group, but the input has {c} channels in {groups} group(s)",
                             self.label(i)
                         ));
                     }
@@ -506,6 +501,7 @@ impl<'g> Walk<'g> {
                         out: o,
                         stride,
                         pad,
+                        groups,
                     });
                     self.close_hidden(i, &mut open)?;
                     open = Open::Weight { conv: true };

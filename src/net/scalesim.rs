@@ -502,6 +502,7 @@ pub fn to_stack(
                     out: num_filter,
                     stride,
                     pad,
+                    groups: 1,
                 });
                 let out = (ifmap_h - filter_h) / stride + 1;
                 map = Some((num_filter, out, out));

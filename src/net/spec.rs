@@ -78,9 +78,11 @@ pub enum LayerSpec {
         /// Width in pixels.
         w: usize,
     },
-    /// A square convolution `convKxKxO[sS][pP]`: `O` output channels, a
-    /// `K × K` kernel over every input channel, stride `S` (default 1) and
-    /// `P` zero pixels of padding on every side (default 0).
+    /// A square convolution `convKxKxO[sS][pP][gG]`: `O` output channels, a
+    /// `K × K` kernel, stride `S` (default 1), `P` zero pixels of padding on
+    /// every side (default 0), and `G` groups (default 1): the channels are
+    /// split into `G` groups, each output channel reading the `C/G` input
+    /// channels of its group (`G = C = O` is a depthwise convolution).
     Conv {
         /// Kernel side in pixels.
         k: usize,
@@ -90,6 +92,8 @@ pub enum LayerSpec {
         stride: usize,
         /// Padding in pixels on each side.
         pad: usize,
+        /// Channel groups (1: every output reads every input channel).
+        groups: usize,
     },
     /// Non-overlapping pooling `maxpoolN` / `avgpoolN` of the preceding conv
     /// layer's output: `N × N` windows at stride `N`.
@@ -113,6 +117,7 @@ impl fmt::Display for LayerSpec {
                 out,
                 stride,
                 pad,
+                groups,
             } => {
                 write!(f, "conv{k}x{k}x{out}")?;
                 if stride != 1 {
@@ -120,6 +125,9 @@ impl fmt::Display for LayerSpec {
                 }
                 if pad != 0 {
                     write!(f, "p{pad}")?;
+                }
+                if groups != 1 {
+                    write!(f, "g{groups}")?;
                 }
                 Ok(())
             }
@@ -275,7 +283,7 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
             err(
                 t,
                 at,
-                "expected convKxKxC[sS][pP] (kernel K, C output channels, optional stride S and padding P), e.g. conv5x5x16 or conv3x3x8s2p1",
+                "expected convKxKxC[sS][pP][gG] (kernel K, C output channels, optional stride S, padding P and groups G), e.g. conv5x5x16, conv3x3x8s2p1 or conv3x3x32p1g32",
             )
         };
         let (k1, rest) = split_num(rest);
@@ -307,6 +315,12 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
             pad = p.parse::<usize>().map_err(|_| bad())?;
             rest = r;
         }
+        let mut groups = 1;
+        if let Some(r) = rest.strip_prefix('g') {
+            let (g, r) = split_num(r);
+            groups = positive(g).ok_or_else(bad)?;
+            rest = r;
+        }
         if !rest.is_empty() {
             return Err(bad());
         }
@@ -322,6 +336,7 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
             out,
             stride,
             pad,
+            groups,
         });
     }
     let dims: Vec<&str> = t.split('x').collect();
@@ -357,6 +372,9 @@ pub struct ConvGeom {
     pub stride: usize,
     /// Zero padding on each side, pixels.
     pub pad: usize,
+    /// Channel groups: output channel `o` reads the `in_c/groups` input
+    /// channels of group `o / (out_c/groups)`.
+    pub groups: usize,
     /// Conv output height, `(in_h + 2·pad − k) / stride + 1`.
     pub out_h: usize,
     /// Conv output width.
@@ -370,9 +388,21 @@ impl ConvGeom {
     pub fn positions(&self) -> usize {
         self.out_h * self.out_w
     }
-    /// Values of one input patch (and of one kernel), `in_c · k · k`.
+    /// Values of one kernel (one output channel's weights),
+    /// `(in_c/groups) · k · k`: the columns of the weight matrix and the
+    /// patch of one group.
     pub fn patch_len(&self) -> usize {
+        self.in_c / self.groups * self.k * self.k
+    }
+    /// Values of one position's patch over every input channel (all groups'
+    /// patches, group by group), `in_c · k · k`: what the im2col read of one
+    /// output position fetches.
+    pub fn in_patch_len(&self) -> usize {
         self.in_c * self.k * self.k
+    }
+    /// Output channels per group.
+    pub fn group_out(&self) -> usize {
+        self.out_c / self.groups
     }
     /// Pooling window side (1 without pooling).
     pub fn pool_n(&self) -> usize {
@@ -437,8 +467,9 @@ impl ConvGeom {
         }
     }
     /// Gathers the input patch of conv output position `(oy, ox)` from the
-    /// map `x` into `patch` (`patch_len` values in kernel order `c, ky,
-    /// kx`); padding pixels read as zero (`V::default()`).
+    /// map `x` into `patch` (`in_patch_len` values in kernel order `c, ky,
+    /// kx`, so group `g`'s patch is the `g`-th run of `patch_len`); padding
+    /// pixels read as zero (`V::default()`).
     pub fn patch<V: Copy + Default>(&self, x: &[V], oy: usize, ox: usize, patch: &mut [V]) {
         let (k, hw) = (self.k, self.in_h * self.in_w);
         let mut j = 0;
@@ -669,6 +700,7 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                 out,
                 stride,
                 pad,
+                groups,
             } => {
                 if i == 0 {
                     return Err(err(
@@ -684,6 +716,15 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                         "a convolution needs a spatial input: start with CxHxW (e.g. 1x28x28) and put convolutions before dense layers",
                     ));
                 };
+                if !c.is_multiple_of(groups) || !out.is_multiple_of(groups) {
+                    return Err(err(
+                        &t,
+                        at,
+                        format!(
+                            "{groups} groups must divide both the {c} input and the {out} output channels"
+                        ),
+                    ));
+                }
                 // Side arithmetic in u128: `n + 2·pad` of two `usize`s
                 // cannot overflow there, nor can the output side.
                 let side = |n: usize, what: &str| -> Result<u128, NetSpecError> {
@@ -710,14 +751,19 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                 })?;
                 // Both sides are factors of `len`, at most 2^48.
                 let (oh, ow) = (oh as usize, ow as usize);
-                let patch = product(&[c, k, k]);
+                let cg = c / groups;
+                let patch = product(&[cg, k, k]);
                 let weights = patch
                     .and_then(|p| p.checked_mul(out as u128))
                     .and_then(|m| m.checked_add(out as u128));
                 bounded(&t, at, weights, |v| {
                     format!(
-                        "the layer's {out} kernels of {c}x{k}x{k} and {out} biases are {v} values"
+                        "the layer's {out} kernels of {cg}x{k}x{k} and {out} biases are {v} values"
                     )
+                })?;
+                // One position's patch over every channel, `c·k·k`.
+                bounded(&t, at, product(&[c, k, k]), |v| {
+                    format!("the layer's patch has {v} values")
                 })?;
                 let macs = patch.and_then(|p| p.checked_mul(len as u128));
                 bounded(&t, at, macs, |v| {
@@ -733,6 +779,7 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                     out_c: out,
                     stride,
                     pad,
+                    groups,
                     out_h: oh,
                     out_w: ow,
                     pool: None,

@@ -8,9 +8,11 @@
 pub enum Lay {
     /// `r × c` dense.
     Dense { r: usize, c: usize },
-    /// Conv of an `ic × h × w` map by `o` kernels `k × k`, stride `s`,
-    /// padding `p`, then pooling `(max?, n)` or none.
+    /// Conv of an `ic × h × w` map by `o` kernels `k × k` over the `ic/g`
+    /// channels of their group (`g` groups), stride `s`, padding `p`, then
+    /// pooling `(max?, n)` or none.
     Conv {
+        g: usize,
         ic: usize,
         h: usize,
         w: usize,
@@ -33,6 +35,32 @@ pub fn conv(
     pool: Option<(bool, usize)>,
 ) -> Lay {
     Lay::Conv {
+        g: 1,
+        ic,
+        h: hw,
+        w: hw,
+        k,
+        o,
+        s,
+        p,
+        pool,
+    }
+}
+
+/// A conv layer of `g` groups on a square `ic × hw × hw` input.
+#[allow(clippy::too_many_arguments)]
+pub fn grouped(
+    ic: usize,
+    hw: usize,
+    k: usize,
+    o: usize,
+    s: usize,
+    p: usize,
+    g: usize,
+    pool: Option<(bool, usize)>,
+) -> Lay {
+    Lay::Conv {
+        g,
         ic,
         h: hw,
         w: hw,

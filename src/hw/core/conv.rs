@@ -92,7 +92,15 @@ pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut L
             for widx in 0..nn {
                 let (oy, ox) = (py * n + widx / n, px * n + widx % n);
                 g.patch(&l.x, oy, ox, &mut cs.patch);
-                dp.matvec(&l.w, &l.b, &cs.patch, &mut cs.col);
+                let (kk, og) = (g.patch_len(), g.group_out());
+                for gi in 0..g.groups {
+                    dp.matvec(
+                        &l.w[gi * og * kk..(gi + 1) * og * kk],
+                        &l.b[gi * og..(gi + 1) * og],
+                        &cs.patch[gi * kk..(gi + 1) * kk],
+                        &mut cs.col[gi * og..(gi + 1) * og],
+                    );
+                }
                 dp.activate(act, &mut cs.col);
                 for (o, &v) in cs.col.iter().enumerate() {
                     cs.win[o * nn + widx] = v;
@@ -233,7 +241,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (ab, wb) = (self.bits.activation, self.bits.weight);
         let (p, kk, oc) = (g.positions(), g.patch_len(), g.out_c);
         let rows = self.layers[i].rows;
-        let patch_words = p as u64 * self.words(BankRole::Activation, kk, ab);
+        let patch_words = p as u64 * self.words(BankRole::Activation, g.in_patch_len(), ab);
         let w_words = self.words(BankRole::Weight, oc * kk + oc, wb);
         let h_words = self.words(BankRole::Activation, rows, ab);
         let aux_words = self.pool_words(i, BankRole::Activation);
@@ -335,7 +343,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let w_words = self.words(BankRole::Weight, oc * kk + oc, wb);
         let e_words = self.words(BankRole::Error, rows, eb);
         let aux_words = self.pool_words(i, BankRole::Activation);
-        let patch_words = p as u64 * self.words(BankRole::Activation, kk, ab);
+        let patch_words = p as u64 * self.words(BankRole::Activation, g.in_patch_len(), ab);
         let draws = self.update_draws(oc, kk);
         let lat = 2 * self.bank_latency(BankRole::Weight);
         let ph = Phase::Update;

@@ -61,7 +61,7 @@ impl LayerAlloc {
 pub struct ConvAlloc {
     /// The pool tensor (`u16` each).
     pub aux: usize,
-    /// One input patch, `in_c·k·k`.
+    /// One position's input patch over every channel, `in_c·k·k`.
     pub patch: usize,
     /// One output column, `out_c`.
     pub col: usize,
@@ -77,7 +77,7 @@ impl ConvAlloc {
         let nn = g.pool_n() * g.pool_n();
         ConvAlloc {
             aux: g.pool_tensor().0,
-            patch: g.patch_len(),
+            patch: g.in_patch_len(),
             col: g.out_c,
             win: g.out_c * nn,
             delta: g.conv_len(),
@@ -233,7 +233,7 @@ pub fn host_alloc(
         a.buffer_values += (l.x + l.h + l.e) as u64;
         // The datapath's scratch follows the vectors its mat-vecs take: a
         // dense layer's input and output, a conv layer's patch and column.
-        let widest = geom.map_or(shape.0.max(shape.1), |g| g.patch_len().max(g.out_c));
+        let widest = geom.map_or(shape.0.max(shape.1), |g| g.in_patch_len().max(g.out_c));
         a.widest = a.widest.max(widest as u64);
         let mut aux = 0u64;
         if let Some(g) = geom {

@@ -58,12 +58,14 @@ pub(super) fn float_scale((m, s): (i64, u32)) -> f32 {
 #[inline]
 fn for_each_tap(g: &ConvGeom, mut visit: impl FnMut(usize, usize, usize, usize)) {
     let (k, hw) = (g.k, g.in_h * g.in_w);
+    let cg = g.in_c / g.groups;
     for o in 0..g.out_c {
+        let c0 = o / g.group_out() * cg;
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let pos = oy * g.out_w + ox;
                 let mut j = 0;
-                for c in 0..g.in_c {
+                for c in c0..c0 + cg {
                     for ky in 0..k {
                         let y = (oy * g.stride + ky).wrapping_sub(g.pad);
                         for kx in 0..k {
@@ -106,8 +108,10 @@ pub(super) fn fixed_backward<V: Raw>(
             }
             let (oy, ox) = (pos / g.out_w, pos % g.out_w);
             let row = &w[o * kk..(o + 1) * kk];
+            let cg = g.in_c / g.groups;
+            let c0 = o / g.group_out() * cg;
             let mut j = 0;
-            for c in 0..g.in_c {
+            for c in c0..c0 + cg {
                 for ky in 0..g.k {
                     let y = (oy * g.stride + ky).wrapping_sub(g.pad);
                     for kx in 0..g.k {
@@ -175,17 +179,19 @@ pub(super) fn fixed_update<V: Raw>(
     delta: &[V],
     x: &[V],
 ) {
-    let (p, kk) = (g.positions(), g.patch_len());
-    // im2col: every position's patch, zero in the padding.
-    let mut cols = vec![V::default(); p * kk];
+    let (p, kk, ik) = (g.positions(), g.patch_len(), g.in_patch_len());
+    // im2col: every position's patch over all channels, zero in the padding;
+    // output channel `o` reads its group's run of `kk` at `patch_at(pos, o)`.
+    let mut cols = vec![V::default(); p * ik];
     for pos in 0..p {
         g.patch(
             x,
             pos / g.out_w,
             pos % g.out_w,
-            &mut cols[pos * kk..(pos + 1) * kk],
+            &mut cols[pos * ik..(pos + 1) * ik],
         );
     }
+    let patch_at = |pos: usize, o: usize| pos * ik + o / g.group_out() * kk;
     let (m, sh) = g.avg_scale();
     let upd = shifted(dp.upd, sh);
     let wb = dp.write_back;
@@ -206,7 +212,8 @@ pub(super) fn fixed_update<V: Raw>(
             if d == 0 {
                 continue;
             }
-            let patch = &cols[pos * kk..(pos + 1) * kk];
+            let at = patch_at(pos, o);
+            let patch = &cols[at..at + kk];
             for j in 0..kk {
                 let t = d * patch[j].to_i64();
                 if t > 0 {
@@ -228,7 +235,7 @@ pub(super) fn fixed_update<V: Raw>(
                 let mut r = 0i64;
                 for (pos, &d) in ds.iter().enumerate() {
                     let xin = if j < kk {
-                        cols[pos * kk + j].to_i64()
+                        cols[patch_at(pos, o) + j].to_i64()
                     } else {
                         one
                     };
@@ -288,8 +295,9 @@ pub(super) fn float_update(
     let (p, kk) = (g.positions(), g.patch_len());
     let scale = lr * float_scale(g.avg_scale());
     let mut grad = vec![0f32; kk];
-    let mut patch = vec![0f32; kk];
+    let mut patch = vec![0f32; g.in_patch_len()];
     for o in 0..g.out_c {
+        let at = o / g.group_out() * kk;
         grad.fill(0.0);
         let mut gb = 0f32;
         for pos in 0..p {
@@ -298,7 +306,7 @@ pub(super) fn float_update(
                 continue;
             }
             g.patch(x, pos / g.out_w, pos % g.out_w, &mut patch);
-            for (gj, &xj) in grad.iter_mut().zip(&patch) {
+            for (gj, &xj) in grad.iter_mut().zip(&patch[at..at + kk]) {
                 *gj += d * xj;
             }
             gb += d;

@@ -478,6 +478,7 @@ mod tests {
             out_c: 2,
             stride: 1,
             pad: 0,
+            groups: 1,
             out_h: 2,
             out_w: 2,
             pool: None,
