@@ -8,13 +8,13 @@ import json
 import subprocess
 import tempfile
 
+# Each network as the options that name it: a --layers text or a --net file.
 NETS = {
-    "MLP 784-1024-1024-10": "784,1024,1024,10",
-    "LeNet-5 1x32x32": "1x32x32,conv5x5x6,avgpool2,conv5x5x16,avgpool2,120,84,10",
-    "VGG-16 3x224x224": "3x224x224,conv3x3x64p1,conv3x3x64p1,maxpool2,conv3x3x128p1,"
-    "conv3x3x128p1,maxpool2,conv3x3x256p1,conv3x3x256p1,conv3x3x256p1,maxpool2,"
-    "conv3x3x512p1,conv3x3x512p1,conv3x3x512p1,maxpool2,conv3x3x512p1,conv3x3x512p1,"
-    "conv3x3x512p1,maxpool2,4096,4096,1000",
+    "MLP 784-1024-1024-10": ["--layers", "784,1024,1024,10"],
+    "LeNet-5 1x28x28": ["--net", "nets/lenet5.onnx"],
+    "VGG-8 3x32x32": ["--net", "nets/vgg8.onnx"],
+    "VGG-16 3x224x224": ["--net", "nets/vgg16.onnx"],
+    "MobileNet-V1 3x224x224": ["--net", "nets/mobilenet_v1.onnx"],
 }
 BATCHES = [1, 8, 32, 128]
 RULES = ["local", "drtp", "dfa/spill"]
@@ -36,11 +36,11 @@ def metrics(run):
     }
 
 
-def estimate(layers, batch, out):
+def estimate(net, batch, out):
     subprocess.run(
-        ["./target/release/locus", "estimate", "--model", "hw_models/large.json",
-         "--layers", layers, "--rules", "local,drtp,dfa,bp", "--batch", str(batch),
-         "--samples", "1000", "--out", out],
+        ["./target/release/locus", "estimate", "--model", "hw_models/large.json"] + net
+        + ["--rules", "local,drtp,dfa,bp", "--batch", str(batch),
+           "--samples", "1000", "--out", out],
         check=True, capture_output=True)
     report = json.load(open(out))
     return {label(r): metrics(r) for r in report["runs"]}
@@ -55,8 +55,8 @@ def main():
     print("| network | rule | SRAM bytes | DRAM bytes | MACs | energy | peak buffer at batch "
           + ", ".join(map(str, BATCHES)) + " (best bp) |")
     print("|---|---|---|---|---|---|---|")
-    for name, layers in NETS.items():
-        runs = {b: estimate(layers, b, f"{tmp}/{b}.json") for b in BATCHES}
+    for name, net in NETS.items():
+        runs = {b: estimate(net, b, f"{tmp}/{b}.json") for b in BATCHES}
         for rule in RULES:
             cells = []
             for k in ["sram", "dram", "macs", "energy"]:
