@@ -369,6 +369,7 @@ impl<'g> Walk<'g> {
         let mut activation: Option<(Activation, usize)> = None;
         let mut folded_bn = 0usize;
         let mut ignored: Vec<String> = Vec::new();
+        let (mut leaky_noted, mut ignored_slope) = (false, Vec::new());
         let outputs: HashSet<&str> = self.graph.output.iter().map(|v| v.name.as_str()).collect();
         for &i in &self.order {
             let n: &NodeProto = &self.graph.node[i];
@@ -565,7 +566,14 @@ impl<'g> Walk<'g> {
                 "Relu" | "LeakyRelu" | "Clip" => {
                     let f = match op {
                         "Relu" => Activation::Relu,
-                        "LeakyRelu" => Activation::LeakyRelu,
+                        "LeakyRelu" => {
+                            let alpha = self.attr(i, "alpha").map_or(0.01, |a| a.f);
+                            if alpha != 0.125 && !leaky_noted {
+                                leaky_noted = true;
+                                ignored_slope.push(alpha);
+                            }
+                            Activation::LeakyRelu
+                        }
                         _ => self.clip_kind(i)?,
                     };
                     let Open::Weight { conv } = open else {
@@ -691,6 +699,11 @@ impl<'g> Walk<'g> {
                 "the output layer's activation is dropped: the core's output layer is linear"
                     .into(),
             );
+        }
+        for alpha in ignored_slope {
+            notes.push(format!(
+                "LeakyRelu slope {alpha} is modelled with the core's leaky ReLU, slope 1/8"
+            ));
         }
         for op in ignored {
             notes.push(format!("{op} at the output ignored: the core has none"));
