@@ -163,14 +163,20 @@ fn batch_norm_is_folded_and_the_softmax_ignored_with_a_note() {
     assert!(common::text(&out.stderr).contains("Softmax at the output ignored"));
 }
 
-/// What the network description cannot express yet (ResNet's overlapping
-/// 3x3 stride-2 max pool, then its residual Add) is refused naming the node
-/// and its op type, never miscounted.
+/// What the network description cannot express yet (ResNet's residual
+/// blocks: the stem pool's output is read by the block's first conv and by
+/// its skip) is refused naming the node, never miscounted.
 #[test]
-fn overlapping_pools_are_refused_naming_the_node() {
+fn residual_branches_are_refused_naming_the_node() {
     for (net, want) in [
-        ("nets/resnet18.onnx", "node \"maxpool\" (MaxPool)"),
-        ("nets/resnet50.onnx", "node \"maxpool\" (MaxPool)"),
+        (
+            "nets/resnet18.onnx",
+            "a branch at node \"layer1.0.conv1\" (Conv)",
+        ),
+        (
+            "nets/resnet50.onnx",
+            "a branch at node \"layer1.0.conv1\" (Conv)",
+        ),
     ] {
         let msg = user_error(&locus(&["estimate", "--net", net, "--samples", "1"]), net);
         assert!(msg.contains(net) && msg.contains(want), "{msg}");

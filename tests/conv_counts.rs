@@ -85,8 +85,7 @@ impl Lay {
             Lay::Dense { r, .. } => r,
             Lay::Conv { o, .. } => {
                 let (a, b) = self.conv_hw();
-                let n = self.pool_n();
-                o * (a / n) * (b / n)
+                o * self.pooled_side(a) * self.pooled_side(b)
             }
         }
     }
@@ -205,6 +204,15 @@ fn nets() -> Vec<Net> {
                 Lay::Dense { r: 5, c: 16 },
             ],
         },
+        // ResNet's stem pool, overlapping and padded: 3×3 windows at
+        // stride 2 over the 8×8 map padded by 1, (8 + 2 − 3)/2 + 1 = 4.
+        Net {
+            text: "1x8x8,conv3x3x3p1,maxpool3s2p1,4",
+            layers: vec![
+                conv(1, 8, 3, 3, 1, 1, Some((true, 3))).pool_at(2, 1),
+                Lay::Dense { r: 4, c: 48 },
+            ],
+        },
         Net {
             text: "1x6x6,conv1x1x2,maxpool3,3",
             layers: vec![
@@ -290,6 +298,13 @@ impl Geo<'_> {
     fn pool_act(&self, i: usize) -> u64 {
         self.pool_words(i, self.m.sram.activation.word_bits)
     }
+    /// The stored conv output of an overlapping pool (else 0), words.
+    fn map_act(&self, i: usize) -> u64 {
+        match self.l[i] {
+            l @ Lay::Conv { o, .. } if l.overlapping() => self.act(o * l.positions()),
+            _ => 0,
+        }
+    }
     /// Stash words of one slot: input and pool tensor.
     fn slot_words(&self, i: usize) -> u64 {
         let ws = self.m.sram.stash.word_bits;
@@ -325,7 +340,7 @@ impl Geo<'_> {
     fn add_static(&self, cs: &mut [CoreCounts]) {
         for (i, l) in self.l.iter().enumerate() {
             let (wr, wc) = l.wshape();
-            let act = self.act(l.cols()) + self.act(l.rows()) + self.pool_act(i);
+            let act = self.act(l.cols()) + self.act(l.rows()) + self.pool_act(i) + self.map_act(i);
             let k = &mut cs[self.core(i)];
             k.weight_words += self.wgt(wr * wc + wr);
             k.activation_peak_words = k.activation_peak_words.max(act);
@@ -387,9 +402,9 @@ impl Geo<'_> {
                 draws += self.draws(ar, l.rows());
             }
         }
-        c.words[A][CA][p][R] += k * xr;
+        c.words[A][CA][p][R] += k * (xr + self.map_act(i));
         c.words[Unit::Weight as usize][Class::Weight as usize][p][R] += k * self.wgt(wr * wc + wr);
-        c.words[A][CA][p][W] += k * (self.act(l.rows()) + self.pool_act(i));
+        c.words[A][CA][p][W] += k * (self.act(l.rows()) + self.pool_act(i) + self.map_act(i));
         c.macs[p] += k * macs as u64;
         c.latency_cycles[p] += k * (self.lat("w") + self.lat("a"));
         c.lfsr_draws[p] += k * draws;

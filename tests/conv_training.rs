@@ -58,6 +58,8 @@ fn layer_forward(
             s,
             p,
             pool,
+            ps,
+            pp,
         } => {
             let (cg, og) = (ic / g, o / g);
             let oh = (h + 2 * p - k) / s + 1;
@@ -88,13 +90,19 @@ fn layer_forward(
             let Some((max, n)) = pool else {
                 return y;
             };
-            let (ph, pw) = (oh / n, ow / n);
+            let (ph, pw) = ((oh + 2 * pp - n) / ps + 1, (ow + 2 * pp - n) / ps + 1);
             let mut out = vec![0.0; o * ph * pw];
             for oc in 0..o {
                 for py in 0..ph {
                     for px in 0..pw {
+                        // The window's positions inside the map (padding
+                        // is never the maximum).
                         let vals: Vec<f64> = (0..n * n)
-                            .map(|q| y[(oc * oh + py * n + q / n) * ow + px * n + q % n])
+                            .filter_map(|q| {
+                                let yy = (py * ps + q / n).checked_sub(pp)?;
+                                let xx = (px * ps + q % n).checked_sub(pp)?;
+                                (yy < oh && xx < ow).then(|| y[(oc * oh + yy) * ow + xx])
+                            })
                             .collect();
                         out[(oc * ph + py) * pw + px] = if max {
                             vals.iter().copied().fold(f64::MIN, f64::max)
@@ -258,6 +266,15 @@ fn cases() -> Vec<Case> {
         Case {
             text: "1x5x5,conv3x3x2s2,3",
             layers: vec![conv(1, 5, 3, 2, 2, 0, None), dense(3, 8)],
+        },
+        // An overlapping, padded max pool (ResNet's stem: 3×3 at stride 2,
+        // padding 1): 6 → 3.
+        Case {
+            text: "2x6x6,conv3x3x3p1,maxpool3s2p1,4",
+            layers: vec![
+                conv(2, 6, 3, 3, 1, 1, Some((true, 3))).pool_at(2, 1),
+                dense(4, 27),
+            ],
         },
         // Grouped, then depthwise with a 3×3 average (a reciprocal multiply
         // in fixed point; f32 and this reference divide by 9).

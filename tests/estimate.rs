@@ -134,6 +134,12 @@ fn estimate_equals_training_for_every_rule_policy_and_batch() {
             Activation::Relu,
             338,
         );
+        n += check(
+            &m,
+            "1x8x8,conv3x3x4p1,maxpool3s2p1,conv3x3x4p1,maxpool2,5",
+            Activation::Relu,
+            64,
+        );
     }
     // 15 dense rules × 3 batches (predsim: 2), twice for the hard-tanh CNN's
     // 8 CNN rules, per model.

@@ -352,7 +352,11 @@ pub mod onnx {
             "the input first: {:?}",
             got.stack
         );
-        assert!(got.stack.len() >= 2, "an input and a layer: {:?}", got.stack);
+        assert!(
+            got.stack.len() >= 2,
+            "an input and a layer: {:?}",
+            got.stack
+        );
         let activation = got.activation.unwrap_or(Activation::Relu);
         if let Ok(net) = NetSpec::from_stack(got.stack, activation) {
             assert!(net.sizes.iter().all(|&s| s > 0), "no empty layer: {net:?}");

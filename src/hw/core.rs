@@ -633,7 +633,12 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let c = &mut counts[core_index(model.mapping, i)];
             let pool = l.conv.as_ref().map_or(0, |cs| {
                 let (n, b) = cs.geom.pool_tensor();
-                if n == 0 {
+                let map = if cs.geom.fused_pool() {
+                    0
+                } else {
+                    abank.words_for(cs.geom.conv_len() as u64, bits.activation)
+                };
+                map + if n == 0 {
                     0
                 } else {
                     abank.words_for(n as u64, b)

@@ -205,6 +205,10 @@ pub trait Datapath: Send {
     /// `scale.1` more bits (`ConvGeom::avg_scale`: `1/n²` as a shift, or a
     /// rounded reciprocal and a shift).
     fn average(&mut self, vals: &[Self::V], scale: (i64, u32)) -> Self::V;
+    /// `a + b` in the error format with its overflow rule (counted as an
+    /// error-class overflow), no rounding: where overlapping max-pool
+    /// windows chose the same conv output, their errors add there.
+    fn add_errors(&mut self, a: Self::V, b: Self::V) -> Self::V;
     /// Transposed convolution of conv layer `g` (`docs/arithmetic.md`,
     /// "Convolution"): `out[c][y][x] = (Σ w[o][c][ky][kx]·delta[o][oy][ox])
     /// · f'(x[c][y][x])` over the output positions that used input pixel
@@ -937,6 +941,12 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         conv::fixed_average(self, vals, scale)
     }
 
+    fn add_errors(&mut self, a: V, b: V) -> V {
+        let fit = self.error_fit;
+        let v = a.to_i64() + b.to_i64();
+        V::from_i64_unchecked(fit.apply(v, &mut self.lfsr, &mut self.overflow.error) as i64)
+    }
+
     fn conv_backward(
         &mut self,
         g: &ConvGeom,
@@ -1268,6 +1278,9 @@ impl Datapath for FloatDatapath {
     }
     fn average(&mut self, vals: &[f32], scale: (i64, u32)) -> f32 {
         vals.iter().sum::<f32>() * conv::float_scale(scale)
+    }
+    fn add_errors(&mut self, a: f32, b: f32) -> f32 {
+        a + b
     }
     fn conv_backward(
         &mut self,

@@ -16,16 +16,16 @@
 //!   (`docs/hw_model.md`, "Imported networks");
 //! - `Relu`, `LeakyRelu` and `Clip(-1, 1)` set the hidden activation
 //!   (`relu`, `leaky-relu`, `hard-tanh`); one kind per network;
-//! - `MaxPool` / `AveragePool` with non-overlapping square windows (kernel =
-//!   stride, no padding) after a `Conv` → `maxpoolN` / `avgpoolN`, and a
+//! - `MaxPool` (square window, any stride, padding below the window) and
+//!   `AveragePool` (windows that tile: kernel = stride, no padding) after a
+//!   `Conv` → `maxpoolN[sS][pP]` / `avgpoolN`, and a
 //!   `GlobalAveragePool` over a square map of side 2..=16 → `avgpoolN`;
 //! - `Flatten` and `Reshape` to rank 2 are free; `Identity` and `Dropout`
 //!   (an identity in inference) are free; `Softmax` / `LogSoftmax` at the
 //!   output are ignored (the core has none); `Constant` feeds `Reshape`.
 //!
 //! Anything else is an error naming the node, its op type and the supported
-//! list: residual `Add` and overlapping pooling are not yet part of the
-//! network description.
+//! list: a residual `Add` is not yet part of the network description.
 
 pub mod proto;
 
@@ -611,34 +611,43 @@ impl<'g> Walk<'g> {
                             self.label(i)
                         ));
                     }
-                    let (kind, k) = if op == "GlobalAveragePool" {
+                    let (kind, k, stride, pad) = if op == "GlobalAveragePool" {
                         if h != w {
                             return Err(format!(
                                 "{}: global pooling over a {h}x{w} map is not square",
                                 self.label(i)
                             ));
                         }
-                        (PoolKind::Avg, h)
+                        (PoolKind::Avg, h, h, 0)
                     } else {
-                        let kind = if op == "MaxPool" {
-                            PoolKind::Max
-                        } else {
-                            PoolKind::Avg
-                        };
-                        (kind, self.pool_window(i)?)
+                        let max = op == "MaxPool";
+                        let (n, s, p) = self.pool_window(i, max)?;
+                        let kind = if max { PoolKind::Max } else { PoolKind::Avg };
+                        (kind, n, s, p)
                     };
-                    if !(2..=16).contains(&k) || h % k != 0 || w % k != 0 {
+                    let tiles = stride == k && pad == 0;
+                    if !(2..=16).contains(&k)
+                        || (tiles && (h % k != 0 || w % k != 0))
+                        || h + 2 * pad < k
+                        || w + 2 * pad < k
+                    {
                         return Err(format!(
-                            "{}: {k}x{k} windows do not tile the {h}x{w} map (locus pools with windows of 2..=16 that tile it)",
+                            "{}: {k}x{k} windows do not fit the {h}x{w} map (locus pools with windows of 2..=16 that tile it, or max-pools at any stride)",
                             self.label(i)
                         ));
                     }
-                    stack.push(LayerSpec::Pool { kind, n: k });
+                    stack.push(LayerSpec::Pool {
+                        kind,
+                        n: k,
+                        stride,
+                        pad,
+                    });
                     open = Open::Activated {
                         conv: true,
                         pooled: true,
                     };
-                    shape = Shape::Map(c, h / k, w / k);
+                    let side = |v: usize| (v + 2 * pad - k) / stride + 1;
+                    shape = Shape::Map(c, side(h), side(w));
                 }
                 "Flatten" | "Reshape" => {
                     if op == "Flatten" && self.attr_int(i, "axis", 1) != 1 {
@@ -801,7 +810,10 @@ impl<'g> Walk<'g> {
     }
 
     /// The window of a non-overlapping pool: kernel = strides, no padding.
-    fn pool_window(&self, i: usize) -> Result<usize, String> {
+    /// A pool's square window, stride and symmetric padding `(n, s, p)`:
+    /// windows that tile (`s = n`, `p = 0`), or, for `MaxPool`, any stride
+    /// and a padding below the window side.
+    fn pool_window(&self, i: usize, max: bool) -> Result<(usize, usize, usize), String> {
         let ks = self.attr_ints(i, "kernel_shape").unwrap_or(&[]);
         let [k, k2] = ks[..] else {
             return Err(format!(
@@ -810,16 +822,42 @@ impl<'g> Walk<'g> {
             ));
         };
         let strides = self.attr_ints(i, "strides").unwrap_or(&[1, 1]);
-        let pads_zero = self
-            .attr_ints(i, "pads")
-            .is_none_or(|p| p.iter().all(|&v| v == 0));
-        if k != k2 || strides != [k, k] || !pads_zero || self.attr_int(i, "ceil_mode", 0) != 0 {
-            return Err(format!(
-                "{}: kernel {ks:?}, strides {strides:?}: only non-overlapping square windows (kernel = stride, no padding) are supported yet",
+        let pads = self.attr_ints(i, "pads").unwrap_or(&[0, 0, 0, 0]);
+        let bad = |why: &str| {
+            Err(format!(
+                "{}: kernel {ks:?}, strides {strides:?}, pads {pads:?}: {why}",
                 self.label(i)
-            ));
+            ))
+        };
+        if k != k2 || self.attr_int(i, "ceil_mode", 0) != 0 {
+            return bad("only square windows with ceil_mode 0 are supported");
         }
-        size(k, &|| format!("{}: kernel_shape", self.label(i)))
+        if self
+            .attr_ints(i, "dilations")
+            .is_some_and(|d| d.iter().any(|&v| v != 1))
+        {
+            return bad("dilated pooling is not supported");
+        }
+        let [s, s2] = strides[..] else {
+            return bad("strides are not two sizes");
+        };
+        let [p, q, r, t] = pads[..] else {
+            return bad("pads are not four sizes");
+        };
+        if s != s2 || !(p == q && q == r && r == t) {
+            return bad("strides and padding must be the same in both directions");
+        }
+        if !max && (s != k || p != 0) {
+            return bad("an average pool must tile its map (kernel = stride, no padding)");
+        }
+        let what = || format!("{}: pooling", self.label(i));
+        let n = size(k, &what)?;
+        let stride = size(s, &what)?;
+        let pad = usize::try_from(p).ok().filter(|&p| p < n);
+        let Some(pad) = pad else {
+            return bad("padding must be less than the window side");
+        };
+        Ok((n, stride, pad))
     }
 }
 

@@ -426,6 +426,8 @@ pub fn to_stack(
                             stack.push(LayerSpec::Pool {
                                 kind: PoolKind::Max,
                                 n,
+                                stride: n,
+                                pad: 0,
                             });
                             notes.push(format!("a {n}x{n} max pool before {}", label(r)));
                         }
@@ -494,6 +496,8 @@ pub fn to_stack(
                     stack.push(LayerSpec::Pool {
                         kind: PoolKind::Max,
                         n,
+                        stride: n,
+                        pad: 0,
                     });
                     notes.push(format!("a {n}x{n} max pool before {} (its IFMAP is the previous output divided by {n})", label(r)));
                 }

@@ -95,13 +95,19 @@ pub enum LayerSpec {
         /// Channel groups (1: every output reads every input channel).
         groups: usize,
     },
-    /// Non-overlapping pooling `maxpoolN` / `avgpoolN` of the preceding conv
-    /// layer's output: `N × N` windows at stride `N`.
+    /// Pooling `maxpoolN[sS][pP]` / `avgpoolN` of the preceding conv layer's
+    /// output: `N × N` windows at stride `N` (tiling the map), or, for a max
+    /// pool, at stride `S` over the map padded by `P` (ResNet's
+    /// `maxpool3s2p1`; windows may overlap, padding is never the maximum).
     Pool {
         /// Max or average.
         kind: PoolKind,
-        /// Window side (and stride) in pixels.
+        /// Window side in pixels.
         n: usize,
+        /// Stride in pixels (`n` unless given).
+        stride: usize,
+        /// Padding in pixels on each side (0 unless given; max pools only).
+        pad: usize,
     },
     /// A dense layer with this many outputs (or, as the first token, an
     /// input of this many values with no spatial shape).
@@ -131,10 +137,24 @@ impl fmt::Display for LayerSpec {
                 }
                 Ok(())
             }
-            LayerSpec::Pool { kind, n } => match kind {
-                PoolKind::Max => write!(f, "maxpool{n}"),
-                PoolKind::Avg => write!(f, "avgpool{n}"),
-            },
+            LayerSpec::Pool {
+                kind,
+                n,
+                stride,
+                pad,
+            } => {
+                match kind {
+                    PoolKind::Max => write!(f, "maxpool{n}")?,
+                    PoolKind::Avg => write!(f, "avgpool{n}")?,
+                }
+                if stride != n {
+                    write!(f, "s{stride}")?;
+                }
+                if pad != 0 {
+                    write!(f, "p{pad}")?;
+                }
+                Ok(())
+            }
             LayerSpec::Dense(n) => write!(f, "{n}"),
         }
     }
@@ -272,10 +292,51 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
     }
     for (prefix, kind) in [("maxpool", PoolKind::Max), ("avgpool", PoolKind::Avg)] {
         if let Some(rest) = t.strip_prefix(prefix) {
-            let n = positive(rest)
+            let bad = || {
+                err(
+                    t,
+                    at,
+                    "expected maxpoolN[sS][pP] or avgpoolN with a window N in 2..=16, e.g. maxpool2 or maxpool3s2p1",
+                )
+            };
+            let (n, mut rest) = split_num(rest);
+            let n = positive(n)
                 .filter(|&n| (2..=16).contains(&n))
-                .ok_or_else(|| err(t, at, "the pooling window must be an integer in 2..=16"))?;
-            return Ok(LayerSpec::Pool { kind, n });
+                .ok_or_else(bad)?;
+            let (mut stride, mut pad) = (n, 0);
+            if let Some(r) = rest.strip_prefix('s') {
+                let (v, r) = split_num(r);
+                stride = positive(v).ok_or_else(bad)?;
+                rest = r;
+            }
+            if let Some(r) = rest.strip_prefix('p') {
+                let (v, r) = split_num(r);
+                pad = v.parse::<usize>().map_err(|_| bad())?;
+                rest = r;
+            }
+            if !rest.is_empty() {
+                return Err(bad());
+            }
+            if (stride != n || pad != 0) && kind == PoolKind::Avg {
+                return Err(err(
+                    t,
+                    at,
+                    "an average pool tiles its map (no stride or padding of its own)",
+                ));
+            }
+            if pad >= n {
+                return Err(err(
+                    t,
+                    at,
+                    format!("padding {pad} must be less than the window side {n}"),
+                ));
+            }
+            return Ok(LayerSpec::Pool {
+                kind,
+                n,
+                stride,
+                pad,
+            });
         }
     }
     if let Some(rest) = t.strip_prefix("conv") {
@@ -379,8 +440,13 @@ pub struct ConvGeom {
     pub out_h: usize,
     /// Conv output width.
     pub out_w: usize,
-    /// Pooling after the conv, if any.
+    /// Pooling after the conv, if any: kind and window side.
     pub pool: Option<(PoolKind, usize)>,
+    /// Pooling stride in pixels (the window side for tiling windows; 1
+    /// without pooling).
+    pub pool_stride: usize,
+    /// Pooling padding in pixels on each side (0 for tiling windows).
+    pub pool_pad: usize,
 }
 
 impl ConvGeom {
@@ -408,13 +474,37 @@ impl ConvGeom {
     pub fn pool_n(&self) -> usize {
         self.pool.map_or(1, |(_, n)| n)
     }
-    /// Height of the layer's output (after pooling).
+    /// Whether the pooling windows tile the conv output (stride = window,
+    /// no padding; or no pooling): the pooling unit then reduces each window
+    /// as its positions are produced, and the unpooled map is never stored.
+    pub fn fused_pool(&self) -> bool {
+        self.pool.is_none() || (self.pool_stride == self.pool_n() && self.pool_pad == 0)
+    }
+    /// Height of the layer's output (after pooling):
+    /// `⌊(out_h + 2·pool_pad − n)/pool_stride⌋ + 1` (`out_h/n` for tiling
+    /// windows).
     pub fn pooled_h(&self) -> usize {
-        self.out_h / self.pool_n()
+        self.pooled_side(self.out_h)
     }
     /// Width of the layer's output (after pooling).
     pub fn pooled_w(&self) -> usize {
-        self.out_w / self.pool_n()
+        self.pooled_side(self.out_w)
+    }
+    fn pooled_side(&self, side: usize) -> usize {
+        if self.pool.is_none() {
+            side
+        } else {
+            (side + 2 * self.pool_pad - self.pool_n()) / self.pool_stride + 1
+        }
+    }
+    /// The conv output position `(y, x)` of window index `widx` (row-major
+    /// in the `n × n` window) of pooled output `(py, px)`, or `None` in the
+    /// padding.
+    pub fn window_position(&self, py: usize, px: usize, widx: usize) -> Option<(usize, usize)> {
+        let n = self.pool_n();
+        let y = (py * self.pool_stride + widx / n).wrapping_sub(self.pool_pad);
+        let x = (px * self.pool_stride + widx % n).wrapping_sub(self.pool_pad);
+        (y < self.out_h && x < self.out_w).then_some((y, x))
     }
     /// Values of the layer's input map, `in_c · in_h · in_w`.
     pub fn in_len(&self) -> usize {
@@ -783,9 +873,16 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                     out_h: oh,
                     out_w: ow,
                     pool: None,
+                    pool_stride: 1,
+                    pool_pad: 0,
                 }));
             }
-            LayerSpec::Pool { kind, n } => {
+            LayerSpec::Pool {
+                kind,
+                n,
+                stride,
+                pad,
+            } => {
                 let prev = matches!(stack.get(i.wrapping_sub(1)), Some(LayerSpec::Conv { .. }));
                 let g = match geoms.last_mut() {
                     Some(Some(g)) if prev => g,
@@ -793,7 +890,21 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                         return Err(err(&t, at, "pooling must directly follow a convolution"));
                     }
                 };
-                if !g.out_h.is_multiple_of(n) || !g.out_w.is_multiple_of(n) {
+                g.pool = Some((kind, n));
+                g.pool_stride = stride;
+                g.pool_pad = pad;
+                if !g.fused_pool() || n > g.out_h || n > g.out_w {
+                    if g.out_h + 2 * pad < n || g.out_w + 2 * pad < n {
+                        return Err(err(
+                            &t,
+                            at,
+                            format!(
+                                "the {n}x{n} window is larger than the {}x{} conv output plus padding",
+                                g.out_h, g.out_w
+                            ),
+                        ));
+                    }
+                } else if !g.out_h.is_multiple_of(n) || !g.out_w.is_multiple_of(n) {
                     return Err(err(
                         &t,
                         at,
@@ -868,6 +979,26 @@ mod tests {
         let back: NetSpec = serde_json::from_str(&json).unwrap();
         assert_eq!(back, n);
         assert_eq!(back.geometry().unwrap()[0].unwrap().avg_scale(), (1, 2));
+        // Groups, a floor stride and an overlapping padded max pool: 11 ->
+        // (11 - 3)/2 + 1 = 5 -> (5 + 2 - 3)/2 + 1 = 3; a 7x7 average by a
+        // reciprocal, round(2^16/49) = 1337.
+        let n = parse("4x11x11,conv3x3x8s2g4,maxpool3s2p1,conv1x1x8,avgpool3,5").unwrap();
+        assert_eq!(n.sizes, vec![484, 8 * 3 * 3, 8, 5]);
+        assert_eq!(
+            n.to_string(),
+            "4x11x11,conv3x3x8s2g4,maxpool3s2p1,conv1x1x8,avgpool3,5"
+        );
+        let g = n.geometry().unwrap();
+        let (g0, g1) = (g[0].unwrap(), g[1].unwrap());
+        assert_eq!(
+            (g0.patch_len(), g0.in_patch_len(), g0.fused_pool()),
+            (9, 36, false)
+        );
+        assert_eq!(g0.window_position(0, 0, 0), None);
+        assert_eq!(g0.window_position(0, 0, 4), Some((0, 0)));
+        assert_eq!(g1.avg_scale(), (7282, 16));
+        let gap = parse("1x9x9,conv3x3x2,avgpool7,3").unwrap();
+        assert_eq!(gap.geometry().unwrap()[0].unwrap().avg_scale(), (1337, 16));
     }
 
     #[test]
@@ -889,6 +1020,26 @@ mod tests {
                 "non-integer output size",
             ),
             ("1x8x8,conv3x5x2,3", "conv3x5x2", "square"),
+            (
+                "1x8x8,conv3x3x2,avgpool3s2,3",
+                "avgpool3s2",
+                "tiles its map",
+            ),
+            (
+                "1x8x8,conv3x3x2,maxpool3s2p3,3",
+                "maxpool3s2p3",
+                "padding 3",
+            ),
+            (
+                "1x8x8,conv3x3x2,maxpool3x,3",
+                "maxpool3x",
+                "expected maxpoolN",
+            ),
+            (
+                "1x8x8,conv7x7x2,maxpool5s1p1,3",
+                "maxpool5s1p1",
+                "larger than the 2x2",
+            ),
             ("784,conv3x3x2,10", "conv3x3x2", "spatial input"),
             (
                 "1x8x8,maxpool2,10",

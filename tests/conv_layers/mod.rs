@@ -21,6 +21,9 @@ pub enum Lay {
         s: usize,
         p: usize,
         pool: Option<(bool, usize)>,
+        /// Pooling stride and padding (`n` and 0: windows tile the map).
+        ps: usize,
+        pp: usize,
     },
 }
 
@@ -44,6 +47,8 @@ pub fn conv(
         s,
         p,
         pool,
+        ps: pool.map_or(1, |(_, n)| n),
+        pp: 0,
     }
 }
 
@@ -69,10 +74,59 @@ pub fn grouped(
         s,
         p,
         pool,
+        ps: pool.map_or(1, |(_, n)| n),
+        pp: 0,
     }
 }
 
 impl Lay {
+    /// This conv layer with its max pool at stride `ps`, padding `pp`
+    /// (overlapping windows).
+    pub fn pool_at(self, ps_: usize, pp_: usize) -> Lay {
+        match self {
+            Lay::Conv {
+                g,
+                ic,
+                h,
+                w,
+                k,
+                o,
+                s,
+                p,
+                pool,
+                ..
+            } => Lay::Conv {
+                g,
+                ic,
+                h,
+                w,
+                k,
+                o,
+                s,
+                p,
+                pool,
+                ps: ps_,
+                pp: pp_,
+            },
+            d => d,
+        }
+    }
+    /// Pooled side of a conv output side `a`.
+    pub fn pooled_side(&self, a: usize) -> usize {
+        match *self {
+            Lay::Conv {
+                pool: Some((_, n)),
+                ps,
+                pp,
+                ..
+            } => (a + 2 * pp - n) / ps + 1,
+            _ => a,
+        }
+    }
+    /// Whether the pool windows overlap or are padded (the map is stored).
+    pub fn overlapping(&self) -> bool {
+        matches!(*self, Lay::Conv { pool: Some((_, n)), ps, pp, .. } if ps != n || pp != 0)
+    }
     /// Conv output height and width, before pooling (a dense layer: 1 × 1).
     pub fn conv_hw(&self) -> (usize, usize) {
         match *self {

@@ -45,6 +45,8 @@ pub(super) struct ConvState<V> {
     patch: Vec<V>,
     col: Vec<V>,
     win: Vec<V>,
+    /// The activated conv output of an overlapping pool (empty otherwise).
+    map: Vec<V>,
     /// The error at the conv outputs (`out_c × positions`), expanded from
     /// the pooled error by [`unpool`].
     pub(super) delta: Vec<V>,
@@ -60,6 +62,7 @@ impl<V: Copy + Default> ConvState<V> {
             patch: vec![V::default(); a.patch],
             col: vec![V::default(); a.col],
             win: vec![V::default(); a.win],
+            map: vec![V::default(); a.map],
             delta: vec![V::default(); a.delta],
         }
     }
@@ -84,6 +87,9 @@ pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut L
         return;
     };
     let g = cs.geom;
+    if !g.fused_pool() {
+        return overlapping_forward_values(dp, act, &l.x, &l.w, &l.b, &mut l.h, cs);
+    }
     let (n, ph, pw) = (g.pool_n(), g.pooled_h(), g.pooled_w());
     let nn = n * n;
     let p = g.positions();
@@ -91,17 +97,7 @@ pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut L
         for px in 0..pw {
             for widx in 0..nn {
                 let (oy, ox) = (py * n + widx / n, px * n + widx % n);
-                g.patch(&l.x, oy, ox, &mut cs.patch);
-                let (kk, og) = (g.patch_len(), g.group_out());
-                for gi in 0..g.groups {
-                    dp.matvec(
-                        &l.w[gi * og * kk..(gi + 1) * og * kk],
-                        &l.b[gi * og..(gi + 1) * og],
-                        &cs.patch[gi * kk..(gi + 1) * kk],
-                        &mut cs.col[gi * og..(gi + 1) * og],
-                    );
-                }
-                dp.activate(act, &mut cs.col);
+                conv_position(dp, act, &g, &l.x, &l.w, &l.b, (oy, ox), cs);
                 for (o, &v) in cs.col.iter().enumerate() {
                     cs.win[o * nn + widx] = v;
                 }
@@ -134,18 +130,107 @@ pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut L
     }
 }
 
+/// The activated conv outputs of position `(oy, ox)` into `cs.col`: the
+/// patch, one mat-vec per channel group, the activation.
+#[allow(clippy::too_many_arguments)]
+fn conv_position<D: Datapath>(
+    dp: &mut D,
+    act: Activation,
+    g: &ConvGeom,
+    x: &[D::V],
+    w: &[D::V],
+    b: &[D::V],
+    (oy, ox): (usize, usize),
+    cs: &mut ConvState<D::V>,
+) {
+    g.patch(x, oy, ox, &mut cs.patch);
+    let (kk, og) = (g.patch_len(), g.group_out());
+    for gi in 0..g.groups {
+        dp.matvec(
+            &w[gi * og * kk..(gi + 1) * og * kk],
+            &b[gi * og..(gi + 1) * og],
+            &cs.patch[gi * kk..(gi + 1) * kk],
+            &mut cs.col[gi * og..(gi + 1) * og],
+        );
+    }
+    dp.activate(act, &mut cs.col);
+}
+
+/// Forward values of a conv layer whose max-pool windows overlap or are
+/// padded: every position in row-major order (LFSR draws in that order,
+/// each position's `out_c` outputs) into the whole map, then each window's
+/// first maximum over its positions inside the map (padding is never the
+/// maximum), its window index kept.
+fn overlapping_forward_values<D: Datapath>(
+    dp: &mut D,
+    act: Activation,
+    x: &[D::V],
+    w: &[D::V],
+    b: &[D::V],
+    h: &mut [D::V],
+    cs: &mut ConvState<D::V>,
+) {
+    let g = cs.geom;
+    let p = g.positions();
+    for pos in 0..p {
+        conv_position(dp, act, &g, x, w, b, (pos / g.out_w, pos % g.out_w), cs);
+        for (o, &v) in cs.col.iter().enumerate() {
+            cs.map[o * p + pos] = v;
+        }
+    }
+    let (nn, ph, pw) = (g.pool_n() * g.pool_n(), g.pooled_h(), g.pooled_w());
+    for o in 0..g.out_c {
+        let map = &cs.map[o * p..(o + 1) * p];
+        for py in 0..ph {
+            for px in 0..pw {
+                let mut best: Option<(usize, D::V)> = None;
+                for widx in 0..nn {
+                    if let Some((y, xx)) = g.window_position(py, px, widx) {
+                        let v = map[y * g.out_w + xx];
+                        if best.is_none_or(|(_, bv)| v > bv) {
+                            best = Some((widx, v));
+                        }
+                    }
+                }
+                let out = o * ph * pw + py * pw + px;
+                // Every window reaches into the map (padding < window side).
+                let (widx, v) = best.unwrap_or((0, D::V::default()));
+                h[out] = v;
+                cs.aux[out] = widx as u16;
+            }
+        }
+    }
+}
+
 /// The error at the conv output from the error `e` at the pooled output
 /// and the pool tensor: max pool, `e` at each window's argmax and 0
 /// elsewhere; average pool, `e` of the window where the derivative bit is
 /// 1 (the `1/(n·n)` is left to the requantisation); no pooling, `e`.
-pub(super) fn unpool<V: Copy + Default>(cs: &mut ConvState<V>, e: &[V]) {
+pub(super) fn unpool<D: Datapath>(dp: &mut D, cs: &mut ConvState<D::V>, e: &[D::V]) {
     let g = cs.geom;
     let (n, ph, pw) = (g.pool_n(), g.pooled_h(), g.pooled_w());
     let p = g.positions();
+    if !g.fused_pool() {
+        // Overlapping max pool: each window's error at its kept position,
+        // added where windows chose the same one (in output order).
+        cs.delta.fill(D::V::default());
+        for o in 0..g.out_c {
+            for py in 0..ph {
+                for px in 0..pw {
+                    let out = o * ph * pw + py * pw + px;
+                    if let Some((y, x)) = g.window_position(py, px, cs.aux[out] as usize) {
+                        let d = &mut cs.delta[o * p + y * g.out_w + x];
+                        *d = dp.add_errors(*d, e[out]);
+                    }
+                }
+            }
+        }
+        return;
+    }
     match g.pool {
         None => cs.delta.copy_from_slice(e),
         Some((PoolKind::Max, _)) => {
-            cs.delta.fill(V::default());
+            cs.delta.fill(D::V::default());
             for o in 0..g.out_c {
                 for py in 0..ph {
                     for px in 0..pw {
@@ -165,7 +250,7 @@ pub(super) fn unpool<V: Copy + Default>(cs: &mut ConvState<V>, e: &[V]) {
                         cs.delta[i] = if cs.aux[i] != 0 {
                             e[o * ph * pw + (oy / n) * pw + ox / n]
                         } else {
-                            V::default()
+                            D::V::default()
                         };
                     }
                 }
@@ -263,6 +348,14 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.access(i, ua, ca, phase, Rw::Write, pl.h, h_words, Src::H(i));
         let aux_addr = pl.h + h_words;
         self.access(i, ua, ca, phase, Rw::Write, aux_addr, aux_words, Src::None);
+        if !g.fused_pool() {
+            // Overlapping windows: the whole activated map is stored after
+            // the pool tensor, then read once by the pooling unit.
+            let map_words = self.words(BankRole::Activation, g.conv_len(), ab);
+            let map_addr = aux_addr + aux_words;
+            self.access(i, ua, ca, phase, Rw::Write, map_addr, map_words, Src::None);
+            self.access(i, ua, ca, phase, Rw::Read, map_addr, map_words, Src::None);
+        }
         self.add_macs(i, phase, (p * oc * kk + g.scaled(rows)) as u64);
         let c = self.core(i);
         c.lfsr_draws[phase.index()] += draws;
@@ -285,7 +378,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         {
             let (prev, l) = super::split_pair(&mut self.layers, i - 1);
             if let Some(cs) = l.conv.as_deref_mut().filter(|_| D::COMPUTES_VALUES) {
-                unpool(cs, &l.e);
+                unpool(&mut self.dp, cs, &l.e);
                 let w = &l.w;
                 self.dp
                     .conv_backward(&g, Matrix::Weights, w, &cs.delta, &l.x, act, &mut prev.e);
@@ -333,7 +426,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         {
             let l = &mut self.layers[i];
             if let Some(cs) = l.conv.as_deref_mut().filter(|_| D::COMPUTES_VALUES) {
-                unpool(cs, &l.e);
+                unpool(&mut self.dp, cs, &l.e);
                 self.dp.conv_update(&g, &mut l.w, &mut l.b, &cs.delta, &l.x);
             }
         }

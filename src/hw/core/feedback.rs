@@ -444,7 +444,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let (prev, l) = super::split_pair(&mut self.layers, i - 1);
             let b = &self.fb.layers[i].b;
             if let Some(cs) = l.conv.as_deref_mut().filter(|_| D::COMPUTES_VALUES) {
-                conv::unpool(cs, &l.e);
+                conv::unpool(&mut self.dp, cs, &l.e);
                 let m = Matrix::Classifier;
                 self.dp
                     .conv_backward(&g, m, b, &cs.delta, &l.x, act, &mut prev.e);

@@ -69,6 +69,9 @@ pub struct ConvAlloc {
     pub win: usize,
     /// The error at the conv output, `out_c·positions`.
     pub delta: usize,
+    /// The whole activated conv output, `out_c·positions`, when the pooling
+    /// windows overlap or are padded (0 when they tile the map).
+    pub map: usize,
 }
 
 impl ConvAlloc {
@@ -81,6 +84,7 @@ impl ConvAlloc {
             col: g.out_c,
             win: g.out_c * nn,
             delta: g.conv_len(),
+            map: if g.fused_pool() { 0 } else { g.conv_len() },
         }
     }
 }
@@ -238,7 +242,7 @@ pub fn host_alloc(
         let mut aux = 0u64;
         if let Some(g) = geom {
             let c = ConvAlloc::of(g);
-            a.buffer_values += (c.patch + c.col + c.win + c.delta) as u64;
+            a.buffer_values += (c.patch + c.col + c.win + c.delta + c.map) as u64;
             aux = c.aux as u64;
             a.buffer_bytes += 2 * aux;
         }

@@ -74,6 +74,7 @@ impl Datapath for CountDatapath {
         false
     }
     fn average(&mut self, _: &[()], _: (i64, u32)) {}
+    fn add_errors(&mut self, _: (), _: ()) {}
     fn conv_backward(
         &mut self,
         _: &ConvGeom,
