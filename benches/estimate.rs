@@ -1,6 +1,7 @@
 //! `sim::estimate` (the count-only path of `locus estimate`): every rule and
-//! policy on the default MLP, and the CNN rules on VGG-16 at 224×224,
-//! batch 32, one ImageNet epoch, on `hw_models/large.json`. The figures are
+//! policy on the default MLP, and the CNN rules on VGG-16 and on MobileNet-V1
+//! (read from `nets/mobilenet_v1.onnx`) at 224×224, batch 32, one ImageNet
+//! epoch, on `hw_models/large.json`. The figures are
 //! recorded in docs/performance.md.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -57,6 +58,20 @@ fn estimates(c: &mut Criterion) {
     g.bench_function("vgg16_224_cnn_rules_every_policy_batch32_imagenet", |b| {
         b.iter(|| black_box(all(&large, &vgg, &cnn, 32, 1_281_167)))
     });
+    // MobileNet-V1 read from its ONNX file each iteration (the reader's
+    // cost included): 13 depthwise layers, a 7x7 global average.
+    let onnx = Path::new(env!("CARGO_MANIFEST_DIR")).join("nets/mobilenet_v1.onnx");
+    g.bench_function(
+        "mobilenet_v1_onnx_cnn_rules_every_policy_batch32_imagenet",
+        |b| {
+            b.iter(|| {
+                let net = locus::net::load(&onnx, None, Activation::Relu)
+                    .unwrap()
+                    .spec;
+                black_box(all(&large, &net, &cnn, 32, 1_281_167))
+            })
+        },
+    );
     g.finish();
 }
 
