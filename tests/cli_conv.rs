@@ -64,7 +64,10 @@ fn bad_layer_descriptions_exit_2_naming_the_value() {
             "kernel 5 is larger than the input height 4",
         ),
         ("1x4x4,conv3x3x2p1,avgpool3,4", "non-integer output size"),
-        ("1x4x4,conv3x3x2,maxpool3,4", "larger than the 2x2 conv output"),
+        (
+            "1x4x4,conv3x3x2,maxpool3,4",
+            "larger than the 2x2 conv output",
+        ),
         ("16,maxpool2,4", "directly follow a convolution"),
         ("1x4x4,conv3x3x2p1", "last layer must be dense"),
         ("1x4x4,conv3x3,4", "expected convKxKxC"),

@@ -135,32 +135,24 @@ fn an_onnx_file_and_its_layer_text_give_the_same_report() {
 
 #[test]
 fn batch_norm_is_folded_and_the_softmax_ignored_with_a_note() {
-    let out = locus(&[
-        "estimate",
-        "--net",
-        "nets/vgg8.onnx",
-        "--rules",
-        "local",
-        "--samples",
-        "1",
-        "--model",
-        "hw_models/large.json",
-    ]);
-    let err = common::text(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(err.contains("6 BatchNormalization node(s) folded"), "{err}");
-    let out = locus(&[
-        "estimate",
-        "--net",
-        "nets/vgg16.onnx",
-        "--rules",
-        "local",
-        "--samples",
-        "1",
-        "--model",
-        "hw_models/large.json",
-    ]);
-    assert!(common::text(&out.stderr).contains("Softmax at the output ignored"));
+    for (net, note) in [
+        ("nets/vgg8.onnx", "6 BatchNormalization node(s) folded"),
+        ("nets/vgg16.onnx", "Softmax at the output ignored"),
+    ] {
+        let out = locus(&[
+            "estimate",
+            "--net",
+            net,
+            "--rules",
+            "local",
+            "--samples",
+            "1",
+            "--model",
+            "hw_models/large.json",
+        ]);
+        let err = common::text(&out.stderr);
+        assert!(out.status.success() && err.contains(note), "{net}: {err}");
+    }
 }
 
 /// What the network description cannot express yet (ResNet's residual

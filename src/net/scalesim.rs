@@ -33,7 +33,7 @@
 //! SCALE-Sim, a layer named `…DP…` is not split into one convolution per
 //! channel.
 
-use super::spec::{LayerSpec, PoolKind};
+use super::spec::LayerSpec;
 
 /// The largest value accepted in a numeric field: 2^32. SCALE-Sim layers are
 /// many orders of magnitude smaller; anything above is a typo or garbage.
@@ -423,12 +423,7 @@ pub fn to_stack(
                     };
                     if let Some(n) = pool {
                         if n > 1 {
-                            stack.push(LayerSpec::Pool {
-                                kind: PoolKind::Max,
-                                n,
-                                stride: n,
-                                pad: 0,
-                            });
+                            stack.push(LayerSpec::tiling_max_pool(n));
                             notes.push(format!("a {n}x{n} max pool before {}", label(r)));
                         }
                         stack.push(LayerSpec::Dense(num_filter));
@@ -493,12 +488,7 @@ pub fn to_stack(
                     ));
                 };
                 if n > 1 {
-                    stack.push(LayerSpec::Pool {
-                        kind: PoolKind::Max,
-                        n,
-                        stride: n,
-                        pad: 0,
-                    });
+                    stack.push(LayerSpec::tiling_max_pool(n));
                     notes.push(format!("a {n}x{n} max pool before {} (its IFMAP is the previous output divided by {n})", label(r)));
                 }
                 stack.push(LayerSpec::Conv {

@@ -114,6 +114,18 @@ pub enum LayerSpec {
     Dense(usize),
 }
 
+impl LayerSpec {
+    /// A max pool of `n × n` windows that tile the map (`maxpoolN`).
+    pub fn tiling_max_pool(n: usize) -> Self {
+        LayerSpec::Pool {
+            kind: PoolKind::Max,
+            n,
+            stride: n,
+            pad: 0,
+        }
+    }
+}
+
 impl fmt::Display for LayerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -283,6 +295,14 @@ fn split_num(s: &str) -> (&str, &str) {
     s.split_at(end)
 }
 
+/// The digits after option letter `mark` at the start of `rest` (e.g. the
+/// `2` of `s2p1` for `s`), advancing `rest` past them; `None` without it.
+fn take_suffix<'a>(rest: &mut &'a str, mark: char) -> Option<&'a str> {
+    let (digits, after) = split_num(rest.strip_prefix(mark)?);
+    *rest = after;
+    Some(digits)
+}
+
 /// Parses one token (`index` is 0-based, for messages).
 fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
     let at = Some(index);
@@ -304,15 +324,11 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
                 .filter(|&n| (2..=16).contains(&n))
                 .ok_or_else(bad)?;
             let (mut stride, mut pad) = (n, 0);
-            if let Some(r) = rest.strip_prefix('s') {
-                let (v, r) = split_num(r);
+            if let Some(v) = take_suffix(&mut rest, 's') {
                 stride = positive(v).ok_or_else(bad)?;
-                rest = r;
             }
-            if let Some(r) = rest.strip_prefix('p') {
-                let (v, r) = split_num(r);
+            if let Some(v) = take_suffix(&mut rest, 'p') {
                 pad = v.parse::<usize>().map_err(|_| bad())?;
-                rest = r;
             }
             if !rest.is_empty() {
                 return Err(bad());
@@ -364,23 +380,15 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
                 format!("kernels must be square ({k1}x{k2} is not)"),
             ));
         }
-        let mut stride = 1;
-        let mut pad = 0;
-        if let Some(r) = rest.strip_prefix('s') {
-            let (s, r) = split_num(r);
-            stride = positive(s).ok_or_else(bad)?;
-            rest = r;
+        let (mut stride, mut pad, mut groups) = (1, 0, 1);
+        if let Some(v) = take_suffix(&mut rest, 's') {
+            stride = positive(v).ok_or_else(bad)?;
         }
-        if let Some(r) = rest.strip_prefix('p') {
-            let (p, r) = split_num(r);
-            pad = p.parse::<usize>().map_err(|_| bad())?;
-            rest = r;
+        if let Some(v) = take_suffix(&mut rest, 'p') {
+            pad = v.parse::<usize>().map_err(|_| bad())?;
         }
-        let mut groups = 1;
-        if let Some(r) = rest.strip_prefix('g') {
-            let (g, r) = split_num(r);
-            groups = positive(g).ok_or_else(bad)?;
-            rest = r;
+        if let Some(v) = take_suffix(&mut rest, 'g') {
+            groups = positive(v).ok_or_else(bad)?;
         }
         if !rest.is_empty() {
             return Err(bad());

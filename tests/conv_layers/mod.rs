@@ -37,19 +37,7 @@ pub fn conv(
     p: usize,
     pool: Option<(bool, usize)>,
 ) -> Lay {
-    Lay::Conv {
-        g: 1,
-        ic,
-        h: hw,
-        w: hw,
-        k,
-        o,
-        s,
-        p,
-        pool,
-        ps: pool.map_or(1, |(_, n)| n),
-        pp: 0,
-    }
+    grouped(ic, hw, k, o, s, p, 1, pool)
 }
 
 /// A conv layer of `g` groups on a square `ic × hw × hw` input.
