@@ -796,10 +796,10 @@ mod tests {
         assert_eq!(m.energy_entries().len(), 16);
     }
 
-    /// Elements one core stashes per sample for backprop: the layer's input
-    /// and its pre-activation, both in the activation format.
-    fn stash_elements(n_in: u64, n_out: u64) -> u64 {
-        n_in + n_out
+    /// Elements one core stashes per sample for backprop: the layer's input,
+    /// in the activation format (no pre-activation is kept).
+    fn stash_elements(n_in: u64) -> u64 {
+        n_in
     }
 
     /// Guards the sizing stated in hw_models/README.md.
@@ -813,12 +813,16 @@ mod tests {
             assert!(bank.fits(n_in * n_out + n_out, w), "{n_in}x{n_out}");
         }
         let stash = m.bank(BankRole::Stash);
-        // The 1024->1024 core bounds the batch: 16 samples fit, 17 do not.
-        assert!(stash.fits(16 * stash_elements(1024, 1024), a));
-        assert!(!stash.fits(17 * stash_elements(1024, 1024), a));
-        for (n_in, n_out) in [(784, 1024), (1024, 1024), (1024, 10)] {
-            assert!(stash.fits(stash_elements(n_in, n_out), a));
-            assert!(!stash.fits(64 * stash_elements(n_in, n_out), a));
+        assert_eq!(stash.capacity_words(), 8192);
+        // The 1024-input cores bound the batch: 32 samples fit, 33 do not;
+        // core 0 (784 inputs) holds 41 and spills at 42.
+        assert!(stash.fits(32 * stash_elements(1024), a));
+        assert!(!stash.fits(33 * stash_elements(1024), a));
+        assert!(stash.fits(41 * stash_elements(784), a));
+        assert!(!stash.fits(42 * stash_elements(784), a));
+        for n_in in [784, 1024, 1024] {
+            assert!(stash.fits(stash_elements(n_in), a));
+            assert!(!stash.fits(64 * stash_elements(n_in), a));
         }
         // 1 sign bit per entry of a 10x1024 classifier fits the ROM.
         assert!(m.rom.words_for(10 * 1024) <= m.rom.capacity_words());
@@ -835,10 +839,13 @@ mod tests {
             assert!(m.bank(BankRole::Weight).fits(n_in * n_out + n_out, w));
         }
         let stash = m.bank(BankRole::Stash);
-        for (n_in, n_out) in layers {
-            assert!(stash.fits(stash_elements(n_in, n_out), a));
-            assert!(!stash.fits(16 * stash_elements(n_in, n_out), a));
-        }
+        assert_eq!(stash.capacity_words(), 512);
+        // Core 0 (784 inputs) holds 5 samples and spills at 6; the
+        // 256-input cores hold exactly 16 and spill at 17.
+        assert!(stash.fits(5 * stash_elements(784), a));
+        assert!(!stash.fits(6 * stash_elements(784), a));
+        assert!(stash.fits(16 * stash_elements(256), a));
+        assert!(!stash.fits(17 * stash_elements(256), a));
         assert!(m.rom.words_for(10 * 256) <= m.rom.capacity_words());
     }
 
