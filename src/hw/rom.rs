@@ -150,6 +150,33 @@ mod tests {
         );
     }
 
+    /// `k = round(log2(sqrt(n)))` rounds a tie away from zero, up: for
+    /// `n = 2^(2j+1)` (2, 8, 32, ...) `log2(sqrt(n))` computes to `j + 1/2`
+    /// (exactly, or for `n = 2` just above) and `k = j + 1`. The default
+    /// 32-row layer gets `k = 3`, entries `±1/8` (docs/rules.md).
+    #[test]
+    fn sign_scale_rounds_a_tie_up() {
+        for j in 0..12u32 {
+            let n = 1usize << (2 * j + 1);
+            let v = (n as f64).sqrt().log2();
+            assert!(
+                v >= j as f64 + 0.5 && v < j as f64 + 0.5 + 1e-12,
+                "{n}: {v}"
+            );
+            for storage in [RomStorage::SignBits, RomStorage::Lfsr] {
+                let r = ClassifierRom::generate_with(storage, 10, n, 1, false);
+                assert_eq!(r.scale_shift, j + 1, "{n} units");
+            }
+        }
+        let k = |n| ClassifierRom::generate(RomStorage::SignBits, 10, n, 1).scale_shift;
+        let r = ClassifierRom::generate(RomStorage::SignBits, 10, 32, 1);
+        assert_eq!(r.scale_shift, 3);
+        assert!((0..320).all(|i| r.real(i).abs() == 0.125));
+        // Either side of the tie: log2(sqrt(31)) = 2.48, log2(sqrt(33)) = 2.52.
+        assert_eq!(k(31), 2);
+        assert_eq!(k(33), 3);
+    }
+
     #[test]
     fn value_rom_has_std_near_one_over_sqrt_n() {
         let r = ClassifierRom::generate(RomStorage::Values { bits: 4 }, 10, 256, 1);

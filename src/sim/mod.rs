@@ -657,6 +657,25 @@ mod tests {
         crate::hw::model::load(&path).unwrap()
     }
 
+    /// `k = round(-log2 lr)` rounds a tie away from zero, to the larger
+    /// `k` (the smaller rate), judged on the `f64` value of `-log2 lr`
+    /// (docs/rules.md, "Update").
+    #[test]
+    fn lr_shift_rounds_a_tie_to_the_smaller_rate() {
+        use std::f64::consts::FRAC_1_SQRT_2;
+        // 2^-2.5 and 2^-10.5: -log2 computes to exactly 2.5 and 10.5.
+        for (lr, k) in [(FRAC_1_SQRT_2 / 4.0, 3), (FRAC_1_SQRT_2 / 1024.0, 11)] {
+            assert_eq!(-lr.log2(), k as f64 - 0.5, "{lr}: an exact tie");
+            assert_eq!(lr_shift(lr).unwrap(), (k, (-(k as f64)).exp2()), "{lr}");
+        }
+        // 2^-0.5 as an f64 is a little above 1/sqrt(2): -log2 computes to
+        // just below 0.5, no tie, so k = 0.
+        assert!(-FRAC_1_SQRT_2.log2() < 0.5);
+        assert_eq!(lr_shift(FRAC_1_SQRT_2).unwrap().0, 0);
+        // The default --lr 0.01 is 6.64: k = 7.
+        assert_eq!(lr_shift(0.01).unwrap().0, 7);
+    }
+
     #[test]
     fn lr_underflow_only_below_half_an_update_lsb() {
         // Default: error Q4.12 (max 2^3), activation Q8.8 (2^7), update Q2.14
