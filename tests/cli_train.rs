@@ -1257,3 +1257,87 @@ fn a_run_that_does_not_learn_is_diagnosed_and_strict_fails_it() {
         text(&learns.stderr)
     );
 }
+
+/// SHA-256 of a file's bytes, lowercase hexadecimal, computed here
+/// independently of locus.
+fn sha256_file(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn reports_record_the_model_file_as_given_and_its_sha256() {
+    let (tmp, data) = dataset();
+    // The shipped model by a path relative to the working directory (the
+    // crate root), and an edited copy by an absolute path with a space.
+    let copy = tmp.path().join("my model.json");
+    let text = std::fs::read_to_string(common::root().join("hw_models/default.json")).unwrap();
+    std::fs::write(
+        &copy,
+        text.replace("\"clock_mhz\": 500.0", "\"clock_mhz\": 400.0"),
+    )
+    .unwrap();
+    let mut hashes = Vec::new();
+    for model in ["hw_models/default.json", s(&copy)] {
+        let want = sha256_file(&common::root().join(model));
+        let check = |run: &Value, case: &str| {
+            assert_eq!(run["model_file"], model, "{case}");
+            assert_eq!(run["model_sha256"], want.as_str(), "{case}");
+        };
+        let (_, mut v) = train_report(tmp.path(), &data, "t.json", &["--model", model]);
+        check(&v, "train");
+        // The report reads back, and one written before the fields existed
+        // reads as having none.
+        v["run"]["train_seconds"] = 0.0.into();
+        let back: locus::report::RunReport = serde_json::from_value(v.clone()).expect("reads");
+        assert_eq!(back.model_file.as_deref(), Some(model));
+        let old = v.as_object_mut().expect("object");
+        old.remove("model_file");
+        old.remove("model_sha256");
+        let back: locus::report::RunReport = serde_json::from_value(v).expect("old reads");
+        assert_eq!((back.model_file, back.model_sha256), (None, None));
+        let out_dir = tmp.path().join("cmp");
+        let args = [
+            "--rules",
+            "local,bp",
+            "--model",
+            model,
+            "--out-dir",
+            s(&out_dir),
+        ];
+        let cmd = [
+            &["compare", "--layers", LAYERS, "--data", s(&data)][..],
+            &args,
+        ]
+        .concat();
+        ok(&locus(&cmd), "compare");
+        let v = read_json(&out_dir.join("compare.json"));
+        for run in v["runs"].as_array().expect("runs") {
+            check(run, "compare");
+        }
+        let est = tmp.path().join("est.json");
+        let cmd = [
+            "estimate",
+            "--layers",
+            LAYERS,
+            "--samples",
+            "10",
+            "--rules",
+            "local,bp",
+            "--model",
+            model,
+            "--out",
+            s(&est),
+        ];
+        ok(&locus(&cmd), "estimate");
+        for run in read_json(&est)["runs"].as_array().expect("runs") {
+            check(run, "estimate");
+        }
+        hashes.push(want);
+    }
+    assert_ne!(hashes[0], hashes[1], "the edited copy is another file");
+}

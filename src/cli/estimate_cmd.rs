@@ -84,7 +84,7 @@ fn parse_samples(s: &str) -> Result<u64, String> {
 
 /// `locus estimate`.
 pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
-    let model = model::load(&args.model)?;
+    let (model, source) = model::load_with_source(&args.model)?;
     let net = args.net.spec();
     eprintln!(
         "estimate: {net} on {} ({}, batch {}, {} samples x {} epoch(s), counts only)",
@@ -105,7 +105,7 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
             ..TrainConfig::new(rule, net.clone(), args.batch)
         };
         match sim::estimate(&model, &config, args.samples) {
-            Ok(r) => runs.push(RunReport::new(&model, &r)?),
+            Ok(r) => runs.push(RunReport::new(&model, &r)?.with_model_source(&source)),
             Err(SimError::Chip(e)) if rule_specific(&e) => infeasible.push(Infeasible {
                 rule: rule.label(),
                 reason: e.to_string(),

@@ -10,7 +10,7 @@ use locus::data::{Dataset, load_mnist_dir};
 use locus::hw::core::{ChipError, NetSpec};
 use locus::hw::counters::CountOverflow;
 use locus::hw::datapath::Activation;
-use locus::hw::model::{self, HwModel};
+use locus::hw::model::{self, HwModel, ModelSource};
 use locus::limits::ByteSize;
 use locus::output::write_atomic;
 use locus::report::{CompareReport, Infeasible, RunReport, table};
@@ -242,10 +242,11 @@ pub(super) fn parse_lr(s: &str) -> Result<f64, String> {
     }
 }
 
-fn load(run: &RunArgs) -> anyhow::Result<(HwModel, Dataset, Dataset)> {
-    let model = model::load(&run.model)?;
+/// The model (and the file it came from, for the reports) and the data.
+fn load(run: &RunArgs) -> anyhow::Result<(HwModel, ModelSource, Dataset, Dataset)> {
+    let (model, source) = model::load_with_source(&run.model)?;
     let (train, test) = load_mnist_dir(&run.data)?;
-    Ok((model, train, test))
+    Ok((model, source, train, test))
 }
 
 /// Prints one `warning:` line when, in fixed point, the learning rate makes
@@ -399,7 +400,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         },
         _ => Rule::Local,
     };
-    let (model, train, test) = load(&args.run)?;
+    let (model, source, train, test) = load(&args.run)?;
     let cfg = args.run.config(rule);
     eprintln!(
         "{}: {} on {} ({})",
@@ -416,7 +417,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let result = run_one(&model, &cfg, (&train, &test), args.run.watch, &pb)
         .map_err(|e| sim_error(&args.run.model, e))?;
     pb.finish_and_clear();
-    let report = RunReport::new(&model, &result)?;
+    let report = RunReport::new(&model, &result)?.with_model_source(&source);
     print_diagnostics(&report, lr_warned);
     let mut out = std::io::stdout().lock();
     for e in &report.run.epochs {
@@ -473,7 +474,7 @@ pub(super) fn selected_rules(names: &[String]) -> Vec<Rule> {
 /// `locus compare`: the selected rules (default: local errors against
 /// backprop with every buffering policy) on the same data and model.
 pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
-    let (model, train, test) = load(&args.run)?;
+    let (model, source, train, test) = load(&args.run)?;
     let rules = selected_rules(&args.rules);
     eprintln!(
         "compare: {} on {} ({}, {} epoch(s), batch {}, {} arithmetic)",
@@ -517,7 +518,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
                 let pb = multi.add(progress_bar(&rule.label()));
                 let r = run_one(&model, &cfg, (&train, &test), args.run.watch, &pb);
                 pb.finish_and_clear();
-                (rule, r.map(|res| RunReport::new(&model, &res)))
+                let report =
+                    |res| RunReport::new(&model, &res).map(|r| r.with_model_source(&source));
+                (rule, r.map(report))
             })
             .collect()
     };

@@ -607,11 +607,48 @@ fn field_prefix(field: &str) -> String {
 
 /// Reads, parses and validates the model file at `path`.
 pub fn load(path: &Path) -> Result<HwModel, ModelError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| ModelError::Read {
+    load_with_source(path).map(|(model, _)| model)
+}
+
+/// Which file a model was read from, so that a report names it exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelSource {
+    /// The path as given (e.g. on the command line), not canonicalised.
+    pub path: String,
+    /// SHA-256 of the file's bytes, lowercase hexadecimal (64 digits).
+    pub sha256: String,
+}
+
+/// As [`load`], and also the file's path as given and the SHA-256 of the
+/// very bytes that were parsed.
+pub fn load_with_source(path: &Path) -> Result<(HwModel, ModelSource), ModelError> {
+    let read_error = |cause| ModelError::Read {
         path: path.to_path_buf(),
         cause,
+    };
+    let bytes = std::fs::read(path).map_err(read_error)?;
+    let sha256 = sha256_hex(&bytes);
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
     })?;
-    from_json_str(&text, &path.display().to_string())
+    let name = path.display().to_string();
+    let model = from_json_str(&text, &name)?;
+    Ok((model, ModelSource { path: name, sha256 }))
+}
+
+/// SHA-256 of `bytes`, lowercase hexadecimal.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Parses and validates a model from JSON `text`; `source` names it in errors
@@ -800,6 +837,18 @@ mod tests {
     /// in the activation format (no pre-activation is kept).
     fn stash_elements(n_in: u64) -> u64 {
         n_in
+    }
+
+    #[test]
+    fn sha256_hex_matches_the_standard_vectors() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     /// Guards the sizing stated in hw_models/README.md.

@@ -126,6 +126,16 @@ pub struct RunReport {
     pub locus_version: String,
     /// Name of the hardware model.
     pub model_name: String,
+    /// The hardware model file as given (`--model`), so that the report
+    /// names the exact model it was derived from; absent when the model
+    /// did not come unchanged from one file (a sweep point) and in reports
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_file: Option<String>,
+    /// SHA-256 of that file's bytes as read, lowercase hexadecimal; absent
+    /// exactly when `model_file` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
     /// Word width of the model's classifier ROM, bits.
     pub rom_word_bits: u32,
     /// The run's configuration, results and raw counters.
@@ -177,6 +187,8 @@ impl RunReport {
             schema: REPORT_SCHEMA,
             locus_version: env!("CARGO_PKG_VERSION").to_string(),
             model_name: model.name.clone(),
+            model_file: None,
+            model_sha256: None,
             rom_word_bits: model.rom.word_bits,
             run: RunSummary {
                 config: result.config.clone(),
@@ -206,6 +218,14 @@ impl RunReport {
         report.run.diagnostics =
             diagnostics::diagnose(&report, underflow, &result.unchanged_layers);
         Ok(report)
+    }
+
+    /// Records the file the model was read from (`model_file`,
+    /// `model_sha256`).
+    pub fn with_model_source(mut self, source: &crate::hw::model::ModelSource) -> Self {
+        self.model_file = Some(source.path.clone());
+        self.model_sha256 = Some(source.sha256.clone());
+        self
     }
 
     /// Bytes `core` moved through `unit` in direction `rw` over the run:
