@@ -521,6 +521,7 @@ fn bp_stash_policy_with_a_too_small_stash_bank_is_refused() {
                 e,
                 ChipError::StashFull {
                     layer: 0,
+                    samples: 2,
                     need: 8,
                     capacity: 5
                 }
@@ -538,6 +539,62 @@ fn bp_stash_policy_with_a_too_small_stash_bank_is_refused() {
         cfg.rule = rule;
         assert!(train(&model, &cfg, &data).is_ok(), "{}", rule.label());
     }
+}
+
+/// `StashFull` gives what the whole batch stashes on the core, not the
+/// occupancy at the first input that did not fit, and is raised before the
+/// batch computes anything.
+#[test]
+fn stash_full_names_what_the_whole_batch_needs() {
+    let mut model = default_model();
+    // 9 words of 64 bits: layer 0's 16-input vectors are 4 words, layer 1's
+    // 8-input vectors 2.
+    model.sram.stash.capacity_bytes = 72;
+    let data = synthetic(4, 16, 10, 5, 30, 7);
+    let mut cfg = config(Rule::Bp(BpPolicy::Stash), &[16, 8, 4]);
+    cfg.batch = 4;
+    let refused = |model: &HwModel, cfg: &TrainConfig| match train(model, cfg, &data) {
+        Err(SimError::Chip(e @ ChipError::StashFull { .. })) => e,
+        other => panic!("expected StashFull, got {:?}", other.map(|r| r.0.samples)),
+    };
+    // One core per layer: core 0 holds two inputs (8 words); the third
+    // would make 12, but the batch of 4 needs 16. Core 1 holds its 8.
+    let e = refused(&model, &cfg);
+    let ChipError::StashFull {
+        layer,
+        need,
+        capacity,
+        ..
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!((layer, need, capacity), (0, 16, 9), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("a batch of 4 samples needs 16 words"), "{msg}");
+    assert!(msg.contains("holds 9 words"), "{msg}");
+    // FA and DFA share backprop's stash.
+    for rule in [Rule::Fa(BpPolicy::Stash), Rule::Dfa(BpPolicy::Stash)] {
+        let mut model = model.clone();
+        model.rom.capacity_bytes = 1 << 16;
+        cfg.rule = rule;
+        assert_eq!(refused(&model, &cfg), e, "{}", rule.label());
+    }
+    // A shared core stashes both layers, 6 words per sample: the second
+    // sample's layer-0 input passes 9 words; the batch of 2 needs 12.
+    model.mapping = locus::hw::model::Mapping::SharedCore;
+    cfg.rule = Rule::Bp(BpPolicy::Stash);
+    cfg.batch = 2;
+    let ChipError::StashFull {
+        layer,
+        need,
+        capacity,
+        ..
+    } = refused(&model, &cfg)
+    else {
+        unreachable!()
+    };
+    assert_eq!((layer, need, capacity), (0, 12, 9));
 }
 
 /// The uncounted test-set evaluation leaves the training state alone: with

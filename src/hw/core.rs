@@ -180,16 +180,29 @@ pub enum ChipError {
     },
     /// The stash exceeds its SRAM bank and spilling was not allowed.
     #[error(
-        "layer {layer}: the activation stash needs {need} words but sram.stash holds {capacity} words; use the spill or recompute policy, a smaller batch, or a larger stash bank"
+        "layer {layer}: the activation stash of {} needs {need} words of sram.stash on the layer's core, but it holds {capacity} words; use the spill or recompute policy, a smaller batch, or a larger stash bank",
+        samples_text(*samples)
     )]
     StashFull {
-        /// Layer index.
+        /// Layer index: the first, in stash order, whose vector does not fit.
         layer: usize,
-        /// Words that would be held.
+        /// Samples whose vectors the stash holds at once: the batch for
+        /// backprop, FA and DFA, 1 for PEPITA and GAIT-prop.
+        samples: usize,
+        /// Words those samples stash on the layer's core.
         need: u64,
         /// Capacity in words.
         capacity: u64,
     },
+}
+
+/// `one sample` or `a batch of N samples`.
+fn samples_text(n: usize) -> String {
+    if n == 1 {
+        "one sample".into()
+    } else {
+        format!("a batch of {n} samples")
+    }
 }
 
 /// One stashed vector: its values and where it is held.
@@ -1507,10 +1520,48 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         d
     }
 
+    /// Checks, before a batch of `batch` samples that keeps every layer's
+    /// input on chip (the `stash` policy of backprop, FA and DFA), that each
+    /// core's stash bank holds what the batch stashes there. Otherwise
+    /// [`ChipError::StashFull`] names the first layer, in stash order
+    /// (sample by sample, layer by layer), whose input would not fit, and
+    /// the words the whole batch stashes on that layer's core. Nothing is
+    /// computed or counted.
+    pub fn check_stash_fits(&self, batch: usize) -> Result<(), ChipError> {
+        let cap = self.model.bank(BankRole::Stash).capacity_words();
+        let core_of = |i| core_index(self.model.mapping, i);
+        let mut per_sample = vec![0u64; self.counts.len()];
+        for i in 0..self.layers.len() {
+            per_sample[core_of(i)] += self.slot_words(i);
+        }
+        let now: Vec<u64> = self.counts.iter().map(|c| c.stash_words_now).collect();
+        let need = |c: usize| now[c] + batch as u64 * per_sample[c];
+        if (0..now.len()).all(|c| need(c) <= cap) {
+            return Ok(());
+        }
+        let mut held = now.clone();
+        for _ in 0..batch {
+            for i in 0..self.layers.len() {
+                let c = core_of(i);
+                held[c] += self.slot_words(i);
+                if held[c] > cap {
+                    return Err(ChipError::StashFull {
+                        layer: i,
+                        samples: batch,
+                        need: need(c),
+                        capacity: cap,
+                    });
+                }
+            }
+        }
+        unreachable!("a core whose batch exceeds the stash overflows within the batch")
+    }
+
     /// Keeps a copy of layer `i`'s input for a later phase. It goes to the
     /// stash bank while it fits; beyond that, to DRAM when `spill` is true,
-    /// else the call fails. Counts (phase `Forward`): stash-bank write, or
-    /// DRAM write of `ceil(cols·a/8)` bytes.
+    /// else the call fails (backprop checks a whole batch first,
+    /// [`Chip::check_stash_fits`]). Counts (phase `Forward`): stash-bank
+    /// write, or DRAM write of `ceil(cols·a/8)` bytes.
     pub fn stash_input(&mut self, i: usize, spill: bool) -> Result<(), ChipError> {
         let words = self.slot_words(i);
         let cap = self.model.bank(BankRole::Stash).capacity_words();
@@ -1519,6 +1570,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         if in_dram && !spill {
             return Err(ChipError::StashFull {
                 layer: i,
+                samples: self.layers[i].stash.len() + 1,
                 need: core_now + words,
                 capacity: cap,
             });

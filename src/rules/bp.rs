@@ -36,6 +36,9 @@ pub fn train_batch<D: Datapath, T: TraceSink>(
     if keep {
         chip.check_kept_errors_fit(n - 1, batch.len())?;
     }
+    if policy == BpPolicy::Stash {
+        chip.check_stash_fits(batch.len())?;
+    }
     let mut correct = 0;
     for &(pixels, label) in batch {
         chip.load_input(pixels);

@@ -255,6 +255,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                         if stash_used[core] > sbank.capacity_words() {
                             return Err(ChipError::StashFull {
                                 layer: i,
+                                samples: 1,
                                 need: stash_used[core],
                                 capacity: sbank.capacity_words(),
                             });
@@ -273,6 +274,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     if stash_used[core] > sbank.capacity_words() {
                         return Err(ChipError::StashFull {
                             layer: i,
+                            samples: 1,
                             need: stash_used[core],
                             capacity: sbank.capacity_words(),
                         });
