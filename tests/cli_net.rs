@@ -213,3 +213,78 @@ fn input_sizes_fill_in_what_the_file_leaves_open_and_must_agree_with_the_rest() 
     );
     assert!(msg.contains("relu") && msg.contains("hard-tanh"), "{msg}");
 }
+
+/// The flatten exporters write for `x.view(x.size(0), -1)`: `Shape` →
+/// `Gather` → `Unsqueeze` → `Concat` → `Reshape`. The shape computation is
+/// free and not a branch; the flatten is read from the declared output
+/// shape, and without one the error says how to get it.
+#[test]
+fn a_flatten_computed_from_the_input_shape_is_read() {
+    use common::onnx::{node, value};
+    use locus::net::onnx::proto::{GraphProto, ModelProto, TensorProto};
+    use prost::Message;
+    let int64 = |name: &str, v: &[i64]| TensorProto {
+        dims: vec![v.len() as i64],
+        data_type: 7,
+        int64_data: v.to_vec(),
+        name: name.into(),
+        raw_data: Default::default(),
+    };
+    let model = |declare: bool| {
+        let nodes = vec![
+            node(
+                "conv",
+                "Conv",
+                &["x", "w", "b"],
+                &["c"],
+                &[("pads", &[1, 1, 1, 1])],
+            ),
+            node("relu", "Relu", &["c"], &["r"], &[]),
+            node("shape", "Shape", &["r"], &["s"], &[]),
+            node("gather", "Gather", &["s", "zero"], &["n"], &[]),
+            node("unsq", "Unsqueeze", &["n", "axes"], &["n1"], &[]),
+            node("concat", "Concat", &["n1", "minus1"], &["t"], &[]),
+            node("flat", "Reshape", &["r", "t"], &["f"], &[]),
+            node("fc", "Gemm", &["f", "fw", "fb"], &["y"], &[]),
+        ];
+        ModelProto {
+            ir_version: 8,
+            graph: Some(GraphProto {
+                node: nodes,
+                name: "g".into(),
+                initializer: vec![
+                    int64("zero", &[0]),
+                    int64("axes", &[0]),
+                    int64("minus1", &[-1]),
+                ],
+                input: vec![
+                    value("x", &[None, Some(1), Some(4), Some(4)]),
+                    value("w", &[Some(2), Some(1), Some(3), Some(3)]),
+                    value("b", &[Some(2)]),
+                    value("fw", &[Some(32), Some(10)]),
+                    value("fb", &[Some(10)]),
+                ],
+                output: vec![value("y", &[None, Some(10)])],
+                value_info: if declare {
+                    vec![value("f", &[None, Some(32)])]
+                } else {
+                    Vec::new()
+                },
+            }),
+        }
+        .encode_to_vec()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (good, bare) = (tmp.path().join("good.onnx"), tmp.path().join("bare.onnx"));
+    std::fs::write(&good, model(true)).unwrap();
+    std::fs::write(&bare, model(false)).unwrap();
+    let out = locus(&["estimate", "--net", s(&good), "--samples", "1"]);
+    let err = common::text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1x4x4,conv3x3x2p1,10"), "{err}");
+    let msg = user_error(&locus(&["estimate", "--net", s(&bare)]), "bare");
+    assert!(
+        msg.contains("node \"flat\" (Reshape)") && msg.contains("shape_inference"),
+        "{msg}"
+    );
+}

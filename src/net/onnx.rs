@@ -20,7 +20,10 @@
 //!   `AveragePool` (windows that tile: kernel = stride, no padding) after a
 //!   `Conv` → `maxpoolN[sS][pP]` / `avgpoolN`, and a
 //!   `GlobalAveragePool` over a square map of side 2..=16 → `avgpoolN`;
-//! - `Flatten` and `Reshape` to rank 2 are free; `Identity` and `Dropout`
+//! - `Flatten` and `Reshape` to rank 2 are free (a target computed from
+//!   the input's `Shape`, as exporters write a flatten, is read from the
+//!   declared output shape; the shape computation is free); `Identity` and
+//!   `Dropout`
 //!   (an identity in inference) are free; `Softmax` / `LogSoftmax` at the
 //!   output are ignored (the core has none); `Constant` feeds `Reshape`.
 //!
@@ -128,9 +131,32 @@ struct Walk<'g> {
     declared: HashMap<&'g str, &'g ValueInfoProto>,
     /// Nodes in dependency order.
     order: Vec<usize>,
-    /// How many nodes read each tensor.
+    /// How many nodes read each tensor (shape computations not counted).
     readers: HashMap<&'g str, usize>,
+    /// Nodes that compute only a tensor's shape (see [`SHAPE_OPS`]).
+    shape_only: Vec<bool>,
+    /// Tensors made by shape-only nodes.
+    shape_tensors: HashSet<&'g str>,
 }
+
+/// Operators that, fed only by a `Shape` node and constants, compute a
+/// shape, as exporters write `x.view(x.size(0), -1)` (`Shape` → `Gather` →
+/// `Unsqueeze` → `Concat` → `Reshape`): they cost nothing on the core and
+/// are not branches of the network.
+const SHAPE_OPS: [&str; 12] = [
+    "Shape",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Concat",
+    "Slice",
+    "Cast",
+    "Mul",
+    "Div",
+    "Add",
+    "Sub",
+    "ConstantOfShape",
+];
 
 impl<'g> Walk<'g> {
     fn new(graph: &'g GraphProto, input: Option<[usize; 3]>) -> Result<Self, String> {
@@ -206,6 +232,31 @@ impl<'g> Walk<'g> {
                 node_label(graph, stuck)
             ));
         }
+        // Shape computations: a `Shape` node, and any shape operator whose
+        // inputs are all constants or shape tensors, one of them a shape.
+        let mut shape_only = vec![false; graph.node.len()];
+        let mut shape_tensors: HashSet<&str> = HashSet::new();
+        for &i in &order {
+            let n = &graph.node[i];
+            let inputs = || n.input.iter().filter(|x| !x.is_empty());
+            shape_only[i] = n.op_type == "Shape"
+                || (SHAPE_OPS.contains(&n.op_type.as_str())
+                    && inputs().any(|x| shape_tensors.contains(x.as_str()))
+                    && inputs().all(|x| {
+                        shape_tensors.contains(x.as_str()) || consts.contains_key(x.as_str())
+                    }));
+            if shape_only[i] {
+                shape_tensors.extend(n.output.iter().map(String::as_str));
+            }
+        }
+        readers.clear();
+        for (i, n) in graph.node.iter().enumerate() {
+            if !shape_only[i] {
+                for x in n.input.iter().filter(|x| !x.is_empty()) {
+                    *readers.entry(x.as_str()).or_default() += 1;
+                }
+            }
+        }
         Ok(Walk {
             graph,
             input,
@@ -213,6 +264,8 @@ impl<'g> Walk<'g> {
             declared,
             order,
             readers,
+            shape_only,
+            shape_tensors,
         })
     }
 
@@ -374,7 +427,7 @@ impl<'g> Walk<'g> {
         for &i in &self.order {
             let n: &NodeProto = &self.graph.node[i];
             let op = n.op_type.as_str();
-            if op == "Constant" {
+            if op == "Constant" || self.shape_only[i] {
                 continue;
             }
             if !n.domain.is_empty() && n.domain != "ai.onnx" {
@@ -657,13 +710,7 @@ impl<'g> Walk<'g> {
                         ));
                     }
                     if op == "Reshape" {
-                        let target = n.input.get(1).and_then(|t| self.const_ints(t));
-                        if target.as_ref().is_none_or(|t| t.len() != 2) {
-                            return Err(format!(
-                                "{}: only a Reshape to a constant rank-2 shape (a flatten) is supported",
-                                self.label(i)
-                            ));
-                        }
+                        self.check_flatten(i, y)?;
                     }
                     shape = match shape {
                         Shape::Map(c, h, w) => Shape::Flat(c * h * w),
@@ -734,6 +781,38 @@ impl<'g> Walk<'g> {
         }
         *open = Open::Input;
         Ok(())
+    }
+
+    /// A `Reshape` (node `i`, output `y`) must flatten: to a constant
+    /// rank-2 shape, or, where the target is computed from the input's
+    /// `Shape`, to the rank-2 shape the file declares for `y`.
+    fn check_flatten(&self, i: usize, y: &str) -> Result<(), String> {
+        let target = self.graph.node[i]
+            .input
+            .get(1)
+            .map(String::as_str)
+            .unwrap_or("");
+        let rank = if self.shape_tensors.contains(target) {
+            match self.declared.get(y).and_then(|v| dims_of(v)) {
+                Some(d) => Some(d.len()),
+                None => {
+                    return Err(format!(
+                        "{}: its target shape is computed and the file declares no shape for \"{y}\"; store the model shape-inferred (onnx.shape_inference.infer_shapes)",
+                        self.label(i)
+                    ));
+                }
+            }
+        } else {
+            self.const_ints(target).map(|t| t.len())
+        };
+        if rank == Some(2) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: only a Reshape to a rank-2 shape (a flatten) is supported",
+                self.label(i)
+            ))
+        }
     }
 
     /// `Clip(-1, 1)` is hard-tanh; its bounds are attributes (opset < 11)
