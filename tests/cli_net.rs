@@ -133,6 +133,34 @@ fn an_onnx_file_and_its_layer_text_give_the_same_report() {
     assert_eq!(counted(&csv), counted(&text));
 }
 
+/// The per-core CSV names each core's layer: the ONNX node names.
+#[test]
+fn the_csv_names_each_layer_by_its_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("e.csv");
+    let args = [
+        "estimate",
+        "--net",
+        "nets/lenet5.onnx",
+        "--rules",
+        "local",
+        "--samples",
+        "1",
+    ];
+    let mut args = args.to_vec();
+    args.extend(["--csv", s(&csv)]);
+    ok(&locus(&args), "lenet5");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "layers").unwrap();
+    let names: Vec<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["conv1", "conv2", "fc1", "fc2", "fc3"]);
+}
+
 #[test]
 fn batch_norm_is_folded_and_the_softmax_ignored_with_a_note() {
     for (net, note) in [

@@ -86,6 +86,7 @@ fn parse_samples(s: &str) -> Result<u64, String> {
 pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
     let (model, source) = model::load_with_source(&args.model)?;
     let net = args.net.spec();
+    let names = args.net.layer_names();
     eprintln!(
         "estimate: {net} on {} ({}, batch {}, {} samples x {} epoch(s), counts only)",
         model.name,
@@ -135,12 +136,12 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     table::write_compare(&mut out, &report)?;
     if args.per_layer {
-        write_per_core(&mut out, &model, &report)?;
+        write_per_core(&mut out, &model, &names, &report)?;
     }
     write_json(&args.out, &report)?;
     writeln!(out, "wrote {}", args.out.display())?;
     if let Some(csv) = &args.csv {
-        write_csv(csv, &model, &report)?;
+        write_csv(csv, &model, &names, &report)?;
         writeln!(out, "wrote {}", csv.display())?;
     }
     if let Some(svg) = &args.svg {
@@ -156,10 +157,23 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
 }
 
 /// The CSV header: one row per rule × core, counts for the whole run.
-const CSV_HEADER: &str = "rule,core,macs,weight_read_bytes,weight_write_bytes,activation_read_bytes,activation_write_bytes,error_read_bytes,error_write_bytes,stash_read_bytes,stash_write_bytes,rom_read_bytes,dram_read_bytes,dram_write_bytes,stash_peak_words,spill_peak_bytes,activation_peak_words,error_peak_words,weight_words,cycles,energy_pj";
+const CSV_HEADER: &str = "rule,core,layers,macs,weight_read_bytes,weight_write_bytes,activation_read_bytes,activation_write_bytes,error_read_bytes,error_write_bytes,stash_read_bytes,stash_write_bytes,rom_read_bytes,dram_read_bytes,dram_write_bytes,stash_peak_words,spill_peak_bytes,activation_peak_words,error_peak_words,weight_words,cycles,energy_pj";
+
+/// The names of the layers on core `core` (one core per layer: its layer;
+/// a shared core: every layer), space-separated, commas made semicolons so
+/// the CSV keeps its columns.
+fn core_layers(model: &HwModel, names: &[String], core: usize) -> String {
+    names
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| locus::hw::core::core_index(model.mapping, i) == core)
+        .map(|(_, n)| n.replace([',', ' '], ";"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// One CSV or table row of core `core`'s counts `c` under `rule`.
-fn core_row(model: &HwModel, r: &RunReport, core: usize, cycles: u64) -> String {
+fn core_row(model: &HwModel, names: &[String], r: &RunReport, core: usize, cycles: u64) -> String {
     let c = &r.measured.cores[core];
     let rule = r.run.config.rule.label();
     let bank_bytes = |u: Unit, rw: Rw| r.core_unit_bytes(core, u, rw).to_string();
@@ -167,6 +181,7 @@ fn core_row(model: &HwModel, r: &RunReport, core: usize, cycles: u64) -> String 
     let mut cells = vec![
         rule,
         core.to_string(),
+        core_layers(model, names, core),
         c.macs.iter().sum::<u64>().to_string(),
     ];
     for u in [Unit::Weight, Unit::Activation, Unit::Error, Unit::Stash] {
@@ -190,12 +205,12 @@ fn core_row(model: &HwModel, r: &RunReport, core: usize, cycles: u64) -> String 
     cells.join(",")
 }
 
-fn rows(model: &HwModel, report: &CompareReport) -> Vec<String> {
+fn rows(model: &HwModel, names: &[String], report: &CompareReport) -> Vec<String> {
     let mut rows = Vec::new();
     for r in &report.runs {
         for core in 0..r.measured.cores.len() {
             let cycles = r.estimated.timing.core_cycles[core];
-            rows.push(core_row(model, r, core, cycles));
+            rows.push(core_row(model, names, r, core, cycles));
         }
     }
     rows
@@ -204,6 +219,7 @@ fn rows(model: &HwModel, report: &CompareReport) -> Vec<String> {
 fn write_csv(
     path: &std::path::Path,
     model: &HwModel,
+    names: &[String],
     report: &CompareReport,
 ) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -212,7 +228,7 @@ fn write_csv(
     }
     write_atomic(path, |w| {
         writeln!(w, "{CSV_HEADER}")?;
-        for row in rows(model, report) {
+        for row in rows(model, names, report) {
             writeln!(w, "{row}")?;
         }
         Ok(())
@@ -223,6 +239,7 @@ fn write_csv(
 fn write_per_core(
     out: &mut impl Write,
     model: &HwModel,
+    names: &[String],
     report: &CompareReport,
 ) -> std::io::Result<()> {
     writeln!(
@@ -230,7 +247,7 @@ fn write_per_core(
         "per core (one core per layer: core i = layer i), whole run:"
     )?;
     writeln!(out, "{CSV_HEADER}")?;
-    for row in rows(model, report) {
+    for row in rows(model, names, report) {
         writeln!(out, "{row}")?;
     }
     Ok(())

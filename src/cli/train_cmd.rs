@@ -44,9 +44,10 @@ pub struct NetArgs {
     /// names].
     #[arg(long, value_parser = values::parser::<Activation>())]
     pub activation: Option<Activation>,
-    /// The network read from --net by [`NetArgs::resolve`].
+    /// The network read from --net by [`NetArgs::resolve`], with a name
+    /// per weight layer.
     #[arg(skip)]
-    loaded: Option<NetSpec>,
+    loaded: Option<(NetSpec, Vec<String>)>,
 }
 
 impl NetArgs {
@@ -75,15 +76,24 @@ impl NetArgs {
         for n in &loaded.notes {
             eprintln!("note: {}: {n}", path.display());
         }
-        self.loaded = Some(loaded.spec);
+        self.loaded = Some((loaded.spec, loaded.names));
         Ok(())
+    }
+
+    /// A name per weight layer: the --net file's node or row names, else
+    /// the layer tokens.
+    pub(super) fn layer_names(&self) -> Vec<String> {
+        match &self.loaded {
+            Some((_, names)) => names.clone(),
+            None => self.spec().layer_labels(),
+        }
     }
 
     /// The network: the --net file's (after [`NetArgs::resolve`]), or the
     /// layers with the activation.
     pub(super) fn spec(&self) -> NetSpec {
         match &self.loaded {
-            Some(spec) => spec.clone(),
+            Some((spec, _)) => spec.clone(),
             None => NetSpec {
                 activation: self.activation.unwrap_or(Activation::Relu),
                 ..self.layers.clone()

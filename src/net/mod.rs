@@ -78,6 +78,9 @@ pub struct LoadedNet {
     pub activation_from_file: bool,
     /// Notes for the user, one line each.
     pub notes: Vec<String>,
+    /// A name per weight layer: the ONNX node's, the SCALE-Sim row's, or
+    /// the layer's tokens ([`NetSpec::layer_labels`]).
+    pub names: Vec<String>,
 }
 
 /// Reads the network in `path` (format by extension: [`NetFormat::of`]).
@@ -101,44 +104,51 @@ pub fn load(
     let text = |bytes: Vec<u8>| {
         String::from_utf8(bytes).map_err(|e| format(format!("not UTF-8 text ({})", e.utf8_error())))
     };
-    let (stack, activation, notes): (Vec<LayerSpec>, Option<Activation>, Vec<String>) =
-        match NetFormat::of(path) {
-            NetFormat::Onnx => {
-                let got = onnx::read(bytes, input).map_err(format)?;
-                (got.stack, got.activation, got.notes)
+    let (stack, activation, notes, names): (
+        Vec<LayerSpec>,
+        Option<Activation>,
+        Vec<String>,
+        Vec<String>,
+    ) = match NetFormat::of(path) {
+        NetFormat::Onnx => {
+            let got = onnx::read(bytes, input).map_err(format)?;
+            (got.stack, got.activation, got.notes, got.names)
+        }
+        NetFormat::ScaleSim => {
+            let rows =
+                scalesim::parse_topology(&text(bytes)?).map_err(|e| format(e.to_string()))?;
+            let (stack, notes) = scalesim::to_stack(&rows, input).map_err(format)?;
+            // Every row is one weight layer (a conv or a dense layer).
+            let names = rows.iter().map(|r| r.name().to_string()).collect();
+            (stack, None, notes, names)
+        }
+        NetFormat::Layers => {
+            if input.is_some() {
+                return Err(format(
+                    "--input is for ONNX and SCALE-Sim files; a layer text names its input".into(),
+                ));
             }
-            NetFormat::ScaleSim => {
-                let rows =
-                    scalesim::parse_topology(&text(bytes)?).map_err(|e| format(e.to_string()))?;
-                let (stack, notes) = scalesim::to_stack(&rows, input).map_err(format)?;
-                (stack, None, notes)
-            }
-            NetFormat::Layers => {
-                if input.is_some() {
-                    return Err(format(
-                        "--input is for ONNX and SCALE-Sim files; a layer text names its input"
-                            .into(),
-                    ));
+            let t = text(bytes)?;
+            let spec = NetSpec::parse(t.trim(), default_activation).map_err(|source| {
+                NetFileError::Spec {
+                    file: file.clone(),
+                    source,
                 }
-                let t = text(bytes)?;
-                let spec = NetSpec::parse(t.trim(), default_activation).map_err(|source| {
-                    NetFileError::Spec {
-                        file: file.clone(),
-                        source,
-                    }
-                })?;
-                return Ok(LoadedNet {
-                    spec,
-                    activation_from_file: false,
-                    notes: Vec::new(),
-                });
-            }
-        };
+            })?;
+            return Ok(LoadedNet {
+                names: spec.layer_labels(),
+                spec,
+                activation_from_file: false,
+                notes: Vec::new(),
+            });
+        }
+    };
     let spec = NetSpec::from_stack(stack, activation.unwrap_or(default_activation))
         .map_err(|source| NetFileError::Spec { file, source })?;
     Ok(LoadedNet {
         spec,
         activation_from_file: activation.is_some(),
         notes,
+        names,
     })
 }

@@ -53,6 +53,9 @@ pub struct Imported {
     /// What was folded or ignored, one line each (e.g. `2 BatchNormalization
     /// nodes folded into the preceding layer`).
     pub notes: Vec<String>,
+    /// The name of each weight layer's node (`Conv`, `Gemm` or `MatMul`),
+    /// in layer order, for per-layer outputs.
+    pub names: Vec<String>,
 }
 
 /// A tensor shape without the batch: a feature map or a flat vector.
@@ -273,6 +276,16 @@ impl<'g> Walk<'g> {
         node_label(self.graph, i)
     }
 
+    /// Node `i`'s name, or `node N` when it has none.
+    fn node_name(&self, i: usize) -> String {
+        let n = &self.graph.node[i];
+        if n.name.is_empty() {
+            format!("node {}", i + 1)
+        } else {
+            n.name.clone()
+        }
+    }
+
     /// The data input: the one graph input that is not a constant and is
     /// read as some node's first input.
     fn data_input(&self) -> Result<&'g ValueInfoProto, String> {
@@ -421,6 +434,7 @@ impl<'g> Walk<'g> {
         let mut open = Open::Input;
         let mut activation: Option<(Activation, usize)> = None;
         let mut folded_bn = 0usize;
+        let mut names = Vec::new();
         let mut ignored: Vec<String> = Vec::new();
         let (mut leaky_noted, mut ignored_slope) = (false, Vec::new());
         let outputs: HashSet<&str> = self.graph.output.iter().map(|v| v.name.as_str()).collect();
@@ -550,6 +564,7 @@ impl<'g> Walk<'g> {
                         (h + 2 * pad - kh) / stride + 1,
                         (w + 2 * pad - kw) / stride + 1,
                     );
+                    names.push(self.node_name(i));
                     stack.push(LayerSpec::Conv {
                         k: kh,
                         out: o,
@@ -594,6 +609,7 @@ impl<'g> Walk<'g> {
                             self.label(i)
                         ));
                     }
+                    names.push(self.node_name(i));
                     stack.push(LayerSpec::Dense(wo));
                     self.close_hidden(i, &mut open)?;
                     open = Open::Weight { conv: false };
@@ -768,6 +784,7 @@ impl<'g> Walk<'g> {
             stack,
             activation: activation.map(|(f, _)| f),
             notes,
+            names,
         })
     }
 

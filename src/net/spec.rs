@@ -651,6 +651,27 @@ impl NetSpec {
         })
     }
 
+    /// A label per weight layer from its tokens: `conv5x5x16+maxpool2` for
+    /// a conv layer with its pooling, the output size for a dense layer.
+    pub fn layer_labels(&self) -> Vec<String> {
+        if self.stack.is_empty() {
+            return self.sizes.iter().skip(1).map(|n| n.to_string()).collect();
+        }
+        let mut labels: Vec<String> = Vec::new();
+        for t in self.stack.iter().skip(1) {
+            match t {
+                LayerSpec::Pool { .. } => {
+                    if let Some(last) = labels.last_mut() {
+                        last.push('+');
+                        last.push_str(&t.to_string());
+                    }
+                }
+                _ => labels.push(t.to_string()),
+            }
+        }
+        labels
+    }
+
     /// Number of weight layers.
     pub fn layers(&self) -> usize {
         self.sizes.len().saturating_sub(1)
