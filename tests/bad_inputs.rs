@@ -248,9 +248,6 @@ fn inputs(root: &Path) {
     model_with(root, "m-tiny-stash.json", |m| {
         m["sram"]["stash"]["capacity_bytes"] = 8.into()
     });
-    model_with(root, "m-one-word-rom.json", |m| {
-        m["rom"]["capacity_bytes"] = 8.into()
-    });
     std::fs::create_dir_all(root.join("m-dir.json")).unwrap();
 
     // Sweep specs and results files.
@@ -627,18 +624,6 @@ fn rows() -> Vec<Row> {
             "predsim's batch does not fit the error bank",
             train("--model m-small-error.json --rule predsim --batch 4"),
             vec!["m-small-error.json", "sram.error", "batch of 4", "predsim"],
-        ),
-        (
-            "FA's feedback kernel does not fit the ROM",
-            train(
-                "--model m-one-word-rom.json --rule fa --layers 1x4x4,conv3x3x2p1,conv3x3x4p1,maxpool2,4",
-            ),
-            vec![
-                "m-one-word-rom.json",
-                "layer 1",
-                "feedback kernel of 4 2x3x3 kernels",
-                "rom holds 1 words",
-            ],
         ),
         (
             "a rule not modelled on conv layers",

@@ -4,8 +4,8 @@
 //! rule × core.
 
 use super::train_cmd::{
-    NetArgs, lr_note, parse_lr, parse_rule_name, rule_specific, selected_rules, sim_error,
-    write_json,
+    NetArgs, fitting_model, lr_note, parse_lr, parse_rule_name, rule_specific, selected_rules,
+    sim_error, write_json,
 };
 use anyhow::Context;
 use clap::Args;
@@ -105,8 +105,16 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
             seed: args.seed,
             ..TrainConfig::new(rule, net.clone(), args.batch)
         };
+        let (model, changes) = fitting_model(&model, &config);
+        for c in &changes {
+            eprintln!("note: {}: {c}", args.model.display());
+        }
         match sim::estimate(&model, &config, args.samples) {
-            Ok(r) => runs.push(RunReport::new(&model, &r)?.with_model_source(&source)),
+            Ok(r) => runs.push(
+                RunReport::new(&model, &r)?
+                    .with_model_source(&source)
+                    .with_model_changes(&changes),
+            ),
             Err(SimError::Chip(e)) if rule_specific(&e) => infeasible.push(Infeasible {
                 rule: rule.label(),
                 reason: e.to_string(),
