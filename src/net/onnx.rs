@@ -482,138 +482,22 @@ impl<'g> Walk<'g> {
                 .map(String::as_str)
                 .filter(|o| !o.is_empty())
                 .ok_or_else(|| format!("{} has no output", self.label(i)))?;
-            let in_text = shape.text();
-            let need_map = |what: &str| -> Result<(usize, usize, usize), String> {
-                match shape {
-                    Shape::Map(c, h, w) => Ok((c, h, w)),
-                    Shape::Flat(_) => Err(format!(
-                        "{}: {what} needs a feature map, but its input is a vector of {in_text}",
-                        self.label(i)
-                    )),
-                }
-            };
             match op {
                 "Conv" => {
-                    let (c, h, w) = need_map("a convolution")?;
-                    let wname = n
-                        .input
-                        .get(1)
-                        .ok_or_else(|| format!("{} has no weight input", self.label(i)))?;
-                    let wd = self.param_dims(i, wname)?;
-                    let [o, ci, kh, kw] = wd[..] else {
-                        return Err(format!(
-                            "{}: weight \"{wname}\" has rank {}, expected 4",
-                            self.label(i),
-                            wd.len()
-                        ));
-                    };
-                    let group = self.attr_int(i, "group", 1);
-                    let groups = size(group, &|| format!("{}: group", self.label(i)))?;
-                    if !c.is_multiple_of(groups) || ci != c / groups {
-                        return Err(format!(
-                            "{}: weight \"{wname}\" has {ci} input channels per group, but the input has {c} channels in {groups} group(s)",
-                            self.label(i)
-                        ));
-                    }
-                    if kh != kw {
-                        return Err(format!("{}: kernel {kh}x{kw} is not square", self.label(i)));
-                    }
-                    if let Some(ks) = self.attr_ints(i, "kernel_shape")
-                        && ks != [kh as i64, kw as i64]
-                    {
-                        return Err(format!(
-                            "{}: kernel_shape {ks:?} differs from the weight's {kh}x{kw}",
-                            self.label(i)
-                        ));
-                    }
-                    if self
-                        .attr_ints(i, "dilations")
-                        .is_some_and(|d| d.iter().any(|&v| v != 1))
-                    {
-                        return Err(format!(
-                            "{}: dilated convolutions are not supported",
-                            self.label(i)
-                        ));
-                    }
-                    let stride = match self.attr_ints(i, "strides") {
-                        None => 1,
-                        Some([s, t]) if s == t => {
-                            size(*s, &|| format!("{}: strides", self.label(i)))?
-                        }
-                        Some(s) => {
-                            return Err(format!(
-                                "{}: strides {s:?} are not one equal pair",
-                                self.label(i)
-                            ));
-                        }
-                    };
-                    let pad = self.conv_pad(i, kh, stride, h, w)?;
-                    if h + 2 * pad < kh || w + 2 * pad < kw {
-                        return Err(format!(
-                            "{}: kernel {kh}x{kw} is larger than the padded input {in_text}",
-                            self.label(i)
-                        ));
-                    }
-                    if pad >= kh {
-                        return Err(format!(
-                            "{}: padding {pad} is not less than the kernel side {kh}",
-                            self.label(i)
-                        ));
-                    }
-                    let (oh, ow) = (
-                        (h + 2 * pad - kh) / stride + 1,
-                        (w + 2 * pad - kw) / stride + 1,
-                    );
+                    let (layer, out) = self.conv_layer(i, shape)?;
                     names.push(self.node_name(i));
-                    stack.push(LayerSpec::Conv {
-                        k: kh,
-                        out: o,
-                        stride,
-                        pad,
-                        groups,
-                    });
+                    stack.push(layer);
                     self.close_hidden(i, &mut open)?;
                     open = Open::Weight { conv: true };
-                    shape = Shape::Map(o, oh, ow);
+                    shape = out;
                 }
                 "Gemm" | "MatMul" => {
-                    let Shape::Flat(nin) = shape else {
-                        return Err(format!(
-                            "{}: a dense layer needs a vector, but its input is a feature map {in_text} (add a Flatten)",
-                            self.label(i)
-                        ));
-                    };
-                    if op == "Gemm" && self.attr_int(i, "transA", 0) != 0 {
-                        return Err(format!("{}: transA = 1 is not supported", self.label(i)));
-                    }
-                    let wname = n
-                        .input
-                        .get(1)
-                        .ok_or_else(|| format!("{} has no weight input", self.label(i)))?;
-                    let wd = self.param_dims(i, wname)?;
-                    let [a, b] = wd[..] else {
-                        return Err(format!(
-                            "{}: weight \"{wname}\" has rank {}, expected 2",
-                            self.label(i),
-                            wd.len()
-                        ));
-                    };
-                    let (wi, wo) = if op == "Gemm" && self.attr_int(i, "transB", 0) != 0 {
-                        (b, a)
-                    } else {
-                        (a, b)
-                    };
-                    if wi != nin {
-                        return Err(format!(
-                            "{}: weight \"{wname}\" takes {wi} inputs, but the input has {nin}",
-                            self.label(i)
-                        ));
-                    }
+                    let (layer, out) = self.dense_layer(i, shape)?;
                     names.push(self.node_name(i));
-                    stack.push(LayerSpec::Dense(wo));
+                    stack.push(layer);
                     self.close_hidden(i, &mut open)?;
                     open = Open::Weight { conv: false };
-                    shape = Shape::Flat(wo);
+                    shape = out;
                 }
                 "Add" => {
                     if !matches!(open, Open::Weight { .. }) {
@@ -667,7 +551,6 @@ impl<'g> Walk<'g> {
                     };
                 }
                 "MaxPool" | "AveragePool" | "GlobalAveragePool" => {
-                    let (c, h, w) = need_map("pooling")?;
                     if !matches!(
                         open,
                         Open::Activated {
@@ -680,43 +563,13 @@ impl<'g> Walk<'g> {
                             self.label(i)
                         ));
                     }
-                    let (kind, k, stride, pad) = if op == "GlobalAveragePool" {
-                        if h != w {
-                            return Err(format!(
-                                "{}: global pooling over a {h}x{w} map is not square",
-                                self.label(i)
-                            ));
-                        }
-                        (PoolKind::Avg, h, h, 0)
-                    } else {
-                        let max = op == "MaxPool";
-                        let (n, s, p) = self.pool_window(i, max)?;
-                        let kind = if max { PoolKind::Max } else { PoolKind::Avg };
-                        (kind, n, s, p)
-                    };
-                    let tiles = stride == k && pad == 0;
-                    if !(2..=16).contains(&k)
-                        || (tiles && (h % k != 0 || w % k != 0))
-                        || h + 2 * pad < k
-                        || w + 2 * pad < k
-                    {
-                        return Err(format!(
-                            "{}: {k}x{k} windows do not fit the {h}x{w} map (locus pools with windows of 2..=16 that tile it, or max-pools at any stride)",
-                            self.label(i)
-                        ));
-                    }
-                    stack.push(LayerSpec::Pool {
-                        kind,
-                        n: k,
-                        stride,
-                        pad,
-                    });
+                    let (layer, out) = self.pool_layer(i, shape)?;
+                    stack.push(layer);
                     open = Open::Activated {
                         conv: true,
                         pooled: true,
                     };
-                    let side = |v: usize| (v + 2 * pad - k) / stride + 1;
-                    shape = Shape::Map(c, side(h), side(w));
+                    shape = out;
                 }
                 "Flatten" | "Reshape" => {
                     if op == "Flatten" && self.attr_int(i, "axis", 1) != 1 {
@@ -786,6 +639,179 @@ impl<'g> Walk<'g> {
             notes,
             names,
         })
+    }
+
+    /// A `Conv` node `i` on `shape`: its layer token and output shape.
+    fn conv_layer(&self, i: usize, shape: Shape) -> Result<(LayerSpec, Shape), String> {
+        let n = &self.graph.node[i];
+        let in_text = shape.text();
+        let Shape::Map(c, h, w) = shape else {
+            return Err(format!(
+                "{}: a convolution needs a feature map, but its input is a vector of {in_text}",
+                self.label(i)
+            ));
+        };
+        let wname = n
+            .input
+            .get(1)
+            .ok_or_else(|| format!("{} has no weight input", self.label(i)))?;
+        let wd = self.param_dims(i, wname)?;
+        let [o, ci, kh, kw] = wd[..] else {
+            return Err(format!(
+                "{}: weight \"{wname}\" has rank {}, expected 4",
+                self.label(i),
+                wd.len()
+            ));
+        };
+        let group = self.attr_int(i, "group", 1);
+        let groups = size(group, &|| format!("{}: group", self.label(i)))?;
+        if !c.is_multiple_of(groups) || ci != c / groups {
+            return Err(format!(
+                "{}: weight \"{wname}\" has {ci} input channels per group, but the input has {c} channels in {groups} group(s)",
+                self.label(i)
+            ));
+        }
+        if kh != kw {
+            return Err(format!("{}: kernel {kh}x{kw} is not square", self.label(i)));
+        }
+        if let Some(ks) = self.attr_ints(i, "kernel_shape")
+            && ks != [kh as i64, kw as i64]
+        {
+            return Err(format!(
+                "{}: kernel_shape {ks:?} differs from the weight's {kh}x{kw}",
+                self.label(i)
+            ));
+        }
+        if self
+            .attr_ints(i, "dilations")
+            .is_some_and(|d| d.iter().any(|&v| v != 1))
+        {
+            return Err(format!(
+                "{}: dilated convolutions are not supported",
+                self.label(i)
+            ));
+        }
+        let stride = match self.attr_ints(i, "strides") {
+            None => 1,
+            Some([s, t]) if s == t => size(*s, &|| format!("{}: strides", self.label(i)))?,
+            Some(s) => {
+                return Err(format!(
+                    "{}: strides {s:?} are not one equal pair",
+                    self.label(i)
+                ));
+            }
+        };
+        let pad = self.conv_pad(i, kh, stride, h, w)?;
+        if h + 2 * pad < kh || w + 2 * pad < kw {
+            return Err(format!(
+                "{}: kernel {kh}x{kw} is larger than the padded input {in_text}",
+                self.label(i)
+            ));
+        }
+        if pad >= kh {
+            return Err(format!(
+                "{}: padding {pad} is not less than the kernel side {kh}",
+                self.label(i)
+            ));
+        }
+        let (oh, ow) = (
+            (h + 2 * pad - kh) / stride + 1,
+            (w + 2 * pad - kw) / stride + 1,
+        );
+        let layer = LayerSpec::Conv {
+            k: kh,
+            out: o,
+            stride,
+            pad,
+            groups,
+        };
+        Ok((layer, Shape::Map(o, oh, ow)))
+    }
+
+    /// A `Gemm` or `MatMul` node `i` on `shape`: its layer token and output
+    /// shape.
+    fn dense_layer(&self, i: usize, shape: Shape) -> Result<(LayerSpec, Shape), String> {
+        let n = &self.graph.node[i];
+        let op = n.op_type.as_str();
+        let in_text = shape.text();
+        let Shape::Flat(nin) = shape else {
+            return Err(format!(
+                "{}: a dense layer needs a vector, but its input is a feature map {in_text} (add a Flatten)",
+                self.label(i)
+            ));
+        };
+        if op == "Gemm" && self.attr_int(i, "transA", 0) != 0 {
+            return Err(format!("{}: transA = 1 is not supported", self.label(i)));
+        }
+        let wname = n
+            .input
+            .get(1)
+            .ok_or_else(|| format!("{} has no weight input", self.label(i)))?;
+        let wd = self.param_dims(i, wname)?;
+        let [a, b] = wd[..] else {
+            return Err(format!(
+                "{}: weight \"{wname}\" has rank {}, expected 2",
+                self.label(i),
+                wd.len()
+            ));
+        };
+        let (wi, wo) = if op == "Gemm" && self.attr_int(i, "transB", 0) != 0 {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        if wi != nin {
+            return Err(format!(
+                "{}: weight \"{wname}\" takes {wi} inputs, but the input has {nin}",
+                self.label(i)
+            ));
+        }
+        Ok((LayerSpec::Dense(wo), Shape::Flat(wo)))
+    }
+
+    /// A pooling node `i` on `shape`: its layer token and output shape.
+    fn pool_layer(&self, i: usize, shape: Shape) -> Result<(LayerSpec, Shape), String> {
+        let op = self.graph.node[i].op_type.as_str();
+        let Shape::Map(c, h, w) = shape else {
+            return Err(format!(
+                "{}: pooling needs a feature map, but its input is a vector of {}",
+                self.label(i),
+                shape.text()
+            ));
+        };
+        let (kind, k, stride, pad) = if op == "GlobalAveragePool" {
+            if h != w {
+                return Err(format!(
+                    "{}: global pooling over a {h}x{w} map is not square",
+                    self.label(i)
+                ));
+            }
+            (PoolKind::Avg, h, h, 0)
+        } else {
+            let max = op == "MaxPool";
+            let (n, s, p) = self.pool_window(i, max)?;
+            let kind = if max { PoolKind::Max } else { PoolKind::Avg };
+            (kind, n, s, p)
+        };
+        let tiles = stride == k && pad == 0;
+        if !(2..=16).contains(&k)
+            || (tiles && (h % k != 0 || w % k != 0))
+            || h + 2 * pad < k
+            || w + 2 * pad < k
+        {
+            return Err(format!(
+                "{}: {k}x{k} windows do not fit the {h}x{w} map (locus pools with windows of 2..=16 that tile it, or max-pools at any stride)",
+                self.label(i)
+            ));
+        }
+        let side = |v: usize| (v + 2 * pad - k) / stride + 1;
+        let layer = LayerSpec::Pool {
+            kind,
+            n: k,
+            stride,
+            pad,
+        };
+        Ok((layer, Shape::Map(c, side(h), side(w))))
     }
 
     /// A hidden weight layer must have its activation before the next one.
