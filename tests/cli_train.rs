@@ -896,7 +896,7 @@ fn compare_runs_the_selected_rules() {
     let fa = changed[1][0].as_str().expect("fa's change");
     assert!(
         fa.contains("rom.storage = lfsr for fa/spill")
-            && fa.contains("its 32x32 classifier needs 16 ROM words"),
+            && fa.contains("its 32x32 feedback matrix needs 16 ROM words"),
         "{fa}"
     );
     // No baseline and no local run: no savings, still a table.

@@ -285,6 +285,7 @@ fn fa_feedback_rom_too_small_is_refused() {
                 e,
                 locus::hw::core::ChipError::RomTooSmall {
                     layer: 1,
+                    matrix: "feedback matrix",
                     classes: 32,
                     units: 64,
                     need: 32,

@@ -86,11 +86,14 @@ pub enum ChipError {
     },
     /// A layer's classifier exceeds the ROM.
     #[error(
-        "layer {layer}: its {classes}x{units} classifier needs {need} ROM words, but rom holds {capacity} words"
+        "layer {layer}: its {classes}x{units} {matrix} needs {need} ROM words, but rom holds {capacity} words"
     )]
     RomTooSmall {
         /// Layer index.
         layer: usize,
+        /// What the matrix is: `classifier` (local errors, DRTP),
+        /// `feedback matrix` (FA, DFA) or `input projection` (PEPITA).
+        matrix: &'static str,
         /// Classes.
         classes: usize,
         /// Units.
@@ -599,6 +602,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 if need > model.rom.capacity_words() {
                     return Err(ChipError::RomTooSmall {
                         layer: i,
+                        matrix: "classifier",
                         classes,
                         units: rows,
                         need,

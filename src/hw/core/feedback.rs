@@ -187,6 +187,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     if rom_used > self.model.rom.capacity_words() {
                         return Err(ChipError::RomTooSmall {
                             layer: i,
+                            matrix: "feedback matrix",
                             classes: src,
                             units,
                             need: rom_used,
@@ -225,6 +226,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                         if rom_used > self.model.rom.capacity_words() {
                             return Err(ChipError::RomTooSmall {
                                 layer: 0,
+                                matrix: "input projection",
                                 classes: cols,
                                 units: classes,
                                 need: rom_used,
