@@ -316,3 +316,64 @@ fn a_flatten_computed_from_the_input_shape_is_read() {
         "{msg}"
     );
 }
+
+/// A file with its weights (here 64 MiB, which is mapped rather than read)
+/// gives the same report as the same network with its weights stripped.
+#[test]
+fn a_file_with_its_weights_reads_as_the_stripped_one() {
+    use common::onnx::{node, value};
+    use locus::net::onnx::proto::{GraphProto, ModelProto, TensorProto};
+    use prost::Message;
+    let n = 4096i64;
+    let model = |weights: bool| {
+        let w = TensorProto {
+            dims: vec![n, n],
+            data_type: 1,
+            int64_data: Vec::new(),
+            name: "w".into(),
+            raw_data: vec![0u8; (n * n * 4) as usize].into(),
+        };
+        let mut inputs = vec![value("x", &[None, Some(n)])];
+        if !weights {
+            inputs.push(value("w", &[Some(n), Some(n)]));
+        }
+        ModelProto {
+            ir_version: 8,
+            graph: Some(GraphProto {
+                node: vec![node("fc", "Gemm", &["x", "w"], &["y"], &[])],
+                name: "g".into(),
+                initializer: if weights { vec![w] } else { Vec::new() },
+                input: inputs,
+                output: vec![value("y", &[None, Some(n)])],
+                value_info: Vec::new(),
+            }),
+        }
+        .encode_to_vec()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |weights: bool| {
+        let file = tmp.path().join(format!("fc-{weights}.onnx"));
+        let bytes = model(weights);
+        assert_eq!(bytes.len() >= 64 << 20, weights);
+        std::fs::write(&file, bytes).unwrap();
+        let json = tmp.path().join(format!("fc-{weights}.json"));
+        ok(
+            &locus(&[
+                "estimate",
+                "--net",
+                s(&file),
+                "--model",
+                "hw_models/large.json",
+                "--rules",
+                "local,bp",
+                "--samples",
+                "2",
+                "--out",
+                s(&json),
+            ]),
+            "fc",
+        );
+        counted(&read(&json))
+    };
+    assert_eq!(run(true), run(false));
+}

@@ -93,10 +93,11 @@ pub fn load(
     default_activation: Activation,
 ) -> Result<LoadedNet, NetFileError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| NetFileError::Read {
+    let read_error = |source| NetFileError::Read {
         file: file.clone(),
         source,
-    })?;
+    };
+    let read = || std::fs::read(path).map_err(read_error);
     let format = |what: String| NetFileError::Format {
         file: file.clone(),
         what,
@@ -111,12 +112,13 @@ pub fn load(
         Vec<String>,
     ) = match NetFormat::of(path) {
         NetFormat::Onnx => {
+            let bytes = onnx_bytes(path).map_err(read_error)?;
             let got = onnx::read(bytes, input).map_err(format)?;
             (got.stack, got.activation, got.notes, got.names)
         }
         NetFormat::ScaleSim => {
             let rows =
-                scalesim::parse_topology(&text(bytes)?).map_err(|e| format(e.to_string()))?;
+                scalesim::parse_topology(&text(read()?)?).map_err(|e| format(e.to_string()))?;
             let (stack, notes) = scalesim::to_stack(&rows, input).map_err(format)?;
             // Every row is one weight layer (a conv or a dense layer).
             let names = rows.iter().map(|r| r.name().to_string()).collect();
@@ -128,7 +130,7 @@ pub fn load(
                     "--input is for ONNX and SCALE-Sim files; a layer text names its input".into(),
                 ));
             }
-            let t = text(bytes)?;
+            let t = text(read()?)?;
             let spec = NetSpec::parse(t.trim(), default_activation).map_err(|source| {
                 NetFileError::Spec {
                     file: file.clone(),
@@ -151,4 +153,24 @@ pub fn load(
         notes,
         names,
     })
+}
+
+/// Files at least this large are mapped into memory rather than read:
+/// 64 MiB.
+const MAP_FROM_BYTES: u64 = 64 << 20;
+
+/// An ONNX file's bytes. A large one (weights included) is mapped, not
+/// read: the decoder slices the weights' bytes without touching them, so
+/// they never become resident.
+fn onnx_bytes(path: &Path) -> std::io::Result<prost::bytes::Bytes> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() < MAP_FROM_BYTES {
+        return std::fs::read(path).map(prost::bytes::Bytes::from);
+    }
+    // SAFETY: the map is read-only and private to this process, which only
+    // reads it. As with any mapped file, another process truncating the
+    // file while it is decoded would fault; a network file is not expected
+    // to change under a run.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(prost::bytes::Bytes::from_owner(map))
 }

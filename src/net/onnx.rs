@@ -88,8 +88,8 @@ enum Open {
 /// Reads an ONNX model. `input` (`[c, h, w]`) fills in input dimensions
 /// the file leaves open and must agree with those it fixes. Errors are one
 /// line naming the node (name and op type), tensor or field.
-pub fn read(bytes: Vec<u8>, input: Option<[usize; 3]>) -> Result<Imported, String> {
-    let model = ModelProto::decode(Bytes::from(bytes))
+pub fn read(bytes: impl Into<Bytes>, input: Option<[usize; 3]>) -> Result<Imported, String> {
+    let model = ModelProto::decode(bytes.into())
         .map_err(|e| format!("not an ONNX model (protobuf decoding failed: {e})"))?;
     let graph = model
         .graph
