@@ -104,20 +104,8 @@ impl NetArgs {
 
 /// `--input CxHxW`.
 fn parse_input(s: &str) -> Result<[usize; 3], String> {
-    let dims: Vec<Option<usize>> = s
-        .split('x')
-        .map(|d| {
-            d.parse::<usize>()
-                .ok()
-                .filter(|&v| v >= 1 && !d.starts_with('+'))
-        })
-        .collect();
-    match dims[..] {
-        [Some(c), Some(h), Some(w)] => Ok([c, h, w]),
-        _ => Err(format!(
-            "expected CxHxW with three sizes >= 1, e.g. 3x224x224, found '{s}'"
-        )),
-    }
+    locus::net::spec::parse_chw(s)
+        .ok_or_else(|| format!("expected CxHxW with three sizes >= 1, e.g. 3x224x224, found '{s}'"))
 }
 
 /// Options shared by `train` and `compare`.

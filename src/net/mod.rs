@@ -163,9 +163,13 @@ const MAP_FROM_BYTES: u64 = 64 << 20;
 /// read: the decoder slices the weights' bytes without touching them, so
 /// they never become resident.
 fn onnx_bytes(path: &Path) -> std::io::Result<prost::bytes::Bytes> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() < MAP_FROM_BYTES {
-        return std::fs::read(path).map(prost::bytes::Bytes::from);
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len < MAP_FROM_BYTES {
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes)?;
+        return Ok(bytes.into());
     }
     // SAFETY: the map is read-only and private to this process, which only
     // reads it. As with any mapped file, another process truncating the

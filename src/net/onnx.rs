@@ -199,12 +199,10 @@ impl<'g> Walk<'g> {
             }
         }
         let graph_inputs: HashSet<&str> = graph.input.iter().map(|v| v.name.as_str()).collect();
-        let mut readers: HashMap<&str, usize> = HashMap::new();
         let mut pending = vec![0usize; graph.node.len()];
         let mut users: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
         for (i, n) in graph.node.iter().enumerate() {
             for x in n.input.iter().filter(|x| !x.is_empty()) {
-                *readers.entry(x.as_str()).or_default() += 1;
                 if let Some(&p) = producer.get(x.as_str()) {
                     pending[i] += 1;
                     users[p].push(i);
@@ -252,7 +250,8 @@ impl<'g> Walk<'g> {
                 shape_tensors.extend(n.output.iter().map(String::as_str));
             }
         }
-        readers.clear();
+        // Readers of each tensor, shape computations not counted.
+        let mut readers: HashMap<&str, usize> = HashMap::new();
         for (i, n) in graph.node.iter().enumerate() {
             if !shape_only[i] {
                 for x in n.input.iter().filter(|x| !x.is_empty()) {
@@ -487,7 +486,7 @@ impl<'g> Walk<'g> {
                     let (layer, out) = self.conv_layer(i, shape)?;
                     names.push(self.node_name(i));
                     stack.push(layer);
-                    self.close_hidden(i, &mut open)?;
+                    self.close_hidden(i, open)?;
                     open = Open::Weight { conv: true };
                     shape = out;
                 }
@@ -495,7 +494,7 @@ impl<'g> Walk<'g> {
                     let (layer, out) = self.dense_layer(i, shape)?;
                     names.push(self.node_name(i));
                     stack.push(layer);
-                    self.close_hidden(i, &mut open)?;
+                    self.close_hidden(i, open)?;
                     open = Open::Weight { conv: false };
                     shape = out;
                 }
@@ -815,14 +814,13 @@ impl<'g> Walk<'g> {
     }
 
     /// A hidden weight layer must have its activation before the next one.
-    fn close_hidden(&self, i: usize, open: &mut Open) -> Result<(), String> {
+    fn close_hidden(&self, i: usize, open: Open) -> Result<(), String> {
         if matches!(open, Open::Weight { .. }) {
             return Err(format!(
                 "{} follows a layer with no activation: locus applies the hidden activation after every hidden layer",
                 self.label(i)
             ));
         }
-        *open = Open::Input;
         Ok(())
     }
 

@@ -303,6 +303,16 @@ fn take_suffix<'a>(rest: &mut &'a str, mark: char) -> Option<&'a str> {
     Some(digits)
 }
 
+/// Parses `CxHxW` (three whole numbers >= 1, no sign): an input's channels,
+/// height and width, as the first token of `--layers` and `--input` give it.
+pub fn parse_chw(t: &str) -> Option<[usize; 3]> {
+    let dims: Vec<&str> = t.split('x').collect();
+    match dims[..] {
+        [c, h, w] => Some([positive(c)?, positive(h)?, positive(w)?]),
+        _ => None,
+    }
+}
+
 /// Parses one token (`index` is 0-based, for messages).
 fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
     let at = Some(index);
@@ -408,10 +418,7 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
             groups,
         });
     }
-    let dims: Vec<&str> = t.split('x').collect();
-    if let [c, h, w] = dims[..]
-        && let [Some(c), Some(h), Some(w)] = [positive(c), positive(h), positive(w)]
-    {
+    if let Some([c, h, w]) = parse_chw(t) {
         return Ok(LayerSpec::Input { c, h, w });
     }
     Err(err(
