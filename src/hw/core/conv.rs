@@ -203,30 +203,15 @@ fn overlapping_forward_values<D: Datapath>(
 }
 
 /// The error at the conv output from the error `e` at the pooled output
-/// and the pool tensor: max pool, `e` at each window's argmax and 0
-/// elsewhere; average pool, `e` of the window where the derivative bit is
-/// 1 (the `1/(n·n)` is left to the requantisation); no pooling, `e`.
+/// and the pool tensor: max pool, `e` at each window's kept position and 0
+/// elsewhere (overlapping windows that kept the same position add their
+/// errors there, in output order; windows that tile never share one);
+/// average pool, `e` of the window where the derivative bit is 1 (the
+/// `1/(n·n)` is left to the requantisation); no pooling, `e`.
 pub(super) fn unpool<D: Datapath>(dp: &mut D, cs: &mut ConvState<D::V>, e: &[D::V]) {
     let g = cs.geom;
     let (n, ph, pw) = (g.pool_n(), g.pooled_h(), g.pooled_w());
     let p = g.positions();
-    if !g.fused_pool() {
-        // Overlapping max pool: each window's error at its kept position,
-        // added where windows chose the same one (in output order).
-        cs.delta.fill(D::V::default());
-        for o in 0..g.out_c {
-            for py in 0..ph {
-                for px in 0..pw {
-                    let out = o * ph * pw + py * pw + px;
-                    if let Some((y, x)) = g.window_position(py, px, cs.aux[out] as usize) {
-                        let d = &mut cs.delta[o * p + y * g.out_w + x];
-                        *d = dp.add_errors(*d, e[out]);
-                    }
-                }
-            }
-        }
-        return;
-    }
     match g.pool {
         None => cs.delta.copy_from_slice(e),
         Some((PoolKind::Max, _)) => {
@@ -235,9 +220,10 @@ pub(super) fn unpool<D: Datapath>(dp: &mut D, cs: &mut ConvState<D::V>, e: &[D::
                 for py in 0..ph {
                     for px in 0..pw {
                         let out = o * ph * pw + py * pw + px;
-                        let widx = cs.aux[out] as usize;
-                        let pos = (py * n + widx / n) * g.out_w + px * n + widx % n;
-                        cs.delta[o * p + pos] = e[out];
+                        if let Some((y, x)) = g.window_position(py, px, cs.aux[out] as usize) {
+                            let d = &mut cs.delta[o * p + y * g.out_w + x];
+                            *d = dp.add_errors(*d, e[out]);
+                        }
                     }
                 }
             }
