@@ -498,8 +498,8 @@ pub fn to_stack(
                     pad,
                     groups: 1,
                 });
-                let out = (ifmap_h - filter_h) / stride + 1;
-                map = Some((num_filter, out, out));
+                let (oh, ow) = r.ofmap_hw();
+                map = Some((num_filter, oh, ow));
             }
             TopologyLayer::Gemm { m, n, k, .. } => {
                 let have = match (map, flat) {
