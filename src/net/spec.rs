@@ -424,7 +424,7 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
     Err(err(
         t,
         at,
-        "expected a size >= 1, an input CxHxW, convKxKxC[sS][pP], maxpoolN or avgpoolN",
+        "expected a size >= 1, an input CxHxW, convKxKxC[sS][pP][gG], maxpoolN[sS][pP] or avgpoolN",
     ))
 }
 
