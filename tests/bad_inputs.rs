@@ -818,6 +818,22 @@ fn rows() -> Vec<Row> {
             vec!["rule = predsim"],
         ),
         (
+            "a rule not modelled on residual blocks",
+            "estimate --model model.json --layers 1x4x4,conv3x3x2p1,conv3x3x2p1,res1,4 --rules dfa"
+                .to_string(),
+            vec!["rule = dfa/spill", "residual"],
+        ),
+        (
+            "a residual block whose input and output differ in shape",
+            "estimate --model model.json --layers 1x4x4,conv3x3x2p1,conv3x3x3p1,res1,4".to_string(),
+            vec!["res1", "token 4", "resNp"],
+        ),
+        (
+            "a residual block starting at the first layer",
+            "estimate --model model.json --layers 1x4x4,conv3x3x2p1,res1,4".to_string(),
+            vec!["res1", "layer 2 or later"],
+        ),
+        (
             "estimate where no rule fits the model",
             "estimate --model m-tiny-weights.json --rules local,bp".to_string(),
             vec!["m-tiny-weights.json", "no rule fits"],

@@ -38,12 +38,18 @@ mod feedback;
 pub use feedback::{FeedbackKind, modulation_exponent};
 mod conv;
 pub mod host;
+mod residual;
 mod similarity;
 pub use similarity::{SIM_COEF_BITS, coefficient_macs};
 
 /// A network that cannot be mapped onto the modelled chip.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChipError {
+    /// A network with residual blocks on a shared core.
+    #[error(
+        "residual blocks are modelled one core per layer: set \"mapping\": \"core_per_layer\" in the model (a shared core's activation layout has no place for the skip tensor)"
+    )]
+    ResidualOnSharedCore,
     /// Fewer than two sizes, or a zero size.
     #[error("layers = {sizes}: need at least an input and an output size, all nonzero")]
     Shape {
@@ -212,6 +218,8 @@ fn samples_text(n: usize) -> String {
 #[derive(Clone, Debug)]
 struct StashSlot<V> {
     values: Vec<V>,
+    /// The skip tensor of a block's projection (empty otherwise).
+    skip: Vec<V>,
     /// A pooled conv layer's pool tensor (empty otherwise).
     aux: Vec<u16>,
     in_dram: bool,
@@ -245,6 +253,11 @@ pub struct Layer<V> {
     saved_errors: Vec<Vec<V>>,
     /// Conv layer state (`None` for a dense layer).
     conv: Option<Box<conv::ConvState<V>>>,
+    /// When this layer starts a residual block: the block's last layer.
+    skip_to: Option<usize>,
+    /// When this layer starts a residual block: the skip's error parked
+    /// for the backward step (error bank; empty otherwise).
+    skip_e: Vec<V>,
 }
 
 impl<V> Layer<V> {
@@ -287,6 +300,12 @@ impl<V> Layer<V> {
     /// The conv shape of this layer, `None` for a dense layer.
     pub fn conv_geom(&self) -> Option<crate::net::spec::ConvGeom> {
         self.conv.as_ref().map(|c| c.geom)
+    }
+    /// The kernels (`out_c × in_c`) and biases of the `1 × 1` projection of
+    /// a residual block ending at this layer (`None` without one).
+    pub fn projection(&self) -> Option<(&[V], &[V])> {
+        let s = self.conv.as_ref()?.skip.as_ref()?;
+        s.proj.map(|_| (&s.w[..], &s.b[..]))
     }
 }
 
@@ -395,6 +414,12 @@ struct Place {
     /// Whether the output layer's kept-error slots grow down from `e`
     /// (a shared core: slot `k` at `e − k·e_words`) instead of up.
     e_down: bool,
+    /// The copy of the skip tensor of a block's last layer (activation
+    /// bank, after the output, pool tensor and stored map).
+    skip: u64,
+    /// A block's projection kernels and biases (weight bank, after the
+    /// layer's own).
+    projection: u64,
 }
 
 /// First byte of the DRAM region a sample's input is read from.
@@ -537,6 +562,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             });
         }
         let geoms = net.geometry()?;
+        if model.mapping == Mapping::SharedCore && net.has_residual() {
+            return Err(ChipError::ResidualOnSharedCore);
+        }
         for (i, g) in geoms.iter().enumerate() {
             if let Some(g) = g.filter(|g| !dp.conv_shift_ok(g.avg_scale().1)) {
                 return Err(ChipError::ConvShift {
@@ -567,7 +595,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             // `net.geometry()` bounded the weights and biases by
             // MAX_TENSOR_VALUES (2^48), so neither this nor any per-call
             // count below wraps.
-            let need = wbank.words_for((alloc.weights + alloc.biases) as u64, bits.weight);
+            let conv_alloc = geom.map(|g| host::ConvAlloc::of(&g)).unwrap_or_default();
+            let own = wbank.words_for((alloc.weights + alloc.biases) as u64, bits.weight);
+            let need = own + wbank.words_for(conv_alloc.projection as u64, bits.weight);
             let need_in_bank;
             (weight_addr[i], need_in_bank) = Fill::take(&mut fill.weight, core, need);
             if need_in_bank > wbank.capacity_words() {
@@ -586,6 +616,18 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let bound = 1.0 / (fan_in as f64).sqrt();
             let w = init_uniform(&mut dp, alloc.weights, bound, &mut rng);
             let b = init_uniform(&mut dp, alloc.biases, bound, &mut rng);
+            // A projection's kernels and biases (fan-in: its input channels).
+            let skip = geom.and_then(|g| g.skip.map(|s| (g, s))).map(|(g, s)| {
+                let (pw, pb) = match s.projection_geom(&g) {
+                    Some(pg) => {
+                        let bound = 1.0 / (pg.in_c as f64).sqrt();
+                        let pw = init_uniform(&mut dp, pg.out_c * pg.in_c, bound, &mut rng);
+                        (pw, init_uniform(&mut dp, pg.out_c, bound, &mut rng))
+                    }
+                    None => (Vec::new(), Vec::new()),
+                };
+                residual::SkipState::new(&g, s, pw, pb)
+            });
             let rom_seed: u64 = rng.random();
             let (rom, classifier) = if alloc.classifier > 0 {
                 let rom = ClassifierRom::generate_with(
@@ -633,8 +675,20 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 e: vec![D::V::default(); alloc.e],
                 stash: Vec::new(),
                 saved_errors: Vec::new(),
-                conv: geom.map(|g| Box::new(conv::ConvState::new(g))),
+                conv: geom.map(|g| {
+                    let mut cs = conv::ConvState::new(g);
+                    cs.skip = skip;
+                    Box::new(cs)
+                }),
+                skip_to: None,
+                skip_e: Vec::new(),
             });
+        }
+        for (j, g) in geoms.iter().enumerate() {
+            if let Some(s) = g.and_then(|g| g.skip) {
+                layers[s.from].skip_to = Some(j);
+                layers[s.from].skip_e = vec![D::V::default(); s.values()];
+            }
         }
         let mut counts: Vec<CoreCounts> = fill
             .weight
@@ -648,22 +702,13 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let ebank = model.bank(BankRole::Error);
         for (i, l) in layers.iter().enumerate() {
             let c = &mut counts[core_index(model.mapping, i)];
-            let pool = l.conv.as_ref().map_or(0, |cs| {
-                let (n, b) = cs.geom.pool_tensor();
-                let map = if cs.geom.fused_pool() {
-                    0
-                } else {
-                    abank.words_for(cs.geom.conv_len() as u64, bits.activation)
-                };
-                map + if n == 0 {
-                    0
-                } else {
-                    abank.words_for(n as u64, b)
-                }
-            });
+            let pool = conv_extra_words(model, l, bits);
+            let skip = l.conv.as_ref().and_then(|cs| cs.geom.skip);
+            let skip = skip.map_or(0, |s| abank.words_for(s.values() as u64, bits.activation));
             let act = abank.words_for(l.cols as u64, bits.activation)
                 + abank.words_for(l.rows as u64, bits.activation)
-                + pool;
+                + pool
+                + skip;
             c.activation_peak_words = c.activation_peak_words.max(act);
             c.error_peak_words = c
                 .error_peak_words
@@ -1177,7 +1222,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (src, dst) = split_pair(&mut self.layers, i);
         dst.x.copy_from_slice(&src.h);
         if self.hops(i, i + 1) == 0 {
-            return;
+            return self.send_skip(i + 1, phase);
         }
         let rows = self.layers[i].rows;
         let ab = self.bits.activation;
@@ -1189,6 +1234,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.count_transfer(i, i + 1, a, phase, rows, ab);
         self.access(i + 1, u, a, phase, Rw::Write, x, w, Src::X(i + 1));
         self.end();
+        self.send_skip(i + 1, phase);
     }
 
     /// Local error of hidden layer `i` from its fixed random classifier:
@@ -1301,7 +1347,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             } else {
                 0
             };
-            self.place[k].e + self.place[k].e_words + extra
+            self.place[k].e + self.place[k].e_words + extra + self.park_words(k)
         };
         let slots = kept * self.place[last].e_words;
         match self.model.mapping {
@@ -1589,8 +1635,13 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             core_now
         };
         let values = self.layers[i].x.clone();
+        let skip = match self.layers[i].conv.as_deref().and_then(|c| c.skip.as_ref()) {
+            Some(s) if s.proj.is_some() => s.x.clone(),
+            _ => Vec::new(),
+        };
         self.layers[i].stash.push(StashSlot {
             values,
+            skip,
             aux: Vec::new(),
             in_dram,
             addr,
@@ -1644,6 +1695,12 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (in_dram, addr) = {
             let l = &mut self.layers[i];
             l.x.copy_from_slice(&l.stash[k].values);
+            let kept = &l.stash[k].skip;
+            if let Some(s) = l.conv.as_deref_mut().and_then(|c| c.skip.as_mut())
+                && !kept.is_empty()
+            {
+                s.x.copy_from_slice(kept);
+            }
             let pooled = l.conv.as_mut().filter(|c| c.geom.pool.is_some());
             if let Some(cs) = pooled.filter(|_| D::COMPUTES_VALUES) {
                 cs.aux.copy_from_slice(&l.stash[k].aux);
@@ -1671,6 +1728,11 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let rows_words = self.words(BankRole::Activation, self.layers[i].rows, ab);
         let aux_addr = self.place[i].h + rows_words;
         self.access(i, ua, ca, p, Rw::Write, aux_addr, pool, Src::None);
+        // A projection's skip tensor returns to its copy.
+        if self.skip_slot_words(i) > 0 {
+            let (sa, sw) = (self.place[i].skip, self.skip_words(i));
+            self.access(i, ua, ca, p, Rw::Write, sa, sw, Src::None);
+        }
         self.end();
     }
 
@@ -1713,6 +1775,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             if i + 1 < n {
                 let (src, dst) = split_pair(&mut self.layers, i);
                 dst.x.copy_from_slice(&src.h);
+                if let Some(j) = self.layers[i + 1].skip_to {
+                    residual::deliver_skip(&mut self.layers, i + 1, j);
+                }
             }
         }
         D::argmax(&self.layers[n - 1].h)
@@ -1780,6 +1845,25 @@ fn rom_values<D: Datapath>(dp: &mut D, rom: &ClassifierRom, n: usize) -> Vec<D::
     }
 }
 
+/// Activation-bank words a conv layer keeps after its output: the pool
+/// tensor and, for overlapping pooling windows, the whole activated map.
+fn conv_extra_words<V>(model: &HwModel, l: &Layer<V>, bits: ClassBits) -> u64 {
+    let abank = model.bank(BankRole::Activation);
+    l.conv.as_ref().map_or(0, |cs| {
+        let (n, b) = cs.geom.pool_tensor();
+        let map = if cs.geom.fused_pool() {
+            0
+        } else {
+            abank.words_for(cs.geom.conv_len() as u64, bits.activation)
+        };
+        map + if n == 0 {
+            0
+        } else {
+            abank.words_for(n as u64, b)
+        }
+    })
+}
+
 /// Mutable access to layers `i` and `i + 1` at once.
 fn split_pair<V>(layers: &mut [Layer<V>], i: usize) -> (&mut Layer<V>, &mut Layer<V>) {
     let (a, b) = layers.split_at_mut(i + 1);
@@ -1840,6 +1924,11 @@ fn layout<V>(
                 (true, false) => hidden_e,
             },
             e_down: shared && i + 1 == n,
+            skip: h + h_words + conv_extra_words(model, l, bits),
+            projection: weight_addr[i]
+                + model
+                    .bank(BankRole::Weight)
+                    .words_for((l.w.len() + l.b.len()) as u64, bits.weight),
         };
         out.push(p);
     }

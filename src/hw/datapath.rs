@@ -209,6 +209,16 @@ pub trait Datapath: Send {
     /// error-class overflow), no rounding: where overlapping max-pool
     /// windows chose the same conv output, their errors add there.
     fn add_errors(&mut self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a + b` in the activation format with its overflow rule (counted as
+    /// an activation-class overflow), no rounding: a residual block's skip
+    /// added to its conv output before the activation.
+    fn add_activations(&mut self, a: Self::V, b: Self::V) -> Self::V;
+    /// `e · m·2^-s` in the error format, `(m, s)` an average pool's
+    /// `1/(n·n)` ([`ConvGeom::avg_scale`]): the error a residual block's
+    /// identity skip carries back from conv outputs an average pool
+    /// reduced. Each value is multiplied in the accumulator and requantised
+    /// by `s` bits with the error format's rounding; nothing for `(1, 0)`.
+    fn scale_errors(&mut self, scale: (i64, u32), e: &mut [Self::V]);
     /// Transposed convolution of conv layer `g` (`docs/arithmetic.md`,
     /// "Convolution"): `out[c][y][x] = (Σ w[o][c][ky][kx]·delta[o][oy][ox])
     /// · f'(x[c][y][x])` over the output positions that used input pixel
@@ -226,6 +236,20 @@ pub trait Datapath: Send {
         delta: &[Self::V],
         x: &[Self::V],
         f: Activation,
+        out: &mut [Self::V],
+    ) {
+        self.conv_transpose(g, which, w, delta, out);
+        self.mask_derivative(f, x, out);
+    }
+    /// The transposed convolution of [`Datapath::conv_backward`] without
+    /// the derivative mask: `out = Wᵀ delta` in error format (a residual
+    /// block's projection passing its error back to the block's input).
+    fn conv_transpose(
+        &mut self,
+        g: &ConvGeom,
+        which: Matrix,
+        w: &[Self::V],
+        delta: &[Self::V],
         out: &mut [Self::V],
     );
     /// SGD step of conv layer `g`: for each weight the sum over output
@@ -314,6 +338,8 @@ pub struct FixedDatapath<V: Raw> {
     weight_fit: Requantizer,
     /// Error format's overflow policy only (for `e[label] -= 1`).
     error_fit: Requantizer,
+    /// Activation format's overflow policy only (a residual add).
+    activation_fit: Requantizer,
     /// Scratch of the transposed mat-vec: exact sums and |product| bounds.
     scratch_sum: Vec<i64>,
     scratch_bound: Vec<i64>,
@@ -451,6 +477,7 @@ impl<V: Raw> FixedDatapath<V> {
             one_act: 1i64 << a.frac,
             weight_fit: Requantizer::fit_only(w, f.weight.overflow),
             error_fit: Requantizer::fit_only(e, f.error.overflow),
+            activation_fit: Requantizer::fit_only(a, f.activation.overflow),
             scratch_sum: Vec::new(),
             scratch_bound: Vec::new(),
             scratch_i32: Vec::new(),
@@ -947,17 +974,18 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         V::from_i64_unchecked(fit.apply(v, &mut self.lfsr, &mut self.overflow.error) as i64)
     }
 
-    fn conv_backward(
-        &mut self,
-        g: &ConvGeom,
-        which: Matrix,
-        w: &[V],
-        d: &[V],
-        x: &[V],
-        f: Activation,
-        out: &mut [V],
-    ) {
-        conv::fixed_backward(self, g, which, w, d, x, f, out);
+    fn add_activations(&mut self, a: V, b: V) -> V {
+        let v = a.to_i64() + b.to_i64();
+        let fit = self.activation_fit;
+        V::from_i64_unchecked(fit.apply(v, &mut self.lfsr, &mut self.overflow.activation) as i64)
+    }
+
+    fn conv_transpose(&mut self, g: &ConvGeom, which: Matrix, w: &[V], d: &[V], out: &mut [V]) {
+        conv::fixed_transpose(self, g, which, w, d, out);
+    }
+
+    fn scale_errors(&mut self, scale: (i64, u32), e: &mut [V]) {
+        conv::fixed_scale_errors(self, scale, e);
     }
 
     fn conv_update(&mut self, g: &ConvGeom, w: &mut [V], b: &mut [V], d: &[V], x: &[V]) {
@@ -1282,18 +1310,17 @@ impl Datapath for FloatDatapath {
     fn add_errors(&mut self, a: f32, b: f32) -> f32 {
         a + b
     }
-    fn conv_backward(
-        &mut self,
-        g: &ConvGeom,
-        _which: Matrix,
-        w: &[f32],
-        d: &[f32],
-        x: &[f32],
-        f: Activation,
-        out: &mut [f32],
-    ) {
+    fn add_activations(&mut self, a: f32, b: f32) -> f32 {
+        a + b
+    }
+    fn conv_transpose(&mut self, g: &ConvGeom, _: Matrix, w: &[f32], d: &[f32], out: &mut [f32]) {
         conv::float_backward(g, w, d, out);
-        self.mask_derivative(f, x, out);
+    }
+    fn scale_errors(&mut self, scale: (i64, u32), e: &mut [f32]) {
+        let f = conv::float_scale(scale);
+        for v in e.iter_mut() {
+            *v *= f;
+        }
     }
     fn conv_update(&mut self, g: &ConvGeom, w: &mut [f32], b: &mut [f32], d: &[f32], x: &[f32]) {
         conv::float_update(g, self.lr, w, b, d, x);

@@ -112,6 +112,19 @@ pub enum LayerSpec {
     /// A dense layer with this many outputs (or, as the first token, an
     /// input of this many values with no spatial shape).
     Dense(usize),
+    /// The end of a residual block, `resN` or `resNp`, right after the
+    /// block's last convolution: the input of the conv layer `N` weight
+    /// layers back (the block's first layer, `N = 1` the conv itself) is
+    /// added to this conv's output before its activation (and pooling) —
+    /// as is (`resN`, same shape), or through a learned `1 × 1` projection
+    /// convolution (`resNp`: ResNet's downsample shortcut; its stride is the
+    /// smallest that gives the conv's output size).
+    Residual {
+        /// Weight layers back to the block's first layer (1 or more).
+        back: usize,
+        /// Whether the skip passes through a `1 × 1` projection.
+        project: bool,
+    },
 }
 
 impl LayerSpec {
@@ -168,6 +181,9 @@ impl fmt::Display for LayerSpec {
                 Ok(())
             }
             LayerSpec::Dense(n) => write!(f, "{n}"),
+            LayerSpec::Residual { back, project } => {
+                write!(f, "res{back}{}", if project { "p" } else { "" })
+            }
         }
     }
 }
@@ -365,6 +381,21 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
             });
         }
     }
+    if let Some(rest) = t.strip_prefix("res") {
+        let (n, rest) = split_num(rest);
+        let back = positive(n).filter(|_| rest.is_empty() || rest == "p");
+        let back = back.ok_or_else(|| {
+            err(
+                t,
+                at,
+                "expected resN or resNp (the input of the conv N layers back added to this conv's output; p: through a 1x1 projection), e.g. res2 or res3p",
+            )
+        })?;
+        return Ok(LayerSpec::Residual {
+            back,
+            project: rest == "p",
+        });
+    }
     if let Some(rest) = t.strip_prefix("conv") {
         let bad = || {
             err(
@@ -424,7 +455,7 @@ fn parse_token(tok: &str, index: usize) -> Result<LayerSpec, NetSpecError> {
     Err(err(
         t,
         at,
-        "expected a size >= 1, an input CxHxW, convKxKxC[sS][pP][gG], maxpoolN[sS][pP] or avgpoolN",
+        "expected a size >= 1, an input CxHxW, convKxKxC[sS][pP][gG], maxpoolN[sS][pP], avgpoolN or resN[p]",
     ))
 }
 
@@ -462,6 +493,60 @@ pub struct ConvGeom {
     pub pool_stride: usize,
     /// Pooling padding in pixels on each side (0 for tiling windows).
     pub pool_pad: usize,
+    /// The skip path added to this conv's output when it ends a residual
+    /// block (`None` otherwise).
+    pub skip: Option<Skip>,
+}
+
+/// The skip path of a residual block, held by the block's last conv layer:
+/// the block's input `x_b` (the input of weight layer `from`), added to the
+/// conv output before the activation, as is or through a learned `1 × 1`
+/// projection of stride `stride` (`docs/rules.md`, "Residual blocks").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Skip {
+    /// The block's first weight layer, whose input is the skip tensor.
+    pub from: usize,
+    /// Skip tensor channels.
+    pub in_c: usize,
+    /// Skip tensor height, pixels.
+    pub in_h: usize,
+    /// Skip tensor width, pixels.
+    pub in_w: usize,
+    /// The projection's stride, pixels, or `None` for an identity skip
+    /// (same shape as the conv output).
+    pub projection: Option<usize>,
+}
+
+impl Skip {
+    /// Values of the skip tensor, `in_c · in_h · in_w`.
+    pub fn values(&self) -> usize {
+        self.in_c * self.in_h * self.in_w
+    }
+    /// The projection as a `1 × 1` convolution onto the output of `end`,
+    /// the block's last conv layer (`None` for an identity skip). It takes
+    /// `end`'s pooling so that an average pool's `1/(n·n)` scales the
+    /// projection's error and update as it scales the layer's own.
+    pub fn projection_geom(&self, end: &ConvGeom) -> Option<ConvGeom> {
+        let stride = self.projection?;
+        let out_c = end.out_c;
+        let side = |n: usize| (n - 1) / stride + 1;
+        Some(ConvGeom {
+            in_c: self.in_c,
+            in_h: self.in_h,
+            in_w: self.in_w,
+            k: 1,
+            out_c,
+            stride,
+            pad: 0,
+            groups: 1,
+            out_h: side(self.in_h),
+            out_w: side(self.in_w),
+            pool: end.pool,
+            pool_stride: end.pool_stride,
+            pool_pad: end.pool_pad,
+            skip: None,
+        })
+    }
 }
 
 impl ConvGeom {
@@ -667,7 +752,7 @@ impl NetSpec {
         let mut labels: Vec<String> = Vec::new();
         for t in self.stack.iter().skip(1) {
             match t {
-                LayerSpec::Pool { .. } => {
+                LayerSpec::Pool { .. } | LayerSpec::Residual { .. } => {
                     if let Some(last) = labels.last_mut() {
                         last.push('+');
                         last.push_str(&t.to_string());
@@ -690,6 +775,12 @@ impl NetSpec {
     /// Whether any layer is a convolution.
     pub fn has_conv(&self) -> bool {
         !self.stack.is_empty()
+    }
+    /// Whether the network has a residual block.
+    pub fn has_residual(&self) -> bool {
+        self.stack
+            .iter()
+            .any(|t| matches!(t, LayerSpec::Residual { .. }))
     }
 
     /// Checks the sizes as [`NetSpec::parse`] would: at least an input and
@@ -911,7 +1002,30 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                     pool: None,
                     pool_stride: 1,
                     pool_pad: 0,
+                    skip: None,
                 }));
+            }
+            LayerSpec::Residual { back, project } => {
+                let after_conv =
+                    matches!(stack.get(i.wrapping_sub(1)), Some(LayerSpec::Conv { .. }));
+                let skip = residual_skip(&geoms, back, project, after_conv)
+                    .map_err(|why| err(&t, at, why))?;
+                let bound = skip
+                    .projection
+                    .and_then(|_| geoms.last().copied().flatten())
+                    .map(|g| {
+                        let w = product(&[g.out_c, skip.in_c + 1]);
+                        let macs = product(&[g.out_c, skip.in_c, g.positions()]);
+                        w.zip(macs).map(|(w, m)| w.max(m))
+                    });
+                if let Some(v) = bound {
+                    bounded(&t, at, v, |v| {
+                        format!("the projection's weights or MACs per sample are {v}")
+                    })?;
+                }
+                if let Some(Some(g)) = geoms.last_mut() {
+                    g.skip = Some(skip);
+                }
             }
             LayerSpec::Pool {
                 kind,
@@ -919,7 +1033,10 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
                 stride,
                 pad,
             } => {
-                let prev = matches!(stack.get(i.wrapping_sub(1)), Some(LayerSpec::Conv { .. }));
+                let prev = matches!(
+                    stack.get(i.wrapping_sub(1)),
+                    Some(LayerSpec::Conv { .. } | LayerSpec::Residual { .. })
+                );
                 let g = match geoms.last_mut() {
                     Some(Some(g)) if prev => g,
                     _ => {
@@ -966,6 +1083,81 @@ fn shapes(stack: &[LayerSpec]) -> Result<(Vec<usize>, Vec<Option<ConvGeom>>), Ne
         ));
     }
     Ok((sizes, geoms))
+}
+
+/// The skip path of a `resN[p]` token after weight layer `geoms.len() − 1`
+/// (`after_conv`: the token directly follows that layer's conv token), or
+/// why there is none.
+fn residual_skip(
+    geoms: &[Option<ConvGeom>],
+    back: usize,
+    project: bool,
+    after_conv: bool,
+) -> Result<Skip, String> {
+    let j = geoms.len().wrapping_sub(1);
+    let end = match geoms.last() {
+        Some(Some(g)) if after_conv => *g,
+        _ => {
+            return Err(
+                "a residual block must end right after a convolution (before its pooling)".into(),
+            );
+        }
+    };
+    if back > j {
+        return Err(format!(
+            "the block would start at weight layer {} (counting from 1); a block starts at layer 2 or later, its input being a layer's output",
+            j as i64 + 2 - back as i64
+        ));
+    }
+    let b = j + 1 - back;
+    if let Some(k) = (b..=j).find(|&k| geoms[k].is_none()) {
+        return Err(format!(
+            "weight layer {} inside the block is not a convolution",
+            k + 1
+        ));
+    }
+    if let Some(k) = (0..j).find(|&k| {
+        geoms[k]
+            .and_then(|g| g.skip)
+            .is_some_and(|s| s.from >= b || k >= b)
+    }) {
+        return Err(format!(
+            "the block (weight layers {}..={}) overlaps the block ending at weight layer {}: blocks follow one another",
+            b + 1,
+            j + 1,
+            k + 1
+        ));
+    }
+    let start = geoms[b].unwrap_or(end);
+    let (c, h, w) = (start.in_c, start.in_h, start.in_w);
+    let mut skip = Skip {
+        from: b,
+        in_c: c,
+        in_h: h,
+        in_w: w,
+        projection: None,
+    };
+    let out = (end.out_c, end.out_h, end.out_w);
+    if !project {
+        if (c, h, w) != out {
+            return Err(format!(
+                "the block's input {c}x{h}x{w} and its output {}x{}x{} differ: add a projection (resNp)",
+                out.0, out.1, out.2
+            ));
+        }
+        return Ok(skip);
+    }
+    // The smallest stride whose 1x1 output matches the conv's.
+    let stride = h.div_ceil(end.out_h).max(1);
+    skip.projection = Some(stride);
+    let g = skip.projection_geom(&end).unwrap_or(end);
+    if (g.out_h, g.out_w) != (end.out_h, end.out_w) {
+        return Err(format!(
+            "no 1x1 projection stride maps the block's {h}x{w} input onto its {}x{} output",
+            end.out_h, end.out_w
+        ));
+    }
+    Ok(skip)
 }
 
 #[cfg(test)]

@@ -186,6 +186,20 @@ impl Rule {
         "pepita, predsim and gaitprop",
     );
 
+    /// The rules that train networks with residual blocks, and those that
+    /// do not, as named in messages.
+    pub const RESIDUAL_RULES: (&'static str, &'static str) = (
+        "local or bp",
+        "local-learned, drtp, dfa, fa, pepita, predsim and gaitprop",
+    );
+
+    /// Whether the rule is modelled on networks with residual blocks: the
+    /// forward pass adds the skip, backprop also sends its error back along
+    /// the skip (`docs/rules.md`, "Residual blocks").
+    pub fn trains_residuals(&self) -> bool {
+        matches!(self, Rule::Local | Rule::Bp(_))
+    }
+
     /// Whether the rule is modelled (and its counts checked) on networks
     /// with conv layers: its error tensors are defined on feature maps
     /// (`docs/rules.md`, the "Conv layers" paragraph of each rule).

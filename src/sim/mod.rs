@@ -434,6 +434,17 @@ pub fn check_rule(config: &TrainConfig) -> Result<(), SimError> {
             ),
         );
     }
+    if config.net.has_residual() && !config.rule.trains_residuals() {
+        return bad(
+            "rule",
+            config.rule.label(),
+            format!(
+                "networks with residual blocks train with {} ({} are not modelled on them: docs/rules.md, \"Residual blocks\")",
+                Rule::RESIDUAL_RULES.0,
+                Rule::RESIDUAL_RULES.1
+            ),
+        );
+    }
     if config.net.has_conv() && config.net.activation == Activation::LeakyRelu {
         return bad(
             "activation",

@@ -50,6 +50,8 @@ pub(super) struct ConvState<V> {
     /// The error at the conv outputs (`out_c × positions`), expanded from
     /// the pooled error by [`unpool`].
     pub(super) delta: Vec<V>,
+    /// The skip path when this layer ends a residual block.
+    pub(super) skip: Option<super::residual::SkipState<V>>,
 }
 
 impl<V: Copy + Default> ConvState<V> {
@@ -64,6 +66,7 @@ impl<V: Copy + Default> ConvState<V> {
             win: vec![V::default(); a.win],
             map: vec![V::default(); a.map],
             delta: vec![V::default(); a.delta],
+            skip: None,
         }
     }
 }
@@ -131,7 +134,8 @@ pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut L
 }
 
 /// The activated conv outputs of position `(oy, ox)` into `cs.col`: the
-/// patch, one mat-vec per channel group, the activation.
+/// patch, one mat-vec per channel group, a residual block's skip, the
+/// activation.
 #[allow(clippy::too_many_arguments)]
 fn conv_position<D: Datapath>(
     dp: &mut D,
@@ -152,6 +156,9 @@ fn conv_position<D: Datapath>(
             &cs.patch[gi * kk..(gi + 1) * kk],
             &mut cs.col[gi * og..(gi + 1) * og],
         );
+    }
+    if let Some(s) = cs.skip.as_mut() {
+        super::residual::add_skip(dp, s, g, (oy, ox), &mut cs.col);
     }
     dp.activate(act, &mut cs.col);
 }
@@ -271,12 +278,14 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         }
     }
 
-    /// Stash-bank words of one stash slot of layer `i`: its input, and a
-    /// pooled conv layer's pool tensor.
+    /// Stash-bank words of one stash slot of layer `i`: its input, a
+    /// pooled conv layer's pool tensor, and the skip tensor of a block's
+    /// projection.
     pub(super) fn slot_words(&self, i: usize) -> u64 {
         let cols = self.layers[i].cols;
         self.words(BankRole::Stash, cols, self.bits.activation)
             + self.pool_words(i, BankRole::Stash)
+            + self.skip_slot_words(i)
     }
 
     /// DRAM bytes of one spilled stash slot of layer `i`: `ceil(cols·a/8)`
@@ -291,7 +300,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             }
             None => 0,
         };
-        x + aux
+        x + aux + self.skip_slot_bytes(i)
     }
 
     /// Counts of conv layer `i`'s forward pass with its pooling (the values
@@ -347,6 +356,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         c.lfsr_draws[phase.index()] += draws;
         c.compares[phase.index()] += compares;
         c.adds[phase.index()] += adds;
+        self.count_skip_forward(i, g, phase);
         self.add_latency(i, phase, lat);
         self.end();
     }
@@ -399,6 +409,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let src = Src::E(i - 1);
         self.access(i - 1, ue, ce, ph, Rw::Write, out_addr, out_words, src);
         self.end();
+        self.skip_backward(i, g);
+        self.skip_join(i);
     }
 
     /// SGD update of conv layer `i` from its error, pool tensor and input:
@@ -442,5 +454,6 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.core(i).lfsr_draws[ph.index()] += draws;
         self.add_latency(i, ph, lat);
         self.end();
+        self.skip_update(i);
     }
 }

@@ -72,6 +72,14 @@ pub struct ConvAlloc {
     /// The whole activated conv output, `out_c·positions`, when the pooling
     /// windows overlap or are padded (0 when they tile the map).
     pub map: usize,
+    /// A residual block's last layer: its copy of the skip tensor (the
+    /// block's input), and the skip's error parked at the block's first
+    /// layer, each the skip tensor's length (0 without a skip).
+    pub skip: usize,
+    /// A projection skip's `1 × 1` kernels and biases, `out_c·in_c + out_c`.
+    pub projection: usize,
+    /// A projection's patch and output column, `in_c + out_c`.
+    pub projection_scratch: usize,
 }
 
 impl ConvAlloc {
@@ -85,6 +93,15 @@ impl ConvAlloc {
             win: g.out_c * nn,
             delta: g.conv_len(),
             map: if g.fused_pool() { 0 } else { g.conv_len() },
+            skip: g.skip.map_or(0, |s| s.values()),
+            projection: g
+                .skip
+                .and_then(|s| s.projection_geom(g))
+                .map_or(0, |p| p.out_c * (p.in_c + 1)),
+            projection_scratch: g
+                .skip
+                .and_then(|s| s.projection_geom(g))
+                .map_or(0, |p| p.out_c + p.in_c),
         }
     }
 }
@@ -239,10 +256,16 @@ pub fn host_alloc(
         // dense layer's input and output, a conv layer's patch and column.
         let widest = geom.map_or(shape.0.max(shape.1), |g| g.in_patch_len().max(g.out_c));
         a.widest = a.widest.max(widest as u64);
-        let mut aux = 0u64;
+        let (mut aux, mut skip_stash) = (0u64, 0u64);
         if let Some(g) = geom {
             let c = ConvAlloc::of(g);
             a.buffer_values += (c.patch + c.col + c.win + c.delta + c.map) as u64;
+            // The skip copy, the parked skip error and the projection.
+            a.buffer_values += (2 * c.skip + c.projection_scratch) as u64;
+            a.weight_values += c.projection as u64;
+            if c.projection > 0 {
+                skip_stash = c.skip as u64;
+            }
             aux = c.aux as u64;
             a.buffer_bytes += 2 * aux;
         }
@@ -260,7 +283,8 @@ pub fn host_alloc(
         };
         // Per-batch parts saturate: a huge batch gives a huge estimate.
         if stashed {
-            a.buffer_values = a.buffer_values.saturating_add(b.saturating_mul(l.x as u64));
+            let slot = l.x as u64 + skip_stash;
+            a.buffer_values = a.buffer_values.saturating_add(b.saturating_mul(slot));
             a.buffer_bytes = a.buffer_bytes.saturating_add(b.saturating_mul(2 * aux));
         }
         if keeps.output_errors && i + 1 == n && batch > 1 {

@@ -10,7 +10,7 @@
 //! sum of the positive or of the negative products leaves the register),
 //! one requantisation per result.
 
-use super::{Activation, FixedDatapath, Matrix, rounding};
+use super::{FixedDatapath, Matrix, rounding};
 use crate::net::spec::ConvGeom;
 use crate::quant::{Raw, Requantizer, Rounding};
 
@@ -45,6 +45,30 @@ pub(super) fn fixed_average<V: Raw>(dp: &mut FixedDatapath<V>, vals: &[V], scale
         dp.draws += 1;
     }
     V::from_i64_unchecked(rq.apply(acc, &mut dp.lfsr, &mut dp.overflow.activation) as i64)
+}
+
+/// Errors times an average pool's `m·2^-s`, requantised by `s` bits into
+/// the error format with its rounding (one LFSR draw per value when
+/// stochastic); nothing for `(1, 0)`.
+#[allow(clippy::expect_used, reason = "avg_scale's shift is at most 16 bits")]
+pub(super) fn fixed_scale_errors<V: Raw>(
+    dp: &mut FixedDatapath<V>,
+    (m, s): (i64, u32),
+    e: &mut [V],
+) {
+    if (m, s) == (1, 0) {
+        return;
+    }
+    let b = dp.bwd;
+    let rq = Requantizer::with_shift(s as i32, b.dst(), b.rounding(), b.overflow())
+        .expect("avg_scale shifts by at most 16 bits");
+    for v in e.iter_mut() {
+        let t = dp.acc.scale(v.to_i64(), m, &mut dp.overflow.accumulator);
+        if rq.rounding() == Rounding::Stochastic {
+            dp.draws += 1;
+        }
+        *v = V::from_i64_unchecked(rq.apply(t, &mut dp.lfsr, &mut dp.overflow.error) as i64);
+    }
 }
 
 /// An average pool's `m·2^-s` as an `f32` factor.
@@ -82,18 +106,15 @@ fn for_each_tap(g: &ConvGeom, mut visit: impl FnMut(usize, usize, usize, usize))
     }
 }
 
-/// Transposed convolution into the error format, masked by `f'(x)`; the
-/// kernel `w` in the weight format or (`Matrix::Classifier`) the classifier
-/// format of a fixed feedback kernel.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn fixed_backward<V: Raw>(
+/// Transposed convolution into the error format (the caller masks by
+/// `f'(x)`); the kernel `w` in the weight format or (`Matrix::Classifier`)
+/// the classifier format of a fixed feedback kernel.
+pub(super) fn fixed_transpose<V: Raw>(
     dp: &mut FixedDatapath<V>,
     g: &ConvGeom,
     which: Matrix,
     w: &[V],
     delta: &[V],
-    x: &[V],
-    f: Activation,
     out: &mut [V],
 ) {
     let n = g.in_len();
@@ -167,7 +188,6 @@ pub(super) fn fixed_backward<V: Raw>(
         }
         *o = V::from_i64_unchecked(rq.apply(v, &mut dp.lfsr, &mut dp.overflow.error) as i64);
     }
-    super::Datapath::mask_derivative(dp, f, x, out);
 }
 
 /// The weight update of a conv layer, row-major over `[W | b]`.

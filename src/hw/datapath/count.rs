@@ -75,17 +75,9 @@ impl Datapath for CountDatapath {
     }
     fn average(&mut self, _: &[()], _: (i64, u32)) {}
     fn add_errors(&mut self, _: (), _: ()) {}
-    fn conv_backward(
-        &mut self,
-        _: &ConvGeom,
-        _: Matrix,
-        _: &[()],
-        _: &[()],
-        _: &[()],
-        _: Activation,
-        _: &mut [()],
-    ) {
-    }
+    fn add_activations(&mut self, _: (), _: ()) {}
+    fn scale_errors(&mut self, _: (i64, u32), _: &mut [()]) {}
+    fn conv_transpose(&mut self, _: &ConvGeom, _: Matrix, _: &[()], _: &[()], _: &mut [()]) {}
     fn conv_update(&mut self, _: &ConvGeom, _: &mut [()], _: &mut [()], _: &[()], _: &[()]) {}
     fn conv_shift_ok(&self, extra: u32) -> bool {
         self.fixed.conv_shift_ok(extra)

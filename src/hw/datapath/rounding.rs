@@ -484,6 +484,7 @@ mod tests {
             pool: None,
             pool_stride: 1,
             pool_pad: 0,
+            skip: None,
         };
         let x: [i64; 9] = [1, -1, 2, 0, 3, -2, 1, 1, 0];
         // Kernel 0's errors per position; kernel 1's are all 0.
