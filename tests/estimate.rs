@@ -69,6 +69,9 @@ fn check(model: &HwModel, layers: &str, activation: Activation, inputs: usize) -
         if net.has_conv() && !rule.trains_cnns() {
             continue;
         }
+        if net.has_residual() && !rule.trains_residuals() {
+            continue;
+        }
         if matches!(rule, Rule::Gaitprop(_)) && activation != Activation::LeakyRelu {
             continue;
         }
@@ -140,6 +143,22 @@ fn estimate_equals_training_for_every_rule_policy_and_batch() {
             Activation::Relu,
             64,
         );
+        // Residual blocks are mapped one core per layer (a shared core
+        // refuses them, checked below).
+        if mapping == "core_per_layer" {
+            n += check(
+                &m,
+                "2x8x8,conv3x3x4p1,conv3x3x4p1,conv3x3x4p1,res2,conv3x3x6s2p1,conv3x3x6p1,res2p,avgpool4,5",
+                Activation::Relu,
+                128,
+            );
+            n += check(
+                &m,
+                "1x6x6,conv3x3x3p1,conv3x3x3p1,res1p,maxpool3s2p1,conv3x3x3p1,res1,avgpool3,4",
+                Activation::HardTanh,
+                36,
+            );
+        }
     }
     // 15 dense rules × 3 batches (predsim: 2), twice for the hard-tanh CNN's
     // 8 CNN rules, per model.
@@ -163,10 +182,29 @@ fn estimate_refuses_what_training_refuses() {
             config("gaitprop", 1, "16,8,4", Activation::Relu),
             "leaky-relu",
         ),
+        (
+            config(
+                "dfa",
+                1,
+                "1x6x6,conv3x3x4p1,conv3x3x4p1,res1,4",
+                Activation::Relu,
+            ),
+            "residual",
+        ),
     ] {
         let e = estimate(&m, &c, 10).unwrap_err().to_string();
         assert!(e.contains(want), "{e}");
     }
+    // A shared core has no place for a skip tensor: both refuse it alike.
+    let shared = model("default.json", "shared_core");
+    let c = config(
+        "bp",
+        1,
+        "1x6x6,conv3x3x4p1,conv3x3x4p1,res1,4",
+        Activation::Relu,
+    );
+    let e = estimate(&shared, &c, 10).unwrap_err().to_string();
+    assert!(e.contains("core_per_layer"), "{e}");
     let e = estimate(&m, &config("local", 1, "16,8,4", Activation::Relu), 0)
         .unwrap_err()
         .to_string();

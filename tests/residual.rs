@@ -459,3 +459,168 @@ fn residual_cnns_learn_a_synthetic_task_in_fixed_point_and_f32_alike() {
         );
     }
 }
+
+/// The counts residual blocks add, in closed form (`docs/hw_model.md`,
+/// "Residual blocks"): a network with an identity block (layers 1–2, skip
+/// `x_1`: 4×8×8 = 256 values) and a one-layer projection block (layer 3,
+/// skip `x_3`: 256 values, `1 × 1` stride-2 projection onto 6×4×4, then a
+/// 4×4 average pool) against the same network without its skips, one
+/// sample, for the local rule and every backprop policy. Each difference is
+/// derived here term by term from the dataflow; dropping or doubling any
+/// term of the chip's residual counts fails it.
+#[test]
+fn residual_blocks_add_their_closed_form_counts() {
+    use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
+    use locus::hw::model::BankRole;
+    let model = default_model();
+    let with = "2x8x8,conv3x3x4p1,conv3x3x4p1,conv3x3x4p1,res2,conv3x3x6s2p1,res1p,avgpool4,5";
+    let without = "2x8x8,conv3x3x4p1,conv3x3x4p1,conv3x3x4p1,conv3x3x6s2p1,avgpool4,5";
+    let f = &model.formats;
+    let (ab, eb, wb) = (f.activation.bits, f.error.bits, f.weight.bits);
+    let words = |role, n: u64, bits| model.bank(role).words_for(n, bits);
+    let (a, e, w) = (
+        |n| words(BankRole::Activation, n, ab),
+        |n| words(BankRole::Error, n, eb),
+        |n| words(BankRole::Weight, n, wb),
+    );
+    let noc = |n: u64, bits| model.interconnect.words_for(n, bits);
+    let s = 256u64; // each skip tensor
+    // Projection: 16 positions, 4 inputs, 6 outputs; pooled output 6, its
+    // average pool's derivative bits over 96 conv outputs.
+    let (pos, pin, pout) = (16u64, 4u64, 6u64);
+    let pmacs = pos * pout * pin;
+    let pool_bits = words(BankRole::Activation, 96, 1);
+    let total = |counts: &[CoreCounts]| {
+        let mut t = CoreCounts::default();
+        for c in counts {
+            t = t.checked_add(c).expect("no overflow");
+        }
+        t
+    };
+    for rule in [
+        Rule::Local,
+        Rule::Bp(BpPolicy::Stash),
+        Rule::Bp(BpPolicy::Spill),
+        Rule::Bp(BpPolicy::Recompute),
+    ] {
+        let counts = |text| {
+            let cfg = TrainConfig::new(rule, NetSpec::parse(text, Activation::Relu).unwrap(), 1);
+            total(
+                &locus::sim::estimate(&model, &cfg, 1)
+                    .expect("estimates")
+                    .counts,
+            )
+        };
+        let (r, b) = (counts(with), counts(without));
+        let dw = |u: Unit, c: Class, p: Phase, rw: Rw| {
+            let i = |t: &CoreCounts| t.words[u.index()][c.index()][p.index()][rw.index()];
+            i(&r) - i(&b)
+        };
+        let d = |x: &[u64; 4], y: &[u64; 4], p: Phase| x[p.index()] - y[p.index()];
+        let (fw, bw, up) = (Phase::Forward, Phase::Backward, Phase::Update);
+        let (ua, ue, uw, us) = (Unit::Activation, Unit::Error, Unit::Weight, Unit::Stash);
+        let (ca, ce, cw) = (Class::Activation, Class::Error, Class::Weight);
+        let bp = rule != Rule::Local;
+        let recompute = rule == Rule::Bp(BpPolicy::Recompute);
+        // Recompute re-sends x_1 for layers 1..=4 and x_3 for layers 3..=4,
+        // and reruns layer 2's and layer 3's forward passes twice each.
+        let (resend1, resend3, rerun) = if recompute { (4, 2, 2) } else { (0, 0, 0) };
+        let label = rule.label();
+        // Forward: both skips sent on (read at the block's first core,
+        // written at its last), x_1 over one hop; the identity read whole,
+        // the projection's 16 patches of 4, its kernels and biases, its
+        // MACs; one add per conv output (256 and 96).
+        assert_eq!(
+            dw(ua, ca, fw, Rw::Read),
+            2 * a(s) + a(s) + pos * a(pin),
+            "{label}"
+        );
+        assert_eq!(dw(ua, ca, fw, Rw::Write), 2 * a(s), "{label}");
+        assert_eq!(dw(uw, cw, fw, Rw::Read), w(pout * pin + pout), "{label}");
+        assert_eq!(d(&r.macs, &b.macs, fw), pmacs, "{label}");
+        assert_eq!(d(&r.adds, &b.adds, fw), 256 + 96, "{label}");
+        assert_eq!(
+            d(&r.noc_word_hops, &b.noc_word_hops, fw),
+            noc(s, ab),
+            "{label}"
+        );
+        // Update: the projection learns (patches, kernels and biases read
+        // and written, positions·out·(in + 1) MACs).
+        assert_eq!(dw(ua, ca, up, Rw::Read), pos * a(pin), "{label}");
+        assert_eq!(dw(uw, cw, up, Rw::Read), w(pout * pin + pout), "{label}");
+        assert_eq!(dw(uw, cw, up, Rw::Write), w(pout * pin + pout), "{label}");
+        assert_eq!(d(&r.macs, &b.macs, up), pos * pout * (pin + 1), "{label}");
+        if !bp {
+            for (u, c) in [(ua, ca), (ue, ce), (uw, cw)] {
+                for rw in [Rw::Read, Rw::Write] {
+                    assert_eq!(dw(u, c, bw, rw), 0, "{label}: no backward");
+                }
+            }
+            continue;
+        }
+        // Backward: each block's last core reads its error again (layer 2:
+        // 256 values; layer 3: its 6 pooled errors and pool tensor), the
+        // projection's kernels with its MACs, sends 256 errors back (x_1's
+        // over one hop) and parks them; each first core reads its parked
+        // error and adds it (256 adds each).
+        let stash_back = match rule {
+            Rule::Bp(BpPolicy::Stash) | Rule::Bp(BpPolicy::Spill) => a(s),
+            _ => 0,
+        };
+        assert_eq!(
+            dw(ue, ce, bw, Rw::Read),
+            e(s) + e(pout) + 2 * e(s),
+            "{label}"
+        );
+        assert_eq!(dw(ue, ce, bw, Rw::Write), 2 * e(s), "{label}");
+        assert_eq!(
+            dw(uw, cw, bw, Rw::Read),
+            w(pout * pin) + rerun * w(pout * pin + pout),
+            "{label}"
+        );
+        assert_eq!(d(&r.macs, &b.macs, bw), pmacs + rerun * pmacs, "{label}");
+        assert_eq!(
+            d(&r.adds, &b.adds, bw),
+            2 * s + rerun * (256 + 96),
+            "{label}"
+        );
+        assert_eq!(
+            dw(ua, ca, bw, Rw::Read),
+            pool_bits + (resend1 + resend3) * a(s) + rerun * (a(s) + pos * a(pin)),
+            "{label}"
+        );
+        // Unstashing layer 3 restores its projection's skip tensor.
+        assert_eq!(
+            dw(ua, ca, bw, Rw::Write),
+            stash_back + (resend1 + resend3) * a(s),
+            "{label}"
+        );
+        assert_eq!(
+            d(&r.noc_word_hops, &b.noc_word_hops, bw),
+            noc(s, eb) + resend1 * noc(s, ab),
+            "{label}"
+        );
+        // The stash keeps x_3 with layer 3's input (stash: its bank; spill:
+        // DRAM bytes), for the projection's update.
+        let stash = words(BankRole::Stash, s, ab);
+        let bytes = (s * ab as u64).div_ceil(8);
+        let dd = |p: Phase, rw: Rw| {
+            r.dram_bytes[p.index()][rw.index()] - b.dram_bytes[p.index()][rw.index()]
+        };
+        match rule {
+            Rule::Bp(BpPolicy::Stash) => {
+                assert_eq!(dw(us, ca, fw, Rw::Write), stash, "{label}");
+                assert_eq!(dw(us, ca, bw, Rw::Read), stash, "{label}");
+            }
+            Rule::Bp(BpPolicy::Spill) => {
+                // The default stash bank holds this net: spill stays on chip.
+                let on_chip = dw(us, ca, fw, Rw::Write);
+                assert!(on_chip == stash || dd(fw, Rw::Write) == bytes, "{label}");
+            }
+            _ => {
+                assert_eq!(dw(us, ca, fw, Rw::Write), 0, "{label}");
+                assert_eq!(dd(fw, Rw::Write), 0, "{label}");
+            }
+        }
+    }
+}
