@@ -56,6 +56,10 @@ fn zoo_forward_macs_match_the_generator_and_the_published_counts() {
         // reciprocal multiply per output (1024), which the generator's
         // Conv/Gemm count leaves out.
         ("nets/mobilenet_v1.onnx", 568_740_352 + 1024, Some(569e6)),
+        // Residual blocks with their projections; the 7x7 global average's
+        // reciprocal multiplies again (512, 2048).
+        ("nets/resnet18.onnx", 1_814_073_344 + 512, Some(1.8e9)),
+        ("nets/resnet50.onnx", 4_089_184_256 + 2048, Some(4.1e9)),
     ] {
         let got = forward_macs(net);
         assert_eq!(got, macs, "{net}");
@@ -183,24 +187,133 @@ fn batch_norm_is_folded_and_the_softmax_ignored_with_a_note() {
     }
 }
 
-/// What the network description cannot express yet (ResNet's residual
-/// blocks: the stem pool's output is read by the block's first conv and by
-/// its skip) is refused naming the node, never miscounted.
+/// ResNet-18's ONNX file reads as its layer text: a `resN` token after
+/// each block's last conv (`resNp` where a 1x1 downsample projects the skip),
+/// and both give the same report.
 #[test]
-fn residual_branches_are_refused_naming_the_node() {
-    for (net, want) in [
-        (
-            "nets/resnet18.onnx",
-            "a branch at node \"layer1.0.conv1\" (Conv)",
-        ),
-        (
-            "nets/resnet50.onnx",
-            "a branch at node \"layer1.0.conv1\" (Conv)",
-        ),
-    ] {
-        let msg = user_error(&locus(&["estimate", "--net", net, "--samples", "1"]), net);
-        assert!(msg.contains(net) && msg.contains(want), "{msg}");
+fn resnet18_reads_as_its_residual_layer_text() {
+    let text = "3x224x224,conv7x7x64s2p3,maxpool3s2p1,\
+        conv3x3x64p1,conv3x3x64p1,res2,conv3x3x64p1,conv3x3x64p1,res2,\
+        conv3x3x128s2p1,conv3x3x128p1,res2p,conv3x3x128p1,conv3x3x128p1,res2,\
+        conv3x3x256s2p1,conv3x3x256p1,res2p,conv3x3x256p1,conv3x3x256p1,res2,\
+        conv3x3x512s2p1,conv3x3x512p1,res2p,conv3x3x512p1,conv3x3x512p1,res2,avgpool7,1000";
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |how: &[&str], out: &str| {
+        let json = tmp.path().join(out);
+        let mut args = vec![
+            "estimate",
+            "--model",
+            "hw_models/large.json",
+            "--rules",
+            "local,bp",
+            "--batch",
+            "2",
+            "--samples",
+            "10",
+            "--out",
+            s(&json),
+        ];
+        args.extend(how);
+        let o = locus(&args);
+        assert!(o.status.success(), "{}", common::text(&o.stderr));
+        (read(&json), common::text(&o.stderr))
+    };
+    let (onnx, err) = run(&["--net", "nets/resnet18.onnx"], "onnx.json");
+    assert!(err.contains(text), "{err}");
+    let (layers, _) = run(&["--layers", text], "text.json");
+    assert_eq!(counted(&onnx), counted(&layers));
+}
+
+/// A small residual graph built by hand: a stem conv, then a block of two
+/// convs whose input is also read by a 1x1 projection (listed before the
+/// block's first conv), joined by `Add` before the ReLU.
+fn residual_graph(skip: &str, add_after_relu: bool) -> Vec<u8> {
+    use common::onnx::{node, value};
+    use locus::net::onnx::proto::{GraphProto, ModelProto};
+    use prost::Message;
+    let p1 = &[("pads", &[1i64, 1, 1, 1][..])];
+    let mut nodes = vec![
+        node("stem", "Conv", &["x", "w0", "b0"], &["s"], p1),
+        node("stem.relu", "Relu", &["s"], &["a"], &[]),
+    ];
+    let mut inputs = vec![
+        value("x", &[None, Some(1), Some(4), Some(4)]),
+        value("w0", &[Some(2), Some(1), Some(3), Some(3)]),
+        value("b0", &[Some(2)]),
+        value("w1", &[Some(3), Some(2), Some(3), Some(3)]),
+        value("w2", &[Some(3), Some(3), Some(3), Some(3)]),
+        value("fw", &[Some(48), Some(10)]),
+    ];
+    let side = match skip {
+        "projection" => {
+            nodes.push(node("down", "Conv", &["a", "wd"], &["d"], &[]));
+            inputs.push(value("wd", &[Some(3), Some(2), Some(1), Some(1)]));
+            "d"
+        }
+        _ => {
+            // A 3x3 conv on the skip: a branch, but not a residual block.
+            nodes.push(node("down", "Conv", &["a", "wd"], &["d"], p1));
+            inputs.push(value("wd", &[Some(3), Some(2), Some(3), Some(3)]));
+            "d"
+        }
+    };
+    nodes.push(node("conv1", "Conv", &["a", "w1"], &["c1"], p1));
+    nodes.push(node("relu1", "Relu", &["c1"], &["r1"], &[]));
+    nodes.push(node("conv2", "Conv", &["r1", "w2"], &["c2"], p1));
+    if add_after_relu {
+        nodes.push(node("relu2", "Relu", &["c2"], &["r2"], &[]));
+        nodes.push(node("add", "Add", &["r2", side], &["y2"], &[]));
+    } else {
+        nodes.push(node("add", "Add", &["c2", side], &["z"], &[]));
+        nodes.push(node("relu2", "Relu", &["z"], &["y2"], &[]));
     }
+    nodes.push(node("flat", "Flatten", &["y2"], &["f"], &[]));
+    nodes.push(node("fc", "Gemm", &["f", "fw"], &["y"], &[]));
+    ModelProto {
+        ir_version: 8,
+        graph: Some(GraphProto {
+            node: nodes,
+            name: "g".into(),
+            initializer: Vec::new(),
+            input: inputs,
+            output: vec![value("y", &[None, Some(10)])],
+            value_info: Vec::new(),
+        }),
+    }
+    .encode_to_vec()
+}
+
+/// A residual block in ONNX becomes a `resNp` token; an Add after the
+/// block's activation, or a skip path through a 3x3 conv, is refused naming
+/// the node.
+#[test]
+fn onnx_residual_blocks_are_read_or_refused_naming_the_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: Vec<u8>| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let good = write("good.onnx", residual_graph("projection", false));
+    let out = locus(&["estimate", "--net", s(&good), "--samples", "1"]);
+    let err = common::text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("1x4x4,conv3x3x2p1,conv3x3x3p1,conv3x3x3p1,res2p,10"),
+        "{err}"
+    );
+    let late = write("late.onnx", residual_graph("projection", true));
+    let msg = user_error(&locus(&["estimate", "--net", s(&late)]), "late.onnx");
+    assert!(
+        msg.contains("node \"add\" (Add)") && msg.contains("before the activation"),
+        "{msg}"
+    );
+    let wide = write("wide.onnx", residual_graph("3x3", false));
+    let msg = user_error(&locus(&["estimate", "--net", s(&wide)]), "wide.onnx");
+    assert!(
+        msg.contains("tensor \"a\"") && msg.contains("do not form a residual block"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -39,7 +39,7 @@ use proto::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, Valu
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// The operators the reader accepts, for error messages.
-pub const SUPPORTED_OPS: &str = "Conv, Gemm, MatMul, Add (bias), BatchNormalization, Relu, LeakyRelu, Clip, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Identity, Dropout, Constant, Softmax, LogSoftmax";
+pub const SUPPORTED_OPS: &str = "Conv, Gemm, MatMul, Add (bias or residual), BatchNormalization, Relu, LeakyRelu, Clip, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Identity, Dropout, Constant, Softmax, LogSoftmax";
 
 /// A network read from a file: its layer tokens (input first), the hidden
 /// activation it names (`None` when it has no hidden activation node, e.g.
@@ -83,6 +83,27 @@ enum Open {
     Weight { conv: bool },
     /// A weight layer with its activation (and, for a conv, maybe a pool).
     Activated { conv: bool, pooled: bool },
+}
+
+/// A residual block being read: its input tensor, where it starts, and the
+/// skip path's nodes (a projection `Conv` and the nodes folded after it)
+/// up to the `Add` that closes it.
+#[derive(Clone, Debug)]
+struct Block<'g> {
+    /// The block's input tensor.
+    input_name: &'g str,
+    /// The block's first weight layer (0-based).
+    first: usize,
+    /// The block's input shape.
+    input: Shape,
+    /// The skip path's nodes before the `Add` (empty for an identity).
+    side: Vec<usize>,
+    /// The tensor the skip path hands the `Add`.
+    side_out: &'g str,
+    /// The `Add` node.
+    add: usize,
+    /// The projection's output shape and stride, once read.
+    projection: Option<(Shape, usize)>,
 }
 
 /// Reads an ONNX model. `input` (`[c, h, w]`) fills in input dimensions
@@ -134,8 +155,9 @@ struct Walk<'g> {
     declared: HashMap<&'g str, &'g ValueInfoProto>,
     /// Nodes in dependency order.
     order: Vec<usize>,
-    /// How many nodes read each tensor (shape computations not counted).
-    readers: HashMap<&'g str, usize>,
+    /// The nodes that read each tensor, in file order (shape computations
+    /// not counted).
+    readers: HashMap<&'g str, Vec<usize>>,
     /// Nodes that compute only a tensor's shape (see [`SHAPE_OPS`]).
     shape_only: Vec<bool>,
     /// Tensors made by shape-only nodes.
@@ -251,11 +273,14 @@ impl<'g> Walk<'g> {
             }
         }
         // Readers of each tensor, shape computations not counted.
-        let mut readers: HashMap<&str, usize> = HashMap::new();
+        let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, n) in graph.node.iter().enumerate() {
             if !shape_only[i] {
                 for x in n.input.iter().filter(|x| !x.is_empty()) {
-                    *readers.entry(x.as_str()).or_default() += 1;
+                    let r = readers.entry(x.as_str()).or_default();
+                    if r.last() != Some(&i) {
+                        r.push(i);
+                    }
                 }
             }
         }
@@ -431,6 +456,7 @@ impl<'g> Walk<'g> {
         }];
         let mut current: &str = &data.name;
         let mut open = Open::Input;
+        let mut block: Option<Block<'g>> = None;
         let mut activation: Option<(Activation, usize)> = None;
         let mut folded_bn = 0usize;
         let mut names = Vec::new();
@@ -451,6 +477,59 @@ impl<'g> Walk<'g> {
                 ));
             }
             let x = n.input.first().map(String::as_str).unwrap_or("");
+            let y = n
+                .output
+                .first()
+                .map(String::as_str)
+                .filter(|o| !o.is_empty())
+                .ok_or_else(|| format!("{} has no output", self.label(i)))?;
+            // A tensor read twice opens a residual block.
+            let branches = self.readers.get(current).map_or(0, Vec::len);
+            let reads_current = n.input.iter().any(|t| t == current);
+            if reads_current
+                && branches > 1
+                && block.as_ref().is_none_or(|b| b.input_name != current)
+            {
+                if let Some(b) = &block {
+                    return Err(format!(
+                        "tensor \"{current}\" branches (at {}) inside the residual block that starts at tensor \"{}\"; blocks follow one another",
+                        self.label(i),
+                        b.input_name
+                    ));
+                }
+                if names.is_empty() {
+                    return Err(format!(
+                        "tensor \"{current}\" branches (at {}) before the first layer: a residual block starts after a layer",
+                        self.label(i)
+                    ));
+                }
+                block = Some(self.open_block(current, shape, names.len())?);
+            }
+            if let Some(b) = block.as_mut().filter(|b| b.side.contains(&i)) {
+                if op == "Conv" {
+                    let (_, out) = self.conv_layer(i, b.input)?;
+                    let stride = self
+                        .attr_ints(i, "strides")
+                        .and_then(|v| v.first().copied());
+                    b.projection = Some((out, stride.map_or(1, |v| v as usize)));
+                } else if op == "BatchNormalization" {
+                    folded_bn += 1;
+                }
+                continue;
+            }
+            if let Some(b) = block.take_if(|b| b.add == i) {
+                stack.push(self.close_block(
+                    i,
+                    &b,
+                    current,
+                    shape,
+                    open,
+                    stack.last(),
+                    names.len(),
+                )?);
+                current = y;
+                continue;
+            }
             if op == "Add"
                 && n.input
                     .iter()
@@ -459,28 +538,16 @@ impl<'g> Walk<'g> {
                     > 1
             {
                 return Err(format!(
-                    "{}: a residual Add of two computed tensors is not supported yet (locus reads a chain of layers); supported: {SUPPORTED_OPS}",
+                    "{}: an Add of two computed tensors that is not a residual block's (a block's input read by its first Conv and by the Add, directly or through a 1x1 Conv); supported: {SUPPORTED_OPS}",
                     self.label(i)
                 ));
             }
             if x != current {
                 return Err(format!(
-                    "{} reads \"{x}\", not \"{current}\" (the output of the layer before): locus reads a chain of layers, and branches are not supported yet",
+                    "{} reads \"{x}\", not \"{current}\" (the output of the layer before): locus reads a chain of layers and residual blocks",
                     self.label(i)
                 ));
             }
-            if self.readers.get(current).copied().unwrap_or(0) > 1 {
-                return Err(format!(
-                    "tensor \"{current}\" is read by more than one node (a branch at {}); locus reads a chain of layers",
-                    self.label(i)
-                ));
-            }
-            let y = n
-                .output
-                .first()
-                .map(String::as_str)
-                .filter(|o| !o.is_empty())
-                .ok_or_else(|| format!("{} has no output", self.label(i)))?;
             match op {
                 "Conv" => {
                     let (layer, out) = self.conv_layer(i, shape)?;
@@ -604,6 +671,13 @@ impl<'g> Walk<'g> {
             }
             current = y;
         }
+        if let Some(b) = block {
+            return Err(format!(
+                "the residual block that starts at tensor \"{}\" never closes: {} is not reached",
+                b.input_name,
+                self.label(b.add)
+            ));
+        }
         if !outputs.contains(current) {
             return Err(format!(
                 "the chain ends at tensor \"{current}\", which is not a graph output"
@@ -637,6 +711,131 @@ impl<'g> Walk<'g> {
             activation: activation.map(|(f, _)| f),
             notes,
             names,
+        })
+    }
+
+    /// The residual block whose input is tensor `t` (of `shape`, read by
+    /// two nodes), starting at weight layer `first`: of the two readers,
+    /// the skip path is an `Add` (identity) or a `1 × 1` `Conv` followed
+    /// only by `BatchNormalization` or `Identity` nodes into an `Add`
+    /// (projection); the other reader starts the block's layers.
+    fn open_block(&self, t: &'g str, shape: Shape, first: usize) -> Result<Block<'g>, String> {
+        let readers = &self.readers[t];
+        let skip_path = |start: usize| -> Option<Block<'g>> {
+            let (mut i, mut at, mut side) = (start, t, Vec::new());
+            loop {
+                let n = &self.graph.node[i];
+                match n.op_type.as_str() {
+                    "Add" => {
+                        return Some(Block {
+                            input_name: t,
+                            first,
+                            input: shape,
+                            side,
+                            side_out: at,
+                            add: i,
+                            projection: None,
+                        });
+                    }
+                    "Conv" if side.is_empty() => {
+                        let w = n.input.get(1)?;
+                        let dims = self.param_dims(i, w).ok()?;
+                        if dims.len() != 4 || dims[2] != 1 || dims[3] != 1 {
+                            return None;
+                        }
+                    }
+                    "BatchNormalization" | "Identity" if !side.is_empty() => {}
+                    _ => return None,
+                }
+                side.push(i);
+                at = n.output.first()?;
+                match self.readers.get(at).map(Vec::as_slice) {
+                    Some(&[next]) => i = next,
+                    _ => return None,
+                }
+            }
+        };
+        let found: Vec<Block<'g>> = match readers[..] {
+            [a, b] => [a, b].into_iter().filter_map(skip_path).collect(),
+            _ => Vec::new(),
+        };
+        // An identity before a projection; of two projections, the later
+        // reader (the other is the block's own 1x1 conv).
+        let pick = found
+            .iter()
+            .find(|b| b.side.is_empty())
+            .or_else(|| found.last())
+            .cloned();
+        pick.ok_or_else(|| {
+            let names: Vec<String> = readers.iter().map(|&r| self.label(r)).collect();
+            format!(
+                "tensor \"{t}\" is read by {} ({}), which do not form a residual block: the skip path must be an Add, or a 1x1 Conv (with BatchNormalization) into an Add",
+                readers.len(),
+                names.join(", ")
+            )
+        })
+    }
+
+    /// The `resN[p]` token of the residual block `b` closed by its `Add`
+    /// node `i`: the `Add` must add the skip path's tensor to `current`,
+    /// the output (of `shape`) of the block's last `Conv` and its
+    /// `BatchNormalization`, before the activation; the skip's shape must
+    /// be `shape`, and a projection's stride the one the layer text infers.
+    #[allow(clippy::too_many_arguments)]
+    fn close_block(
+        &self,
+        i: usize,
+        b: &Block<'g>,
+        current: &str,
+        shape: Shape,
+        open: Open,
+        last: Option<&LayerSpec>,
+        layers: usize,
+    ) -> Result<LayerSpec, String> {
+        let n = &self.graph.node[i];
+        let mut ins: Vec<&str> = n.input.iter().map(String::as_str).collect();
+        ins.sort_unstable();
+        let mut want = vec![current, b.side_out];
+        want.sort_unstable();
+        if ins != want {
+            return Err(format!(
+                "{}: a residual Add must add the block's skip \"{}\" to \"{current}\", the output of the block's last layer; it reads {:?}",
+                self.label(i),
+                b.side_out,
+                n.input
+            ));
+        }
+        if !matches!(open, Open::Weight { conv: true })
+            || !matches!(last, Some(LayerSpec::Conv { .. }))
+        {
+            return Err(format!(
+                "{}: a residual Add must follow the block's last Conv (and its BatchNormalization) directly, before the activation and any pooling",
+                self.label(i)
+            ));
+        }
+        let skip = b.projection.map_or(b.input, |(out, _)| out);
+        if skip != shape {
+            return Err(format!(
+                "{}: adds a skip of {} to a layer output of {}",
+                self.label(i),
+                skip.text(),
+                shape.text()
+            ));
+        }
+        if let (Some((_, stride)), Shape::Map(_, h, _), Shape::Map(_, oh, _)) =
+            (b.projection, b.input, shape)
+        {
+            let inferred = h.div_ceil(oh).max(1);
+            if stride != inferred {
+                return Err(format!(
+                    "{}: stride {stride} of a 1x1 projection from {h} to {oh} rows; locus models the smallest stride that gives them, {inferred}",
+                    self.label(b.side[0])
+                ));
+            }
+        }
+        Ok(LayerSpec::Residual {
+            back: layers - b.first,
+            project: !b.side.is_empty(),
         })
     }
 
