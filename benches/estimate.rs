@@ -1,6 +1,7 @@
 //! `sim::estimate` (the count-only path of `locus estimate`): every rule and
-//! policy on the default MLP, and the CNN rules on VGG-16 and on MobileNet-V1
-//! (read from `nets/mobilenet_v1.onnx`) at 224×224, batch 32, one ImageNet
+//! policy on the default MLP, the CNN rules on VGG-16 and on MobileNet-V1
+//! (read from `nets/mobilenet_v1.onnx`), and the residual rules on ResNet-50
+//! (read from `nets/resnet50.onnx`) at 224×224, batch 32, one ImageNet
 //! epoch, on `hw_models/large.json`. The figures are
 //! recorded in docs/performance.md.
 
@@ -69,6 +70,24 @@ fn estimates(c: &mut Criterion) {
                     .unwrap()
                     .spec;
                 black_box(all(&large, &net, &cnn, 32, 1_281_167))
+            })
+        },
+    );
+    // ResNet-50 read from its ONNX file each iteration: 16 residual blocks
+    // (4 with projections); local and bp under every policy.
+    let resnet = Path::new(env!("CARGO_MANIFEST_DIR")).join("nets/resnet50.onnx");
+    let residual: Vec<Rule> = Rule::every()
+        .into_iter()
+        .filter(|r| r.trains_residuals())
+        .collect();
+    g.bench_function(
+        "resnet50_onnx_residual_rules_every_policy_batch32_imagenet",
+        |b| {
+            b.iter(|| {
+                let net = locus::net::load(&resnet, None, Activation::Relu)
+                    .unwrap()
+                    .spec;
+                black_box(all(&large, &net, &residual, 32, 1_281_167))
             })
         },
     );

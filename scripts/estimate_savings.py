@@ -15,7 +15,11 @@ NETS = {
     "VGG-8 3x32x32": ["--net", "nets/vgg8.onnx"],
     "VGG-16 3x224x224": ["--net", "nets/vgg16.onnx"],
     "MobileNet-V1 3x224x224": ["--net", "nets/mobilenet_v1.onnx"],
+    "ResNet-18 3x224x224": ["--net", "nets/resnet18.onnx"],
+    "ResNet-50 3x224x224": ["--net", "nets/resnet50.onnx"],
 }
+# Residual networks train with local and bp only (docs/rules.md).
+RESIDUAL = {"ResNet-18 3x224x224", "ResNet-50 3x224x224"}
 BATCHES = [1, 8, 32, 128]
 RULES = ["local", "drtp", "dfa/spill"]
 
@@ -36,10 +40,10 @@ def metrics(run):
     }
 
 
-def estimate(net, batch, out):
+def estimate(net, batch, out, rules):
     subprocess.run(
         ["./target/release/locus", "estimate", "--model", "hw_models/large.json"] + net
-        + ["--rules", "local,drtp,dfa,bp", "--batch", str(batch),
+        + ["--rules", rules, "--batch", str(batch),
            "--samples", "1000", "--out", out],
         check=True, capture_output=True)
     report = json.load(open(out))
@@ -56,8 +60,10 @@ def main():
           + ", ".join(map(str, BATCHES)) + " (best bp) |")
     print("|---|---|---|---|---|---|---|")
     for name, net in NETS.items():
-        runs = {b: estimate(net, b, f"{tmp}/{b}.json") for b in BATCHES}
-        for rule in RULES:
+        residual = name in RESIDUAL
+        rules = "local,bp" if residual else "local,drtp,dfa,bp"
+        runs = {b: estimate(net, b, f"{tmp}/{b}.json", rules) for b in BATCHES}
+        for rule in (["local"] if residual else RULES):
             cells = []
             for k in ["sram", "dram", "macs", "energy"]:
                 per_batch = set()

@@ -27,7 +27,8 @@ pub struct NetArgs {
     /// Layers, input first: dense sizes (784,1024,1024,10) or a CNN
     /// (1x28x28,conv5x5x16,maxpool2,conv5x5x32s1p0,avgpool2,10: input
     /// CxHxW, convKxKxC[sS][pP][gG] (G channel groups), maxpoolN[sS][pP] /
-    /// avgpoolN, dense sizes last).
+    /// avgpoolN, resN / resNp after a conv to add the input of the conv N
+    /// layers back (p: through a 1x1 projection), dense sizes last).
     /// When training, the input must have the data's sample size, the last
     /// layer at least its number of classes.
     #[arg(long, default_value = "784,1024,1024,10", value_parser = parse_layers)]
