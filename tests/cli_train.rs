@@ -1401,3 +1401,64 @@ fn fa_whose_feedback_does_not_fit_the_rom_generates_it_and_says_so() {
     assert!(report.get("model_changes").is_none());
     assert_eq!(steps(&report), 0);
 }
+
+/// The diagnostics of a cause: GAIT-prop at its default γ on a 16-16-16-4
+/// leaky-ReLU net never gets an error above one LSB of Q4.12 (each hidden
+/// layer's error is all zero at every write: `errors_below_lsb`, naming the
+/// layer, the format and γ as the fix); DRTP at `--lr 0.5` overflows its
+/// errors and weights (`saturation`, naming the class and format). A run
+/// that learns has neither (`a_run_that_does_not_learn_is_diagnosed_and_strict_fails_it`).
+#[test]
+fn errors_below_one_lsb_and_saturation_are_diagnosed() {
+    let (tmp, data) = dataset();
+    let out = tmp.path().join("r.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", s(&data), "--out", s(&out)];
+        args.extend(extra);
+        let o = locus(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (read_json(&out), text(&o.stderr))
+    };
+    let (report, stderr) = run(&[
+        "--rule",
+        "gaitprop",
+        "--activation",
+        "leaky-relu",
+        "--layers",
+        "16,16,16,4",
+    ]);
+    let below: Vec<&Value> = report["run"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "errors_below_lsb")
+        .collect();
+    assert!(below.len() >= 2, "{stderr}");
+    for d in &below {
+        assert_eq!(d["class"], "error");
+        assert!(d["figure"].as_f64().unwrap() >= d["threshold"].as_f64().unwrap());
+    }
+    assert_eq!(below[0]["layer"], 0);
+    assert!(
+        stderr.contains("layer 0's error was all zero")
+            && stderr.contains("Q4.12")
+            && stderr.contains("gaitprop/g0"),
+        "{stderr}"
+    );
+    let (report, stderr) = run(&["--rule", "drtp", "--layers", LAYERS, "--lr", "0.5"]);
+    let classes: Vec<&str> = report["run"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "saturation")
+        .map(|d| d["class"].as_str().unwrap())
+        .collect();
+    assert!(
+        classes.contains(&"error") && classes.contains(&"weight"),
+        "{classes:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains("error values saturated in Q4.12"),
+        "{stderr}"
+    );
+}

@@ -364,6 +364,11 @@ pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     sim: similarity::SimState<D::V, D::Coef>,
     /// Fill levels of the weight banks and ROMs.
     fill: Fill,
+    /// Per layer, `[error writes, writes of an all-zero error]` (runs
+    /// that compute values only): how often a layer's error was entirely
+    /// below one LSB of its format, a value-dependent figure kept apart
+    /// from the counts.
+    error_writes: Vec<[u64; 2]>,
 }
 
 /// Fill levels, in words, of each core's weight bank and ROM: the one bump
@@ -749,6 +754,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             place,
             err_slot: 0,
             fb: feedback::Feedback::default(),
+            error_writes: vec![[0; 2]; n_layers],
             sim: similarity::SimState::default(),
             fill,
         };
@@ -835,6 +841,11 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     pub fn counts(&self) -> &[CoreCounts] {
         &self.counts
     }
+    /// Per layer, `[error writes, writes of an all-zero error]` since the
+    /// chip was built (always zero on a datapath that computes no values).
+    pub fn error_writes(&self) -> &[[u64; 2]] {
+        &self.error_writes
+    }
     /// Resets every counter, keeping static occupancy (weights, buffers).
     pub fn reset_counts(&mut self) {
         for c in &mut self.counts {
@@ -901,6 +912,12 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         src: Src,
     ) {
         self.core(layer).add_words(unit, class, phase, rw, words);
+        if let (true, Rw::Write, Src::E(l)) = (D::COMPUTES_VALUES, rw, src) {
+            let zero = self.layers[l].e.iter().all(|v| *v == D::V::default());
+            let w = &mut self.error_writes[l];
+            w[0] += 1;
+            w[1] += zero as u64;
+        }
         if T::ENABLED && words > 0 {
             self.emit(layer, unit, class, phase, rw, addr, words, src);
         }

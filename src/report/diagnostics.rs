@@ -7,7 +7,9 @@
 //! with any of them exit non-zero.
 
 use super::RunReport;
-use crate::sim::LMS_STABLE_GAIN;
+use crate::hw::model::HwModel;
+use crate::quant::OverflowStats;
+use crate::sim::{LMS_STABLE_GAIN, RunResult};
 use serde::{Deserialize, Serialize};
 
 /// Share of the nonzero weight-update products rounded to zero at and
@@ -23,11 +25,30 @@ pub const CHANCE_FACTOR: f64 = 1.5;
 /// judged against chance (fewer say nothing).
 pub const CHANCE_MIN_SAMPLES_PER_CLASS: u64 = 50;
 
+/// Share of a layer's error writes that were all zero (every value below
+/// one LSB of the error format) at and above which a run is diagnosed.
+pub const ZERO_ERROR_THRESHOLD: f64 = 0.9;
+
+/// Error writes a layer must have made before its zero share is judged.
+pub const ZERO_ERROR_MIN_WRITES: u64 = 50;
+
+/// Overflow events per value of a tensor class the run computes at and
+/// above which a run is diagnosed. Some clipping is harmless (a ReLU
+/// saturating at the format's top acts as a bounded activation: a 16-12-4
+/// net with Q1.7 activations clips 6 % of them and learns to 100 %), so
+/// the bar is high.
+pub const SATURATION_THRESHOLD: f64 = 0.10;
+
+/// Accumulator overflows per MAC at and above which a run is diagnosed: an
+/// overflowing sum is wrong wherever it happens.
+pub const ACCUMULATOR_THRESHOLD: f64 = 0.01;
+
 /// One diagnostic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// What was found: `updates_vanished`, `weights_frozen`,
-    /// `chance_accuracy` or `output_step_unstable`.
+    /// `errors_below_lsb`, `saturation`, `chance_accuracy` or
+    /// `output_step_unstable`.
     pub kind: String,
     /// The layer at fault, where one is (0-based).
     pub layer: Option<usize>,
@@ -41,17 +62,17 @@ pub struct Diagnostic {
     pub message: String,
 }
 
-/// The diagnostics of `report` (empty for a run that learns, and for a
-/// count-only estimate, which has no values to judge).
-/// `lr_underflows`: the learning rate is below what the update format can
-/// hold at all (`sim::lr_underflow`), which changes the fix;
-/// `unchanged_layers`: per epoch, the layers whose weights did not change
-/// (`RunResult::unchanged_layers`).
+/// The diagnostics of `report`, made from `result` on `model` (empty for a
+/// run that learns, and for a count-only estimate, which has no values to
+/// judge). `lr_underflows`: the learning rate is below what the update
+/// format can hold at all (`sim::lr_underflow`), which changes the fix.
 pub fn diagnose(
     report: &RunReport,
+    model: &HwModel,
+    result: &RunResult,
     lr_underflows: bool,
-    unchanged_layers: &[Vec<usize>],
 ) -> Vec<Diagnostic> {
+    let unchanged_layers = &result.unchanged_layers;
     let rule = report.run.config.rule.label();
     let mut out = Vec::new();
     let r = &report.measured.update_rounding;
@@ -106,6 +127,8 @@ pub fn diagnose(
             ),
         });
     }
+    out.extend(errors_below_lsb(report, model, result));
+    out.extend(saturation(report, model, result));
     let classes = report.run.config.net.classes().max(1);
     let chance = 1.0 / classes as f64;
     let judged = report.measured.samples >= CHANCE_MIN_SAMPLES_PER_CLASS * classes as u64;
@@ -155,6 +178,166 @@ pub fn diagnose(
                  and a run whose mean gets there diverges: its input's power grew \
                  (docs/results.md, the local rule on 784-784-784-784-784-10)",
                 p.samples, p.output_step_gain_max, p.output_step_gain, LMS_STABLE_GAIN
+            ),
+        });
+    }
+    out
+}
+
+/// Layers whose error was all zero — every value below one LSB of the
+/// error format — in at least [`ZERO_ERROR_THRESHOLD`] of their error
+/// writes: they receive no learning signal.
+fn errors_below_lsb(report: &RunReport, model: &HwModel, result: &RunResult) -> Vec<Diagnostic> {
+    let rule = report.run.config.rule;
+    let label = rule.label();
+    let e = model.formats.error;
+    let fix = match rule {
+        crate::rules::Rule::Gaitprop(_) => {
+            "GAIT-prop's targets shrink by γ per layer: use a larger γ (gaitprop/g0) or a \
+             finer error format (formats.error.frac)"
+        }
+        crate::rules::Rule::Pepita => {
+            "PEPITA's learning signal is the difference of two forward passes: use finer \
+             activation and error formats (more frac bits) or a larger --lr"
+        }
+        _ => {
+            "use a finer error format (formats.error.frac) or stochastic error rounding \
+             (formats.error.rounding); a ReLU layer with no active unit passes no error: \
+             try a smaller --lr or --activation hard-tanh"
+        }
+    };
+    let mut out = Vec::new();
+    for (layer, &[writes, zero]) in result.error_writes.iter().enumerate() {
+        if writes < ZERO_ERROR_MIN_WRITES {
+            continue;
+        }
+        let share = zero as f64 / writes as f64;
+        if share < ZERO_ERROR_THRESHOLD {
+            continue;
+        }
+        out.push(Diagnostic {
+            kind: "errors_below_lsb".into(),
+            layer: Some(layer),
+            class: Some("error".into()),
+            figure: share,
+            threshold: ZERO_ERROR_THRESHOLD,
+            message: format!(
+                "{label}: layer {layer}'s error was all zero (every value below one LSB, \
+                 2^-{}, of the error format Q{}.{}) in {zero} of its {writes} error writes \
+                 ({:.1} %): it gets no learning signal; {fix}",
+                e.frac,
+                e.bits - e.frac,
+                e.frac,
+                100.0 * share
+            ),
+        });
+    }
+    out
+}
+
+/// Tensor classes whose overflow events reach [`SATURATION_THRESHOLD`] of
+/// the values of that class the run computed: about, per sample, each
+/// layer's conv or dense outputs (activations), each layer's error
+/// (errors), every weight and bias (updates and weights); the accumulator's
+/// reach [`ACCUMULATOR_THRESHOLD`] of the MACs.
+fn saturation(report: &RunReport, model: &HwModel, result: &RunResult) -> Vec<Diagnostic> {
+    let net = &report.run.config.net;
+    let Ok(geoms) = net.geometry() else {
+        return Vec::new();
+    };
+    let samples = result.samples as f64;
+    let (mut outputs, mut params) = (0u64, 0u64);
+    for (i, g) in geoms.iter().enumerate() {
+        let (cols, rows) = (net.sizes[i] as u64, net.sizes[i + 1] as u64);
+        match g {
+            Some(g) => {
+                outputs += g.conv_len() as u64;
+                params += (g.out_c * (g.patch_len() + 1)) as u64;
+            }
+            None => {
+                outputs += rows;
+                params += rows * (cols + 1);
+            }
+        }
+    }
+    let errors: u64 = net.sizes[1..].iter().map(|&n| n as u64).sum();
+    let macs: u64 = result
+        .counts
+        .iter()
+        .map(|c| c.macs.iter().sum::<u64>())
+        .sum();
+    let o = &result.overflow;
+    let f = &model.formats;
+    let q = |t: crate::hw::model::TensorFormat| format!("Q{}.{}", t.bits - t.frac, t.frac);
+    let rows: [(&str, OverflowStats, f64, String, &str); 5] = [
+        (
+            "activation",
+            o.activation,
+            outputs as f64 * samples,
+            q(f.activation),
+            "more integer bits in formats.activation, --activation hard-tanh (bounded), or a smaller --lr",
+        ),
+        (
+            "error",
+            o.error,
+            errors as f64 * samples,
+            q(f.error),
+            "more integer bits in formats.error or a smaller --lr",
+        ),
+        (
+            "update",
+            o.update,
+            params as f64 * samples,
+            q(f.update),
+            "more integer bits in formats.update or a smaller --lr",
+        ),
+        (
+            "weight",
+            o.weight,
+            params as f64 * samples,
+            q(f.weight),
+            "more integer bits in formats.weight or a smaller --lr",
+        ),
+        (
+            "accumulator",
+            o.accumulator,
+            macs as f64,
+            format!("{} bits", f.accumulator.bits),
+            "a wider accumulator (formats.accumulator.bits) or a smaller --lr",
+        ),
+    ];
+    let label = report.run.config.rule.label();
+    let mut out = Vec::new();
+    for (class, stats, values, format, fix) in rows {
+        let events = stats.total();
+        if values <= 0.0 || events == 0 {
+            continue;
+        }
+        let share = events as f64 / values;
+        let (threshold, what, of) = if class == "accumulator" {
+            let what = "accumulator additions".to_string();
+            (ACCUMULATOR_THRESHOLD, what, "the run's MACs".to_string())
+        } else {
+            let of = format!("the {class} values the run computed");
+            (SATURATION_THRESHOLD, format!("{class} values"), of)
+        };
+        if share < threshold {
+            continue;
+        }
+        let how = if stats.wrapped > 0 {
+            "wrapped"
+        } else {
+            "saturated"
+        };
+        out.push(Diagnostic {
+            kind: "saturation".into(),
+            layer: None,
+            class: Some(class.into()),
+            figure: share,
+            threshold,
+            message: format!(
+                "{label}: {events} {what} {how} in {format} (about {:.2} % of {of}); {fix}",
+                100.0 * share
             ),
         });
     }

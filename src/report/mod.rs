@@ -221,8 +221,7 @@ impl RunReport {
         };
         let underflow = result.config.arith == crate::sim::Arith::Fixed
             && crate::sim::lr_underflow(model, result.lr_shift).is_some();
-        report.run.diagnostics =
-            diagnostics::diagnose(&report, underflow, &result.unchanged_layers);
+        report.run.diagnostics = diagnostics::diagnose(&report, model, result, underflow);
         Ok(report)
     }
 

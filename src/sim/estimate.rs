@@ -77,6 +77,7 @@ pub fn estimate(
         train_seconds: 0.0,
         watch: Vec::new(),
         unchanged_layers: Vec::new(),
+        error_writes: Vec::new(),
     })
 }
 

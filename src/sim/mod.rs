@@ -237,6 +237,10 @@ pub struct RunResult {
     /// layer's stored values is compared at the epoch's ends).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unchanged_layers: Vec<Vec<usize>>,
+    /// Per layer, `[error writes, writes of an all-zero error]` over the
+    /// run (`Chip::error_writes`; empty for an estimate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_writes: Vec<[u64; 2]>,
 }
 
 /// Final weights and biases per layer as real values (for tests and golden
@@ -605,6 +609,7 @@ fn run_with<D: Datapath, T: TraceSink>(
     let datapath_lfsr_draws = chip.datapath().lfsr_draws();
     let overflow = chip.datapath().overflow();
     let update_rounding = chip.datapath().update_rounding();
+    let error_writes = chip.error_writes().to_vec();
     Ok((
         RunResult {
             config: config.clone(),
@@ -619,6 +624,7 @@ fn run_with<D: Datapath, T: TraceSink>(
             train_seconds,
             watch: watched,
             unchanged_layers,
+            error_writes,
         },
         params,
         chip.into_sink(),
