@@ -41,6 +41,7 @@ fn result(counts: Vec<CoreCounts>) -> RunResult {
         train_seconds: 0.0,
         watch: Vec::new(),
         unchanged_layers: Vec::new(),
+        error_writes: Vec::new(),
     }
 }
 

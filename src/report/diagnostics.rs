@@ -8,7 +8,6 @@
 
 use super::RunReport;
 use crate::hw::model::HwModel;
-use crate::quant::OverflowStats;
 use crate::sim::{LMS_STABLE_GAIN, RunResult};
 use serde::{Deserialize, Serialize};
 
@@ -269,7 +268,7 @@ fn saturation(report: &RunReport, model: &HwModel, result: &RunResult) -> Vec<Di
     let o = &result.overflow;
     let f = &model.formats;
     let q = |t: crate::hw::model::TensorFormat| format!("Q{}.{}", t.bits - t.frac, t.frac);
-    let rows: [(&str, OverflowStats, f64, String, &str); 5] = [
+    let rows = [
         (
             "activation",
             o.activation,
