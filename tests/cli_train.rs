@@ -1445,7 +1445,16 @@ fn errors_below_one_lsb_and_saturation_are_diagnosed() {
             && stderr.contains("gaitprop/g0"),
         "{stderr}"
     );
-    let (report, stderr) = run(&["--rule", "drtp", "--layers", LAYERS, "--lr", "0.5"]);
+    let (report, stderr) = run(&[
+        "--rule",
+        "drtp",
+        "--activation",
+        "relu",
+        "--layers",
+        LAYERS,
+        "--lr",
+        "0.5",
+    ]);
     let classes: Vec<&str> = report["run"]["diagnostics"]
         .as_array()
         .unwrap()
@@ -1461,4 +1470,51 @@ fn errors_below_one_lsb_and_saturation_are_diagnosed() {
         stderr.contains("error values saturated in Q4.12"),
         "{stderr}"
     );
+}
+
+/// A rule with defaults of its own trains with them when the command line
+/// leaves them open, says so in a note, and records them in the report:
+/// DRTP hard-tanh at 2^-10, GAIT-prop leaky ReLU. Given options win, and
+/// a rule without defaults of its own prints no note.
+#[test]
+fn rules_train_with_their_own_defaults_unless_given() {
+    let (tmp, data) = dataset();
+    let out = tmp.path().join("r.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", s(&data), "--out", s(&out), "--no-watch"];
+        args.extend(extra);
+        let o = locus(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (read_json(&out)["run"]["config"].clone(), text(&o.stderr))
+    };
+    let (cfg, stderr) = run(&["--rule", "drtp", "--layers", LAYERS]);
+    assert_eq!(cfg["net"]["activation"], "hard_tanh", "{cfg}");
+    assert_eq!(cfg["lr"], 1.0 / 1024.0, "{cfg}");
+    assert!(
+        stderr.contains("note: drtp trains with --activation hard-tanh --lr 2^-10 unless given"),
+        "{stderr}"
+    );
+    let (cfg, stderr) = run(&[
+        "--rule",
+        "drtp",
+        "--layers",
+        LAYERS,
+        "--lr",
+        "0.01",
+        "--activation",
+        "relu",
+    ]);
+    assert_eq!(cfg["net"]["activation"], "relu", "{cfg}");
+    assert_eq!(cfg["lr"], 0.01, "{cfg}");
+    assert!(!stderr.contains("note: drtp"), "{stderr}");
+    let (cfg, stderr) = run(&["--rule", "gaitprop", "--layers", "16,16,16,4"]);
+    assert_eq!(cfg["net"]["activation"], "leaky_relu", "{cfg}");
+    assert_eq!(cfg["lr"], 0.01, "{cfg}");
+    assert!(
+        stderr.contains("--activation leaky-relu unless given"),
+        "{stderr}"
+    );
+    let (cfg, stderr) = run(&["--rule", "local", "--layers", LAYERS]);
+    assert_eq!(cfg["net"]["activation"], "relu", "{cfg}");
+    assert!(!stderr.contains("note:"), "{stderr}");
 }

@@ -92,12 +92,23 @@ impl NetArgs {
     }
 
     /// The network: the --net file's (after [`NetArgs::resolve`]), or the
-    /// layers with the activation.
+    /// layers with the activation (ReLU unless given).
     pub(super) fn spec(&self) -> NetSpec {
+        self.spec_with(Activation::Relu)
+    }
+
+    /// The network `rule` trains: as [`NetArgs::spec`], with the rule's
+    /// own default activation where neither --activation nor the file
+    /// names one ([`Rule::default_activation`]).
+    pub(super) fn spec_for(&self, rule: Rule) -> NetSpec {
+        self.spec_with(rule.default_activation())
+    }
+
+    fn spec_with(&self, default: Activation) -> NetSpec {
         match &self.loaded {
             Some((spec, _)) => spec.clone(),
             None => NetSpec {
-                activation: self.activation.unwrap_or(Activation::Relu),
+                activation: self.activation.unwrap_or(default),
                 ..self.layers.clone()
             },
         }
@@ -109,6 +120,10 @@ fn parse_input(s: &str) -> Result<[usize; 3], String> {
     locus::net::spec::parse_chw(s)
         .ok_or_else(|| format!("expected CxHxW with three sizes >= 1, e.g. 3x224x224, found '{s}'"))
 }
+
+/// The fewest samples between two points of the quiet default watch: at
+/// most 100 probe inferences per 1000 trained samples.
+pub(super) const QUIET_WATCH_MIN: u64 = 1000;
 
 /// Options shared by `train` and `compare`.
 #[derive(Args, Debug, Clone)]
@@ -123,9 +138,9 @@ pub struct RunArgs {
     pub batch: usize,
     /// Learning rate in (0, 1]; realised as the nearest power of two, 2^-k
     /// with k <= 30. A warning says when it is too small for any fixed-point
-    /// update to survive rounding.
-    #[arg(long, default_value_t = 0.01, value_parser = parse_lr)]
-    pub lr: f64,
+    /// update to survive rounding. [default: 0.01; drtp: 2^-10]
+    #[arg(long, value_parser = parse_lr)]
+    pub lr: Option<f64>,
     /// Seed of initialisation, classifier ROMs and shuffling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -152,9 +167,15 @@ pub struct RunArgs {
     /// first 100 test samples (uncounted), its output power and the output
     /// layer's step gain; print each point to stderr as it is taken and all
     /// of them with the results, and add them to the report as `run.watch`.
-    /// Training results are unchanged.
-    #[arg(long, value_name = "N")]
+    /// Training results are unchanged. Without --watch the run is watched
+    /// quietly every tenth of an epoch (at least 1000 samples apart): the
+    /// points go into the report and its unstable-step diagnostic only.
+    #[arg(long, value_name = "N", conflicts_with = "no_watch")]
     pub watch: Option<NonZeroU64>,
+    /// Do not watch the run at all (no run.watch, so no unstable-step
+    /// diagnostic).
+    #[arg(long)]
+    pub no_watch: bool,
     /// Exit non-zero (after writing the report) when a run has a
     /// diagnostic: training at chance, updates rounded away, an unstable
     /// output step (run.diagnostics, docs/report.md).
@@ -252,15 +273,28 @@ fn load(run: &RunArgs) -> anyhow::Result<(HwModel, ModelSource, Dataset, Dataset
 /// Prints one `warning:` line when, in fixed point, the learning rate makes
 /// every update smaller than half an LSB of the update format; returns
 /// whether it did.
-fn warn_lr_underflow(model: &HwModel, run: &RunArgs) -> anyhow::Result<bool> {
-    if run.arith == Arith::Fixed {
-        let (shift, _) = sim::lr_shift(run.lr)?;
+fn warn_lr_underflow(model: &HwModel, arith: Arith, lr: f64) -> anyhow::Result<bool> {
+    if arith == Arith::Fixed {
+        let (shift, _) = sim::lr_shift(lr)?;
         if let Some(why) = sim::lr_underflow(model, shift) {
-            eprintln!("warning: {}: {why}", lr_note(run.lr)?);
+            eprintln!("warning: {}: {why}", lr_note(lr)?);
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// Prints a `note:` naming what `rule` takes from its own defaults, if
+/// anything (`RunArgs::rule_defaults`).
+fn note_rule_defaults(run: &RunArgs, rule: Rule) -> anyhow::Result<()> {
+    let taken = run.rule_defaults(rule)?;
+    if !taken.is_empty() {
+        eprintln!(
+            "note: {} trains with {taken} unless given (its defaults, docs/rules.md \"Defaults\")",
+            rule.label()
+        );
+    }
+    Ok(())
 }
 
 /// Prints each of `report`'s diagnostics as one `warning:` line; those
@@ -315,13 +349,53 @@ pub(super) fn sim_error(model: &std::path::Path, e: SimError) -> anyhow::Error {
 
 impl RunArgs {
     /// The training configuration of `rule` under these options.
+    /// How the run is watched on `train`: every `--watch N` samples,
+    /// printed; by default quietly every tenth of an epoch, at least
+    /// [`QUIET_WATCH_MIN`] samples apart; not with `--no-watch`.
+    pub(super) fn watch_plan(&self, train: &Dataset) -> Option<(NonZeroU64, bool)> {
+        if self.no_watch {
+            return None;
+        }
+        if let Some(n) = self.watch {
+            return Some((n, true));
+        }
+        let per_epoch = self.train_limit.map_or(train.len(), |n| n.min(train.len()));
+        let every = (per_epoch as u64 / 10).max(QUIET_WATCH_MIN);
+        NonZeroU64::new(every).map(|n| (n, false))
+    }
+
+    /// The learning rate `rule` trains at: --lr, else the rule's default
+    /// ([`Rule::default_lr`]).
+    pub(super) fn lr_for(&self, rule: Rule) -> f64 {
+        self.lr.unwrap_or(rule.default_lr())
+    }
+
+    /// What `rule` takes from its own defaults because the command line
+    /// leaves it open and the rule's differs from the common one, as
+    /// options (`--activation hard-tanh --lr 2^-10`); empty otherwise.
+    pub(super) fn rule_defaults(&self, rule: Rule) -> anyhow::Result<String> {
+        let mut taken = Vec::new();
+        let file_names_it = self.net.loaded.is_some();
+        if self.net.activation.is_none()
+            && !file_names_it
+            && rule.default_activation() != Activation::Relu
+        {
+            taken.push(format!("--activation {}", rule.default_activation()));
+        }
+        if self.lr.is_none() && rule.default_lr() != locus::rules::DEFAULT_LR {
+            let (shift, _) = sim::lr_shift(rule.default_lr())?;
+            taken.push(format!("--lr 2^-{shift}"));
+        }
+        Ok(taken.join(" "))
+    }
+
     pub(super) fn config(&self, rule: Rule) -> TrainConfig {
         TrainConfig {
             rule,
-            net: self.net.spec(),
+            net: self.net.spec_for(rule),
             epochs: self.epochs,
             batch: self.batch,
-            lr: self.lr,
+            lr: self.lr_for(rule),
             seed: self.seed,
             arith: self.arith,
             train_limit: self.train_limit,
@@ -413,12 +487,14 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     for c in &changes {
         eprintln!("note: {}: {c}", args.run.model.display());
     }
-    let lr_warned = warn_lr_underflow(&model, &args.run)?;
+    note_rule_defaults(&args.run, rule)?;
+    let lr_warned = warn_lr_underflow(&model, cfg.arith, cfg.lr)?;
     let bytes = super::limits_cmd::data_bytes(&train, &test);
     let estimate =
         super::limits_cmd::check_runs(&[(&model, &cfg)], 1, bytes, args.run.max_memory.0)?;
     let pb = progress_bar(&rule.label());
-    let result = run_one(&model, &cfg, (&train, &test), args.run.watch, &pb)
+    let watch = args.run.watch_plan(&train);
+    let result = run_one(&model, &cfg, (&train, &test), watch, &pb)
         .map_err(|e| sim_error(&args.run.model, e))?;
     pb.finish_and_clear();
     let report = RunReport::new(&model, &result)?
@@ -435,7 +511,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             100.0 * e.test_accuracy
         )?;
     }
-    write_watch(&mut out, &report.run.watch)?;
+    if args.run.watch.is_some() {
+        write_watch(&mut out, &report.run.watch)?;
+    }
     let compare = CompareReport::new(vec![report.clone()], Vec::new());
     table::write_compare(&mut out, &compare)?;
     writeln!(
@@ -525,7 +603,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         "compare: {} on {} ({}, {} epoch(s), batch {}, {} arithmetic)",
         args.run.net.spec(),
         model.name,
-        lr_note(args.run.lr)?,
+        lr_note(args.run.lr.unwrap_or(locus::rules::DEFAULT_LR))?,
         args.run.epochs,
         args.run.batch,
         match args.run.arith {
@@ -542,8 +620,18 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             fmt_lr(real, false)
         );
     }
-    let lr_warned = warn_lr_underflow(&model, &args.run)?;
     let cfgs: Vec<TrainConfig> = rules.iter().map(|&r| args.run.config(r)).collect();
+    // Each learning rate once: those too small for any update to survive.
+    let (mut seen, mut underflowing) = (Vec::new(), Vec::new());
+    for (&rule, c) in rules.iter().zip(&cfgs) {
+        note_rule_defaults(&args.run, rule)?;
+        if !seen.contains(&c.lr) {
+            seen.push(c.lr);
+            if warn_lr_underflow(&model, c.arith, c.lr)? {
+                underflowing.push(c.lr);
+            }
+        }
+    }
     // Each rule's chip: the model's, or with generated feedback (a note).
     let models: Vec<_> = cfgs.iter().map(|c| fitting_model(&model, c)).collect();
     for c in models.iter().flat_map(|(_, c)| c) {
@@ -557,6 +645,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         .map(|(c, (m, _))| (m.as_ref(), c))
         .collect();
     super::limits_cmd::check_runs(&runs, parallel, bytes, args.run.max_memory.0)?;
+    let watch = args.run.watch_plan(&train);
     let multi = indicatif::MultiProgress::new();
     if !std::io::stderr().is_terminal() {
         multi.set_draw_target(ProgressDrawTarget::hidden());
@@ -571,7 +660,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             .map(|(&rule, (model, changes))| {
                 let cfg = args.run.config(rule);
                 let pb = multi.add(progress_bar(&rule.label()));
-                let r = run_one(model, &cfg, (&train, &test), args.run.watch, &pb);
+                let r = run_one(model, &cfg, (&train, &test), watch, &pb);
                 pb.finish_and_clear();
                 let report = |res| {
                     RunReport::new(model, &res)
@@ -597,11 +686,16 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         }
     }
     for r in &runs {
-        print_diagnostics(r, lr_warned);
+        print_diagnostics(r, underflowing.contains(&r.run.config.lr));
     }
     let report = CompareReport::new(runs, infeasible);
     let mut out = std::io::stdout().lock();
-    for r in report.runs.iter().filter(|r| !r.run.watch.is_empty()) {
+    let printed = args.run.watch.is_some();
+    for r in report
+        .runs
+        .iter()
+        .filter(|r| printed && !r.run.watch.is_empty())
+    {
         writeln!(out, "{}:", r.run.config.rule.label())?;
         write_watch(&mut out, &r.run.watch)?;
     }
@@ -616,13 +710,13 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
 }
 
 /// Trains `cfg` on `data` (training set, test set), watched every `watch`
-/// samples when given (each point also printed to stderr as it is taken),
-/// showing progress on `pb`.
+/// samples when given (each point also printed to stderr as it is taken
+/// when the plan says so), showing progress on `pb`.
 fn run_one(
     model: &HwModel,
     cfg: &TrainConfig,
     (train, test): (&Dataset, &Dataset),
-    watch: Option<NonZeroU64>,
+    watch: Option<(NonZeroU64, bool)>,
     pb: &ProgressBar,
 ) -> Result<sim::RunResult, SimError> {
     let mut progress = |done, total| {
@@ -630,9 +724,12 @@ fn run_one(
         pb.set_position(done);
     };
     match watch {
-        Some(every) => {
+        Some((every, print)) => {
             let label = cfg.rule.label();
             let mut on_point = |p: &sim::WatchPoint| {
+                if !print {
+                    return;
+                }
                 pb.suspend(|| {
                     eprintln!(
                         "watch {label}: {} samples, probe accuracy {:.2}%, output step gain {:.3} \

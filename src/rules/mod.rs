@@ -38,6 +38,10 @@ named_values!(BpPolicy, "policy", {
     Recompute => "recompute",
 });
 
+/// The learning rate of every rule without one of its own
+/// ([`Rule::default_lr`]).
+pub const DEFAULT_LR: f64 = 0.01;
+
 /// A learning rule with its options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "rule", content = "policy")]
@@ -267,6 +271,31 @@ impl Rule {
     /// compares the samples of a batch).
     pub fn needs_batch(&self) -> bool {
         matches!(self, Rule::Predsim)
+    }
+
+    /// The hidden activation the rule trains with when none is given
+    /// (`docs/rules.md`, "Defaults"): hard-tanh for DRTP, whose error does
+    /// not shrink as the output improves (ReLU units grow without bound);
+    /// leaky ReLU for GAIT-prop, which needs invertible layers; ReLU for the
+    /// others.
+    pub fn default_activation(&self) -> crate::hw::datapath::Activation {
+        use crate::hw::datapath::Activation;
+        match self {
+            Rule::Drtp => Activation::HardTanh,
+            Rule::Gaitprop(_) => Activation::LeakyRelu,
+            _ => Activation::Relu,
+        }
+    }
+
+    /// The learning rate the rule trains with when none is given
+    /// (`docs/rules.md`, "Defaults"): 2^-10 for DRTP, whose fixed-size
+    /// learning signal drives 784-1024-1024-10 to chance at 2^-8 in 16 bits
+    /// (measured); [`DEFAULT_LR`] for the others.
+    pub fn default_lr(&self) -> f64 {
+        match self {
+            Rule::Drtp => 1.0 / 1024.0,
+            _ => DEFAULT_LR,
+        }
     }
 
     /// Whether a batch of `B` applies each sample's update at `lr / B`
