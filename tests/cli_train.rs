@@ -1514,7 +1514,28 @@ fn rules_train_with_their_own_defaults_unless_given() {
         stderr.contains("--activation leaky-relu unless given"),
         "{stderr}"
     );
+    let (cfg, stderr) = run(&["--rule", "predsim", "--layers", LAYERS]);
+    assert_eq!(cfg["batch"], 16, "{cfg}");
+    assert!(stderr.contains("--batch 16 unless given"), "{stderr}");
     let (cfg, stderr) = run(&["--rule", "local", "--layers", LAYERS]);
     assert_eq!(cfg["net"]["activation"], "relu", "{cfg}");
+    assert_eq!(cfg["batch"], 1, "{cfg}");
     assert!(!stderr.contains("note:"), "{stderr}");
+    // Without --layers, GAIT-prop takes square hidden layers (the MNIST
+    // input's 784); the run is refused here only because the synthetic
+    // samples have 16 values, which names the layers it took.
+    let o = locus(&[
+        "train",
+        "--rule",
+        "gaitprop",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--layers 784,784,784,10 unless given") && err.contains("[784, 784, 784, 10]"),
+        "{err}"
+    );
 }

@@ -31,8 +31,9 @@ pub struct NetArgs {
     /// layers back (p: through a 1x1 projection), dense sizes last).
     /// When training, the input must have the data's sample size, the last
     /// layer at least its number of classes.
-    #[arg(long, default_value = "784,1024,1024,10", value_parser = parse_layers)]
-    pub layers: NetSpec,
+    /// [default: 784,1024,1024,10; gaitprop: 784,784,784,10]
+    #[arg(long, value_parser = parse_layers)]
+    pub layers: Option<NetSpec>,
     /// A network file instead of --layers: ONNX (.onnx), a SCALE-Sim
     /// topology (.csv), or a file holding --layers text (any other name).
     #[arg(long, value_name = "FILE", conflicts_with = "layers")]
@@ -101,16 +102,26 @@ impl NetArgs {
     /// own default activation where neither --activation nor the file
     /// names one ([`Rule::default_activation`]).
     pub(super) fn spec_for(&self, rule: Rule) -> NetSpec {
-        self.spec_with(rule.default_activation())
+        self.spec_of(rule.default_layers(), rule.default_activation())
     }
 
     fn spec_with(&self, default: Activation) -> NetSpec {
-        match &self.loaded {
-            Some((spec, _)) => spec.clone(),
-            None => NetSpec {
-                activation: self.activation.unwrap_or(default),
-                ..self.layers.clone()
-            },
+        self.spec_of(locus::rules::DEFAULT_LAYERS, default)
+    }
+
+    /// The network: the file's, the --layers, or `layers` (a text
+    /// [`NetSpec::parse`] accepts), with --activation or `default`.
+    fn spec_of(&self, layers: &str, default: Activation) -> NetSpec {
+        match (&self.loaded, &self.layers) {
+            (Some((spec, _)), _) => spec.clone(),
+            (None, given) => {
+                let parsed = given.clone().map_or_else(|| parse_layers(layers), Ok);
+                NetSpec {
+                    activation: self.activation.unwrap_or(default),
+                    // The defaults are valid layer texts (a unit test).
+                    ..parsed.unwrap_or_else(|_| NetSpec::dense(vec![784, 10], default))
+                }
+            }
         }
     }
 }
@@ -134,8 +145,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     /// Samples per batch (>= 1); 1 is online learning as a chip does it.
-    #[arg(long, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
-    pub batch: usize,
+    /// [default: 1; predsim: 16]
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch: Option<usize>,
     /// Learning rate in (0, 1]; realised as the nearest power of two, 2^-k
     /// with k <= 30. A warning says when it is too small for any fixed-point
     /// update to survive rounding. [default: 0.01; drtp: 2^-10]
@@ -370,6 +382,12 @@ impl RunArgs {
         self.lr.unwrap_or(rule.default_lr())
     }
 
+    /// The batch `rule` trains with: --batch, else the rule's default
+    /// ([`Rule::default_batch`]).
+    pub(super) fn batch_for(&self, rule: Rule) -> usize {
+        self.batch.unwrap_or(rule.default_batch())
+    }
+
     /// What `rule` takes from its own defaults because the command line
     /// leaves it open and the rule's differs from the common one, as
     /// options (`--activation hard-tanh --lr 2^-10`); empty otherwise.
@@ -386,6 +404,16 @@ impl RunArgs {
             let (shift, _) = sim::lr_shift(rule.default_lr())?;
             taken.push(format!("--lr 2^-{shift}"));
         }
+        if self.batch.is_none() && rule.default_batch() != 1 {
+            taken.push(format!("--batch {}", rule.default_batch()));
+        }
+        let default_layers = rule.default_layers();
+        if self.net.layers.is_none()
+            && !file_names_it
+            && default_layers != locus::rules::DEFAULT_LAYERS
+        {
+            taken.push(format!("--layers {default_layers}"));
+        }
         Ok(taken.join(" "))
     }
 
@@ -394,7 +422,7 @@ impl RunArgs {
             rule,
             net: self.net.spec_for(rule),
             epochs: self.epochs,
-            batch: self.batch,
+            batch: self.batch_for(rule),
             lr: self.lr_for(rule),
             seed: self.seed,
             arith: self.arith,
@@ -605,18 +633,18 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         model.name,
         lr_note(args.run.lr.unwrap_or(locus::rules::DEFAULT_LR))?,
         args.run.epochs,
-        args.run.batch,
+        args.run.batch.unwrap_or(1),
         match args.run.arith {
             Arith::Fixed => "fixed-point",
             Arith::F32 => "f32",
         }
     );
-    if args.run.batch > 1 && rules.iter().any(|r| r.scales_lr_by_batch()) {
+    let batch = args.run.batch_for(Rule::Bp(BpPolicy::Spill));
+    if batch > 1 && rules.iter().any(|r| r.scales_lr_by_batch()) {
         let bp = args.run.config(Rule::Bp(BpPolicy::Spill));
         let (shift, real) = sim::lr_shift(sim::step_lr(&bp))?;
         eprintln!(
-            "bp, fa and dfa apply each sample's update at lr/{} = 2^-{shift} = {}",
-            args.run.batch,
+            "bp, fa and dfa apply each sample's update at lr/{batch} = 2^-{shift} = {}",
             fmt_lr(real, false)
         );
     }

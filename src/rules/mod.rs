@@ -42,6 +42,10 @@ named_values!(BpPolicy, "policy", {
 /// ([`Rule::default_lr`]).
 pub const DEFAULT_LR: f64 = 0.01;
 
+/// The layers of every rule without its own ([`Rule::default_layers`]):
+/// MNIST's 784 inputs, two hidden layers of 1024, 10 classes.
+pub const DEFAULT_LAYERS: &str = "784,1024,1024,10";
+
 /// A learning rule with its options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "rule", content = "policy")]
@@ -295,6 +299,26 @@ impl Rule {
         match self {
             Rule::Drtp => 1.0 / 1024.0,
             _ => DEFAULT_LR,
+        }
+    }
+
+    /// The batch the rule trains with when none is given: 16 for predsim,
+    /// whose similarity loss compares the samples of a batch; 1 (online,
+    /// as a chip learns) for the others.
+    pub fn default_batch(&self) -> usize {
+        match self {
+            Rule::Predsim => 16,
+            _ => 1,
+        }
+    }
+
+    /// The layers the rule trains when neither `--layers` nor `--net` is
+    /// given: [`DEFAULT_LAYERS`], or for GAIT-prop, whose hidden layers
+    /// must be square, `784,784,784,10`.
+    pub fn default_layers(&self) -> &'static str {
+        match self {
+            Rule::Gaitprop(_) => "784,784,784,10",
+            _ => DEFAULT_LAYERS,
         }
     }
 
