@@ -1402,8 +1402,8 @@ fn fa_whose_feedback_does_not_fit_the_rom_generates_it_and_says_so() {
     assert_eq!(steps(&report), 0);
 }
 
-/// The diagnostics of a cause: GAIT-prop at its default γ on a 16-16-16-4
-/// leaky-ReLU net never gets an error above one LSB of Q4.12 (each hidden
+/// The diagnostics of a cause: GAIT-prop at the paper's γ (`gaitprop/g10`)
+/// on a 16-16-16-4 leaky-ReLU net never gets an error above one LSB of Q4.12 (each hidden
 /// layer's error is all zero at every write: `errors_below_lsb`, naming the
 /// layer, the format and γ as the fix); DRTP at `--lr 0.5` overflows its
 /// errors and weights (`saturation`, naming the class and format). A run
@@ -1421,7 +1421,7 @@ fn errors_below_one_lsb_and_saturation_are_diagnosed() {
     };
     let (report, stderr) = run(&[
         "--rule",
-        "gaitprop",
+        "gaitprop/g10",
         "--activation",
         "leaky-relu",
         "--layers",

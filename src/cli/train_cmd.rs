@@ -150,7 +150,7 @@ pub struct RunArgs {
     pub batch: Option<usize>,
     /// Learning rate in (0, 1]; realised as the nearest power of two, 2^-k
     /// with k <= 30. A warning says when it is too small for any fixed-point
-    /// update to survive rounding. [default: 0.01; drtp: 2^-10]
+    /// update to survive rounding. [default: 0.01; drtp and fa: 2^-10]
     #[arg(long, value_parser = parse_lr)]
     pub lr: Option<f64>,
     /// Seed of initialisation, classifier ROMs and shuffling.

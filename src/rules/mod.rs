@@ -279,13 +279,15 @@ impl Rule {
 
     /// The hidden activation the rule trains with when none is given
     /// (`docs/rules.md`, "Defaults"): hard-tanh for DRTP, whose error does
-    /// not shrink as the output improves (ReLU units grow without bound);
-    /// leaky ReLU for GAIT-prop, which needs invertible layers; ReLU for the
-    /// others.
+    /// not shrink as the output improves (ReLU units grow without bound),
+    /// and for FA, whose ReLU units grow until the output layer's step
+    /// `lr·(‖h‖²+1)` passes 2 and it diverges (measured on MNIST at 2^-7,
+    /// 2^-8 and 2^-9); leaky ReLU for GAIT-prop, which needs invertible
+    /// layers; ReLU for the others.
     pub fn default_activation(&self) -> crate::hw::datapath::Activation {
         use crate::hw::datapath::Activation;
         match self {
-            Rule::Drtp => Activation::HardTanh,
+            Rule::Drtp | Rule::Fa(_) => Activation::HardTanh,
             Rule::Gaitprop(_) => Activation::LeakyRelu,
             _ => Activation::Relu,
         }
@@ -293,11 +295,13 @@ impl Rule {
 
     /// The learning rate the rule trains with when none is given
     /// (`docs/rules.md`, "Defaults"): 2^-10 for DRTP, whose fixed-size
-    /// learning signal drives 784-1024-1024-10 to chance at 2^-8 in 16 bits
-    /// (measured); [`DEFAULT_LR`] for the others.
+    /// learning signal drives 784-1024-1024-10 to chance at 2^-8 in 16 bits,
+    /// and for FA, whose output step `lr·(‖h‖²+1)` stays below 2 with 1024
+    /// hard-tanh units only from 2^-10 (measured); [`DEFAULT_LR`] for the
+    /// others.
     pub fn default_lr(&self) -> f64 {
         match self {
-            Rule::Drtp => 1.0 / 1024.0,
+            Rule::Drtp | Rule::Fa(_) => 1.0 / 1024.0,
             _ => DEFAULT_LR,
         }
     }
