@@ -819,9 +819,9 @@ fn rows() -> Vec<Row> {
         ),
         (
             "a rule not modelled on residual blocks",
-            "estimate --model model.json --layers 1x4x4,conv3x3x2p1,conv3x3x2p1,res1,4 --rules dfa"
+            "estimate --model model.json --layers 1x4x4,conv3x3x2p1,conv3x3x2p1,res1,4 --rules fa"
                 .to_string(),
-            vec!["rule = dfa/spill", "residual"],
+            vec!["rule = fa/spill", "residual"],
         ),
         (
             "a residual block whose input and output differ in shape",

@@ -184,7 +184,7 @@ fn estimate_refuses_what_training_refuses() {
         ),
         (
             config(
-                "dfa",
+                "fa",
                 1,
                 "1x6x6,conv3x3x4p1,conv3x3x4p1,res1,4",
                 Activation::Relu,

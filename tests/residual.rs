@@ -271,7 +271,16 @@ fn check_step(text: &str, layers: &[Lay], rule: Rule, f: Activation) {
     } else {
         Chip::without_classifiers(&model, &net, dp, 3).expect("fits")
     };
+    if let Some(kind) = rule.feedback() {
+        chip.attach_feedback(kind, 3).expect("feedback fits");
+    }
     let n = layers.len();
+    // Learned classifiers (`classes × rows`, then biases) before the step;
+    // DFA's fixed matrices (`classes × cols_i` for layer `i ≥ 1`).
+    let learned: Vec<(Vec<f64>, Vec<f64>)> = (0..n).map(|i| chip.learned_classifier(i)).collect();
+    let feedback: Vec<Vec<f64>> = (0..n)
+        .map(|i| chip.feedback_matrix(i).unwrap_or_default())
+        .collect();
     let px = pixels(net.sizes[0], 7);
     let label = 1;
     let before = params(&chip);
@@ -286,6 +295,8 @@ fn check_step(text: &str, layers: &[Lay], rule: Rule, f: Activation) {
     let x0: Vec<f64> = px.iter().map(|&p| p as f64 / 255.0).collect();
     let xs = inputs(layers, &before, &x0, f);
     let classes = net.classes();
+    let mut e_out = xs[n].clone();
+    e_out[label] -= 1.0;
     let loss = |i: usize, p: &Params| -> f64 {
         match rule {
             Rule::Bp(_) => {
@@ -303,6 +314,35 @@ fn check_step(text: &str, layers: &[Lay], rule: Rule, f: Activation) {
                     .map(|c| (0..h.len()).map(|j| m[c * h.len() + j] * h[j]).sum())
                     .collect();
                 sq_err(&proj, label)
+            }
+            // The rules below: the output layer learns from its squared
+            // error; a hidden layer from the loss whose gradient its error is.
+            _ if i + 1 == n => sq_err(&forward(layers[i], p, &xs, i, true, f), label),
+            Rule::Dfa(_) => {
+                // `(D_{i+1}ᵀ e_out) ⊙ f'` is the gradient of `e_out · (D_{i+1} h)`.
+                let h = forward(layers[i], p, &xs, i, false, f);
+                let d = &feedback[i + 1];
+                (0..classes)
+                    .map(|k| {
+                        e_out[k] * (0..h.len()).map(|j| d[k * h.len() + j] * h[j]).sum::<f64>()
+                    })
+                    .sum()
+            }
+            Rule::Drtp => {
+                // `Mᵀ(−y) ⊙ f'` is the gradient of `−(M h)[label]`.
+                let h = forward(layers[i], p, &xs, i, false, f);
+                let m = &classifiers[i];
+                -(0..h.len())
+                    .map(|j| m[label * h.len() + j] * h[j])
+                    .sum::<f64>()
+            }
+            Rule::LocalLearned => {
+                let h = forward(layers[i], p, &xs, i, false, f);
+                let (m, c) = &learned[i];
+                let out: Vec<f64> = (0..classes)
+                    .map(|k| c[k] + (0..h.len()).map(|j| m[k * h.len() + j] * h[j]).sum::<f64>())
+                    .collect();
+                sq_err(&out, label)
             }
             other => unreachable!("no reference for {other}"),
         }
@@ -336,12 +376,17 @@ fn one_f32_step_follows_the_gradient_through_residual_blocks() {
     for (text, layers) in cases() {
         for rule in [
             Rule::Local,
+            Rule::LocalLearned,
+            Rule::Drtp,
+            Rule::Dfa(BpPolicy::Stash),
+            Rule::Dfa(BpPolicy::Recompute),
             Rule::Bp(BpPolicy::Stash),
             Rule::Bp(BpPolicy::Spill),
             Rule::Bp(BpPolicy::Recompute),
         ] {
             check_step(text, &layers, rule, Activation::Relu);
         }
+        check_step(text, &layers, Rule::Drtp, Activation::HardTanh);
         check_step(
             text,
             &layers,
@@ -465,7 +510,10 @@ fn residual_cnns_learn_a_synthetic_task_in_fixed_point_and_f32_alike() {
 /// `x_1`: 4×8×8 = 256 values) and a one-layer projection block (layer 3,
 /// skip `x_3`: 256 values, `1 × 1` stride-2 projection onto 6×4×4, then a
 /// 4×4 average pool) against the same network without its skips, one
-/// sample, for the local rule and every backprop policy. Each difference is
+/// sample, for the rules whose errors reach each layer directly (local,
+/// local-learned, DRTP: forward and update terms only; DFA under every
+/// policy: with the stash terms) and backprop under every policy (with the
+/// errors sent back along the skips). Each difference is
 /// derived here term by term from the dataflow; dropping or doubling any
 /// term of the chip's residual counts fails it.
 #[test]
@@ -497,12 +545,11 @@ fn residual_blocks_add_their_closed_form_counts() {
         }
         t
     };
-    for rule in [
-        Rule::Local,
-        Rule::Bp(BpPolicy::Stash),
-        Rule::Bp(BpPolicy::Spill),
-        Rule::Bp(BpPolicy::Recompute),
-    ] {
+    let mut rules = vec![Rule::Local, Rule::LocalLearned, Rule::Drtp];
+    for p in BpPolicy::ALL {
+        rules.extend([Rule::Bp(p), Rule::Dfa(p)]);
+    }
+    for rule in rules {
         let counts = |text| {
             let cfg = TrainConfig::new(rule, NetSpec::parse(text, Activation::Relu).unwrap(), 1);
             total(
@@ -520,8 +567,11 @@ fn residual_blocks_add_their_closed_form_counts() {
         let (fw, bw, up) = (Phase::Forward, Phase::Backward, Phase::Update);
         let (ua, ue, uw, us) = (Unit::Activation, Unit::Error, Unit::Weight, Unit::Stash);
         let (ca, ce, cw) = (Class::Activation, Class::Error, Class::Weight);
-        let bp = rule != Rule::Local;
-        let recompute = rule == Rule::Bp(BpPolicy::Recompute);
+        // Backprop sends errors back along the skips; DFA buffers as
+        // backprop does but its errors reach each layer directly.
+        let sends_back = matches!(rule, Rule::Bp(_));
+        let buffers = rule.policy().is_some();
+        let recompute = rule.policy() == Some(BpPolicy::Recompute);
         // Recompute re-sends x_1 for layers 1..=4 and x_3 for layers 3..=4,
         // and reruns layer 2's and layer 3's forward passes twice each.
         let (resend1, resend3, rerun) = if recompute { (4, 2, 2) } else { (0, 0, 0) };
@@ -550,7 +600,7 @@ fn residual_blocks_add_their_closed_form_counts() {
         assert_eq!(dw(uw, cw, up, Rw::Read), w(pout * pin + pout), "{label}");
         assert_eq!(dw(uw, cw, up, Rw::Write), w(pout * pin + pout), "{label}");
         assert_eq!(d(&r.macs, &b.macs, up), pos * pout * (pin + 1), "{label}");
-        if !bp {
+        if !buffers {
             for (u, c) in [(ua, ca), (ue, ce), (uw, cw)] {
                 for rw in [Rw::Read, Rw::Write] {
                     assert_eq!(dw(u, c, bw, rw), 0, "{label}: no backward");
@@ -563,32 +613,22 @@ fn residual_blocks_add_their_closed_form_counts() {
         // projection's kernels with its MACs, sends 256 errors back (x_1's
         // over one hop) and parks them; each first core reads its parked
         // error and adds it (256 adds each).
-        let stash_back = match rule {
-            Rule::Bp(BpPolicy::Stash) | Rule::Bp(BpPolicy::Spill) => a(s),
+        let stash_back = match rule.policy() {
+            Some(BpPolicy::Stash) | Some(BpPolicy::Spill) => a(s),
             _ => 0,
         };
-        assert_eq!(
-            dw(ue, ce, bw, Rw::Read),
-            e(s) + e(pout) + 2 * e(s),
-            "{label}"
-        );
-        assert_eq!(dw(ue, ce, bw, Rw::Write), 2 * e(s), "{label}");
-        assert_eq!(
-            dw(uw, cw, bw, Rw::Read),
-            w(pout * pin) + rerun * w(pout * pin + pout),
-            "{label}"
-        );
-        assert_eq!(d(&r.macs, &b.macs, bw), pmacs + rerun * pmacs, "{label}");
-        assert_eq!(
-            d(&r.adds, &b.adds, bw),
-            2 * s + rerun * (256 + 96),
-            "{label}"
-        );
-        assert_eq!(
-            dw(ua, ca, bw, Rw::Read),
-            pool_bits + (resend1 + resend3) * a(s) + rerun * (a(s) + pos * a(pin)),
-            "{label}"
-        );
+        let back = |x: u64| if sends_back { x } else { 0 };
+        let errors_read = back(e(s) + e(pout) + 2 * e(s));
+        assert_eq!(dw(ue, ce, bw, Rw::Read), errors_read, "{label}");
+        assert_eq!(dw(ue, ce, bw, Rw::Write), back(2 * e(s)), "{label}");
+        let weights = back(w(pout * pin)) + rerun * w(pout * pin + pout);
+        assert_eq!(dw(uw, cw, bw, Rw::Read), weights, "{label}");
+        let macs = back(pmacs) + rerun * pmacs;
+        assert_eq!(d(&r.macs, &b.macs, bw), macs, "{label}");
+        let adds = back(2 * s) + rerun * (256 + 96);
+        assert_eq!(d(&r.adds, &b.adds, bw), adds, "{label}");
+        let acts = back(pool_bits) + (resend1 + resend3) * a(s) + rerun * (a(s) + pos * a(pin));
+        assert_eq!(dw(ua, ca, bw, Rw::Read), acts, "{label}");
         // Unstashing layer 3 restores its projection's skip tensor.
         assert_eq!(
             dw(ua, ca, bw, Rw::Write),
@@ -597,7 +637,7 @@ fn residual_blocks_add_their_closed_form_counts() {
         );
         assert_eq!(
             d(&r.noc_word_hops, &b.noc_word_hops, bw),
-            noc(s, eb) + resend1 * noc(s, ab),
+            back(noc(s, eb)) + resend1 * noc(s, ab),
             "{label}"
         );
         // The stash keeps x_3 with layer 3's input (stash: its bank; spill:
@@ -607,12 +647,12 @@ fn residual_blocks_add_their_closed_form_counts() {
         let dd = |p: Phase, rw: Rw| {
             r.dram_bytes[p.index()][rw.index()] - b.dram_bytes[p.index()][rw.index()]
         };
-        match rule {
-            Rule::Bp(BpPolicy::Stash) => {
+        match rule.policy() {
+            Some(BpPolicy::Stash) => {
                 assert_eq!(dw(us, ca, fw, Rw::Write), stash, "{label}");
                 assert_eq!(dw(us, ca, bw, Rw::Read), stash, "{label}");
             }
-            Rule::Bp(BpPolicy::Spill) => {
+            Some(BpPolicy::Spill) => {
                 // The default stash bank holds this net: spill stays on chip.
                 let on_chip = dw(us, ca, fw, Rw::Write);
                 assert!(on_chip == stash || dd(fw, Rw::Write) == bytes, "{label}");

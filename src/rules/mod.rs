@@ -197,15 +197,21 @@ impl Rule {
     /// The rules that train networks with residual blocks, and those that
     /// do not, as named in messages.
     pub const RESIDUAL_RULES: (&'static str, &'static str) = (
-        "local or bp",
-        "local-learned, drtp, dfa, fa, pepita, predsim and gaitprop",
+        "local, local-learned, drtp, dfa or bp",
+        "fa, pepita, predsim and gaitprop",
     );
 
     /// Whether the rule is modelled on networks with residual blocks: the
-    /// forward pass adds the skip, backprop also sends its error back along
-    /// the skip (`docs/rules.md`, "Residual blocks").
+    /// forward pass adds the skip; backprop also sends its error back along
+    /// the skip; the rules whose errors reach each layer directly (local,
+    /// local-learned, DRTP, DFA) send nothing along it (`docs/rules.md`,
+    /// "Residual blocks"). FA would need a fixed feedback matrix for each
+    /// projection and is not modelled on them.
     pub fn trains_residuals(&self) -> bool {
-        matches!(self, Rule::Local | Rule::Bp(_))
+        matches!(
+            self,
+            Rule::Local | Rule::LocalLearned | Rule::Drtp | Rule::Dfa(_) | Rule::Bp(_)
+        )
     }
 
     /// Whether the rule is modelled (and its counts checked) on networks
