@@ -74,7 +74,7 @@ fn estimates(c: &mut Criterion) {
         },
     );
     // ResNet-50 read from its ONNX file each iteration: 16 residual blocks
-    // (4 with projections); local and bp under every policy.
+    // (4 with projections); every rule that trains residual networks.
     let resnet = Path::new(env!("CARGO_MANIFEST_DIR")).join("nets/resnet50.onnx");
     let residual: Vec<Rule> = Rule::every()
         .into_iter()
