@@ -229,8 +229,6 @@ fn resnet18_reads_as_its_residual_layer_text() {
 /// block's first conv), joined by `Add` before the ReLU.
 fn residual_graph(skip: &str, add_after_relu: bool) -> Vec<u8> {
     use common::onnx::{node, value};
-    use locus::net::onnx::proto::{GraphProto, ModelProto};
-    use prost::Message;
     let p1 = &[("pads", &[1i64, 1, 1, 1][..])];
     let mut nodes = vec![
         node("stem", "Conv", &["x", "w0", "b0"], &["s"], p1),
@@ -269,18 +267,7 @@ fn residual_graph(skip: &str, add_after_relu: bool) -> Vec<u8> {
     }
     nodes.push(node("flat", "Flatten", &["y2"], &["f"], &[]));
     nodes.push(node("fc", "Gemm", &["f", "fw"], &["y"], &[]));
-    ModelProto {
-        ir_version: 8,
-        graph: Some(GraphProto {
-            node: nodes,
-            name: "g".into(),
-            initializer: Vec::new(),
-            input: inputs,
-            output: vec![value("y", &[None, Some(10)])],
-            value_info: Vec::new(),
-        }),
-    }
-    .encode_to_vec()
+    common::onnx::model(nodes, inputs, "y")
 }
 
 /// A residual block in ONNX becomes a `resNp` token; an Add after the

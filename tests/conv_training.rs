@@ -9,19 +9,11 @@
 
 mod conv_layers;
 
-use conv_layers::{Lay, conv, grouped};
-use locus::data::{SyntheticSpec, generate};
+use conv_layers::{Lay, conv, default_model, grouped, synth};
 use locus::hw::core::{Chip, NetSpec};
 use locus::hw::datapath::{Activation, FloatDatapath};
-use locus::hw::model::HwModel;
 use locus::rules::{BpPolicy, Rule};
 use locus::sim::{Arith, TrainConfig, run};
-use std::path::Path;
-
-fn default_model() -> HwModel {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
-    locus::hw::model::load(&path).expect("default model loads")
-}
 
 /// Parameters of one layer: weights (row-major) and biases.
 type Params = (Vec<f64>, Vec<f64>);
@@ -588,19 +580,6 @@ fn synth_config(text: &str, rule: Rule, arith: Arith) -> TrainConfig {
         train_limit: None,
         test_limit: None,
     }
-}
-
-/// 4 classes of noisy 8×8 prototypes: chance is 25 %.
-fn synth() -> (locus::data::Dataset, locus::data::Dataset) {
-    generate(&SyntheticSpec {
-        classes: 4,
-        sample_len: 64,
-        train: 400,
-        test: 200,
-        noise: 40,
-        seed: 4,
-    })
-    .expect("synthetic data")
 }
 
 #[test]

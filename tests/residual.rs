@@ -10,18 +10,13 @@
 //! activation, directly or through a `1 × 1` projection with bias),
 //! independently of `src/hw`.
 
-use locus::data::{SyntheticSpec, generate};
+mod conv_layers;
+
+use conv_layers::{default_model, synth};
 use locus::hw::core::{Chip, NetSpec};
 use locus::hw::datapath::{Activation, FloatDatapath};
-use locus::hw::model::HwModel;
 use locus::rules::{BpPolicy, Rule};
 use locus::sim::{Arith, TrainConfig, run};
-use std::path::Path;
-
-fn default_model() -> HwModel {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
-    locus::hw::model::load(&path).expect("default model loads")
-}
 
 /// A reference layer.
 #[derive(Clone, Copy, Debug)]
@@ -448,19 +443,6 @@ fn backprop_policies_compute_identical_weights_through_residual_blocks() {
             }
         }
     }
-}
-
-/// 4 classes of noisy 8×8 prototypes: chance is 25 %.
-fn synth() -> (locus::data::Dataset, locus::data::Dataset) {
-    generate(&SyntheticSpec {
-        classes: 4,
-        sample_len: 64,
-        train: 400,
-        test: 200,
-        noise: 40,
-        seed: 4,
-    })
-    .expect("synthetic data")
 }
 
 /// Residual CNNs learn: a one-layer identity block with local errors and

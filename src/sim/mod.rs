@@ -427,27 +427,21 @@ pub fn check_rule(config: &TrainConfig) -> Result<(), SimError> {
             ),
         );
     }
-    if config.net.has_conv() && !config.rule.trains_cnns() {
-        return bad(
+    // A rule not modelled on the network's kind of layer: the rules that
+    // are, and those that are not, as `Rule::CNN_RULES` names them.
+    let not_modelled = |what: &str, (yes, no): (&str, &str), see: &str| {
+        bad(
             "rule",
             config.rule.label(),
-            format!(
-                "networks with conv layers train with {} ({} are not modelled on them)",
-                Rule::CNN_RULES.0,
-                Rule::CNN_RULES.1
-            ),
-        );
+            format!("networks with {what} train with {yes} ({no} are not modelled on them{see})"),
+        )
+    };
+    if config.net.has_conv() && !config.rule.trains_cnns() {
+        return not_modelled("conv layers", Rule::CNN_RULES, "");
     }
     if config.net.has_residual() && !config.rule.trains_residuals() {
-        return bad(
-            "rule",
-            config.rule.label(),
-            format!(
-                "networks with residual blocks train with {} ({} are not modelled on them: docs/rules.md, \"Residual blocks\")",
-                Rule::RESIDUAL_RULES.0,
-                Rule::RESIDUAL_RULES.1
-            ),
-        );
+        let see = ": docs/rules.md, \"Residual blocks\"";
+        return not_modelled("residual blocks", Rule::RESIDUAL_RULES, see);
     }
     if config.net.has_conv() && config.net.activation == Activation::LeakyRelu {
         return bad(

@@ -1,7 +1,28 @@
 //! The weight layers of the small test CNNs, worked out by hand from the
 //! network texts (independently of `src/hw`): shared by the count tests and
-//! the training tests.
+//! the training tests, with the default model and the synthetic task the
+//! training tests learn.
 #![allow(dead_code)]
+
+/// `hw_models/default.json`.
+pub fn default_model() -> locus::hw::model::HwModel {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/default.json");
+    locus::hw::model::load(&path).expect("default model loads")
+}
+
+/// 4 classes of noisy 8×8 prototypes (400 training, 200 test samples):
+/// chance is 25 %.
+pub fn synth() -> (locus::data::Dataset, locus::data::Dataset) {
+    locus::data::generate(&locus::data::SyntheticSpec {
+        classes: 4,
+        sample_len: 64,
+        train: 400,
+        test: 200,
+        noise: 40,
+        seed: 4,
+    })
+    .expect("synthetic data")
+}
 
 /// One weight layer as the tests see it.
 #[derive(Clone, Copy, Debug)]
