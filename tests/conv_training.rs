@@ -9,7 +9,7 @@
 
 mod conv_layers;
 
-use conv_layers::{Lay, conv, default_model, grouped, synth};
+use conv_layers::{Lay, conv, default_model, float_chip, grouped, synth};
 use locus::hw::core::{Chip, NetSpec};
 use locus::hw::datapath::{Activation, FloatDatapath};
 use locus::rules::{BpPolicy, Rule};
@@ -303,32 +303,12 @@ fn params<T: locus::hw::trace_sink::TraceSink>(chip: &Chip<FloatDatapath, T>) ->
 /// One step of `rule` (learning rate 1) on the chip in `f32` against
 /// `−∂L/∂θ` of the rule's loss by central differences in `f64`.
 fn check_step(case: &Case, rule: Rule, f: Activation) {
-    let model = default_model();
     let net = NetSpec::parse(case.text, f).expect("parses");
-    let dp = FloatDatapath::new(0);
-    let mut chip = if rule.uses_classifiers() {
-        Chip::new(&model, &net, dp, 3).expect("fits")
-    } else {
-        Chip::without_classifiers(&model, &net, dp, 3).expect("fits")
-    };
-    if let Some(kind) = rule.feedback() {
-        chip.attach_feedback(kind, 3).expect("feedback fits");
-    }
+    let (mut chip, learned, feedback, classifiers) = float_chip(&net, rule);
     let n = case.layers.len();
-    // Learned classifiers (`classes × rows`, then biases) before the step.
-    let learned: Vec<Params> = (0..n).map(|i| chip.learned_classifier(i)).collect();
-    // Fixed feedback ROMs (DFA: `classes × cols_i` for layer `i ≥ 1`).
-    let feedback: Vec<Vec<f64>> = (0..n)
-        .map(|i| chip.feedback_matrix(i).unwrap_or_default())
-        .collect();
     let px = pixels(net.sizes[0], 7);
     let label = 1;
     let before = params(&chip);
-    let classifiers: Vec<Vec<f64>> = chip
-        .layers()
-        .iter()
-        .map(|l| l.classifier().iter().map(|&v| v as f64).collect())
-        .collect();
     rule.train_batch(&mut chip, &[(&px, label)])
         .expect("trains");
     let after = params(&chip);

@@ -12,7 +12,7 @@
 
 mod conv_layers;
 
-use conv_layers::{default_model, synth};
+use conv_layers::{default_model, float_chip, synth};
 use locus::hw::core::{Chip, NetSpec};
 use locus::hw::datapath::{Activation, FloatDatapath};
 use locus::rules::{BpPolicy, Rule};
@@ -258,32 +258,12 @@ fn cases() -> Vec<(&'static str, Vec<Lay>)> {
 /// classifier's squared error) for that layer's parameters, projection
 /// included.
 fn check_step(text: &str, layers: &[Lay], rule: Rule, f: Activation) {
-    let model = default_model();
     let net = NetSpec::parse(text, f).expect("parses");
-    let dp = FloatDatapath::new(0);
-    let mut chip = if rule.uses_classifiers() {
-        Chip::new(&model, &net, dp, 3).expect("fits")
-    } else {
-        Chip::without_classifiers(&model, &net, dp, 3).expect("fits")
-    };
-    if let Some(kind) = rule.feedback() {
-        chip.attach_feedback(kind, 3).expect("feedback fits");
-    }
+    let (mut chip, learned, feedback, classifiers) = float_chip(&net, rule);
     let n = layers.len();
-    // Learned classifiers (`classes × rows`, then biases) before the step;
-    // DFA's fixed matrices (`classes × cols_i` for layer `i ≥ 1`).
-    let learned: Vec<(Vec<f64>, Vec<f64>)> = (0..n).map(|i| chip.learned_classifier(i)).collect();
-    let feedback: Vec<Vec<f64>> = (0..n)
-        .map(|i| chip.feedback_matrix(i).unwrap_or_default())
-        .collect();
     let px = pixels(net.sizes[0], 7);
     let label = 1;
     let before = params(&chip);
-    let classifiers: Vec<Vec<f64>> = chip
-        .layers()
-        .iter()
-        .map(|l| l.classifier().iter().map(|&v| v as f64).collect())
-        .collect();
     rule.train_batch(&mut chip, &[(&px, label)])
         .expect("trains");
     let after = params(&chip);

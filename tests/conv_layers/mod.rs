@@ -10,6 +10,45 @@ pub fn default_model() -> locus::hw::model::HwModel {
     locus::hw::model::load(&path).expect("default model loads")
 }
 
+/// A chip in `f32` (learning rate 1, seed 3) for one step of `rule` on
+/// `net`, its feedback attached, with what the rule's reference needs from
+/// before the step: per layer the learned classifier (`classes × rows`,
+/// then biases), the fixed feedback matrix (DFA: `classes × cols_i` for
+/// layer `i ≥ 1`; empty where none) and the fixed classifier's values.
+#[allow(clippy::type_complexity)]
+pub fn float_chip(
+    net: &locus::hw::core::NetSpec,
+    rule: locus::rules::Rule,
+) -> (
+    locus::hw::core::Chip<locus::hw::datapath::FloatDatapath>,
+    Vec<(Vec<f64>, Vec<f64>)>,
+    Vec<Vec<f64>>,
+    Vec<Vec<f64>>,
+) {
+    use locus::hw::core::Chip;
+    let model = default_model();
+    let dp = locus::hw::datapath::FloatDatapath::new(0);
+    let mut chip = if rule.uses_classifiers() {
+        Chip::new(&model, net, dp, 3).expect("fits")
+    } else {
+        Chip::without_classifiers(&model, net, dp, 3).expect("fits")
+    };
+    if let Some(kind) = rule.feedback() {
+        chip.attach_feedback(kind, 3).expect("feedback fits");
+    }
+    let n = chip.num_layers();
+    let learned = (0..n).map(|i| chip.learned_classifier(i)).collect();
+    let feedback = (0..n)
+        .map(|i| chip.feedback_matrix(i).unwrap_or_default())
+        .collect();
+    let classifiers = chip
+        .layers()
+        .iter()
+        .map(|l| l.classifier().iter().map(|&v| v as f64).collect())
+        .collect();
+    (chip, learned, feedback, classifiers)
+}
+
 /// 4 classes of noisy 8×8 prototypes (400 training, 200 test samples):
 /// chance is 25 %.
 pub fn synth() -> (locus::data::Dataset, locus::data::Dataset) {
