@@ -42,12 +42,16 @@ pub const SATURATION_THRESHOLD: f64 = 0.10;
 /// overflowing sum is wrong wherever it happens.
 pub const ACCUMULATOR_THRESHOLD: f64 = 0.01;
 
+/// Training accuracy points (a fraction) by which a run's last epoch must
+/// fall below its best epoch to be diagnosed as having unlearned.
+pub const ACCURACY_FALL: f64 = 0.05;
+
 /// One diagnostic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// What was found: `updates_vanished`, `weights_frozen`,
-    /// `errors_below_lsb`, `saturation`, `chance_accuracy` or
-    /// `output_step_unstable`.
+    /// `errors_below_lsb`, `saturation`, `chance_accuracy`,
+    /// `accuracy_fell` or `output_step_unstable`.
     pub kind: String,
     /// The layer at fault, where one is (0-based).
     pub layer: Option<usize>,
@@ -159,6 +163,7 @@ pub fn diagnose(
             ),
         });
     }
+    out.extend(accuracy_fell(report));
     if let Some(p) = report
         .run
         .watch
@@ -341,4 +346,43 @@ fn saturation(report: &RunReport, model: &HwModel, result: &RunResult) -> Vec<Di
         });
     }
     out
+}
+
+/// A run whose last epoch's training accuracy fell [`ACCURACY_FALL`] or
+/// more below its best epoch's: it learned, then unlearned.
+fn accuracy_fell(report: &RunReport) -> Option<Diagnostic> {
+    let epochs = &report.run.epochs;
+    let (best_at, best) = epochs
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.train_accuracy.total_cmp(&b.1.train_accuracy))?;
+    let last = epochs.last()?;
+    let fall = best.train_accuracy - last.train_accuracy;
+    if fall < ACCURACY_FALL {
+        return None;
+    }
+    let fixed = report.run.config.arith == crate::sim::Arith::Fixed;
+    let fix = if fixed {
+        "in fixed point, round updates stochastically (formats.update.rounding), use a finer \
+         update format or a smaller --lr"
+    } else {
+        "use a smaller --lr"
+    };
+    Some(Diagnostic {
+        kind: "accuracy_fell".into(),
+        layer: None,
+        class: None,
+        figure: fall,
+        threshold: ACCURACY_FALL,
+        message: format!(
+            "{}: training accuracy fell from {:.2} % (epoch {}) to {:.2} % (epoch {}): the run \
+             learned, then unlearned; {fix}, or train for {} epoch(s)",
+            report.run.config.rule.label(),
+            100.0 * best.train_accuracy,
+            best_at + 1,
+            100.0 * last.train_accuracy,
+            epochs.len(),
+            best_at + 1
+        ),
+    })
 }
