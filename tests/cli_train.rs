@@ -1521,6 +1521,32 @@ fn rules_train_with_their_own_defaults_unless_given() {
     assert_eq!(cfg["net"]["activation"], "relu", "{cfg}");
     assert_eq!(cfg["batch"], 1, "{cfg}");
     assert!(!stderr.contains("note:"), "{stderr}");
+    // compare gives each rule its activation and rate, on one network.
+    let dir = tmp.path().join("cmp");
+    let o = locus(&[
+        "compare",
+        "--data",
+        s(&data),
+        "--layers",
+        LAYERS,
+        "--rules",
+        "local,drtp",
+        "--out-dir",
+        s(&dir),
+        "--no-watch",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v = read_json(&dir.join("compare.json"));
+    let cfgs: Vec<&Value> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["run"]["config"])
+        .collect();
+    assert_eq!(cfgs[0]["net"]["activation"], "relu");
+    assert_eq!(cfgs[1]["net"]["activation"], "hard_tanh");
+    assert_eq!(cfgs[1]["lr"], 1.0 / 1024.0);
+    assert_eq!(cfgs[0]["net"]["sizes"], cfgs[1]["net"]["sizes"]);
     // Without --layers, GAIT-prop takes square hidden layers (the MNIST
     // input's 784); the run is refused here only because the synthetic
     // samples have 16 values, which names the layers it took.

@@ -43,8 +43,8 @@ pub struct NetArgs {
     /// topology.
     #[arg(long, value_name = "CxHxW", requires = "net", value_parser = parse_input)]
     pub input: Option<[usize; 3]>,
-    /// Hidden-layer activation [default: relu, or the one the --net file
-    /// names].
+    /// Hidden-layer activation [default: relu (drtp and fa: hard-tanh;
+    /// gaitprop: leaky-relu), or the one the --net file names].
     #[arg(long, value_parser = values::parser::<Activation>())]
     pub activation: Option<Activation>,
     /// The network read from --net by [`NetArgs::resolve`], with a name
@@ -103,6 +103,13 @@ impl NetArgs {
     /// names one ([`Rule::default_activation`]).
     pub(super) fn spec_for(&self, rule: Rule) -> NetSpec {
         self.spec_of(rule.default_layers(), rule.default_activation())
+    }
+
+    /// As [`NetArgs::spec_for`] but on the common default layers: the
+    /// network every rule of a comparison shares (a comparison of
+    /// different networks would compare nothing).
+    pub(super) fn shared_spec_for(&self, rule: Rule) -> NetSpec {
+        self.spec_of(locus::rules::DEFAULT_LAYERS, rule.default_activation())
     }
 
     fn spec_with(&self, default: Activation) -> NetSpec {
@@ -298,8 +305,8 @@ fn warn_lr_underflow(model: &HwModel, arith: Arith, lr: f64) -> anyhow::Result<b
 
 /// Prints a `note:` naming what `rule` takes from its own defaults, if
 /// anything (`RunArgs::rule_defaults`).
-fn note_rule_defaults(run: &RunArgs, rule: Rule) -> anyhow::Result<()> {
-    let taken = run.rule_defaults(rule)?;
+fn note_rule_defaults(run: &RunArgs, rule: Rule, own_layers: bool) -> anyhow::Result<()> {
+    let taken = run.rule_defaults(rule, own_layers)?;
     if !taken.is_empty() {
         eprintln!(
             "note: {} trains with {taken} unless given (its defaults, docs/rules.md \"Defaults\")",
@@ -391,7 +398,7 @@ impl RunArgs {
     /// What `rule` takes from its own defaults because the command line
     /// leaves it open and the rule's differs from the common one, as
     /// options (`--activation hard-tanh --lr 2^-10`); empty otherwise.
-    pub(super) fn rule_defaults(&self, rule: Rule) -> anyhow::Result<String> {
+    pub(super) fn rule_defaults(&self, rule: Rule, own_layers: bool) -> anyhow::Result<String> {
         let mut taken = Vec::new();
         let file_names_it = self.net.loaded.is_some();
         if self.net.activation.is_none()
@@ -408,7 +415,8 @@ impl RunArgs {
             taken.push(format!("--batch {}", rule.default_batch()));
         }
         let default_layers = rule.default_layers();
-        if self.net.layers.is_none()
+        if own_layers
+            && self.net.layers.is_none()
             && !file_names_it
             && default_layers != locus::rules::DEFAULT_LAYERS
         {
@@ -417,10 +425,21 @@ impl RunArgs {
         Ok(taken.join(" "))
     }
 
+    /// `rule`'s configuration, on its own default layers where --layers and
+    /// --net are not given (`train`).
     pub(super) fn config(&self, rule: Rule) -> TrainConfig {
         TrainConfig {
-            rule,
             net: self.net.spec_for(rule),
+            ..self.shared_config(rule)
+        }
+    }
+
+    /// `rule`'s configuration on the network every rule of a comparison
+    /// shares ([`NetArgs::shared_spec_for`]; `compare`).
+    pub(super) fn shared_config(&self, rule: Rule) -> TrainConfig {
+        TrainConfig {
+            rule,
+            net: self.net.shared_spec_for(rule),
             epochs: self.epochs,
             batch: self.batch_for(rule),
             lr: self.lr_for(rule),
@@ -515,7 +534,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     for c in &changes {
         eprintln!("note: {}: {c}", args.run.model.display());
     }
-    note_rule_defaults(&args.run, rule)?;
+    note_rule_defaults(&args.run, rule, true)?;
     let lr_warned = warn_lr_underflow(&model, cfg.arith, cfg.lr)?;
     let bytes = super::limits_cmd::data_bytes(&train, &test);
     let estimate =
@@ -641,18 +660,18 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     );
     let batch = args.run.batch_for(Rule::Bp(BpPolicy::Spill));
     if batch > 1 && rules.iter().any(|r| r.scales_lr_by_batch()) {
-        let bp = args.run.config(Rule::Bp(BpPolicy::Spill));
+        let bp = args.run.shared_config(Rule::Bp(BpPolicy::Spill));
         let (shift, real) = sim::lr_shift(sim::step_lr(&bp))?;
         eprintln!(
             "bp, fa and dfa apply each sample's update at lr/{batch} = 2^-{shift} = {}",
             fmt_lr(real, false)
         );
     }
-    let cfgs: Vec<TrainConfig> = rules.iter().map(|&r| args.run.config(r)).collect();
+    let cfgs: Vec<TrainConfig> = rules.iter().map(|&r| args.run.shared_config(r)).collect();
     // Each learning rate once: those too small for any update to survive.
     let (mut seen, mut underflowing) = (Vec::new(), Vec::new());
     for (&rule, c) in rules.iter().zip(&cfgs) {
-        note_rule_defaults(&args.run, rule)?;
+        note_rule_defaults(&args.run, rule, false)?;
         if !seen.contains(&c.lr) {
             seen.push(c.lr);
             if warn_lr_underflow(&model, c.arith, c.lr)? {
@@ -686,7 +705,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
             .par_iter()
             .zip(&models)
             .map(|(&rule, (model, changes))| {
-                let cfg = args.run.config(rule);
+                let cfg = args.run.shared_config(rule);
                 let pb = multi.add(progress_bar(&rule.label()));
                 let r = run_one(model, &cfg, (&train, &test), watch, &pb);
                 pb.finish_and_clear();
