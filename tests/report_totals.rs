@@ -1,6 +1,11 @@
-//! A report's totals over cores never wrap: two cores whose counters are
-//! each just above half of 2^64 make `RunReport::new` fail with an error
-//! naming the total, and counters whose sum still fits give the exact sum.
+//! Reports built from runs made by hand. A report's totals over cores never
+//! wrap: two cores whose counters are each just above half of 2^64 make
+//! `RunReport::new` fail with an error naming the total, and counters whose
+//! sum still fits give the exact sum. A run whose training accuracy falls 5
+//! points or more below its best epoch is diagnosed (`accuracy_fell`,
+//! naming both epochs and the fix); one that dips less, or keeps improving,
+//! is not (the other diagnostics are triggered by real runs in
+//! `tests/cli_train.rs`).
 
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
@@ -8,7 +13,7 @@ use locus::hw::datapath::Activation;
 use locus::hw::model::{HwModel, Mapping};
 use locus::report::RunReport;
 use locus::rules::Rule;
-use locus::sim::{Arith, RunResult, TrainConfig};
+use locus::sim::{Arith, EpochResult, RunResult, TrainConfig};
 use std::path::Path;
 
 fn default_model() -> HwModel {
@@ -136,4 +141,46 @@ fn sram_bytes_and_cycles_are_checked_too() {
     let e = RunReport::new(&model, &r).unwrap_err();
     assert_eq!(e.counter, "total_cycles");
     assert_eq!(e.value, 1u128 << 64);
+}
+
+/// The report of a run of 16-8-4 on two cores, no counts, whose epochs
+/// reached these training accuracies.
+fn run_with(train: &[f64]) -> RunReport {
+    let epochs = train
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| EpochResult {
+            epoch: i as u32 + 1,
+            train_accuracy: a,
+            test_accuracy: a,
+        })
+        .collect();
+    let mut r = result(vec![CoreCounts::default(); 2]);
+    r.config.epochs = train.len() as u32;
+    r.epochs = epochs;
+    RunReport::new(&default_model(), &r).expect("report")
+}
+
+fn kinds(r: &RunReport) -> Vec<&str> {
+    r.run.diagnostics.iter().map(|d| d.kind.as_str()).collect()
+}
+
+#[test]
+fn a_run_that_unlearns_is_diagnosed_and_one_that_dips_is_not() {
+    let fell = run_with(&[0.80, 0.90, 0.88, 0.84]);
+    assert_eq!(kinds(&fell), ["accuracy_fell"]);
+    let d = &fell.run.diagnostics[0];
+    assert!((d.figure - 0.06).abs() < 1e-12, "{}", d.figure);
+    assert_eq!(d.threshold, 0.05);
+    assert!(
+        d.message
+            .contains("from 90.00 % (epoch 2) to 84.00 % (epoch 4)")
+            && d.message.contains("stochastically")
+            && d.message.contains("train for 2 epoch(s)"),
+        "{}",
+        d.message
+    );
+    assert!(kinds(&run_with(&[0.80, 0.90, 0.86])).is_empty());
+    assert!(kinds(&run_with(&[0.50, 0.70, 0.90])).is_empty());
+    assert!(kinds(&run_with(&[])).is_empty());
 }
