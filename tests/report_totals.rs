@@ -175,7 +175,7 @@ fn a_run_that_unlearns_is_diagnosed_and_one_that_dips_is_not() {
     assert!(
         d.message
             .contains("from 90.00 % (epoch 2) to 84.00 % (epoch 4)")
-            && d.message.contains("stochastically")
+            && d.message.contains("smaller --lr")
             && d.message.contains("train for 2 epoch(s)"),
         "{}",
         d.message

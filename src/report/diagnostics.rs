@@ -361,13 +361,6 @@ fn accuracy_fell(report: &RunReport) -> Option<Diagnostic> {
     if fall < ACCURACY_FALL {
         return None;
     }
-    let fixed = report.run.config.arith == crate::sim::Arith::Fixed;
-    let fix = if fixed {
-        "in fixed point, round updates stochastically (formats.update.rounding), use a finer \
-         update format or a smaller --lr"
-    } else {
-        "use a smaller --lr"
-    };
     Some(Diagnostic {
         kind: "accuracy_fell".into(),
         layer: None,
@@ -376,7 +369,9 @@ fn accuracy_fell(report: &RunReport) -> Option<Diagnostic> {
         threshold: ACCURACY_FALL,
         message: format!(
             "{}: training accuracy fell from {:.2} % (epoch {}) to {:.2} % (epoch {}): the run \
-             learned, then unlearned; {fix}, or train for {} epoch(s)",
+             learned, then unlearned; try a smaller --lr (no learning-rate schedule is \
+             modelled) or train for {} epoch(s); this run's other diagnostics say whether \
+             rounding or saturation is the cause",
             report.run.config.rule.label(),
             100.0 * best.train_accuracy,
             best_at + 1,
