@@ -1357,21 +1357,26 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// at the top plus the end of the hidden layers' regions at the bottom.
     fn error_bank_need(&self, j: usize, kept: u64) -> u64 {
         let last = self.layers.len() - 1;
-        let classes = self.words(BankRole::Error, self.net.classes(), self.bits.error);
-        let end = |k: usize| {
-            let extra = if self.fb.has_error_vector(k) {
-                classes
-            } else {
-                0
-            };
-            self.place[k].e + self.place[k].e_words + extra + self.park_words(k)
-        };
+        let end = |k: usize| self.error_vectors_end(k) + self.park_words(k);
         let slots = kept * self.place[last].e_words;
         match self.model.mapping {
             Mapping::SharedCore => (0..last).map(end).max().unwrap_or(0) + slots,
             Mapping::CorePerLayer if j == last => slots,
             Mapping::CorePerLayer => end(j),
         }
+    }
+
+    /// Word address in layer `k`'s core's error bank just past its error and
+    /// the vector after it (a classifier's error or a received output
+    /// error, `words(C)`, when the layer has one): where a residual block's
+    /// parked skip error starts.
+    fn error_vectors_end(&self, k: usize) -> u64 {
+        let extra = if self.fb.has_error_vector(k) {
+            self.words(BankRole::Error, self.net.classes(), self.bits.error)
+        } else {
+            0
+        };
+        self.place[k].e + self.place[k].e_words + extra
     }
 
     /// Checks that every core's error bank holds what the layout puts in it

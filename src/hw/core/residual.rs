@@ -116,18 +116,6 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         }
     }
 
-    /// Word address of the skip error parked at layer `b`'s core: after
-    /// its error and the vector that follows it.
-    fn park_addr(&self, b: usize) -> u64 {
-        let classes = self.words(BankRole::Error, self.net.classes(), self.bits.error);
-        let extra = if self.fb.has_error_vector(b) {
-            classes
-        } else {
-            0
-        };
-        self.place[b].e + self.place[b].e_words + extra
-    }
-
     /// Error-bank words of the skip error parked at layer `b` (0 unless `b`
     /// starts a block).
     pub(super) fn park_words(&self, b: usize) -> u64 {
@@ -246,7 +234,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.add_macs(j, p, (macs + g.scaled(s.values())) as u64);
         self.core(j).lfsr_draws[p.index()] += draws;
         self.count_transfer(j, b, ce, p, s.values(), eb);
-        let (park, words) = (self.park_addr(b), self.park_words(b));
+        let (park, words) = (self.error_vectors_end(b), self.park_words(b));
         self.access(b, ue, ce, p, Rw::Write, park, words, Src::None);
         let c = self.core(b);
         c.error_peak_words = c.error_peak_words.max(park + words);
@@ -297,7 +285,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             }
         }
         let p = Phase::Backward;
-        let (park, words) = (self.park_addr(b), self.park_words(b));
+        let (park, words) = (self.error_vectors_end(b), self.park_words(b));
         let n = self.layers[b].skip_e.len() as u64;
         self.begin(b, p, "skip_join");
         self.access(
