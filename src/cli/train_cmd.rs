@@ -95,7 +95,7 @@ impl NetArgs {
     /// The network: the --net file's (after [`NetArgs::resolve`]), or the
     /// layers with the activation (ReLU unless given).
     pub(super) fn spec(&self) -> NetSpec {
-        self.spec_with(Activation::Relu)
+        self.spec_of(locus::rules::DEFAULT_LAYERS, Activation::Relu)
     }
 
     /// The network `rule` trains: as [`NetArgs::spec`], with the rule's
@@ -112,10 +112,6 @@ impl NetArgs {
         self.spec_of(locus::rules::DEFAULT_LAYERS, rule.default_activation())
     }
 
-    fn spec_with(&self, default: Activation) -> NetSpec {
-        self.spec_of(locus::rules::DEFAULT_LAYERS, default)
-    }
-
     /// The network: the file's, the --layers, or `layers` (a text
     /// [`NetSpec::parse`] accepts), with --activation or `default`.
     fn spec_of(&self, layers: &str, default: Activation) -> NetSpec {
@@ -125,7 +121,7 @@ impl NetArgs {
                 let parsed = given.clone().map_or_else(|| parse_layers(layers), Ok);
                 NetSpec {
                     activation: self.activation.unwrap_or(default),
-                    // The defaults are valid layer texts (a unit test).
+                    // The defaults are valid layer texts (`rules` tests them).
                     ..parsed.unwrap_or_else(|_| NetSpec::dense(vec![784, 10], default))
                 }
             }

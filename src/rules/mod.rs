@@ -385,3 +385,19 @@ impl fmt::Display for Rule {
         f.write_str(&self.label())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::core::NetSpec;
+
+    /// `train` falls back to a placeholder if a default layer text did
+    /// not parse: every rule's must.
+    #[test]
+    fn every_rules_default_layers_parse() {
+        for r in Rule::every() {
+            let net = NetSpec::parse(r.default_layers(), r.default_activation());
+            assert!(net.is_ok(), "{r}: {}", r.default_layers());
+        }
+    }
+}
