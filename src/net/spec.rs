@@ -1116,11 +1116,9 @@ fn residual_skip(
             k + 1
         ));
     }
-    if let Some(k) = (0..j).find(|&k| {
-        geoms[k]
-            .and_then(|g| g.skip)
-            .is_some_and(|s| s.from >= b || k >= b)
-    }) {
+    // A block ending before `b` started before it too (`from <= k`): only
+    // one ending inside this block's layers overlaps it.
+    if let Some(k) = (b..j).find(|&k| geoms[k].and_then(|g| g.skip).is_some()) {
         return Err(format!(
             "the block (weight layers {}..={}) overlaps the block ending at weight layer {}: blocks follow one another",
             b + 1,
@@ -1166,6 +1164,19 @@ mod tests {
 
     fn parse(s: &str) -> Result<NetSpec, NetSpecError> {
         NetSpec::parse(s, Activation::Relu)
+    }
+
+    #[test]
+    fn residual_blocks_follow_one_another() {
+        let base = "1x8x8,conv3x3x4p1,conv3x3x4p1,conv3x3x4p1,res2,conv3x3x4p1";
+        assert!(parse(&format!("{base},res1,4")).is_ok());
+        let e = parse(&format!("{base},res2,4")).unwrap_err();
+        assert!(
+            e.why
+                .contains("overlaps the block ending at weight layer 3"),
+            "{e}"
+        );
+        assert!(parse("1x8x8,conv3x3x4p1,conv3x3x4p1,res1,res1,4").is_err());
     }
 
     #[test]
