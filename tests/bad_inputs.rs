@@ -585,6 +585,31 @@ fn rows() -> Vec<Row> {
             vec!["--lr", "2^-40"],
         ),
         (
+            "learning-rate milestone 0",
+            train("--epochs 2 --lr-milestones 0"),
+            vec!["--lr-milestones", "'0'"],
+        ),
+        (
+            "learning-rate milestones not increasing",
+            train("--epochs 3 --lr-milestones 2,1"),
+            vec!["lr-milestones", "[2, 1]", "increasing"],
+        ),
+        (
+            "learning-rate factor above 1",
+            train("--epochs 2 --lr-milestones 1 --lr-gamma 2"),
+            vec!["--lr-gamma", "'2'", "(0, 1]"],
+        ),
+        (
+            "learning-rate factor without milestones",
+            train("--lr-gamma 0.5"),
+            vec!["--lr-gamma", "--lr-milestones"],
+        ),
+        (
+            "learning-rate step below 2^-30",
+            train("--epochs 3 --lr-milestones 1,2 --lr-gamma 1e-5"),
+            vec!["lr-milestones", "epoch 3", "2^-30"],
+        ),
+        (
             "unknown rule",
             train("--rule hebb"),
             vec!["--rule", "'hebb'"],

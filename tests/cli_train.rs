@@ -385,6 +385,52 @@ fn train_report(tmp: &Path, data: &Path, name: &str, extra: &[&str]) -> (String,
     (stdout, v)
 }
 
+/// `--lr-milestones` and `--lr-gamma`: the note names each stretch's
+/// rate, and the report keeps the schedule and each epoch's rate.
+#[test]
+fn a_learning_rate_schedule_is_noted_and_reported() {
+    let (tmp, data) = dataset();
+    let path = tmp.path().join("sched.json");
+    let out = locus(&[
+        "train",
+        "--layers",
+        LAYERS,
+        "--data",
+        s(&data),
+        "--epochs",
+        "3",
+        "--lr",
+        "0.05",
+        "--lr-milestones",
+        "1,2",
+        "--lr-gamma",
+        "0.5",
+        "--out",
+        s(&path),
+    ]);
+    ok(&out, "train with a schedule");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("note: local: lr by epoch: 2^-4 (1-1), 2^-5 (2-2), 2^-6 (3-3)"),
+        "{err}"
+    );
+    let v = read_json(&path);
+    let cfg = &v["run"]["config"]["lr_schedule"];
+    assert_eq!(cfg["milestones"], serde_json::json!([1, 2]));
+    assert_eq!(cfg["gamma"], 0.5);
+    let rates: Vec<f64> = v["run"]["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["lr_realised"].as_f64().unwrap())
+        .collect();
+    assert_eq!(rates, [0.0625, 0.03125, 0.015625]);
+    // Without a schedule, neither is written.
+    let (_, plain) = train_report(tmp.path(), &data, "plain.json", &["--epochs", "2"]);
+    assert!(plain["run"]["config"].get("lr_schedule").is_none());
+    assert!(plain["run"]["epochs"][0].get("lr_realised").is_none());
+}
+
 #[test]
 fn same_seed_gives_identical_reports() {
     let (tmp, data) = dataset();

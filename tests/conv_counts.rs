@@ -865,6 +865,7 @@ fn train(case: &Case, text: &str) -> RunResult {
         arith: case.arith,
         train_limit: None,
         test_limit: Some(2),
+        lr_schedule: Default::default(),
     };
     run(&case.model, &config, &tr, &te, &mut |_, _| {})
         .unwrap_or_else(|e| panic!("{text} {}: {e}", case.rule.label()))

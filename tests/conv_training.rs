@@ -559,6 +559,7 @@ fn synth_config(text: &str, rule: Rule, arith: Arith) -> TrainConfig {
         arith,
         train_limit: None,
         test_limit: None,
+        lr_schedule: Default::default(),
     }
 }
 

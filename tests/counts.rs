@@ -166,6 +166,7 @@ fn train(case: &Case) -> RunResult {
         arith: case.arith,
         train_limit: None,
         test_limit: Some(2),
+        lr_schedule: Default::default(),
     };
     let (result, _) = run(&case.model, &config, &tr, &te, &mut |_, _| {})
         .unwrap_or_else(|e| panic!("{}: {e}", case.describe()));

@@ -88,6 +88,7 @@ fn trainings_on_1_and_2_threads_are_bit_identical() {
                     arith,
                     train_limit: None,
                     test_limit: None,
+                    lr_schedule: Default::default(),
                 };
                 jobs.push((m, cfg));
             }

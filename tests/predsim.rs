@@ -205,6 +205,7 @@ fn predsim_learns_in_fixed_point_close_to_f32() {
             arith,
             train_limit: None,
             test_limit: None,
+            lr_schedule: Default::default(),
         };
         let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
         r.epochs.last().expect("an epoch").test_accuracy
@@ -390,6 +391,7 @@ fn similarity_coefficients_must_fit_the_error_bank() {
         arith: Arith::Fixed,
         train_limit: None,
         test_limit: None,
+        lr_schedule: Default::default(),
     };
     let (r, _) = run(&model, &cfg(2), &data.0, &data.1, &mut |_, _| {}).expect("batch 2 fits");
     assert_eq!(r.counts[0].error_peak_words, 7);

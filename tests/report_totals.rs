@@ -34,6 +34,7 @@ fn result(counts: Vec<CoreCounts>) -> RunResult {
             arith: Arith::Fixed,
             train_limit: None,
             test_limit: None,
+            lr_schedule: Default::default(),
         },
         lr_shift: 7,
         lr_realised: 1.0 / 128.0,
@@ -153,6 +154,7 @@ fn run_with(train: &[f64]) -> RunReport {
             epoch: i as u32 + 1,
             train_accuracy: a,
             test_accuracy: a,
+            lr_realised: None,
         })
         .collect();
     let mut r = result(vec![CoreCounts::default(); 2]);

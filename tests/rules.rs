@@ -340,6 +340,7 @@ fn accuracies(
             arith,
             train_limit: None,
             test_limit: None,
+            lr_schedule: Default::default(),
         };
         let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
         r.epochs.last().expect("an epoch").test_accuracy
@@ -416,6 +417,7 @@ fn forward_only_rules_pipeline_the_others_are_update_locked() {
             arith: Arith::Fixed,
             train_limit: None,
             test_limit: None,
+            lr_schedule: Default::default(),
         };
         let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
         let t = locus::report::RunReport::new(&model, &r)

@@ -76,6 +76,7 @@ fn config(sizes: &[usize], rule: Rule, batch: usize, arith: Arith) -> TrainConfi
         arith,
         train_limit: None,
         test_limit: Some(2),
+        lr_schedule: Default::default(),
     }
 }
 

@@ -27,6 +27,7 @@ fn config(rule: Rule, sizes: &[usize]) -> TrainConfig {
         arith: Arith::Fixed,
         train_limit: None,
         test_limit: None,
+        lr_schedule: Default::default(),
     }
 }
 
@@ -642,4 +643,95 @@ fn vectors_that_do_not_fit_the_activation_bank_are_refused() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a 20 000-unit layer was accepted"),
     }
+}
+
+// ---------------------------------------------------------------------------
+// Learning-rate schedule
+// ---------------------------------------------------------------------------
+
+/// A schedule leaves the epochs before its first step as the constant run
+/// trains them, and the step takes effect: stepping to 2^-30 makes every
+/// fixed-point update round to 0 (default model, round to nearest), so the
+/// second epoch changes no weight, and the final weights are those after
+/// one epoch. Counts do not depend on the rate: two epochs count twice one.
+#[test]
+fn schedule_step_takes_effect_between_epochs() {
+    let model = default_model();
+    let data = synthetic(4, 24, 200, 50, 30, 3);
+    for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill)] {
+        let one = TrainConfig {
+            lr: 1.0 / 64.0,
+            ..config(rule, &[24, 16, 4])
+        };
+        let stepped = TrainConfig {
+            epochs: 2,
+            lr_schedule: locus::sim::LrSchedule {
+                milestones: vec![1],
+                gamma: 2f64.powi(-24),
+            },
+            ..one.clone()
+        };
+        let (r1, p1) = train(&model, &one, &data).unwrap();
+        let (r2, p2) = train(&model, &stepped, &data).unwrap();
+        let label = rule.label();
+        assert_eq!(
+            r2.epochs[0].test_accuracy, r1.epochs[0].test_accuracy,
+            "{label}"
+        );
+        assert_eq!(r2.epochs[0].lr_realised, Some(2f64.powi(-6)), "{label}");
+        assert_eq!(r2.epochs[1].lr_realised, Some(2f64.powi(-30)), "{label}");
+        assert_eq!(r1.epochs[0].lr_realised, None, "constant: not recorded");
+        assert_eq!(p2, p1, "{label}: epoch 2 at 2^-30 changed a weight");
+        assert_eq!(r2.unchanged_layers[1], vec![0, 1], "{label}");
+        for (c2, c1) in r2.counts.iter().zip(&r1.counts) {
+            assert_eq!(c2.macs, c1.macs.map(|m| 2 * m), "{label}");
+            assert_eq!(
+                c2.words,
+                c1.words.map(|u| u.map(|c| c.map(|p| p.map(|w| 2 * w))))
+            );
+        }
+        // The same two epochs at a constant rate change the weights.
+        let (_, p_const) = train(
+            &model,
+            &TrainConfig {
+                epochs: 2,
+                ..one.clone()
+            },
+            &data,
+        )
+        .unwrap();
+        assert_ne!(p_const, p1, "{label}");
+    }
+}
+
+/// With stochastic update rounding the step keeps the rounding LFSR's
+/// sequence: the datapath's draws still equal the counted draws, and the
+/// run is deterministic.
+#[test]
+fn schedule_step_keeps_the_rounding_lfsr() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models/feedback-rom-stochastic.json");
+    let model = locus::hw::model::load(&path).unwrap();
+    let data = synthetic(4, 24, 120, 40, 30, 5);
+    let cfg = TrainConfig {
+        epochs: 3,
+        lr: 1.0 / 64.0,
+        lr_schedule: locus::sim::LrSchedule {
+            milestones: vec![1, 2],
+            gamma: 0.125,
+        },
+        ..config(Rule::Local, &[24, 16, 4])
+    };
+    let (a, pa) = train(&model, &cfg, &data).unwrap();
+    let (b, pb) = train(&model, &cfg, &data).unwrap();
+    assert_eq!(pa, pb);
+    assert_eq!(a.epochs, b.epochs);
+    let counted: u64 = a
+        .counts
+        .iter()
+        .map(|c| c.lfsr_draws.iter().sum::<u64>())
+        .sum();
+    assert!(counted > 0);
+    assert_eq!(a.datapath_lfsr_draws, counted);
+    let shifts: Vec<f64> = a.epochs.iter().filter_map(|e| e.lr_realised).collect();
+    assert_eq!(shifts, [2f64.powi(-6), 2f64.powi(-9), 2f64.powi(-12)]);
 }

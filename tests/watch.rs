@@ -42,6 +42,7 @@ fn config(rule: Rule, arith: Arith, batch: usize, limit: Option<usize>) -> Train
         arith,
         train_limit: limit,
         test_limit: None,
+        lr_schedule: Default::default(),
     }
 }
 

@@ -15,7 +15,7 @@ use locus::limits::ByteSize;
 use locus::output::write_atomic;
 use locus::report::{CompareReport, Infeasible, RunReport, table};
 use locus::rules::{BpPolicy, Rule};
-use locus::sim::{self, Arith, SimError, TrainConfig};
+use locus::sim::{self, Arith, LrSchedule, SimError, TrainConfig};
 use std::io::{IsTerminal, Write};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
@@ -156,6 +156,15 @@ pub struct RunArgs {
     /// update to survive rounding. [default: 0.01; drtp and fa: 2^-10]
     #[arg(long, value_parser = parse_lr)]
     pub lr: Option<f64>,
+    /// Epoch counts after which the learning rate is multiplied by
+    /// --lr-gamma, comma-separated and increasing (PyTorch's MultiStepLR
+    /// milestones: `60,90` steps after epochs 60 and 90). Each stepped rate
+    /// is realised as its own nearest power of two.
+    #[arg(long, value_delimiter = ',', value_name = "EPOCHS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub lr_milestones: Vec<u32>,
+    /// The factor of each --lr-milestones step, in (0, 1]. [default: 0.1]
+    #[arg(long, value_parser = parse_gamma)]
+    pub lr_gamma: Option<f64>,
     /// Seed of initialisation, classifier ROMs and shuffling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -267,6 +276,16 @@ pub(super) fn parse_layers(s: &str) -> Result<NetSpec, String> {
     NetSpec::parse(s, Activation::Relu).map_err(|e| e.to_string())
 }
 
+/// `--lr-gamma`: a factor in (0, 1].
+fn parse_gamma(s: &str) -> Result<f64, String> {
+    let g: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if g > 0.0 && g <= 1.0 {
+        Ok(g)
+    } else {
+        Err("must be in (0, 1]".into())
+    }
+}
+
 /// `--lr`: a number that [`sim::lr_shift`] accepts.
 pub(super) fn parse_lr(s: &str) -> Result<f64, String> {
     let lr: f64 = s.parse().map_err(|e| format!("{e}"))?;
@@ -280,6 +299,11 @@ pub(super) fn parse_lr(s: &str) -> Result<f64, String> {
 
 /// The model (and the file it came from, for the reports) and the data.
 fn load(run: &RunArgs) -> anyhow::Result<(HwModel, ModelSource, Dataset, Dataset)> {
+    if let (Some(g), true) = (run.lr_gamma, run.lr_milestones.is_empty()) {
+        anyhow::bail!(
+            "--lr-gamma {g}: steps nothing without --lr-milestones (the epochs after which the rate steps)"
+        );
+    }
     let (model, source) = model::load_with_source(&run.model)?;
     let (train, test) = load_mnist_dir(&run.data)?;
     Ok((model, source, train, test))
@@ -443,6 +467,10 @@ impl RunArgs {
             arith: self.arith,
             train_limit: self.train_limit,
             test_limit: self.test_limit,
+            lr_schedule: LrSchedule {
+                milestones: self.lr_milestones.clone(),
+                gamma: self.lr_gamma.unwrap_or(LrSchedule::default().gamma),
+            },
         }
     }
 }
@@ -531,6 +559,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: {}: {c}", args.run.model.display());
     }
     note_rule_defaults(&args.run, rule, true)?;
+    note_schedule(&cfg)?;
     let lr_warned = warn_lr_underflow(&model, cfg.arith, cfg.lr)?;
     let bytes = super::limits_cmd::data_bytes(&train, &test);
     let estimate =
@@ -626,6 +655,33 @@ pub(super) fn rule_specific(e: &ChipError) -> bool {
     )
 }
 
+/// Prints the per-sample rate of each stretch of epochs when the rate
+/// follows a schedule (`--lr-milestones`): `note: local: lr by epoch: 2^-7
+/// (1-60), 2^-10 (61-90), 2^-13 (91-100)`.
+fn note_schedule(cfg: &TrainConfig) -> anyhow::Result<()> {
+    if cfg.lr_schedule.is_constant() {
+        return Ok(());
+    }
+    let shifts = sim::lr_shifts(cfg)?;
+    let mut spans: Vec<(u32, usize, usize)> = Vec::new();
+    for (epoch, &k) in shifts.iter().enumerate() {
+        match spans.last_mut() {
+            Some((last, _, end)) if *last == k => *end = epoch + 1,
+            _ => spans.push((k, epoch + 1, epoch + 1)),
+        }
+    }
+    let text: Vec<String> = spans
+        .iter()
+        .map(|(k, a, b)| format!("2^-{k} ({a}-{b})"))
+        .collect();
+    eprintln!(
+        "note: {}: lr by epoch: {}",
+        cfg.rule.label(),
+        text.join(", ")
+    );
+    Ok(())
+}
+
 /// The rules `--rules` names, in the order given, each once.
 pub(super) fn selected_rules(names: &[String]) -> Vec<Rule> {
     let mut rules: Vec<Rule> = Vec::new();
@@ -668,6 +724,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let (mut seen, mut underflowing) = (Vec::new(), Vec::new());
     for (&rule, c) in rules.iter().zip(&cfgs) {
         note_rule_defaults(&args.run, rule, false)?;
+        note_schedule(c)?;
         if !seen.contains(&c.lr) {
             seen.push(c.lr);
             if warn_lr_underflow(&model, c.arith, c.lr)? {

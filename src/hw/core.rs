@@ -24,7 +24,7 @@
 //! formula of `hw::timing`, applied per call.
 
 use super::counters::{Class, CoreCounts, Phase, Rw, Unit};
-use super::datapath::{Datapath, Matrix};
+use super::datapath::{Datapath, DatapathError, Matrix};
 use super::model::{BankRole, HwModel, Mapping, RomStorage, TensorClass};
 use super::rom::ClassifierRom;
 use super::timing;
@@ -828,6 +828,11 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// The datapath, read-only (its LFSR, overflow and draw counts).
     pub fn datapath(&self) -> &D {
         &self.dp
+    }
+    /// Sets the learning rate to `2^-lr_shift` from the next update on (a
+    /// schedule's step between epochs); counts do not depend on it.
+    pub fn set_lr_shift(&mut self, lr_shift: u32) -> Result<(), DatapathError> {
+        self.dp.set_lr_shift(lr_shift)
     }
     /// Every layer's state, read-only.
     pub fn layers(&self) -> &[Layer<D::V>] {

@@ -186,6 +186,9 @@ pub trait Datapath: Send {
     /// SGD step `w[i][j] -= lr·e[i]·x[j]`, `b[i] -= lr·e[i]` (bias = a weight
     /// whose input is 1.0), with `lr = 2^-lr_shift`.
     fn update(&mut self, w: &mut [Self::V], b: &mut [Self::V], e: &[Self::V], x: &[Self::V]);
+    /// Changes the learning rate to `2^-lr_shift` between batches (a
+    /// schedule's step), keeping the LFSR, draw and overflow counters.
+    fn set_lr_shift(&mut self, lr_shift: u32) -> Result<(), DatapathError>;
     /// Index of the largest value (first on ties): the predicted class.
     fn argmax(v: &[Self::V]) -> usize {
         let mut best = 0;
@@ -317,6 +320,10 @@ pub trait Datapath: Send {
 /// The bit-exact fixed-point datapath, storing every tensor in lane `V`
 /// (`i16` when all formats are at most 16 bits wide, else `i32`).
 pub struct FixedDatapath<V: Raw> {
+    /// The model's formats and LFSR seed, kept to rebuild the update
+    /// path when the learning rate changes.
+    formats: crate::hw::model::Formats,
+    lfsr_seed: u32,
     weight: QFormat,
     activation: QFormat,
     error: QFormat,
@@ -401,7 +408,16 @@ pub enum DatapathError {
 impl<V: Raw> FixedDatapath<V> {
     /// The datapath of `model` with learning rate `2^-lr_shift`.
     pub fn new(model: &HwModel, lr_shift: u32) -> Result<Self, DatapathError> {
-        let f = &model.formats;
+        Self::with_formats(&model.formats, model.lfsr_seed, lr_shift)
+    }
+
+    /// The datapath of formats `f`, rounding LFSR seeded with `lfsr_seed`
+    /// and learning rate `2^-lr_shift`.
+    fn with_formats(
+        f: &crate::hw::model::Formats,
+        lfsr_seed: u32,
+        lr_shift: u32,
+    ) -> Result<Self, DatapathError> {
         for class in TensorClass::ALL {
             let bits = f.get(class).bits;
             if bits > V::BITS {
@@ -432,6 +448,8 @@ impl<V: Raw> FixedDatapath<V> {
         };
         let sf = |x: u32| x as i32;
         Ok(FixedDatapath {
+            formats: *f,
+            lfsr_seed,
             weight: w,
             activation: a,
             error: e,
@@ -496,7 +514,7 @@ impl<V: Raw> FixedDatapath<V> {
             },
             rnd: Vec::new(),
             block: LfsrBlock::new(),
-            lfsr: Lfsr::new(model.lfsr_seed).map_err(|_| DatapathError::ZeroSeed)?,
+            lfsr: Lfsr::new(lfsr_seed).map_err(|_| DatapathError::ZeroSeed)?,
             draws: 0,
             jump_cache: None,
             overflow: OverflowByClass::default(),
@@ -959,6 +977,13 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         }
     }
 
+    fn set_lr_shift(&mut self, lr_shift: u32) -> Result<(), DatapathError> {
+        let mut fresh = Self::with_formats(&self.formats, self.lfsr_seed, lr_shift)?;
+        fresh.restore_state(self.save_state());
+        *self = fresh;
+        Ok(())
+    }
+
     fn active(&self, f: Activation, v: V) -> bool {
         let one = self.one_act.min(self.activation.max_raw() as i64);
         f.slope_is_one(v.to_i64(), one)
@@ -1288,6 +1313,11 @@ impl Datapath for FloatDatapath {
             };
         }
     }
+    fn set_lr_shift(&mut self, lr_shift: u32) -> Result<(), DatapathError> {
+        *self = FloatDatapath::new(lr_shift);
+        Ok(())
+    }
+
     fn update(&mut self, w: &mut [f32], b: &mut [f32], e: &[f32], x: &[f32]) {
         let cols = x.len();
         for (i, &ei) in e.iter().enumerate() {

@@ -220,7 +220,7 @@ impl RunReport {
             },
         };
         let underflow = result.config.arith == crate::sim::Arith::Fixed
-            && crate::sim::lr_underflow(model, result.lr_shift).is_some();
+            && crate::sim::lr_underflow(model, smallest_rate_shift(result)).is_some();
         report.run.diagnostics = diagnostics::diagnose(&report, model, result, underflow);
         Ok(report)
     }
@@ -551,4 +551,13 @@ impl CompareReport {
             savings,
         }
     }
+}
+
+/// The shift of the smallest per-sample rate a run trained at: the last
+/// step of its schedule, or its one rate.
+fn smallest_rate_shift(result: &RunResult) -> u32 {
+    crate::sim::lr_shifts(&result.config)
+        .ok()
+        .and_then(|shifts| shifts.into_iter().max())
+        .unwrap_or(result.lr_shift)
 }

@@ -57,6 +57,47 @@ pub struct TrainConfig {
     pub train_limit: Option<usize>,
     /// Evaluate on the first `n` test samples only.
     pub test_limit: Option<usize>,
+    /// Steps of the learning rate between epochs (none: constant).
+    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    pub lr_schedule: LrSchedule,
+}
+
+/// A step schedule of the learning rate, as PyTorch's `MultiStepLR`: after
+/// each milestone's count of epochs the requested rate is multiplied by
+/// `gamma`, and each stepped rate is realised as its own nearest power of
+/// two ([`lr_shift`]), so `0.01 · 0.1` is `2^-10`, not `2^-7 · 2^-3`. The
+/// rate changes only between epochs; counts do not depend on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LrSchedule {
+    /// Epoch counts (from 1, increasing) after which the rate steps: with
+    /// `[60, 90]`, epochs 1–60 train at `lr`, 61–90 at `lr·gamma` and the
+    /// rest at `lr·gamma²`.
+    pub milestones: Vec<u32>,
+    /// The factor of each step, in (0, 1].
+    pub gamma: f64,
+}
+
+impl Default for LrSchedule {
+    /// No steps (and PyTorch's default factor, 0.1).
+    fn default() -> Self {
+        LrSchedule {
+            milestones: Vec::new(),
+            gamma: 0.1,
+        }
+    }
+}
+
+impl LrSchedule {
+    /// Whether the rate never changes.
+    pub fn is_constant(&self) -> bool {
+        self.milestones.is_empty()
+    }
+
+    /// The requested rate of epoch `epoch` (from 0), starting from `lr`.
+    pub fn lr_at(&self, lr: f64, epoch: u32) -> f64 {
+        let steps = self.milestones.iter().filter(|&&m| m <= epoch).count();
+        lr * self.gamma.powi(steps as i32)
+    }
 }
 
 impl TrainConfig {
@@ -74,6 +115,7 @@ impl TrainConfig {
             arith: Arith::Fixed,
             train_limit: None,
             test_limit: None,
+            lr_schedule: LrSchedule::default(),
         }
     }
 }
@@ -129,11 +171,53 @@ pub fn lr_shift(lr: f64) -> Result<(u32, f64), SimError> {
 /// `docs/rules.md`); the other rules finish each sample before the next and
 /// apply its update at `lr`.
 pub fn step_lr(config: &TrainConfig) -> f64 {
+    step_lr_at(config, 0)
+}
+
+/// [`step_lr`] in epoch `epoch` (from 0), after the schedule's steps.
+pub fn step_lr_at(config: &TrainConfig, epoch: u32) -> f64 {
+    let lr = config.lr_schedule.lr_at(config.lr, epoch);
     if config.rule.scales_lr_by_batch() {
-        config.lr / config.batch.max(1) as f64
+        lr / config.batch.max(1) as f64
     } else {
-        config.lr
+        lr
     }
+}
+
+/// The realised per-sample rate's shift of each epoch (from 0) of `config`
+/// ([`step_lr_at`], [`lr_shift`]). Errors name `lr-milestones` and
+/// `lr-gamma` when a stepped rate cannot be realised.
+pub fn lr_shifts(config: &TrainConfig) -> Result<Vec<u32>, SimError> {
+    let schedule = &config.lr_schedule;
+    let bad = |field, value: String, why: String| Err(SimError::Config { field, value, why });
+    if !(schedule.gamma > 0.0 && schedule.gamma <= 1.0) {
+        return bad(
+            "lr-gamma",
+            schedule.gamma.to_string(),
+            "must be in (0, 1]".into(),
+        );
+    }
+    let m = &schedule.milestones;
+    if m.first() == Some(&0) || m.windows(2).any(|w| w[0] >= w[1]) {
+        return bad(
+            "lr-milestones",
+            format!("{m:?}"),
+            "must be epoch counts >= 1 in increasing order".into(),
+        );
+    }
+    (0..config.epochs)
+        .map(|epoch| {
+            let lr = step_lr_at(config, epoch);
+            lr_shift(lr).map(|(k, _)| k).map_err(|e| match e {
+                SimError::Config { why, .. } if epoch > 0 => SimError::Config {
+                    field: "lr-milestones",
+                    value: format!("{m:?}"),
+                    why: format!("epoch {}'s rate {lr:.2e}: {why}", epoch + 1),
+                },
+                e => e,
+            })
+        })
+        .collect()
 }
 
 /// A warning when the learning rate `2^-lr_shift` is so small that even the
@@ -201,6 +285,10 @@ pub struct EpochResult {
     pub train_accuracy: f64,
     /// Fraction of test samples classified right after the epoch.
     pub test_accuracy: f64,
+    /// The epoch's realised per-sample learning rate, recorded when the
+    /// rate follows a schedule ([`TrainConfig::lr_schedule`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_realised: Option<f64>,
 }
 
 /// What a run measured.
@@ -318,7 +406,7 @@ fn dispatch<T: TraceSink>(
     watch: Option<&mut Watch<'_>>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(RunResult, RealParams, T), SimError> {
-    let (shift, _) = lr_shift(step_lr(config))?;
+    let shift = lr_shifts(config)?.first().copied().unwrap_or(0);
     let run = Run {
         model,
         config,
@@ -518,7 +606,8 @@ fn run_with<D: Datapath, T: TraceSink>(
         test,
     } = *run;
     check_config(config, train, test)?;
-    let (shift, lr_realised) = lr_shift(step_lr(config))?;
+    let (shift, lr_first) = lr_shift(step_lr(config))?;
+    let shifts = lr_shifts(config)?;
     let classifiers = config.rule.uses_classifiers();
     let mut chip = Chip::with_sink(model, &config.net, dp, config.seed, classifiers, sink)?;
     if let Some(kind) = config.rule.feedback() {
@@ -536,6 +625,11 @@ fn run_with<D: Datapath, T: TraceSink>(
     let mut fingerprint = fingerprints(&chip);
     let mut unchanged_layers = Vec::new();
     for epoch in 0..config.epochs {
+        let epoch_shift = shifts[epoch as usize];
+        if epoch > 0 && epoch_shift != shifts[epoch as usize - 1] {
+            chip.set_lr_shift(epoch_shift)?;
+        }
+        let lr_realised = (-f64::from(epoch_shift)).exp2();
         let order = epoch_order(train.len(), config.seed, epoch as u64);
         let start = std::time::Instant::now();
         let mut watch_seconds = 0.0;
@@ -581,6 +675,7 @@ fn run_with<D: Datapath, T: TraceSink>(
             epoch: epoch + 1,
             train_accuracy: correct as f64 / per_epoch.max(1) as f64,
             test_accuracy,
+            lr_realised: (!config.lr_schedule.is_constant()).then_some(lr_realised),
         });
     }
     let params = chip
@@ -608,7 +703,7 @@ fn run_with<D: Datapath, T: TraceSink>(
         RunResult {
             config: config.clone(),
             lr_shift: shift,
-            lr_realised,
+            lr_realised: lr_first,
             epochs,
             samples,
             counts,
@@ -685,6 +780,60 @@ mod tests {
         assert_eq!(lr_shift(FRAC_1_SQRT_2).unwrap().0, 0);
         // The default --lr 0.01 is 6.64: k = 7.
         assert_eq!(lr_shift(0.01).unwrap().0, 7);
+    }
+
+    /// MultiStepLR's convention: a milestone `m` steps the rate after `m`
+    /// epochs; each stepped rate is realised on its own.
+    #[test]
+    fn schedule_steps_after_each_milestone_and_rounds_each_rate() {
+        let sched = LrSchedule {
+            milestones: vec![2, 4],
+            gamma: 0.1,
+        };
+        let rates: Vec<f64> = (0..6).map(|e| sched.lr_at(0.01, e)).collect();
+        assert_eq!(rates[..2], [0.01, 0.01]);
+        assert!((rates[2] - 0.001).abs() < 1e-12 && (rates[3] - 0.001).abs() < 1e-12);
+        assert!((rates[4] - 1e-4).abs() < 1e-15 && (rates[5] - 1e-4).abs() < 1e-15);
+        let net = NetSpec::dense(vec![4, 3], Activation::Relu);
+        let mut cfg = TrainConfig {
+            epochs: 6,
+            lr_schedule: sched,
+            ..TrainConfig::new(Rule::Local, net, 1)
+        };
+        // 0.01 → 2^-7, 0.001 → 2^-10 (not 2^-7·2^-3 by luck: 2^-9.97),
+        // 1e-4 → 2^-13.
+        assert_eq!(lr_shifts(&cfg).unwrap(), [7, 7, 10, 10, 13, 13]);
+        // Backprop at batch 4 divides each stepped rate by 4 first.
+        cfg.rule = Rule::Bp(crate::rules::BpPolicy::Spill);
+        cfg.batch = 4;
+        assert_eq!(lr_shifts(&cfg).unwrap(), [9, 9, 12, 12, 15, 15]);
+        // Constant: one shift per epoch, the same.
+        cfg.lr_schedule = LrSchedule::default();
+        assert!(cfg.lr_schedule.is_constant());
+        assert_eq!(lr_shifts(&cfg).unwrap(), [9; 6]);
+    }
+
+    #[test]
+    fn schedule_errors_name_the_option() {
+        let net = NetSpec::dense(vec![4, 3], Activation::Relu);
+        let cfg = |milestones: Vec<u32>, gamma: f64| TrainConfig {
+            epochs: 3,
+            lr_schedule: LrSchedule { milestones, gamma },
+            ..TrainConfig::new(Rule::Local, net.clone(), 1)
+        };
+        let field = |c: TrainConfig| match lr_shifts(&c) {
+            Err(SimError::Config { field, why, .. }) => (field, why),
+            other => panic!("expected a configuration error, got {other:?}"),
+        };
+        assert_eq!(field(cfg(vec![1], 0.0)).0, "lr-gamma");
+        assert_eq!(field(cfg(vec![1], 1.5)).0, "lr-gamma");
+        assert_eq!(field(cfg(vec![0], 0.5)).0, "lr-milestones");
+        assert_eq!(field(cfg(vec![2, 2], 0.5)).0, "lr-milestones");
+        let (f, why) = field(cfg(vec![1, 2], 1e-5));
+        assert_eq!(f, "lr-milestones");
+        assert!(why.contains("epoch 3") && why.contains("2^-30"), "{why}");
+        // A milestone past the last epoch steps nothing and is no error.
+        assert_eq!(lr_shifts(&cfg(vec![5], 1e-9)).unwrap(), [7, 7, 7]);
     }
 
     #[test]

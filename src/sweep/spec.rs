@@ -411,6 +411,7 @@ impl LoadedSpec {
             arith: base.arith,
             train_limit: base.train_limit,
             test_limit: base.test_limit,
+            lr_schedule: Default::default(),
         };
         crate::sim::lr_shift(config.lr).map_err(|e| fail(e.to_string()))?;
         if config.epochs == 0 || config.batch == 0 {

@@ -189,6 +189,7 @@ mod tests {
                 epoch: 1,
                 train_accuracy: acc,
                 test_accuracy: acc,
+                lr_realised: None,
             }],
             samples: 10,
             totals: None,

@@ -70,6 +70,9 @@ impl Datapath for CountDatapath {
     fn gait_inverse(&mut self, _: bool, _: &[()], _: &[()], _: &[()], _: &[()], _: &mut [()]) {}
     fn mask_derivative(&self, _: Activation, _: &[()], _: &mut [()]) {}
     fn update(&mut self, _: &mut [()], _: &mut [()], _: &[()], _: &[()]) {}
+    fn set_lr_shift(&mut self, _: u32) -> Result<(), DatapathError> {
+        Ok(())
+    }
     fn active(&self, _: Activation, _: ()) -> bool {
         false
     }
