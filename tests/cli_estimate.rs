@@ -35,7 +35,7 @@ fn estimate_report_equals_compare_and_the_csv_adds_up() {
         "--layers",
         "16,12,4",
         "--rules",
-        "local,bp,dfa",
+        "local,bp,dfa,drtp",
         "--batch",
         "3",
     ];
@@ -61,10 +61,12 @@ fn estimate_report_equals_compare_and_the_csv_adds_up() {
     assert!(!out.contains("test accuracy"), "{out}");
     let (trained, estimated) = (read(&dir.join("compare.json")), read(&json));
     let runs = |v: &Value| v["runs"].as_array().unwrap().clone();
-    assert_eq!(runs(&trained).len(), 5, "local, bp x 3 policies, dfa");
+    assert_eq!(runs(&trained).len(), 6, "local, bp x 3 policies, dfa, drtp");
     for (t, e) in runs(&trained).iter().zip(runs(&estimated).iter()) {
         let rule = &t["run"]["config"]["rule"];
-        assert_eq!(rule, &e["run"]["config"]["rule"]);
+        // The whole configuration, the rule's own defaults included (DRTP:
+        // hard-tanh at 2^-10), as compare takes them.
+        assert_eq!(t["run"]["config"], e["run"]["config"], "{rule}");
         assert_eq!(counted(t), counted(e), "{rule}");
     }
     assert_eq!(trained["savings"], estimated["savings"]);
@@ -82,7 +84,7 @@ fn estimate_report_equals_compare_and_the_csv_adds_up() {
     let rows: Vec<Vec<String>> = lines
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
-    assert_eq!(rows.len(), 5 * 2);
+    assert_eq!(rows.len(), 6 * 2);
     for e in runs(&estimated) {
         let label = rule_label(&e);
         let mine: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == label).collect();
@@ -104,7 +106,14 @@ fn estimate_report_equals_compare_and_the_csv_adds_up() {
 /// The label `estimate` writes in its CSV for a run of the report (the
 /// report's rule is an object such as `{"rule": "bp", "policy": "stash"}`).
 fn rule_label(run: &Value) -> String {
-    let all = ["local", "bp/stash", "bp/spill", "bp/recompute", "dfa/spill"];
+    let all = [
+        "local",
+        "bp/stash",
+        "bp/spill",
+        "bp/recompute",
+        "dfa/spill",
+        "drtp",
+    ];
     let cfg = run["run"]["config"]["rule"].to_string().to_lowercase();
     all.iter()
         .find(|l| {

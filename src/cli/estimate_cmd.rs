@@ -38,9 +38,9 @@ pub struct EstimateArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     /// Learning rate, checked as `train` checks it (counts do not depend
-    /// on it).
-    #[arg(long, default_value_t = 0.01, value_parser = parse_lr)]
-    pub lr: f64,
+    /// on it). [default: each rule's, as `compare` takes it]
+    #[arg(long, value_parser = parse_lr)]
+    pub lr: Option<f64>,
     /// Seed (classifier ROMs; counts do not depend on it).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -90,7 +90,7 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
     eprintln!(
         "estimate: {net} on {} ({}, batch {}, {} samples x {} epoch(s), counts only)",
         model.name,
-        lr_note(args.lr)?,
+        lr_note(args.lr.unwrap_or(locus::rules::DEFAULT_LR))?,
         args.batch,
         args.samples,
         args.epochs
@@ -99,11 +99,13 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     let mut infeasible = Vec::new();
     for rule in selected_rules(&args.rules) {
+        // The rule's own activation and rate where none is given, as
+        // `compare` configures it (counts depend on neither).
         let config = TrainConfig {
             epochs: args.epochs,
-            lr: args.lr,
+            lr: args.lr.unwrap_or(rule.default_lr()),
             seed: args.seed,
-            ..TrainConfig::new(rule, net.clone(), args.batch)
+            ..TrainConfig::new(rule, args.net.shared_spec_for(rule), args.batch)
         };
         let (model, changes) = fitting_model(&model, &config);
         for c in &changes {
