@@ -401,3 +401,37 @@ fn a_spec_can_sweep_a_cnn_written_as_layers_text() {
         "{err}"
     );
 }
+
+/// `base.lr_schedule` steps each point's rate as `--lr-milestones` does;
+/// a spec without it keeps its hash (the field is not written when absent).
+#[test]
+fn a_spec_can_step_the_learning_rate() {
+    let (tmp, spec_path) = setup();
+    let plain_hash = LoadedSpec::load(&spec_path).unwrap().hash;
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    v["base"]["epochs"] = json!(2);
+    v["base"]["lr_schedule"] = json!({"milestones": [1], "gamma": 0.25});
+    v["axes"] = json!([{"path": "config.rule", "values": ["local", "bp/spill"]}]);
+    std::fs::write(&spec_path, v.to_string()).unwrap();
+    let spec = LoadedSpec::load(&spec_path).unwrap();
+    assert_ne!(spec.hash, plain_hash);
+    let results = tmp.path().join("sched.jsonl");
+    assert_eq!(run(&spec, &results, 1, ALL).ran, 2);
+    for r in sorted(&results, &spec.hash) {
+        let rates: Vec<Option<f64>> = r.epochs.iter().map(|e| e.lr_realised).collect();
+        assert_eq!(rates, [Some(0.0625), Some(0.015625)], "{}", r.rule);
+    }
+    // A schedule whose step falls below 2^-30 is refused before running.
+    v["base"]["lr_schedule"] = json!({"milestones": [1], "gamma": 1e-9});
+    std::fs::write(&spec_path, v.to_string()).unwrap();
+    let err = LoadedSpec::load(&spec_path)
+        .unwrap()
+        .point(0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("lr-milestones") && err.contains("2^-30"),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@ use crate::hw::core::NetSpec;
 use crate::hw::datapath::Activation;
 use crate::hw::model::{self, HwModel};
 use crate::rules::{BpPolicy, Rule};
-use crate::sim::{Arith, TrainConfig};
+use crate::sim::{Arith, LrSchedule, TrainConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -57,6 +57,10 @@ pub struct BaseConfig {
     pub train_limit: Option<usize>,
     /// Evaluate on the first N test samples only.
     pub test_limit: Option<usize>,
+    /// Steps of the learning rate between epochs (`milestones`, `gamma`;
+    /// as `--lr-milestones`, `--lr-gamma`); absent: constant.
+    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    pub lr_schedule: LrSchedule,
 }
 
 /// A network in a spec: dense sizes (`[784, 256, 10]`) or the text of
@@ -411,9 +415,10 @@ impl LoadedSpec {
             arith: base.arith,
             train_limit: base.train_limit,
             test_limit: base.test_limit,
-            lr_schedule: Default::default(),
+            lr_schedule: base.lr_schedule.clone(),
         };
         crate::sim::lr_shift(config.lr).map_err(|e| fail(e.to_string()))?;
+        crate::sim::lr_shifts(&config).map_err(|e| fail(e.to_string()))?;
         if config.epochs == 0 || config.batch == 0 {
             return Err(fail(
                 "config.epochs and config.batch must be at least 1".into(),
