@@ -242,6 +242,11 @@ fn inputs(root: &Path) {
     model_with(root, "m-tiny-weights.json", |m| {
         m["sram"]["weight"]["capacity_bytes"] = 64.into()
     });
+    // Layer 0 of 16,8,4 (8x17 weights and biases, 5 words) fits, its
+    // velocity does not.
+    model_with(root, "m-5-word-weights.json", |m| {
+        m["sram"]["weight"]["capacity_bytes"] = 320.into()
+    });
     model_with(root, "m-small-error.json", |m| {
         m["sram"]["error"]["capacity_bytes"] = 64.into()
     });
@@ -585,6 +590,21 @@ fn rows() -> Vec<Row> {
             vec!["--lr", "2^-40"],
         ),
         (
+            "momentum of 1",
+            train("--momentum 1"),
+            vec!["--momentum", "'1'", "[0, 1)"],
+        ),
+        (
+            "momentum that rounds to none",
+            train("--momentum 0.2"),
+            vec!["--momentum", "'0.2'", "1 - 2^-m"],
+        ),
+        (
+            "momentum with a learned classifier",
+            train("--momentum 0.9 --rule local-learned"),
+            vec!["momentum", "local-learned"],
+        ),
+        (
             "learning-rate milestone 0",
             train("--epochs 2 --lr-milestones 0"),
             vec!["--lr-milestones", "'0'"],
@@ -629,6 +649,11 @@ fn rows() -> Vec<Row> {
             "weights do not fit the weight SRAM",
             train("--model m-tiny-weights.json"),
             vec!["m-tiny-weights.json", "sram.weight"],
+        ),
+        (
+            "momentum's velocity does not fit the weight SRAM",
+            train("--model m-5-word-weights.json --momentum 0.9"),
+            vec!["m-5-word-weights.json", "momentum", "sram.weight"],
         ),
         (
             "stash does not fit (bp, stash policy)",

@@ -866,6 +866,7 @@ fn train(case: &Case, text: &str) -> RunResult {
         train_limit: None,
         test_limit: Some(2),
         lr_schedule: Default::default(),
+        momentum: 0.0,
     };
     run(&case.model, &config, &tr, &te, &mut |_, _| {})
         .unwrap_or_else(|e| panic!("{text} {}: {e}", case.rule.label()))

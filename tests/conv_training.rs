@@ -560,6 +560,7 @@ fn synth_config(text: &str, rule: Rule, arith: Arith) -> TrainConfig {
         train_limit: None,
         test_limit: None,
         lr_schedule: Default::default(),
+        momentum: 0.0,
     }
 }
 

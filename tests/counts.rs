@@ -167,6 +167,7 @@ fn train(case: &Case) -> RunResult {
         train_limit: None,
         test_limit: Some(2),
         lr_schedule: Default::default(),
+        momentum: 0.0,
     };
     let (result, _) = run(&case.model, &config, &tr, &te, &mut |_, _| {})
         .unwrap_or_else(|e| panic!("{}: {e}", case.describe()));

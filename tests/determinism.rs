@@ -89,6 +89,7 @@ fn trainings_on_1_and_2_threads_are_bit_identical() {
                     train_limit: None,
                     test_limit: None,
                     lr_schedule: Default::default(),
+                    momentum: 0.0,
                 };
                 jobs.push((m, cfg));
             }

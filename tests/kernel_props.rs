@@ -1,4 +1,4 @@
-//! The fast 16-bit datapath kernels against the generic reference path: the
+//! The fast 16-bit datapath kernels (momentum's included) against the generic reference path: the
 //! same model run with `i16` lanes (fast paths: `i32` dot products with an
 //! accumulator bound, vectorised row update, block LFSR) and with `i32`
 //! lanes (plain per-element reference) must give identical values, LFSR
@@ -169,11 +169,22 @@ fn run<V: locus::quant::Raw>(m: &HwModel, c: &Case) -> (Vec<i64>, u32, String) {
     let mut back = vec![V::default(); c.cols];
     dp.backprop(Matrix::Weights, &w, &e, &x, Activation::Relu, &mut back);
     dp.update(&mut w, &mut b, &e, &x);
+    // Two momentum steps (μ = 1 − 2^-m) from a random velocity in the
+    // update format (its bits are the weight's).
+    let mut v = conv(
+        values(c.rows * (c.cols + 1), c.wbits, c.seed ^ 4, c.scale),
+        c.wbits,
+        false,
+    );
+    let m = 1 + (c.seed % 15) as u32;
+    dp.update_momentum(&mut w, &mut b, &mut v, &e, &x, m);
+    dp.update_momentum(&mut w, &mut b, &mut v, &e, &x, m);
     let all: Vec<i64> = out
         .iter()
         .chain(&back)
         .chain(&w)
         .chain(&b)
+        .chain(&v)
         .map(|v| v.to_i64())
         .collect();
     (

@@ -206,6 +206,7 @@ fn predsim_learns_in_fixed_point_close_to_f32() {
             train_limit: None,
             test_limit: None,
             lr_schedule: Default::default(),
+            momentum: 0.0,
         };
         let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
         r.epochs.last().expect("an epoch").test_accuracy
@@ -392,6 +393,7 @@ fn similarity_coefficients_must_fit_the_error_bank() {
         train_limit: None,
         test_limit: None,
         lr_schedule: Default::default(),
+        momentum: 0.0,
     };
     let (r, _) = run(&model, &cfg(2), &data.0, &data.1, &mut |_, _| {}).expect("batch 2 fits");
     assert_eq!(r.counts[0].error_peak_words, 7);

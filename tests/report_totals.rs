@@ -35,6 +35,7 @@ fn result(counts: Vec<CoreCounts>) -> RunResult {
             train_limit: None,
             test_limit: None,
             lr_schedule: Default::default(),
+            momentum: 0.0,
         },
         lr_shift: 7,
         lr_realised: 1.0 / 128.0,

@@ -453,6 +453,7 @@ fn residual_cnns_learn_a_synthetic_task_in_fixed_point_and_f32_alike() {
                 train_limit: None,
                 test_limit: None,
                 lr_schedule: Default::default(),
+                momentum: 0.0,
             };
             let (r, _) = run(&model, &cfg, &tr, &te, &mut |_, _| {}).expect("runs");
             r.epochs[0].test_accuracy

@@ -341,6 +341,7 @@ fn accuracies(
             train_limit: None,
             test_limit: None,
             lr_schedule: Default::default(),
+            momentum: 0.0,
         };
         let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
         r.epochs.last().expect("an epoch").test_accuracy
@@ -418,6 +419,7 @@ fn forward_only_rules_pipeline_the_others_are_update_locked() {
             train_limit: None,
             test_limit: None,
             lr_schedule: Default::default(),
+            momentum: 0.0,
         };
         let (r, _) = run(&model, &cfg, &data.0, &data.1, &mut |_, _| {}).expect("trains");
         let t = locus::report::RunReport::new(&model, &r)

@@ -77,6 +77,7 @@ fn config(sizes: &[usize], rule: Rule, batch: usize, arith: Arith) -> TrainConfi
         train_limit: None,
         test_limit: Some(2),
         lr_schedule: Default::default(),
+        momentum: 0.0,
     }
 }
 

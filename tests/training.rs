@@ -28,6 +28,7 @@ fn config(rule: Rule, sizes: &[usize]) -> TrainConfig {
         train_limit: None,
         test_limit: None,
         lr_schedule: Default::default(),
+        momentum: 0.0,
     }
 }
 

@@ -43,6 +43,7 @@ fn config(rule: Rule, arith: Arith, batch: usize, limit: Option<usize>) -> Train
         train_limit: limit,
         test_limit: None,
         lr_schedule: Default::default(),
+        momentum: 0.0,
     }
 }
 

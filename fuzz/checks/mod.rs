@@ -36,6 +36,7 @@ fn train_one_sample(
             train_limit: Some(1),
             test_limit: Some(1),
             lr_schedule: Default::default(),
+            momentum: 0.0,
         };
         if let Ok((result, _)) = sim::run(model, &config, &train, &test, &mut |_, _| {}) {
             let report = RunReport::new(model, &result).expect("a small run's counts fit 64 bits");

@@ -162,6 +162,13 @@ pub struct RunArgs {
     /// is realised as its own nearest power of two.
     #[arg(long, value_delimiter = ',', value_name = "EPOCHS", value_parser = clap::value_parser!(u32).range(1..))]
     pub lr_milestones: Vec<u32>,
+    /// SGD momentum in [0, 1): each weight and bias keeps a velocity (in
+    /// the update format, in the weight bank; counted as the `update`
+    /// class), `v <- mu*v + lr*grad`, `w -= v`. Realised as mu = 1 - 2^-m
+    /// (0.9 is 1 - 2^-3 = 0.875). Dense layers; not for local-learned or
+    /// predsim. [default: 0, none]
+    #[arg(long, value_parser = parse_momentum)]
+    pub momentum: Option<f64>,
     /// The factor of each --lr-milestones step, in (0, 1]. [default: 0.1]
     #[arg(long, value_parser = parse_gamma)]
     pub lr_gamma: Option<f64>,
@@ -274,6 +281,16 @@ pub(super) fn parse_rule_name(s: &str) -> Result<String, String> {
 /// activation is set from `--activation` afterwards).
 pub(super) fn parse_layers(s: &str) -> Result<NetSpec, String> {
     NetSpec::parse(s, Activation::Relu).map_err(|e| e.to_string())
+}
+
+/// `--momentum`: a value [`sim::momentum_shift`] accepts.
+fn parse_momentum(s: &str) -> Result<f64, String> {
+    let mu: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    match sim::momentum_shift(mu) {
+        Err(SimError::Config { why, .. }) => Err(why),
+        Err(e) => Err(e.to_string()),
+        Ok(_) => Ok(mu),
+    }
 }
 
 /// `--lr-gamma`: a factor in (0, 1].
@@ -471,6 +488,7 @@ impl RunArgs {
                 milestones: self.lr_milestones.clone(),
                 gamma: self.lr_gamma.unwrap_or(LrSchedule::default().gamma),
             },
+            momentum: self.momentum.unwrap_or(0.0),
         }
     }
 }
@@ -652,13 +670,21 @@ pub(super) fn rule_specific(e: &ChipError) -> bool {
             | ChipError::FeedbackKernelTooBig { .. }
             | ChipError::ClassifierScale { .. }
             | ChipError::WeightsDoNotFit { .. }
+            | ChipError::MomentumDoesNotFit { .. }
     )
 }
 
-/// Prints the per-sample rate of each stretch of epochs when the rate
-/// follows a schedule (`--lr-milestones`): `note: local: lr by epoch: 2^-7
+/// Prints how a momentum is realised, and the per-sample rate of each
+/// stretch of epochs when the rate follows a schedule (`--lr-milestones`): `note: local: lr by epoch: 2^-7
 /// (1-60), 2^-10 (61-90), 2^-13 (91-100)`.
 fn note_schedule(cfg: &TrainConfig) -> anyhow::Result<()> {
+    if let Some((m, mu)) = sim::momentum_shift(cfg.momentum)? {
+        eprintln!(
+            "note: {}: momentum {} realised as 1 - 2^-{m} = {mu}",
+            cfg.rule.label(),
+            cfg.momentum
+        );
+    }
     if cfg.lr_schedule.is_constant() {
         return Ok(());
     }

@@ -35,7 +35,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod feedback;
+mod momentum;
 pub use feedback::{FeedbackKind, modulation_exponent};
+pub use momentum::MAX_MOMENTUM_SHIFT;
 mod conv;
 pub mod host;
 mod residual;
@@ -50,6 +52,33 @@ pub enum ChipError {
         "residual blocks are modelled one core per layer: set \"mapping\": \"core_per_layer\" in the model (a shared core's activation layout has no place for the skip tensor)"
     )]
     ResidualOnSharedCore,
+    /// A momentum shift beyond [`MAX_MOMENTUM_SHIFT`].
+    #[error("momentum: 1 - 2^-{shift} needs a shift of at most 15")]
+    MomentumShift {
+        /// The shift asked for.
+        shift: u32,
+    },
+    /// Momentum on a network with conv layers (not modelled yet).
+    #[error(
+        "momentum is modelled for dense layers only: a network with conv layers trains without --momentum"
+    )]
+    MomentumOnConv,
+    /// A layer's velocity does not fit the weight bank after the weights.
+    #[error(
+        "momentum: layer {layer} ({rows}x{cols}) keeps a velocity per weight and bias, and with them the weight bank needs {need} words, but sram.weight holds {capacity} words; use a larger weight bank or no momentum"
+    )]
+    MomentumDoesNotFit {
+        /// Layer index (0-based).
+        layer: usize,
+        /// Outputs.
+        rows: usize,
+        /// Inputs.
+        cols: usize,
+        /// Words the bank must hold.
+        need: u64,
+        /// Words it holds.
+        capacity: u64,
+    },
     /// Fewer than two sizes, or a zero size.
     #[error("layers = {sizes}: need at least an input and an output size, all nonzero")]
     Shape {
@@ -364,6 +393,8 @@ pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     sim: similarity::SimState<D::V, D::Coef>,
     /// Fill levels of the weight banks and ROMs.
     fill: Fill,
+    /// Velocities of SGD with momentum, when on ([`Chip::enable_momentum`]).
+    momentum: Option<momentum::Momentum<D::V>>,
     /// Per layer, `[error writes, writes of an all-zero error]` (runs
     /// that compute values only): how often a layer's error was entirely
     /// below one LSB of its format, a value-dependent figure kept apart
@@ -757,6 +788,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             error_writes: vec![[0; 2]; n_layers],
             sim: similarity::SimState::default(),
             fill,
+            momentum: None,
         };
         chip.check_error_bank()?;
         if T::ENABLED && chip.sink.wants_data() {
@@ -1529,9 +1561,13 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         if let Some(g) = self.layers[i].conv_geom() {
             return self.conv_update(i, g);
         }
-        {
-            let l = &mut self.layers[i];
-            self.dp.update(&mut l.w, &mut l.b, &l.e, &l.x);
+        let l = &mut self.layers[i];
+        match self.momentum.as_mut() {
+            Some(mo) => {
+                self.dp
+                    .update_momentum(&mut l.w, &mut l.b, &mut mo.v[i], &l.e, &l.x, mo.shift)
+            }
+            None => self.dp.update(&mut l.w, &mut l.b, &l.e, &l.x),
         }
         let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
         let (ab, eb, wb) = (self.bits.activation, self.bits.error, self.bits.weight);
@@ -1559,6 +1595,16 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.access(i, ua, ca, p, Rw::Read, pl.x, x_words, Src::None);
         self.access(i, uw, cw, p, Rw::Read, pl.weight, w_words, Src::None);
         self.access(i, uw, cw, p, Rw::Write, pl.weight, w_words, Src::Params(i));
+        if let Some(addr) = self.momentum.as_ref().map(|m| m.addr[i]) {
+            // The velocity, read and written with the weights; two adds
+            // per value (`v − 2^-m·v + u`).
+            let n = rows * (cols + 1);
+            let v_words = self.words(BankRole::Weight, n, self.model.formats.update.bits);
+            let cu = Class::Update;
+            self.access(i, uw, cu, p, Rw::Read, addr, v_words, Src::None);
+            self.access(i, uw, cu, p, Rw::Write, addr, v_words, Src::None);
+            self.core(i).adds[p.index()] += 2 * n as u64;
+        }
         self.add_macs(i, p, (rows * (cols + 1)) as u64);
         self.core(i).lfsr_draws[p.index()] += draws;
         self.add_latency(i, p, lat);
@@ -1592,6 +1638,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             d += n;
         }
         if stoch(f.weight.rounding) && f.update.frac > f.weight.frac {
+            d += n;
+        }
+        if self.momentum.is_some() && stoch(f.update.rounding) {
+            // The velocity's decay `2^-m·v`, one draw per value.
             d += n;
         }
         d

@@ -56,8 +56,8 @@ named_enum! {
         Activation => "activation",
         /// Error signals.
         Error => "error",
-        /// Weight updates held in memory (none in the dense rules so far: an
-        /// update is applied as it is computed).
+        /// Weight updates held in memory: momentum's velocities (otherwise
+        /// an update is applied as it is computed and never stored).
         Update => "update",
         /// Classifier entries: the local rules' fixed random classifiers and
         /// the fixed feedback matrices (ROM), and learned classifiers (SRAM).

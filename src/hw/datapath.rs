@@ -186,6 +186,20 @@ pub trait Datapath: Send {
     /// SGD step `w[i][j] -= lr·e[i]·x[j]`, `b[i] -= lr·e[i]` (bias = a weight
     /// whose input is 1.0), with `lr = 2^-lr_shift`.
     fn update(&mut self, w: &mut [Self::V], b: &mut [Self::V], e: &[Self::V], x: &[Self::V]);
+    /// SGD with momentum `μ = 1 − 2^-m`: per weight and bias (row by row,
+    /// each row's bias after its weights), the velocity `v ← v − 2^-m·v +
+    /// lr·e[i]·x[j]` in the update format, then `w −= v`. `v` holds the
+    /// `rows·cols` weights' velocities, then the `rows` biases'
+    /// (`docs/arithmetic.md`, "Momentum").
+    fn update_momentum(
+        &mut self,
+        w: &mut [Self::V],
+        b: &mut [Self::V],
+        v: &mut [Self::V],
+        e: &[Self::V],
+        x: &[Self::V],
+        m: u32,
+    );
     /// Changes the learning rate to `2^-lr_shift` between batches (a
     /// schedule's step), keeping the LFSR, draw and overflow counters.
     fn set_lr_shift(&mut self, lr_shift: u32) -> Result<(), DatapathError>;
@@ -977,6 +991,55 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
         }
     }
 
+    fn update_momentum(&mut self, w: &mut [V], b: &mut [V], v: &mut [V], e: &[V], x: &[V], m: u32) {
+        self.zeros
+            .count_dense(&mut self.update_rounding, e, x, self.one_act);
+        let (rows, cols) = (e.len(), x.len());
+        if let (Some(k), Some(x16), Some(e16), true) =
+            (self.row_update, V::as_i16(x), V::as_i16(e), m >= 1)
+        {
+            let (Some(w16), Some(b16)) = (V::as_i16_mut(w), V::as_i16_mut(b)) else {
+                unreachable!("lanes of one datapath are all the same type")
+            };
+            let Some(v16) = V::as_i16_mut(v) else {
+                unreachable!("lanes of one datapath are all the same type")
+            };
+            return self.momentum_rows_i16(k, m, w16, b16, v16, e16, x16);
+        }
+        let uf = self.formats.update;
+        let Ok(decay) = Requantizer::with_shift(m as i32, uf.qformat(), uf.rounding, uf.overflow)
+        else {
+            unreachable!("the momentum shift is at most 15")
+        };
+        let fit_v = Requantizer::fit_only(uf.qformat(), uf.overflow);
+        let (upd, wb) = (self.upd, self.write_back);
+        let k = wb.shift();
+        let per_value = u64::from(upd.rounding() == Rounding::Stochastic) * 2
+            + u64::from(wb.rounding() == Rounding::Stochastic && k > 0);
+        for i in 0..rows {
+            let ei = e[i].to_i64();
+            for j in 0..=cols {
+                let (xj, vi) = if j < cols {
+                    (x[j].to_i64(), i * cols + j)
+                } else {
+                    (self.one_act, rows * cols + i)
+                };
+                let u = upd.apply(ei * xj, &mut self.lfsr, &mut self.overflow.update) as i64;
+                let old = v[vi].to_i64();
+                let d = decay.apply(old, &mut self.lfsr, &mut self.overflow.update) as i64;
+                let vn = fit_v.apply(old - d + u, &mut self.lfsr, &mut self.overflow.update) as i64;
+                v[vi] = V::from_i64_unchecked(vn);
+                let wj = if j < cols {
+                    &mut w[i * cols + j]
+                } else {
+                    &mut b[i]
+                };
+                *wj = self.subtract_update(*wj, vn, wb, k);
+            }
+            self.draws += per_value * (cols as u64 + 1);
+        }
+    }
+
     fn set_lr_shift(&mut self, lr_shift: u32) -> Result<(), DatapathError> {
         let mut fresh = Self::with_formats(&self.formats, self.lfsr_seed, lr_shift)?;
         fresh.restore_state(self.save_state());
@@ -1098,12 +1161,64 @@ impl<V: Raw> FixedDatapath<V> {
         wt.record(ev.weight_high, ev.weight_low, self.weight_fit.overflow());
     }
 
+    /// The 16-bit fast path of [`Datapath::update_momentum`]: row by row,
+    /// the LFSR states of the row's weights and bias drawn as one block.
+    #[allow(clippy::too_many_arguments)]
+    fn momentum_rows_i16(
+        &mut self,
+        k: RowUpdate,
+        m: u32,
+        w: &mut [i16],
+        b: &mut [i16],
+        v: &mut [i16],
+        e: &[i16],
+        x: &[i16],
+    ) {
+        let (rows, cols) = (e.len(), x.len());
+        let stride = k.momentum_draws_per_element();
+        let per_row = (cols + 1) * stride;
+        let one = [self.one_act as i16];
+        let mut ev = Events::default();
+        let mut rnd = std::mem::take(&mut self.rnd);
+        rnd.resize(per_row, 0);
+        let (vw, vb) = v.split_at_mut(rows * cols);
+        for (i, &ei) in e.iter().enumerate() {
+            self.draws += per_row as u64;
+            if per_row > 0 {
+                self.block.fill(&mut self.lfsr, &mut rnd);
+            }
+            let (rw, rb) = rnd.split_at(cols * stride);
+            let span = i * cols..(i + 1) * cols;
+            k.apply_momentum(&mut w[span.clone()], &mut vw[span], x, ei, m, rw, &mut ev);
+            k.apply_momentum(
+                &mut b[i..i + 1],
+                &mut vb[i..i + 1],
+                &one,
+                ei,
+                m,
+                rb,
+                &mut ev,
+            );
+        }
+        self.rnd = rnd;
+        let (u, wt) = (&mut self.overflow.update, &mut self.overflow.weight);
+        u.record(ev.update_high, ev.update_low, self.upd.overflow());
+        wt.record(ev.weight_high, ev.weight_low, self.weight_fit.overflow());
+    }
+
     /// `w ← fit_w(w·2^k − requant_u(product))`, with `k = frac_u − frac_w`:
     /// a plain saturating/wrapping subtract when `k = 0`, else a
     /// requantisation by `k` bits with the weight's rounding.
     #[inline(always)]
     fn apply_update(&mut self, w: V, product: i64, upd: Requantizer, wb: Requantizer, k: i32) -> V {
         let delta = upd.apply(product, &mut self.lfsr, &mut self.overflow.update) as i64;
+        self.subtract_update(w, delta, wb, k)
+    }
+
+    /// `w ← fit_w(w·2^k − delta)` for `delta` in the update format (the
+    /// write-back of [`Self::apply_update`]).
+    #[inline(always)]
+    fn subtract_update(&mut self, w: V, delta: i64, wb: Requantizer, k: i32) -> V {
         let v = (w.to_i64() << k) - delta;
         let r = if k == 0 {
             let fit = self.weight_fit;
@@ -1313,6 +1428,33 @@ impl Datapath for FloatDatapath {
             };
         }
     }
+    fn update_momentum(
+        &mut self,
+        w: &mut [f32],
+        b: &mut [f32],
+        v: &mut [f32],
+        e: &[f32],
+        x: &[f32],
+        m: u32,
+    ) {
+        let (rows, cols) = (e.len(), x.len());
+        let decay = (-(m as f32)).exp2();
+        let (vw, vb) = v.split_at_mut(rows * cols);
+        for i in 0..rows {
+            let g = self.lr * e[i];
+            let (wr, vr) = (
+                &mut w[i * cols..(i + 1) * cols],
+                &mut vw[i * cols..(i + 1) * cols],
+            );
+            for ((wj, vj), &xj) in wr.iter_mut().zip(vr.iter_mut()).zip(x) {
+                *vj = *vj - decay * *vj + g * xj;
+                *wj -= *vj;
+            }
+            vb[i] = vb[i] - decay * vb[i] + g;
+            b[i] -= vb[i];
+        }
+    }
+
     fn set_lr_shift(&mut self, lr_shift: u32) -> Result<(), DatapathError> {
         *self = FloatDatapath::new(lr_shift);
         Ok(())

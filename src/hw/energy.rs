@@ -27,7 +27,9 @@ pub struct EnergyBreakdown {
     pub mac_pj: f64,
     /// LFSR steps (rounding draws and classifier generation), pJ.
     pub lfsr_pj: f64,
-    /// Pooling unit: compares (max pooling) and adds (average pooling), pJ.
+    /// Standalone compares and adds, pJ: pooling's (max pooling compares,
+    /// average pooling adds), the residual add and momentum's velocity
+    /// adds.
     #[serde(default)]
     pub pool_pj: f64,
     /// Sum of the above, pJ.

@@ -226,6 +226,134 @@ impl RowUpdate {
         self.rounding
     }
 
+    /// LFSR draws per element of [`RowUpdate::apply_momentum`]: the update
+    /// and the velocity's decay (stochastic update rounding), then the
+    /// write-back (stochastic, `k > 0`), in that order.
+    pub fn momentum_draws_per_element(&self) -> usize {
+        2 * (self.rounding == Rounding::Stochastic) as usize
+            + (self.wb_shift > 0 && self.wb_rounding == Rounding::Stochastic) as usize
+    }
+
+    /// SGD with momentum `μ = 1 − 2^-m` (`1 <= m <= 15`) on one row: per
+    /// element, `u = fit_u(round(e·x[j] / 2^s))`, `d = round(v[j] / 2^m)`
+    /// (the update's rounding), `v[j] ← fit_u(v[j] − d + u)`, then `w[j] ←
+    /// fit_w(round((w[j]·2^k − v[j]) / 2^k))` (a plain subtract when `k =
+    /// 0`). `rnd` holds the element's draws with stride
+    /// [`RowUpdate::momentum_draws_per_element`]. Exact to the reference
+    /// requantiser, overflow events included (the update's and the
+    /// velocity's both count as update overflows).
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_momentum(
+        &self,
+        w: &mut [i16],
+        v: &mut [i16],
+        x: &[i16],
+        e: i16,
+        m: u32,
+        rnd: &[u32],
+        ev: &mut Events,
+    ) {
+        const T: u8 = 0;
+        const N: u8 = 1;
+        const S: u8 = 2;
+        let code = |r: Rounding| match r {
+            Rounding::Truncate => T,
+            Rounding::Nearest => N,
+            Rounding::Stochastic => S,
+        };
+        macro_rules! by_wb {
+            ($ru:expr) => {
+                match code(self.wb_rounding) {
+                    T => self.momentum_run::<$ru, T>(w, v, x, e, m, rnd, ev),
+                    N => self.momentum_run::<$ru, N>(w, v, x, e, m, rnd, ev),
+                    _ => self.momentum_run::<$ru, S>(w, v, x, e, m, rnd, ev),
+                }
+            };
+        }
+        match code(self.rounding) {
+            T => by_wb!(T),
+            N => by_wb!(N),
+            _ => by_wb!(S),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn momentum_run<const RU: u8, const RW: u8>(
+        &self,
+        w: &mut [i16],
+        v: &mut [i16],
+        x: &[i16],
+        e: i16,
+        m: u32,
+        rnd: &[u32],
+        ev: &mut Events,
+    ) {
+        match (self.uwrap, self.wwrap) {
+            (false, false) => self.momentum_loop::<RU, RW, false, false>(w, v, x, e, m, rnd, ev),
+            (false, true) => self.momentum_loop::<RU, RW, false, true>(w, v, x, e, m, rnd, ev),
+            (true, false) => self.momentum_loop::<RU, RW, true, false>(w, v, x, e, m, rnd, ev),
+            (true, true) => self.momentum_loop::<RU, RW, true, true>(w, v, x, e, m, rnd, ev),
+        }
+    }
+
+    /// The loop of [`RowUpdate::apply_momentum`] for one choice of
+    /// roundings and overflow policies (branch-free when no rounding is
+    /// stochastic, so it vectorises).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn momentum_loop<const RU: u8, const RW: u8, const UWRAP: bool, const WWRAP: bool>(
+        &self,
+        w: &mut [i16],
+        v: &mut [i16],
+        x: &[i16],
+        e: i16,
+        m: u32,
+        rnd: &[u32],
+        ev: &mut Events,
+    ) {
+        debug_assert!((1..=15).contains(&m));
+        let e = e as i32;
+        let (s, k) = (self.shift, self.wb_shift);
+        let su = (RU == 2) as usize;
+        let sw = (RW == 2 && k > 0) as usize;
+        let stride = 2 * su + sw;
+        let (umin, umax, ubits) = (self.umin, self.umax, self.ubits);
+        let (wmin, wmax, wbits) = (self.wmin, self.wmax, self.wbits);
+        let (mut uh, mut ul, mut wh, mut wl) = (0u32, 0u32, 0u32, 0u32);
+        let n = w.len();
+        let (x, v) = (&x[..n], &mut v[..n]);
+        let rnd = &rnd[..n * stride];
+        for j in 0..n {
+            let ru = if RU == 2 { rnd[j * stride] } else { 0 };
+            let u = round_i32::<RU>(e * x[j] as i32, s, ru);
+            uh += (u > umax) as u32;
+            ul += (u < umin) as u32;
+            let u = fit::<UWRAP>(u, umin, umax, ubits);
+            let rd = if RU == 2 { rnd[j * stride + 1] } else { 0 };
+            let old = v[j] as i32;
+            let nv = old - round_i32::<RU>(old, m, rd) + u;
+            uh += (nv > umax) as u32;
+            ul += (nv < umin) as u32;
+            let nv = fit::<UWRAP>(nv, umin, umax, ubits);
+            v[j] = nv as i16;
+            let y = ((w[j] as i32) << k) - nv;
+            let y = if k > 0 {
+                let rw = if RW == 2 { rnd[j * stride + 2 * su] } else { 0 };
+                round_i32::<RW>(y, k, rw)
+            } else {
+                y
+            };
+            wh += (y > wmax) as u32;
+            wl += (y < wmin) as u32;
+            w[j] = fit::<WWRAP>(y, wmin, wmax, wbits) as i16;
+        }
+        ev.update_high += uh as u64;
+        ev.update_low += ul as u64;
+        ev.weight_high += wh as u64;
+        ev.weight_low += wl as u64;
+    }
+
     /// Applies the row with error `e` (a raw error value) and inputs `x`,
     /// where `max_abs_x = max |x[j]|`; the weights `w` must be inside the
     /// weight format, as every stored weight is. `rnd[j]` is the LFSR state drawn for

@@ -60,6 +60,41 @@ pub struct TrainConfig {
     /// Steps of the learning rate between epochs (none: constant).
     #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
     pub lr_schedule: LrSchedule,
+    /// Requested SGD momentum `μ` in [0, 1), realised as `1 − 2^-m`
+    /// ([`momentum_shift`]); 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub momentum: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// The momentum `μ` as a shift: `μ = 1 − 2^-m` with `m = round(−log2(1 −
+/// μ))` (a tie to the larger `m`, as [`lr_shift`]), so the decay `μ·v` is
+/// `v − 2^-m·v`, a shift and a subtract. `None` for `μ = 0`. Errors name
+/// `momentum` for `μ` outside [0, 1) or rounding to `m = 0` or past 15.
+pub fn momentum_shift(mu: f64) -> Result<Option<(u32, f64)>, SimError> {
+    let bad = |why: String| SimError::Config {
+        field: "momentum",
+        value: mu.to_string(),
+        why,
+    };
+    if mu == 0.0 {
+        return Ok(None);
+    }
+    if !(mu.is_finite() && mu > 0.0 && mu < 1.0) {
+        return Err(bad("must be in [0, 1)".into()));
+    }
+    let m = (-(1.0 - mu).log2()).round();
+    let max = crate::hw::core::MAX_MOMENTUM_SHIFT;
+    if m < 1.0 || m > f64::from(max) {
+        return Err(bad(format!(
+            "realised as 1 - 2^-m with m = round(-log2(1 - momentum)) = {m}, outside 1..={max}: use 0 (none) or 0.293 to 0.99997 (m = 1 to {max})"
+        )));
+    }
+    let m = m as u32;
+    Ok(Some((m, 1.0 - (-f64::from(m)).exp2())))
 }
 
 /// A step schedule of the learning rate, as PyTorch's `MultiStepLR`: after
@@ -116,6 +151,7 @@ impl TrainConfig {
             train_limit: None,
             test_limit: None,
             lr_schedule: LrSchedule::default(),
+            momentum: 0.0,
         }
     }
 }
@@ -541,6 +577,18 @@ pub fn check_rule(config: &TrainConfig) -> Result<(), SimError> {
     if let Rule::Gaitprop(g) = config.rule {
         check_gaitprop(&config.net, g)?;
     }
+    if momentum_shift(config.momentum)?.is_some()
+        && config.rule.feedback() == Some(crate::hw::core::FeedbackKind::Learned)
+    {
+        return bad(
+            "momentum",
+            config.momentum.to_string(),
+            format!(
+                "{}'s learned classifiers are updated without momentum (not modelled); train it without --momentum",
+                config.rule.label()
+            ),
+        );
+    }
     Ok(())
 }
 
@@ -612,6 +660,9 @@ fn run_with<D: Datapath, T: TraceSink>(
     let mut chip = Chip::with_sink(model, &config.net, dp, config.seed, classifiers, sink)?;
     if let Some(kind) = config.rule.feedback() {
         chip.attach_feedback(kind, config.seed)?;
+    }
+    if let Some((m, _)) = momentum_shift(config.momentum)? {
+        chip.enable_momentum(m)?;
     }
     let per_epoch = config
         .train_limit

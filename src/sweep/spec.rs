@@ -416,6 +416,7 @@ impl LoadedSpec {
             train_limit: base.train_limit,
             test_limit: base.test_limit,
             lr_schedule: base.lr_schedule.clone(),
+            momentum: 0.0,
         };
         crate::sim::lr_shift(config.lr).map_err(|e| fail(e.to_string()))?;
         crate::sim::lr_shifts(&config).map_err(|e| fail(e.to_string()))?;

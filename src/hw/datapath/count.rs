@@ -70,6 +70,16 @@ impl Datapath for CountDatapath {
     fn gait_inverse(&mut self, _: bool, _: &[()], _: &[()], _: &[()], _: &[()], _: &mut [()]) {}
     fn mask_derivative(&self, _: Activation, _: &[()], _: &mut [()]) {}
     fn update(&mut self, _: &mut [()], _: &mut [()], _: &[()], _: &[()]) {}
+    fn update_momentum(
+        &mut self,
+        _: &mut [()],
+        _: &mut [()],
+        _: &mut [()],
+        _: &[()],
+        _: &[()],
+        _: u32,
+    ) {
+    }
     fn set_lr_shift(&mut self, _: u32) -> Result<(), DatapathError> {
         Ok(())
     }
