@@ -91,6 +91,34 @@ pub struct RowUpdate {
     wb_rounding: Rounding,
 }
 
+/// `self.f::<RU, RW>(args)` with the update's and the write-back's
+/// roundings as const codes (0 truncate, 1 nearest, 2 stochastic), so each
+/// combination gets its own branch-free loop.
+macro_rules! by_roundings {
+    ($self:ident . $f:ident ($($arg:expr),*)) => {
+        match (rounding_code($self.rounding), rounding_code($self.wb_rounding)) {
+            (0, 0) => $self.$f::<0, 0>($($arg),*),
+            (0, 1) => $self.$f::<0, 1>($($arg),*),
+            (0, _) => $self.$f::<0, 2>($($arg),*),
+            (1, 0) => $self.$f::<1, 0>($($arg),*),
+            (1, 1) => $self.$f::<1, 1>($($arg),*),
+            (1, _) => $self.$f::<1, 2>($($arg),*),
+            (_, 0) => $self.$f::<2, 0>($($arg),*),
+            (_, 1) => $self.$f::<2, 1>($($arg),*),
+            (_, _) => $self.$f::<2, 2>($($arg),*),
+        }
+    };
+}
+
+/// A rounding as the const code of the kernels' loops.
+const fn rounding_code(r: Rounding) -> u8 {
+    match r {
+        Rounding::Truncate => 0,
+        Rounding::Nearest => 1,
+        Rounding::Stochastic => 2,
+    }
+}
+
 impl RowUpdate {
     /// The kernel for these formats, or `None` when the fast path does not
     /// apply (shift outside `1..=29`, formats wider than 16 bits, a
@@ -143,28 +171,7 @@ impl RowUpdate {
     /// Dispatches to a loop specialised for both roundings and both
     /// overflow policies.
     fn apply_write_back(&self, w: &mut [i16], x: &[i16], e: i16, rnd: &[u32], ev: &mut Events) {
-        const T: u8 = 0;
-        const N: u8 = 1;
-        const S: u8 = 2;
-        let code = |r: Rounding| match r {
-            Rounding::Truncate => T,
-            Rounding::Nearest => N,
-            Rounding::Stochastic => S,
-        };
-        macro_rules! by_wb {
-            ($ru:expr) => {
-                match code(self.wb_rounding) {
-                    T => self.wb_wraps::<$ru, T>(w, x, e, rnd, ev),
-                    N => self.wb_wraps::<$ru, N>(w, x, e, rnd, ev),
-                    _ => self.wb_wraps::<$ru, S>(w, x, e, rnd, ev),
-                }
-            };
-        }
-        match code(self.rounding) {
-            T => by_wb!(T),
-            N => by_wb!(N),
-            _ => by_wb!(S),
-        }
+        by_roundings!(self.wb_wraps(w, x, e, rnd, ev))
     }
 
     #[inline(always)]
@@ -253,28 +260,7 @@ impl RowUpdate {
         rnd: &[u32],
         ev: &mut Events,
     ) {
-        const T: u8 = 0;
-        const N: u8 = 1;
-        const S: u8 = 2;
-        let code = |r: Rounding| match r {
-            Rounding::Truncate => T,
-            Rounding::Nearest => N,
-            Rounding::Stochastic => S,
-        };
-        macro_rules! by_wb {
-            ($ru:expr) => {
-                match code(self.wb_rounding) {
-                    T => self.momentum_run::<$ru, T>(w, v, x, e, m, rnd, ev),
-                    N => self.momentum_run::<$ru, N>(w, v, x, e, m, rnd, ev),
-                    _ => self.momentum_run::<$ru, S>(w, v, x, e, m, rnd, ev),
-                }
-            };
-        }
-        match code(self.rounding) {
-            T => by_wb!(T),
-            N => by_wb!(N),
-            _ => by_wb!(S),
-        }
+        by_roundings!(self.momentum_run(w, v, x, e, m, rnd, ev))
     }
 
     #[allow(clippy::too_many_arguments)]
