@@ -242,6 +242,13 @@ fn inputs(root: &Path) {
     model_with(root, "m-tiny-weights.json", |m| {
         m["sram"]["weight"]["capacity_bytes"] = 64.into()
     });
+    model_with(root, "m-stream-tiny-weights.json", |m| {
+        m["sram"]["weight"]["capacity_bytes"] = 64.into();
+        m["offchip"] = json!({"weights": "stream"})
+    });
+    model_with(root, "m-offchip.json", |m| {
+        m["offchip"] = json!({"weights": "dram"})
+    });
     // Layer 0 of 16,8,4 (8x17 weights and biases, 5 words) fits, its
     // velocity does not.
     model_with(root, "m-5-word-weights.json", |m| {
@@ -511,6 +518,11 @@ fn rows() -> Vec<Row> {
             vec!["m-enum.json", "formats.error.rounding", "up"],
         ),
         (
+            "weight storage unknown",
+            check("m-offchip.json"),
+            vec!["m-offchip.json", "offchip.weights", "dram"],
+        ),
+        (
             "model array for an object",
             check("m-array.json"),
             vec!["m-array.json", "sram.weight"],
@@ -747,6 +759,11 @@ fn rows() -> Vec<Row> {
             "trace above --max-disk",
             trace("events", "--out e.csv --max-disk 10K"),
             vec!["e.csv", "--max-disk = 10.0 KiB"],
+        ),
+        (
+            "trace of a chip that streams its weights",
+            trace("events", "--out e.csv --model m-stream-tiny-weights.json"),
+            vec!["m-stream-tiny-weights.json", "stream"],
         ),
         (
             "VCD window of 0 cycles",

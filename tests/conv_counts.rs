@@ -840,6 +840,14 @@ fn expected(case: &Case, layers: &[Lay]) -> Vec<CoreCounts> {
             }
         }
     }
+    // No weights stream here: every DRAM byte is an activation (the
+    // input, or a spilled stash vector).
+    for c in &mut cs {
+        for rw in 0..2 {
+            c.dram_class_bytes[Class::Activation.index()][rw] =
+                c.dram_bytes.iter().map(|p| p[rw]).sum();
+        }
+    }
     cs
 }
 

@@ -112,11 +112,15 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
             eprintln!("note: {}: {c}", args.model.display());
         }
         match sim::estimate(&model, &config, args.samples) {
-            Ok(r) => runs.push(
-                RunReport::new(&model, &r)?
+            Ok(r) => {
+                let rep = RunReport::new(&model, &r)?
                     .with_model_source(&source)
-                    .with_model_changes(&changes),
-            ),
+                    .with_model_changes(&changes);
+                if let Some(n) = rep.streaming_note() {
+                    eprintln!("note: {n}");
+                }
+                runs.push(rep)
+            }
             Err(SimError::Chip(e)) if rule_specific(&e) => infeasible.push(Infeasible {
                 rule: rule.label(),
                 reason: e.to_string(),

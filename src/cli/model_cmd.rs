@@ -35,6 +35,17 @@ fn write_summary(w: &mut impl Write, m: &HwModel, file: &Path) -> io::Result<()>
     writeln!(w, "mapping       {} ({mapping_note})", m.mapping)?;
     writeln!(w, "MAC lanes     {} MACs per cycle per core", m.mac_lanes)?;
     writeln!(w, "LFSR seed     {} (0x{:08X})", m.lfsr_seed, m.lfsr_seed)?;
+    let weights_note = match m.offchip.weights {
+        locus::hw::WeightStorage::OnChip => "must fit each core's weight bank",
+        locus::hw::WeightStorage::Stream => {
+            "on chip where they fit, else streamed from DRAM in tiles of the weight bank"
+        }
+    };
+    writeln!(
+        w,
+        "weights       {} ({weights_note})",
+        m.offchip.weights.name()
+    )?;
 
     writeln!(w)?;
     writeln!(w, "formats")?;

@@ -590,6 +590,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let report = RunReport::new(&model, &result)?
         .with_model_source(&source)
         .with_model_changes(&changes);
+    if let Some(n) = report.streaming_note() {
+        eprintln!("note: {n}");
+    }
     print_diagnostics(&report, lr_warned);
     let mut out = std::io::stdout().lock();
     for e in &report.run.epochs {
@@ -803,7 +806,13 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let mut infeasible = Vec::new();
     for (rule, r) in results {
         match r {
-            Ok(rep) => runs.push(rep?),
+            Ok(rep) => {
+                let rep = rep?;
+                if let Some(n) = rep.streaming_note() {
+                    eprintln!("note: {n}");
+                }
+                runs.push(rep)
+            }
             Err(SimError::Chip(e)) if any_ran && rule_specific(&e) => infeasible.push(Infeasible {
                 rule: rule.label(),
                 reason: e.to_string(),

@@ -65,7 +65,7 @@ pub enum ChipError {
     MomentumOnConv,
     /// A layer's velocity does not fit the weight bank after the weights.
     #[error(
-        "momentum: layer {layer} ({rows}x{cols}) keeps a velocity per weight and bias, and with them the weight bank needs {need} words, but sram.weight holds {capacity} words; use a larger weight bank or no momentum"
+        "momentum: layer {layer} ({rows}x{cols}) keeps a velocity per weight and bias, and with them the weight bank needs {need} words, but sram.weight holds {capacity} words; use a larger weight bank, no momentum, or \"offchip\": {{\"weights\": \"stream\"}} in the model"
     )]
     MomentumDoesNotFit {
         /// Layer index (0-based).
@@ -87,7 +87,7 @@ pub enum ChipError {
     },
     /// A layer's weights and biases exceed the weight bank.
     #[error(
-        "layer {layer} ({rows}x{cols}) needs {need} words of {word_bits} bits for weights and biases, but sram.weight holds {capacity} words ({capacity_bytes} bytes)"
+        "layer {layer} ({rows}x{cols}) needs {need} words of {word_bits} bits for weights and biases, but sram.weight holds {capacity} words ({capacity_bytes} bytes); use a larger weight bank, or set \"offchip\": {{\"weights\": \"stream\"}} in the model to stream them from DRAM"
     )]
     WeightsDoNotFit {
         /// Layer index (0-based).
@@ -215,6 +215,15 @@ pub enum ChipError {
         need: u64,
         /// Capacity in words.
         capacity: u64,
+    },
+    /// An access trace of a model whose weights stream from DRAM (the trace
+    /// layout has no addresses for streamed tiles yet).
+    #[error(
+        "core {core} streams its weights from DRAM (offchip.weights = \"stream\" and they do not fit sram.weight); traces are written for chips that hold their weights: use a larger weight bank to trace"
+    )]
+    StreamedTrace {
+        /// The first core that streams.
+        core: usize,
     },
     /// The stash exceeds its SRAM bank and spilling was not allowed.
     #[error(
@@ -395,6 +404,8 @@ pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     fill: Fill,
     /// Velocities of SGD with momentum, when on ([`Chip::enable_momentum`]).
     momentum: Option<momentum::Momentum<D::V>>,
+    /// Per core, whether its weight-bank contents stream from DRAM.
+    streamed: Vec<bool>,
     /// Per layer, `[error writes, writes of an all-zero error]` (runs
     /// that compute values only): how often a layer's error was entirely
     /// below one LSB of its format, a value-dependent figure kept apart
@@ -636,7 +647,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let need = own + wbank.words_for(conv_alloc.projection as u64, bits.weight);
             let need_in_bank;
             (weight_addr[i], need_in_bank) = Fill::take(&mut fill.weight, core, need);
-            if need_in_bank > wbank.capacity_words() {
+            if need_in_bank > wbank.capacity_words() && !model.streams_weights() {
                 return Err(ChipError::WeightsDoNotFit {
                     layer: i,
                     rows,
@@ -726,14 +737,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 layers[s.from].skip_e = vec![D::V::default(); s.values()];
             }
         }
-        let mut counts: Vec<CoreCounts> = fill
-            .weight
-            .iter()
-            .map(|&w| CoreCounts {
-                weight_words: w,
-                ..CoreCounts::default()
-            })
-            .collect();
+        let mut counts = vec![CoreCounts::default(); cores];
         let abank = model.bank(BankRole::Activation);
         let ebank = model.bank(BankRole::Error);
         for (i, l) in layers.iter().enumerate() {
@@ -789,7 +793,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             sim: similarity::SimState::default(),
             fill,
             momentum: None,
+            streamed: vec![false; cores],
         };
+        chip.sync_weight_occupancy()?;
         chip.check_error_bank()?;
         if T::ENABLED && chip.sink.wants_data() {
             chip.preload();
@@ -883,11 +889,34 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     pub fn error_writes(&self) -> &[[u64; 2]] {
         &self.error_writes
     }
+    /// Sets each core's weight occupancy from the fill levels: a core
+    /// whose contents fit holds them (`weight_words`); one that streams
+    /// (`docs/hw_model.md`, "Weights streamed from DRAM") uses its whole
+    /// bank as the tile buffer and keeps them in DRAM
+    /// (`streamed_weight_words`). Refuses a traced chip that streams.
+    fn sync_weight_occupancy(&mut self) -> Result<(), ChipError> {
+        let cap = self.model.bank(BankRole::Weight).capacity_words();
+        self.streamed = self.fill.weight.iter().map(|&w| w > cap).collect();
+        for (c, &w) in self.counts.iter_mut().zip(&self.fill.weight) {
+            (c.weight_words, c.streamed_weight_words) = if w > cap { (cap, w) } else { (w, 0) };
+        }
+        match self.streamed.iter().position(|&s| s) {
+            Some(core) if T::ENABLED => Err(ChipError::StreamedTrace { core }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `core` streams its weight-bank contents from DRAM.
+    pub fn streams_weights(&self, core: usize) -> bool {
+        self.streamed[core]
+    }
+
     /// Resets every counter, keeping static occupancy (weights, buffers).
     pub fn reset_counts(&mut self) {
         for c in &mut self.counts {
             *c = CoreCounts {
                 weight_words: c.weight_words,
+                streamed_weight_words: c.streamed_weight_words,
                 activation_peak_words: c.activation_peak_words,
                 error_peak_words: c.error_peak_words,
                 ..CoreCounts::default()
@@ -949,6 +978,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         src: Src,
     ) {
         self.core(layer).add_words(unit, class, phase, rw, words);
+        if unit == Unit::Weight && self.streamed[core_index(self.model.mapping, layer)] {
+            self.stream_weights(layer, class, phase, rw, words);
+        }
         if let (true, Rw::Write, Src::E(l)) = (D::COMPUTES_VALUES, rw, src) {
             let zero = self.layers[l].e.iter().all(|v| *v == D::V::default());
             let w = &mut self.error_writes[l];
@@ -1125,14 +1157,43 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         self.sched.pending.clear();
     }
 
-    /// Counts (and emits) a DRAM transfer of `bytes` from byte `addr`:
-    /// bytes, bursts and the DRAM latency on `layer`'s core.
+    /// Counts the DRAM side of a weight-bank access of `words` words on a
+    /// streaming core (`docs/hw_model.md`, "Weights streamed from DRAM"):
+    /// a read is preceded by fetching the words from DRAM into the bank
+    /// (DRAM read, bank write), a write followed by draining them to DRAM
+    /// (bank read, DRAM write), in tiles of the bank's capacity: one DRAM
+    /// transfer, with its bursts and latency, per tile.
+    fn stream_weights(&mut self, layer: usize, class: Class, phase: Phase, rw: Rw, words: u64) {
+        let bank = self.model.bank(BankRole::Weight);
+        let (tile, word_bytes) = (bank.capacity_words().max(1), u64::from(bank.word_bits / 8));
+        let tiles = words.div_ceil(tile);
+        if tiles == 0 {
+            return;
+        }
+        let last = words - (tiles - 1) * tile;
+        let dram = &self.model.dram;
+        let bursts =
+            (tiles - 1) * dram.bursts_for(tile * word_bytes) + dram.bursts_for(last * word_bytes);
+        let lat = tiles * u64::from(dram.latency_cycles);
+        let (bytes, other) = (words * word_bytes, rw.other());
+        let c = self.core(layer);
+        c.add_words(Unit::Weight, class, phase, other, words);
+        let (p, r) = (phase.index(), rw.index());
+        c.dram_bytes[p][r] += bytes;
+        c.dram_bursts[p][r] += bursts;
+        c.dram_class_bytes[class.index()][r] += bytes;
+        self.add_latency(layer, phase, lat);
+    }
+
+    /// Counts (and emits) a DRAM transfer of `bytes` activations from byte
+    /// `addr`: bytes, bursts and the DRAM latency on `layer`'s core.
     fn count_dram(&mut self, layer: usize, phase: Phase, rw: Rw, addr: u64, bytes: u64) {
         let bursts = self.model.dram.bursts_for(bytes);
         let lat = self.model.dram.latency_cycles as u64;
         let c = self.core(layer);
         c.dram_bytes[phase.index()][rw.index()] += bytes;
         c.dram_bursts[phase.index()][rw.index()] += bursts;
+        c.dram_class_bytes[Class::Activation.index()][rw.index()] += bytes;
         self.add_latency(layer, phase, lat);
         if T::ENABLED {
             self.sched.call.dram_bytes += bytes;

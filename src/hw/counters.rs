@@ -93,6 +93,16 @@ named_enum! {
     }
 }
 
+impl Rw {
+    /// The other direction.
+    pub const fn other(self) -> Rw {
+        match self {
+            Rw::Read => Rw::Write,
+            Rw::Write => Rw::Read,
+        }
+    }
+}
+
 impl Unit {
     /// The SRAM bank role of this unit, `None` for the ROM.
     pub const fn bank_role(self) -> Option<super::BankRole> {
@@ -125,6 +135,12 @@ pub struct CoreCounts {
     pub dram_bytes: [[u64; 2]; NP],
     /// DRAM bursts, `[phase][rw]`.
     pub dram_bursts: [[u64; 2]; NP],
+    /// DRAM bytes by tensor class, `[class][rw]`: activations (inputs and
+    /// the stash's spills) and, on a core that streams its weights, the
+    /// weight bank's classes (weight, classifier, update). Sums to
+    /// `dram_bytes` over phases.
+    #[serde(default)]
+    pub dram_class_bytes: [[u64; 2]; NC],
     /// Interconnect words sent by this core, per phase and class.
     pub noc_words: [[u64; NC]; NP],
     /// Interconnect word-hops sent by this core, per phase.
@@ -147,8 +163,14 @@ pub struct CoreCounts {
     pub spill_peak_bytes: u64,
     /// Peak words of the activation bank (input + output of one sample).
     pub activation_peak_words: u64,
-    /// Words of the weight bank in use (weights and biases).
+    /// Words of the weight bank in use (weights and biases, learned
+    /// classifiers, velocities); on a core that streams them, the whole
+    /// bank (its tile buffer).
     pub weight_words: u64,
+    /// Words of weight-bank contents kept in DRAM and streamed, on a core
+    /// whose bank cannot hold them (0 otherwise).
+    #[serde(default)]
+    pub streamed_weight_words: u64,
     /// Peak words of the error bank.
     pub error_peak_words: u64,
 }
@@ -265,6 +287,7 @@ impl CoreCounts {
         out.spill_peak_bytes = self.spill_peak_bytes.max(other.spill_peak_bytes);
         out.activation_peak_words = self.activation_peak_words.max(other.activation_peak_words);
         out.weight_words = self.weight_words.max(other.weight_words);
+        out.streamed_weight_words = self.streamed_weight_words.max(other.streamed_weight_words);
         out.error_peak_words = self.error_peak_words.max(other.error_peak_words);
         Ok(out)
     }
@@ -346,6 +369,16 @@ impl CoreCounts {
                 })?;
             }
         }
+        for &c in Class::ALL {
+            for &rw in Rw::ALL {
+                let (k, r) = (c.index(), rw.index());
+                go(
+                    &mut out.dram_class_bytes[k][r],
+                    other.dram_class_bytes[k][r],
+                    &|| format!("dram_class_bytes[{c}][{rw}]"),
+                )?;
+            }
+        }
         Ok(out)
     }
 }
@@ -385,8 +418,12 @@ mod tests {
                 c.noc_words[p][k] = next();
             }
         }
+        for k in 0..NC {
+            c.dram_class_bytes[k] = [next(), next()];
+        }
         c.stash_peak_words = 40;
         c.weight_words = 50;
+        c.streamed_weight_words = 60;
         c
     }
 
@@ -419,7 +456,12 @@ mod tests {
             want.dram_bursts[p].iter_mut().for_each(|x| *x *= n);
             want.noc_words[p].iter_mut().for_each(|x| *x *= n);
         }
+        want.dram_class_bytes
+            .iter_mut()
+            .flatten()
+            .for_each(|x| *x *= n);
         assert_eq!(s, want);
+        assert_eq!(s.streamed_weight_words, 60);
         assert_eq!((s.stash_peak_words, s.weight_words), (40, 50));
         assert_eq!(c.checked_scale(1).unwrap(), c);
 

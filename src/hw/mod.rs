@@ -9,8 +9,8 @@ pub mod model;
 
 pub use model::{
     BankRole, ComputeEnergy, Dram, EnergyEntry, Formats, HwModel, Interconnect, Mapping,
-    ModelError, Rom, RomStorage, SCHEMA_VERSION, Sram, SramBank, TensorClass, TensorFormat,
-    ValidationError, from_json_str, load, words_for,
+    ModelError, Offchip, Rom, RomStorage, SCHEMA_VERSION, Sram, SramBank, TensorClass,
+    TensorFormat, ValidationError, WeightStorage, from_json_str, load, words_for,
 };
 
 pub mod core;

@@ -50,6 +50,11 @@ pub struct HwModel {
     pub rom: Rom,
     /// Off-chip DRAM, where the activation stash spills.
     pub dram: Dram,
+    /// What may live off chip. The one optional field of the file: absent,
+    /// everything is on chip ([`WeightStorage::OnChip`]), so files written
+    /// before it existed keep their meaning.
+    #[serde(default, skip_serializing_if = "Offchip::is_default")]
+    pub offchip: Offchip,
     /// The links that move words between cores.
     pub interconnect: Interconnect,
     /// Energy per compute action.
@@ -87,6 +92,47 @@ impl Mapping {
 impl fmt::Display for Mapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// What may be held off chip, in DRAM (`docs/hw_model.md`, "`offchip`").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offchip {
+    /// Where the weight bank's contents live: weights and biases, learned
+    /// classifiers and momentum's velocities.
+    pub weights: WeightStorage,
+}
+
+impl Offchip {
+    /// Whether this is the default (everything on chip); such a model is
+    /// written without the field.
+    pub fn is_default(&self) -> bool {
+        *self == Offchip::default()
+    }
+}
+
+/// Where a core's weight-bank contents live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightStorage {
+    /// In the core's weight bank; a network whose weights do not fit is
+    /// refused.
+    #[default]
+    OnChip,
+    /// On chip where they fit; a core whose weight bank cannot hold its
+    /// contents keeps them in DRAM and streams them through the bank, in
+    /// tiles of the bank's capacity, on every pass that uses them.
+    Stream,
+}
+
+impl WeightStorage {
+    /// The name used in model files and reports.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            WeightStorage::OnChip => "on_chip",
+            WeightStorage::Stream => "stream",
+        }
     }
 }
 
@@ -503,11 +549,13 @@ impl Interconnect {
 pub struct ComputeEnergy {
     /// One multiply-accumulate (multiply plus accumulator add), pJ.
     pub mac_pj: EnergyEntry,
-    /// One addition outside a MAC (e.g. applying an update), pJ.
+    /// One addition outside a MAC (average pooling, residual skips,
+    /// momentum's velocity), pJ.
     pub add_pj: EnergyEntry,
     /// One step of an LFSR (rounding or classifier generation), pJ.
     pub lfsr_step_pj: EnergyEntry,
-    /// One comparison (e.g. ReLU or its derivative), pJ.
+    /// One comparison (max pooling only; activations and their derivatives
+    /// count none), pJ.
     pub compare_pj: EnergyEntry,
 }
 
@@ -522,6 +570,13 @@ pub struct EnergyEntry {
 }
 
 impl HwModel {
+    /// Whether a core whose weight-bank contents do not fit streams them
+    /// from DRAM (`offchip.weights = "stream"`) rather than refusing the
+    /// network.
+    pub fn streams_weights(&self) -> bool {
+        self.offchip.weights == WeightStorage::Stream
+    }
+
     /// The format of one tensor class.
     pub const fn format(&self, class: TensorClass) -> TensorFormat {
         self.formats.get(class)

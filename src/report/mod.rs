@@ -66,6 +66,11 @@ pub struct Totals {
     pub dram_bytes: ReadWrite,
     /// DRAM bursts.
     pub dram_bursts: ReadWrite,
+    /// DRAM bytes per tensor class, in class order (activation: inputs and
+    /// stash spills; weight, classifier, update: streamed weight-bank
+    /// contents); absent in reports written before it was counted.
+    #[serde(default)]
+    pub dram_bytes_by_class: Vec<(Class, ReadWrite)>,
     /// Interconnect words sent.
     pub interconnect_words: u64,
     /// Interconnect word-hops.
@@ -80,8 +85,13 @@ pub struct Totals {
     pub peak_spill_bytes: u64,
     /// Peak activation storage: activation-bank working sets + stash + spill, bytes.
     pub peak_activation_storage_bytes: u64,
-    /// Weight-bank bytes in use (weights and biases).
+    /// Weight-bank bytes in use (weights and biases, learned classifiers,
+    /// velocities; a streaming core's whole bank).
     pub weight_bytes: u64,
+    /// Weight-bank contents kept in DRAM and streamed, bytes (0 when every
+    /// core holds its own).
+    #[serde(default)]
+    pub streamed_weight_bytes: u64,
     /// Overflow (saturation and wrap) events of every class.
     pub overflow_events: u64,
 }
@@ -176,6 +186,22 @@ pub struct RunSummary {
 }
 
 impl RunReport {
+    /// A one-line note when some core streams its weights from DRAM
+    /// (`offchip.weights = "stream"`): how many cores and how many bytes
+    /// live off chip. `None` when every core holds its own.
+    pub fn streaming_note(&self) -> Option<String> {
+        let cores = &self.measured.cores;
+        let n = cores.iter().filter(|c| c.streamed_weight_words > 0).count();
+        (n > 0).then(|| {
+            format!(
+                "{}: {n} of {} cores stream their weights from DRAM ({}B kept off chip, fetched on every pass; docs/hw_model.md \"Weights streamed from DRAM\")",
+                self.run.config.rule.label(),
+                cores.len(),
+                table::si(self.measured.totals.streamed_weight_bytes as f64)
+            )
+        })
+    }
+
     /// Builds the report of `result` under `model`. Every total over
     /// counters, cores, phases or classes is summed exactly and must fit 64
     /// bits, like the counters themselves; one that does not is a
@@ -411,6 +437,15 @@ fn totals(
         write: sum(&|c| bursts(c, 1)),
     }
     .fit("dram_bursts")?;
+    for &class in Class::ALL {
+        let one = |c: &CoreCounts, r: usize| u128::from(c.dram_class_bytes[class.index()][r]);
+        let rw = WideRw {
+            read: sum(&|c| one(c, 0)),
+            write: sum(&|c| one(c, 1)),
+        };
+        let rw = rw.fit(&format!("dram_bytes_by_class[{class}]"))?;
+        t.dram_bytes_by_class.push((class, rw));
+    }
     t.interconnect_words = fit(
         "interconnect_words",
         sum(&|c| wide_sum(c.noc_words.iter().flatten().copied())),
@@ -433,6 +468,10 @@ fn totals(
     t.weight_bytes = fit(
         "weight_bytes",
         sum(&|c| u128::from(c.weight_words) * weight_wb),
+    )?;
+    t.streamed_weight_bytes = fit(
+        "streamed_weight_bytes",
+        sum(&|c| u128::from(c.streamed_weight_words) * weight_wb),
     )?;
     t.overflow_events = overflow_events;
     Ok(t)

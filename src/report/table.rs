@@ -100,6 +100,22 @@ fn rows() -> Vec<Row> {
         Box::new(|r| r.measured.totals.dram_bytes.write as f64),
         "B",
     ));
+    // Streamed weight-bank contents (weights, learned classifiers,
+    // velocities): left out when no run streams.
+    for (dir, read) in [("read", true), ("written", false)] {
+        r.push((
+            format!("DRAM {dir}, weights"),
+            Box::new(move |rep: &RunReport| {
+                let by_class = &rep.measured.totals.dram_bytes_by_class;
+                by_class
+                    .iter()
+                    .filter(|(c, _)| *c != Class::Activation)
+                    .map(|(_, rw)| if read { rw.read } else { rw.write } as f64)
+                    .sum()
+            }),
+            "B",
+        ));
+    }
     r.push((
         "interconnect".into(),
         Box::new(|r| r.measured.totals.interconnect_word_hops as f64),
@@ -144,8 +160,8 @@ fn rows() -> Vec<Row> {
 }
 
 /// Prints the comparison: one column per run, the saving of local over the
-/// best backprop policy for the metrics `CompareReport` compares. SRAM rows
-/// and update-rounding rows that are zero (or, for updates rounded to 0,
+/// best backprop policy for the metrics `CompareReport` compares. SRAM rows,
+/// streamed-weight rows and update-rounding rows that are zero (or, for updates rounded to 0,
 /// not counted) for every run are left out (the JSON report has them all);
 /// a cell not counted reads `-`.
 pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
@@ -179,7 +195,9 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
             let v = get(r);
             v == 0.0 || v.is_nan()
         };
-        if (name.starts_with("SRAM ") || name.starts_with("updates "))
+        if (name.starts_with("SRAM ")
+            || name.starts_with("updates ")
+            || name.ends_with(", weights"))
             && rep.runs.iter().all(nothing)
         {
             continue;

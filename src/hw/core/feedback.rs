@@ -287,7 +287,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     // Per core: after the weights of every layer it holds.
                     let w_used;
                     (l.m_addr, w_used) = Fill::take(&mut fill.weight, core, need);
-                    if w_used > wbank.capacity_words() {
+                    if w_used > wbank.capacity_words() && !self.model.streams_weights() {
                         return Err(ChipError::WeightsDoNotFit {
                             layer: i,
                             rows: classes,
@@ -304,7 +304,6 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     l.mb = super::init_uniform(&mut self.dp, a.mb, bound, &mut rng);
                     l.e_cls = vec![D::V::default(); a.e_cls];
                     let c = &mut self.counts[core];
-                    c.weight_words = w_used;
                     let e = ebank.words_for(rows as u64, eb) + ebank.words_for(classes as u64, eb);
                     c.error_peak_words = c.error_peak_words.max(e);
                 }
@@ -318,6 +317,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             layers: fb,
             shift,
         };
+        self.sync_weight_occupancy()?;
         self.check_error_bank()
     }
 

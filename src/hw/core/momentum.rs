@@ -49,7 +49,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let n = rows * (cols + 1);
             let core = core_index(self.model.mapping, i);
             let (addr, need) = Fill::take(&mut fill.weight, core, wbank.words_for(n as u64, ub));
-            if need > wbank.capacity_words() {
+            if need > wbank.capacity_words() && !self.model.streams_weights() {
                 return Err(ChipError::MomentumDoesNotFit {
                     layer: i,
                     rows,
@@ -64,7 +64,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         }
         self.fill = fill;
         self.momentum = Some(state);
-        Ok(())
+        self.sync_weight_occupancy()
     }
 
     /// The momentum shift `m` (`μ = 1 − 2^-m`), when momentum is on.
