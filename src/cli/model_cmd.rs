@@ -46,6 +46,24 @@ fn write_summary(w: &mut impl Write, m: &HwModel, file: &Path) -> io::Result<()>
         "weights       {} ({weights_note})",
         m.offchip.weights.name()
     )?;
+    let f = m.fusion;
+    let fused: Vec<&str> = [
+        (
+            f.update_forward,
+            "update-forward (local, drtp, local-learned, pepita)",
+        ),
+        (f.backward_update, "backward-update (bp, gaitprop)"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect();
+    let fused = if fused.is_empty() {
+        "none".to_string()
+    } else {
+        fused.join(", ")
+    };
+    writeln!(w, "fusion        {fused}")?;
 
     writeln!(w)?;
     writeln!(w, "formats")?;

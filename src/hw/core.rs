@@ -25,6 +25,7 @@
 
 use super::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use super::datapath::{Datapath, DatapathError, Matrix};
+pub use super::model::Fusion;
 use super::model::{BankRole, HwModel, Mapping, RomStorage, TensorClass};
 use super::rom::ClassifierRom;
 use super::timing;
@@ -406,6 +407,8 @@ pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     momentum: Option<momentum::Momentum<D::V>>,
     /// Per core, whether its weight-bank contents stream from DRAM.
     streamed: Vec<bool>,
+    /// The fused dataflows in use ([`Chip::set_fusion`]).
+    fusion: Fusion,
     /// Per layer, `[error writes, writes of an all-zero error]` (runs
     /// that compute values only): how often a layer's error was entirely
     /// below one LSB of its format, a value-dependent figure kept apart
@@ -794,6 +797,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             fill,
             momentum: None,
             streamed: vec![false; cores],
+            fusion: Fusion::default(),
         };
         chip.sync_weight_occupancy()?;
         chip.check_error_bank()?;
@@ -903,6 +907,27 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         match self.streamed.iter().position(|&s| s) {
             Some(core) if T::ENABLED => Err(ChipError::StreamedTrace { core }),
             _ => Ok(()),
+        }
+    }
+
+    /// Turns on the fused dataflows of `fusion` (`docs/hw_model.md`,
+    /// "Fused dataflows"). The caller enables only what its rule's order
+    /// allows ([`crate::rules::Rule`] decides): with `update_forward` every
+    /// forward pass of phase `forward` reads no weights (the previous
+    /// update's pass, or the initial load, delivered them); with
+    /// `backward_update` no backward step reads them (the update that
+    /// follows it does, once for both). Values are unchanged.
+    pub fn set_fusion(&mut self, fusion: Fusion) {
+        self.fusion = fusion;
+    }
+
+    /// Whether a pass of `phase` that would read layer weights shares the
+    /// read with an update (`backward` marks a backward step's read).
+    fn fused_read(&self, phase: Phase, backward: bool) -> bool {
+        if backward {
+            self.fusion.backward_update
+        } else {
+            self.fusion.update_forward && phase == Phase::Forward
         }
     }
 
@@ -1321,7 +1346,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (uw, cw) = (Unit::Weight, Class::Weight);
         self.begin(i, phase, "forward");
         self.access(i, ua, ca, phase, Rw::Read, pl.x, x_words, Src::None);
-        self.access(i, uw, cw, phase, Rw::Read, pl.weight, w_words, Src::None);
+        if !self.fused_read(phase, false) {
+            self.access(i, uw, cw, phase, Rw::Read, pl.weight, w_words, Src::None);
+        }
         self.access(i, ua, ca, phase, Rw::Write, pl.h, h_words, Src::H(i));
         self.add_macs(i, phase, (rows * cols) as u64);
         self.core(i).lfsr_draws[phase.index()] += draws;
@@ -1584,16 +1611,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (e_addr, out_addr) = (self.err_addr(i, self.err_slot), self.err_addr(i - 1, 0));
         let (ue, ce) = (Unit::Error, Class::Error);
         self.begin(i, p, "backward");
-        self.access(
-            i,
-            Unit::Weight,
-            Class::Weight,
-            p,
-            Rw::Read,
-            pl.weight,
-            w_words,
-            Src::None,
-        );
+        if !self.fused_read(p, true) {
+            let (uw, cw) = (Unit::Weight, Class::Weight);
+            self.access(i, uw, cw, p, Rw::Read, pl.weight, w_words, Src::None);
+        }
         self.access(i, ue, ce, p, Rw::Read, e_addr, e_words, Src::None);
         let (ua, ca) = (Unit::Activation, Class::Activation);
         self.access(i, ua, ca, p, Rw::Read, pl.x, x_words, Src::None);

@@ -8,7 +8,7 @@ pub mod datapath;
 pub mod model;
 
 pub use model::{
-    BankRole, ComputeEnergy, Dram, EnergyEntry, Formats, HwModel, Interconnect, Mapping,
+    BankRole, ComputeEnergy, Dram, EnergyEntry, Formats, Fusion, HwModel, Interconnect, Mapping,
     ModelError, Offchip, Rom, RomStorage, SCHEMA_VERSION, Sram, SramBank, TensorClass,
     TensorFormat, ValidationError, WeightStorage, from_json_str, load, words_for,
 };

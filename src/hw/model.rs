@@ -55,6 +55,10 @@ pub struct HwModel {
     /// before it existed keep their meaning.
     #[serde(default, skip_serializing_if = "Offchip::is_default")]
     pub offchip: Offchip,
+    /// Fused dataflows, each sharing one pass over a layer's weights
+    /// between two steps. Optional like `offchip`: absent, none.
+    #[serde(default, skip_serializing_if = "Fusion::is_none")]
+    pub fusion: Fusion,
     /// The links that move words between cores.
     pub interconnect: Interconnect,
     /// Energy per compute action.
@@ -109,6 +113,28 @@ impl Offchip {
     /// written without the field.
     pub fn is_default(&self) -> bool {
         *self == Offchip::default()
+    }
+}
+
+/// Fused dataflows (`docs/hw_model.md`, "Fused dataflows"): each lets two
+/// steps share one pass over a layer's weights, where the rule's order
+/// allows it. They change counts only, never values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fusion {
+    /// A layer's update for one sample and its forward pass for the next
+    /// share one pass (rules that update each layer right after its
+    /// forward pass: local, drtp, local-learned, pepita).
+    pub update_forward: bool,
+    /// A layer's backward step (`Wᵀδ`, or GAIT-prop's target through `Wᵀ`)
+    /// and its update share one pass (bp, gaitprop).
+    pub backward_update: bool,
+}
+
+impl Fusion {
+    /// Neither fusion; such a model is written without the field.
+    pub fn is_none(&self) -> bool {
+        *self == Fusion::default()
     }
 }
 

@@ -12,7 +12,7 @@ pub mod pepita;
 pub mod predsim;
 
 use crate::hw::core::host::{Keeps, StashKeeps};
-use crate::hw::core::{Chip, ChipError, FeedbackKind};
+use crate::hw::core::{Chip, ChipError, FeedbackKind, Fusion};
 use crate::hw::datapath::Datapath;
 use crate::hw::trace_sink::TraceSink;
 use serde::{Deserialize, Serialize};
@@ -248,6 +248,26 @@ impl Rule {
                 ..Keeps::default()
             },
             _ => Keeps::default(),
+        }
+    }
+
+    /// The fused dataflows of `asked` (the model's `fusion`) that this
+    /// rule's order allows (`docs/hw_model.md`, "Fused dataflows"):
+    /// update–forward fusion for the rules that update each layer right
+    /// after its forward pass, from the input up (local, drtp,
+    /// local-learned, pepita), so that the next sample's input to layer `i`
+    /// exists when layer `i` updates; backward–update fusion for the rules
+    /// whose backward step reads the layer's weights right before the
+    /// layer's update (bp, gaitprop). FA, DFA and predsim take neither.
+    pub fn fusion(&self, asked: Fusion) -> Fusion {
+        let forward_order = matches!(
+            self,
+            Rule::Local | Rule::Drtp | Rule::LocalLearned | Rule::Pepita
+        );
+        let reads_weights_back = matches!(self, Rule::Bp(_) | Rule::Gaitprop(_));
+        Fusion {
+            update_forward: asked.update_forward && forward_order,
+            backward_update: asked.backward_update && reads_weights_back,
         }
     }
 

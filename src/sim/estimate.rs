@@ -103,6 +103,7 @@ fn batch_counts(
     if let Some((m, _)) = super::momentum_shift(config.momentum)? {
         chip.enable_momentum(m)?;
     }
+    chip.set_fusion(config.rule.fusion(model.fusion));
     // Pixel values do not change a count; the input's size does.
     let pixels = vec![0u8; config.net.sizes[0]];
     let batch: Vec<(&[u8], usize)> = vec![(&pixels, 0); k];

@@ -664,6 +664,7 @@ fn run_with<D: Datapath, T: TraceSink>(
     if let Some((m, _)) = momentum_shift(config.momentum)? {
         chip.enable_momentum(m)?;
     }
+    chip.set_fusion(config.rule.fusion(model.fusion));
     let per_epoch = config
         .train_limit
         .map_or(train.len(), |n| n.min(train.len()));

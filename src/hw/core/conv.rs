@@ -339,7 +339,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (uw, cw) = (Unit::Weight, Class::Weight);
         self.begin(i, phase, "conv_forward");
         self.access(i, ua, ca, phase, Rw::Read, pl.x, patch_words, Src::None);
-        self.access(i, uw, cw, phase, Rw::Read, pl.weight, w_words, Src::None);
+        if !self.fused_read(phase, false) {
+            self.access(i, uw, cw, phase, Rw::Read, pl.weight, w_words, Src::None);
+        }
         self.access(i, ua, ca, phase, Rw::Write, pl.h, h_words, Src::H(i));
         let aux_addr = pl.h + h_words;
         self.access(i, ua, ca, phase, Rw::Write, aux_addr, aux_words, Src::None);
@@ -397,7 +399,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let (ua, ca) = (Unit::Activation, Class::Activation);
         self.begin(i, ph, "conv_backward");
         let (uw, cw) = (Unit::Weight, Class::Weight);
-        self.access(i, uw, cw, ph, Rw::Read, pl.weight, w_words, Src::None);
+        if !self.fused_read(ph, true) {
+            self.access(i, uw, cw, ph, Rw::Read, pl.weight, w_words, Src::None);
+        }
         self.access(i, ue, ce, ph, Rw::Read, e_addr, e_words, Src::None);
         let aux_addr = pl.h + self.words(BankRole::Activation, rows, ab);
         self.access(i, ua, ca, ph, Rw::Read, aux_addr, aux_words, Src::None);

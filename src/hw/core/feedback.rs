@@ -870,7 +870,9 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let w_words = self.words(BankRole::Weight, rows * cols, wb);
             let x_words = self.words(BankRole::Activation, cols, ab);
             let (uw, cw) = (Unit::Weight, Class::Weight);
-            self.access(i, uw, cw, p, Rw::Read, pl.weight, w_words, Src::None);
+            if !self.fused_read(p, true) {
+                self.access(i, uw, cw, p, Rw::Read, pl.weight, w_words, Src::None);
+            }
             self.access(i, ua, ca, p, Rw::Read, pl.x, x_words, Src::None);
             macs += (rows * cols) as u64;
             draws += self.requant_draws(TensorClass::Activation, cols);
