@@ -69,6 +69,21 @@ enum ModelCommand {
         /// Path to the model, e.g. hw_models/default.json.
         file: PathBuf,
     },
+    /// Fill a model's energy table from an Accelergy energy reference table
+    /// (ERT.yaml): components named mac, adder, comparator, lfsr,
+    /// weight_sram, activation_sram, error_sram, stash_sram, rom, dram, noc
+    /// (last name segment) set their entries, each sourced "ERT
+    /// <component>.<action>"; the rest are the base model's.
+    ImportErt {
+        /// The Accelergy ERT, e.g. hw_models/accelergy/ERT.yaml.
+        ert: PathBuf,
+        /// The model whose other fields are kept.
+        #[arg(long, default_value = "hw_models/default.json")]
+        model: PathBuf,
+        /// Where to write the new model (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +126,9 @@ pub fn main() -> ExitCode {
         Command::Model {
             command: ModelCommand::Check { file },
         } => model_cmd::check(&file),
+        Command::Model {
+            command: ModelCommand::ImportErt { ert, model, out },
+        } => model_cmd::import_ert(&ert, &model, &out),
         Command::Data {
             command: DataCommand::Info { dir },
         } => data_cmd::info(&dir),

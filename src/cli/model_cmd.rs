@@ -1,5 +1,7 @@
 //! `locus model check FILE`: load and validate a hardware model, then print a
 //! summary of its formats, banks, memories and energy table.
+//! `locus model import-ert ERT.yaml --model BASE --out NEW`: a model whose
+//! energy table comes from an Accelergy energy reference table.
 
 use locus::hw::{BankRole, HwModel, RomStorage, TensorClass, load};
 use std::io::{self, Write};
@@ -13,6 +15,33 @@ pub fn check(file: &Path) -> anyhow::Result<()> {
     let mut out = stdout.lock();
     write_summary(&mut out, &model, file)?;
     out.flush()?;
+    Ok(())
+}
+
+/// Reads the Accelergy ERT at `ert`, sets the energies of the model at
+/// `base` from it (`hw::model::ert`), validates the result and writes it to
+/// `out` atomically; prints what was set.
+pub fn import_ert(ert: &Path, base: &Path, out: &Path) -> anyhow::Result<()> {
+    let mut model = load(base)?;
+    let text = std::fs::read_to_string(ert)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", ert.display()))?;
+    let file = ert.display().to_string();
+    let import = locus::hw::model::ert::import_ert(&mut model, &text, &file)?;
+    model
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    let json = serde_json::to_string_pretty(&model)?;
+    locus::output::write_atomic(out, |w| writeln!(w, "{json}"))?;
+    let mut stdout = io::stdout().lock();
+    write!(stdout, "{}", import.summary())?;
+    writeln!(
+        stdout,
+        "wrote {} ({} entries from {}, the rest from {})",
+        out.display(),
+        import.set.len(),
+        ert.display(),
+        base.display()
+    )?;
     Ok(())
 }
 
