@@ -191,6 +191,22 @@ fn inputs(root: &Path) {
     // Model files.
     std::fs::write(root.join("m-empty.json"), "").unwrap();
     std::fs::write(root.join("m-syntax.json"), "{\"name\": \"x\",,}").unwrap();
+    // Accelergy energy reference tables.
+    std::fs::write(
+        root.join("ert-syntax.yaml"),
+        "ERT: {version: 1, tables: [}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("ert-unknown.yaml"),
+        "ERT:\n  version: 0.3\n  tables:\n  - name: chip.cache\n    actions:\n    - {name: read, energy: 2}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("ert-negative.yaml"),
+        "ERT:\n  version: 0.3\n  tables:\n  - name: chip.weight_sram\n    actions:\n    - {name: read, energy: -5}\n",
+    )
+    .unwrap();
     let good = std::fs::read_to_string(root.join("model.json")).unwrap();
     std::fs::write(root.join("m-trailing.json"), format!("{good} {{}}")).unwrap();
     model_with(root, "m-unknown.json", |m| {
@@ -516,6 +532,21 @@ fn rows() -> Vec<Row> {
             "model enum value unknown",
             check("m-enum.json"),
             vec!["m-enum.json", "formats.error.rounding", "up"],
+        ),
+        (
+            "energy table not YAML",
+            "model import-ert ert-syntax.yaml --model model.json --out m-ert.json".to_string(),
+            vec!["ert-syntax.yaml", "line 1"],
+        ),
+        (
+            "energy table with an unknown component",
+            "model import-ert ert-unknown.yaml --model model.json --out m-ert.json".to_string(),
+            vec!["ert-unknown.yaml", "ERT.tables[0].name", "chip.cache"],
+        ),
+        (
+            "energy table with a negative energy",
+            "model import-ert ert-negative.yaml --model model.json --out m-ert.json".to_string(),
+            vec!["ert-negative.yaml", "ERT.tables[0].actions[0].energy", "-5"],
         ),
         (
             "weight storage unknown",

@@ -97,3 +97,8 @@ fn onnx_seeds_regressions_and_mutations() {
 fn topology_seeds_regressions_and_mutations() {
     replay("topology", checks::topology::check);
 }
+
+#[test]
+fn ert_seeds_regressions_and_mutations() {
+    replay("ert", checks::ert::check);
+}

@@ -406,3 +406,39 @@ pub mod topology {
         }
     }
 }
+
+/// The Accelergy ERT reader (`locus model import-ert`) on arbitrary text,
+/// onto the default model: the model with the imported energies, or an
+/// error naming the file, never a panic. An import sets at least one entry,
+/// each finite, at least 0 and sourced from the ERT, and the model still
+/// validates; an error leaves the model as it was.
+pub mod ert {
+    use locus::hw::model::ert::import_ert;
+    use locus::hw::model::from_json_str;
+
+    const MODEL: &str = include_str!("../../hw_models/default.json");
+    const SOURCE: &str = "fuzz.yaml";
+
+    /// Runs the check on one input.
+    pub fn check(input: &[u8]) {
+        let Ok(text) = std::str::from_utf8(input) else {
+            return;
+        };
+        let mut model = from_json_str(MODEL, "default.json").expect("default model");
+        match import_ert(&mut model, text, SOURCE) {
+            Ok(import) => {
+                assert!(!import.set.is_empty(), "an import sets something");
+                for (entry, pj, source) in &import.set {
+                    assert!(pj.is_finite() && *pj >= 0.0, "{entry} = {pj}");
+                    assert!(source.starts_with("ERT "), "{entry}: {source}");
+                }
+                model.validate().expect("an imported model validates");
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.starts_with(SOURCE), "error names the file: {msg}");
+                assert!(!msg.contains('\n'), "one line: {msg}");
+            }
+        }
+    }
+}

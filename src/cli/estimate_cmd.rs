@@ -51,6 +51,11 @@ pub struct EstimateArgs {
     /// accuracies).
     #[arg(long, default_value = "reports/estimate.json")]
     pub out: PathBuf,
+    /// Also write each rule's counts as Accelergy action counts
+    /// (action_counts.yaml), to price them with your own ERT; with several
+    /// rules, one file per rule: FILE's stem, `.rule`, its extension.
+    #[arg(long, value_name = "FILE")]
+    pub accelergy_out: Option<PathBuf>,
     /// Also write a CSV of one row per rule × core (MACs, SRAM bytes per
     /// bank, DRAM bytes, peaks, cycles, energy).
     #[arg(long)]
@@ -154,6 +159,10 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
     }
     write_json(&args.out, &report)?;
     writeln!(out, "wrote {}", args.out.display())?;
+    if let Some(path) = &args.accelergy_out {
+        let runs: Vec<&RunReport> = report.runs.iter().collect();
+        super::write_accelergy(path, &runs, &mut out)?;
+    }
     if let Some(csv) = &args.csv {
         write_csv(csv, &model, &names, &report)?;
         writeln!(out, "wrote {}", csv.display())?;

@@ -100,6 +100,40 @@ enum DataCommand {
     Synth(data_cmd::SynthArgs),
 }
 
+/// Writes each run's counts as Accelergy action counts
+/// (`report::accelergy`): to `path` for one run; for several, one file per
+/// rule beside it, `<stem>.<rule>.<ext>` (`/` in a rule's label becomes
+/// `-`). Prints each path written.
+fn write_accelergy(
+    path: &std::path::Path,
+    runs: &[&locus::report::RunReport],
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    for r in runs {
+        let file = if runs.len() == 1 {
+            path.to_path_buf()
+        } else {
+            let label = r.run.config.rule.label().replace('/', "-");
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            let name = match path.extension() {
+                Some(ext) => format!("{stem}.{label}.{}", ext.to_string_lossy()),
+                None => format!("{stem}.{label}"),
+            };
+            path.with_file_name(name)
+        };
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;
+        }
+        let yaml = locus::report::accelergy::action_counts(&r.measured.cores)
+            .to_yaml()
+            .map_err(|e| anyhow::anyhow!("{}: cannot write action counts: {e}", file.display()))?;
+        locus::output::write_atomic(&file, |w| w.write_all(yaml.as_bytes()))?;
+        writeln!(out, "wrote {}", file.display())?;
+    }
+    Ok(())
+}
+
 /// Parses argv, runs the subcommand and maps errors to exit code 2.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

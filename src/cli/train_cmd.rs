@@ -144,6 +144,11 @@ pub(super) const QUIET_WATCH_MIN: u64 = 1000;
 pub struct RunArgs {
     #[command(flatten)]
     pub net: NetArgs,
+    /// Also write the counts as Accelergy action counts
+    /// (action_counts.yaml), to price them with your own ERT; `compare`
+    /// writes one file per rule: FILE's stem, `.rule`, its extension.
+    #[arg(long, value_name = "FILE")]
+    pub accelergy_out: Option<PathBuf>,
     /// Passes over the training set (>= 1).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
@@ -618,6 +623,9 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     )?;
     write_json(&args.out, &report)?;
     writeln!(out, "wrote {}", args.out.display())?;
+    if let Some(path) = &args.run.accelergy_out {
+        super::write_accelergy(path, &[&report], &mut out)?;
+    }
     super::limits_cmd::report_peak(&estimate);
     strict_check(args.run.strict, &[&report])
 }
@@ -841,6 +849,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     locus::report::plot::write_traffic_svg(&svg, &report)?;
     writeln!(out, "wrote {} and {}", json.display(), svg.display())?;
     let reports: Vec<&RunReport> = report.runs.iter().collect();
+    if let Some(path) = &args.run.accelergy_out {
+        super::write_accelergy(path, &reports, &mut out)?;
+    }
     strict_check(args.run.strict, &reports)
 }
 

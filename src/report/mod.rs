@@ -2,6 +2,7 @@
 //! run's counters, with measured counts and derived estimates (energy,
 //! cycles) in separate fields; the comparison of rules; terminal tables.
 
+pub mod accelergy;
 pub mod diagnostics;
 pub mod pareto;
 pub mod plot;

@@ -65,22 +65,14 @@ pub enum ErtError {
         has: String,
     },
     /// Two components that set the same entry to different energies.
-    #[error("{file}: {field}: `{name}` sets {entry} = {energy} pJ, but `{other}` set it to {before} pJ")]
+    #[error("{file}: {field}: {detail}")]
     Conflict {
         /// The file.
         file: String,
         /// `ERT.tables[i]`.
         field: String,
-        /// The component's name.
-        name: String,
-        /// The model entry, e.g. `sram.weight.read_energy_pj`.
-        entry: String,
-        /// This component's energy for it.
-        energy: f64,
-        /// The component that set it first.
-        other: String,
-        /// Its energy.
-        before: f64,
+        /// Which entry, which components, which energies.
+        detail: String,
     },
     /// An ERT with no component locus models.
     #[error("{file}: ERT.tables: no component locus models (nothing to import)")]
@@ -286,11 +278,10 @@ pub fn import_ert(model: &mut HwModel, text: &str, file: &str) -> Result<ErtImpo
                     return Err(ErtError::Conflict {
                         file: file.into(),
                         field,
-                        name: table.name.clone(),
-                        entry,
-                        energy: pj,
-                        other: other.clone(),
-                        before: *before,
+                        detail: format!(
+                            "`{}` sets {entry} = {pj} pJ, but `{other}` set it to {before} pJ",
+                            table.name
+                        ),
                     });
                 }
                 continue;
@@ -344,7 +335,10 @@ mod tests {
 
     #[test]
     fn components_are_matched_by_their_last_segment() {
-        assert_eq!(component_kind("system.core[0..3].weight_sram"), "weight_sram");
+        assert_eq!(
+            component_kind("system.core[0..3].weight_sram"),
+            "weight_sram"
+        );
         assert_eq!(component_kind("design.MAC[0..63]"), "mac");
         assert_eq!(component_kind("dram"), "dram");
     }
@@ -376,12 +370,26 @@ mod tests {
 
     #[test]
     fn bad_erts_name_file_and_field() {
-        let err = |text: &str| import_ert(&mut model(), text, "e.yaml").unwrap_err().to_string();
+        let err = |text: &str| {
+            import_ert(&mut model(), text, "e.yaml")
+                .unwrap_err()
+                .to_string()
+        };
         let e = err("ERT:\n  version: 0.3\n  tables:\n  - name: design.cache\n    actions: []\n");
-        assert!(e.starts_with("e.yaml: ERT.tables[0].name: component `design.cache`"), "{e}");
-        let e = err("ERT:\n  version: 0.3\n  tables:\n  - name: m.mac\n    actions:\n    - {name: mac_random, energy: -1}\n");
-        assert!(e.starts_with("e.yaml: ERT.tables[0].actions[0].energy = -1"), "{e}");
-        let e = err("ERT:\n  version: 0.3\n  tables:\n  - name: m.rom\n    actions:\n    - {name: idle, energy: 0}\n");
+        assert!(
+            e.starts_with("e.yaml: ERT.tables[0].name: component `design.cache`"),
+            "{e}"
+        );
+        let e = err(
+            "ERT:\n  version: 0.3\n  tables:\n  - name: m.mac\n    actions:\n    - {name: mac_random, energy: -1}\n",
+        );
+        assert!(
+            e.starts_with("e.yaml: ERT.tables[0].actions[0].energy = -1"),
+            "{e}"
+        );
+        let e = err(
+            "ERT:\n  version: 0.3\n  tables:\n  - name: m.rom\n    actions:\n    - {name: idle, energy: 0}\n",
+        );
         assert!(e.contains("has no `read` action (it has: idle)"), "{e}");
         let e = err("ERT: [1, 2");
         assert!(e.starts_with("e.yaml: not an Accelergy ERT ("), "{e}");
@@ -390,6 +398,9 @@ mod tests {
         assert!(e.contains("no component locus models"), "{e}");
         let two = "ERT:\n  version: 1\n  tables:\n  - name: a.mac\n    actions:\n    - {name: mac, energy: 1}\n  - name: b.mac\n    actions:\n    - {name: mac, energy: 2}\n";
         let e = err(two);
-        assert!(e.contains("`b.mac` sets energy.mac_pj = 2 pJ, but `a.mac` set it to 1 pJ"), "{e}");
+        assert!(
+            e.contains("`b.mac` sets energy.mac_pj = 2 pJ, but `a.mac` set it to 1 pJ"),
+            "{e}"
+        );
     }
 }
