@@ -262,6 +262,7 @@ fn inputs(root: &Path) {
         m["sram"]["weight"]["capacity_bytes"] = 64.into();
         m["offchip"] = json!({"weights": "stream"})
     });
+    model_with(root, "m-cores.json", |m| m["mapping"] = json!({"cores": 0}));
     model_with(root, "m-offchip.json", |m| {
         m["offchip"] = json!({"weights": "dram"})
     });
@@ -547,6 +548,11 @@ fn rows() -> Vec<Row> {
             "energy table with a negative energy",
             "model import-ert ert-negative.yaml --model model.json --out m-ert.json".to_string(),
             vec!["ert-negative.yaml", "ERT.tables[0].actions[0].energy", "-5"],
+        ),
+        (
+            "mapping onto 0 cores",
+            check("m-cores.json"),
+            vec!["m-cores.json", "mapping.cores", "0"],
         ),
         (
             "weight storage unknown",

@@ -263,6 +263,7 @@ impl Geo<'_> {
         match self.m.mapping {
             Mapping::CorePerLayer => i,
             Mapping::SharedCore => 0,
+            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     fn cores(&self) -> usize {
@@ -273,6 +274,7 @@ impl Geo<'_> {
         match self.m.mapping {
             Mapping::CorePerLayer => 1,
             Mapping::SharedCore => 0,
+            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     fn classes(&self) -> usize {

@@ -235,6 +235,7 @@ impl Geo<'_> {
         match self.m.mapping {
             Mapping::CorePerLayer => self.layers(),
             Mapping::SharedCore => 1,
+            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     /// The core holding layer `i`.
@@ -242,6 +243,7 @@ impl Geo<'_> {
         match self.m.mapping {
             Mapping::CorePerLayer => i,
             Mapping::SharedCore => 0,
+            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     /// Hops between neighbouring layers' cores: 1, or 0 on a shared core.
@@ -249,6 +251,7 @@ impl Geo<'_> {
         match self.m.mapping {
             Mapping::CorePerLayer => 1,
             Mapping::SharedCore => 0,
+            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     fn ab(&self) -> u32 {

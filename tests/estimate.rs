@@ -19,7 +19,7 @@ use serde_json::Value;
 
 const SAMPLES: u64 = 35;
 
-fn model(file: &str, mapping: &str) -> HwModel {
+fn model(file: &str, mapping: impl Into<Value>) -> HwModel {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("hw_models")
         .join(file);
@@ -113,11 +113,15 @@ fn check(model: &HwModel, layers: &str, activation: Activation, inputs: usize) -
 fn estimate_equals_training_for_every_rule_policy_and_batch() {
     let mut n = 0;
     for (file, mapping) in [
-        ("default.json", "core_per_layer"),
-        ("default.json", "shared_core"),
-        ("feedback-rom-stochastic.json", "core_per_layer"),
+        ("default.json", serde_json::json!("core_per_layer")),
+        ("default.json", serde_json::json!("shared_core")),
+        ("default.json", serde_json::json!({"cores": 2})),
+        (
+            "feedback-rom-stochastic.json",
+            serde_json::json!("core_per_layer"),
+        ),
     ] {
-        let m = model(file, mapping);
+        let m = model(file, mapping.clone());
         n += check(&m, "16,16,16,4", Activation::LeakyRelu, 16);
         n += check(
             &m,
@@ -143,9 +147,9 @@ fn estimate_equals_training_for_every_rule_policy_and_batch() {
             Activation::Relu,
             64,
         );
-        // Residual blocks are mapped one core per layer (a shared core
-        // refuses them, checked below).
-        if mapping == "core_per_layer" {
+        // Residual blocks on every mapping: a core that holds a block's
+        // layers keeps the skip copy in its activation bank.
+        {
             n += check(
                 &m,
                 "2x8x8,conv3x3x4p1,conv3x3x4p1,conv3x3x4p1,res2,conv3x3x6s2p1,conv3x3x6p1,res2p,avgpool4,5",
@@ -195,16 +199,6 @@ fn estimate_refuses_what_training_refuses() {
         let e = estimate(&m, &c, 10).unwrap_err().to_string();
         assert!(e.contains(want), "{e}");
     }
-    // A shared core has no place for a skip tensor: both refuse it alike.
-    let shared = model("default.json", "shared_core");
-    let c = config(
-        "bp",
-        1,
-        "1x6x6,conv3x3x4p1,conv3x3x4p1,res1,4",
-        Activation::Relu,
-    );
-    let e = estimate(&shared, &c, 10).unwrap_err().to_string();
-    assert!(e.contains("core_per_layer"), "{e}");
     let e = estimate(&m, &config("local", 1, "16,8,4", Activation::Relu), 0)
         .unwrap_err()
         .to_string();

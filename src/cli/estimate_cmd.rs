@@ -183,13 +183,14 @@ pub fn estimate(args: &EstimateArgs) -> anyhow::Result<()> {
 const CSV_HEADER: &str = "rule,core,layers,macs,weight_read_bytes,weight_write_bytes,activation_read_bytes,activation_write_bytes,error_read_bytes,error_write_bytes,stash_read_bytes,stash_write_bytes,rom_read_bytes,dram_read_bytes,dram_write_bytes,stash_peak_words,spill_peak_bytes,activation_peak_words,error_peak_words,weight_words,cycles,energy_pj";
 
 /// The names of the layers on core `core` (one core per layer: its layer;
-/// a shared core: every layer), space-separated, commas made semicolons so
-/// the CSV keeps its columns.
-fn core_layers(model: &HwModel, names: &[String], core: usize) -> String {
+/// a shared core: every layer; `N` cores: the greedy rule's run of layers),
+/// space-separated, commas made semicolons so the CSV keeps its columns.
+fn core_layers(model: &HwModel, r: &RunReport, names: &[String], core: usize) -> String {
+    let cores = locus::hw::core::layer_cores(model, &r.run.config.net).unwrap_or_default();
     names
         .iter()
         .enumerate()
-        .filter(|&(i, _)| locus::hw::core::core_index(model.mapping, i) == core)
+        .filter(|&(i, _)| cores.get(i) == Some(&core))
         .map(|(_, n)| n.replace([',', ' '], ";"))
         .collect::<Vec<_>>()
         .join(" ")
@@ -204,7 +205,7 @@ fn core_row(model: &HwModel, names: &[String], r: &RunReport, core: usize, cycle
     let mut cells = vec![
         rule,
         core.to_string(),
-        core_layers(model, names, core),
+        core_layers(model, r, names, core),
         c.macs.iter().sum::<u64>().to_string(),
     ];
     for u in [Unit::Weight, Unit::Activation, Unit::Error, Unit::Stash] {

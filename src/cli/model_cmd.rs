@@ -60,6 +60,9 @@ fn write_summary(w: &mut impl Write, m: &HwModel, file: &Path) -> io::Result<()>
     let mapping_note = match m.mapping {
         locus::hw::Mapping::CorePerLayer => "one core per layer",
         locus::hw::Mapping::SharedCore => "one core shared by all layers",
+        locus::hw::Mapping::Cores(_) => {
+            "each core a contiguous run of layers, about an equal share of the weights"
+        }
     };
     writeln!(w, "mapping       {} ({mapping_note})", m.mapping)?;
     writeln!(w, "MAC lanes     {} MACs per cycle per core", m.mac_lanes)?;

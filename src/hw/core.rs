@@ -48,9 +48,10 @@ pub use similarity::{SIM_COEF_BITS, coefficient_macs};
 /// A network that cannot be mapped onto the modelled chip.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChipError {
-    /// A network with residual blocks on a shared core.
+    /// A trace of a network whose residual block ends on a core that holds
+    /// other layers too.
     #[error(
-        "residual blocks are modelled one core per layer: set \"mapping\": \"core_per_layer\" in the model (a shared core's activation layout has no place for the skip tensor)"
+        "traces of residual blocks are written when each block's last layer has a core of its own: set \"mapping\": \"core_per_layer\" in the model to trace (a shared core's activation layout has no address for the skip tensor; counts and estimates need none)"
     )]
     ResidualOnSharedCore,
     /// A momentum shift beyond [`MAX_MOMENTUM_SHIFT`].
@@ -409,6 +410,8 @@ pub struct Chip<D: Datapath, T: TraceSink = NoTrace> {
     streamed: Vec<bool>,
     /// The fused dataflows in use ([`Chip::set_fusion`]).
     fusion: Fusion,
+    /// The core of each layer ([`layer_cores`]).
+    core_of: Vec<usize>,
     /// Per layer, `[error writes, writes of an all-zero error]` (runs
     /// that compute values only): how often a layer's error was entirely
     /// below one LSB of its format, a value-dependent figure kept apart
@@ -612,9 +615,6 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             });
         }
         let geoms = net.geometry()?;
-        if model.mapping == Mapping::SharedCore && net.has_residual() {
-            return Err(ChipError::ResidualOnSharedCore);
-        }
         for (i, g) in geoms.iter().enumerate() {
             if let Some(g) = g.filter(|g| !dp.conv_shift_ok(g.avg_scale().1)) {
                 return Err(ChipError::ConvShift {
@@ -635,10 +635,23 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let wbank = model.bank(BankRole::Weight);
         let mut layers = Vec::with_capacity(n_layers);
         let cores = model.mapping.cores(n_layers as u32) as usize;
+        let core_of = assign_cores(model.mapping, &layer_weight_words(model, net, &geoms));
+        // A block's skip copy where its last layer's core holds other
+        // layers has no address of its own in the shared layout: counted,
+        // not traced.
+        let skip_ends = geoms
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.and_then(|g| g.skip).is_some());
+        for (j, _) in skip_ends {
+            if T::ENABLED && core_of.iter().filter(|&&c| c == core_of[j]).count() > 1 {
+                return Err(ChipError::ResidualOnSharedCore);
+            }
+        }
         let mut fill = Fill::new(cores);
         let (mut weight_addr, mut rom_addr) = (vec![0; n_layers], vec![0; n_layers]);
         for (i, geom) in geoms.iter().enumerate() {
-            let core = core_index(model.mapping, i);
+            let core = core_of[i];
             let (cols, rows) = (net.sizes[i], net.sizes[i + 1]);
             let alloc =
                 host::LayerAlloc::of(i, n_layers, (cols, rows), *geom, classes, classifiers);
@@ -743,11 +756,22 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let mut counts = vec![CoreCounts::default(); cores];
         let abank = model.bank(BankRole::Activation);
         let ebank = model.bank(BankRole::Error);
+        // A block's skip copy sits in its last layer's activation bank from
+        // the block's start until that layer's forward pass: on every layer
+        // of the block that runs on the same core.
+        let skip_held = |i: usize| -> u64 {
+            geoms
+                .iter()
+                .enumerate()
+                .filter_map(|(j, g)| g.and_then(|g| g.skip).map(|s| (j, s)))
+                .filter(|&(j, s)| s.from <= i && i <= j && core_of[i] == core_of[j])
+                .map(|(_, s)| abank.words_for(s.values() as u64, bits.activation))
+                .sum()
+        };
         for (i, l) in layers.iter().enumerate() {
-            let c = &mut counts[core_index(model.mapping, i)];
+            let c = &mut counts[core_of[i]];
             let pool = conv_extra_words(model, l, bits);
-            let skip = l.conv.as_ref().and_then(|cs| cs.geom.skip);
-            let skip = skip.map_or(0, |s| abank.words_for(s.values() as u64, bits.activation));
+            let skip = skip_held(i);
             let act = abank.words_for(l.cols as u64, bits.activation)
                 + abank.words_for(l.rows as u64, bits.activation)
                 + pool
@@ -770,7 +794,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 }
             }
         }
-        let place = layout(model, &layers, bits, &weight_addr, &rom_addr);
+        let place = layout(model, &layers, bits, &weight_addr, &rom_addr, &core_of);
         let bytes0 = (net.sizes[0] as u64 * bits.activation as u64).div_ceil(8);
         let burst = model.dram.burst_bytes as u64;
         let sched = Schedule {
@@ -798,6 +822,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             momentum: None,
             streamed: vec![false; cores],
             fusion: Fusion::default(),
+            core_of,
         };
         chip.sync_weight_occupancy()?;
         chip.check_error_bank()?;
@@ -810,7 +835,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// Tells the sink the initial contents of every weight bank and ROM.
     fn preload(&mut self) {
         for i in 0..self.layers.len() {
-            let core = core_index(self.model.mapping, i) as u32;
+            let core = self.core_of[i] as u32;
             if let Some(bits) = self.raw_data(Src::Params(i)) {
                 let v = Values {
                     raw: &self.sched.raw,
@@ -950,7 +975,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     }
 
     fn core(&mut self, layer: usize) -> &mut CoreCounts {
-        let i = core_index(self.model.mapping, layer);
+        let i = self.core_of[layer];
         &mut self.counts[i]
     }
 
@@ -964,17 +989,29 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
 
     /// Hops between the cores of two layers (0 on a shared core).
     fn hops(&self, from: usize, to: usize) -> u64 {
-        match self.model.mapping {
-            Mapping::CorePerLayer => from.abs_diff(to) as u64,
-            Mapping::SharedCore => 0,
-        }
+        self.core_of[from].abs_diff(self.core_of[to]) as u64
+    }
+
+    /// The core that holds layer `i` ([`layer_cores`]).
+    pub fn core_of(&self, i: usize) -> usize {
+        self.core_of[i]
+    }
+
+    /// Whether layer `i`'s core holds other layers too (its banks use the
+    /// shared layout of `docs/formats.md`, "Address layout").
+    fn shares_core(&self, i: usize) -> bool {
+        self.core_of
+            .iter()
+            .filter(|&&c| c == self.core_of[i])
+            .count()
+            > 1
     }
 
     /// Starts a primitive call of `layer`'s core (tracing only).
     #[inline(always)]
     fn begin(&mut self, layer: usize, phase: Phase, kind: &'static str) {
         if T::ENABLED {
-            let core = core_index(self.model.mapping, layer);
+            let core = self.core_of[layer];
             self.sched.call = Call {
                 core,
                 layer,
@@ -1003,7 +1040,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         src: Src,
     ) {
         self.core(layer).add_words(unit, class, phase, rw, words);
-        if unit == Unit::Weight && self.streamed[core_index(self.model.mapping, layer)] {
+        if unit == Unit::Weight && self.streamed[self.core_of[layer]] {
             self.stream_weights(layer, class, phase, rw, words);
         }
         if let (true, Rw::Write, Src::E(l)) = (D::COMPUTES_VALUES, rw, src) {
@@ -1029,7 +1066,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         words: u64,
         src: Src,
     ) {
-        let core = core_index(self.model.mapping, layer);
+        let core = self.core_of[layer];
         let bits = if rw == Rw::Write && self.sink.wants_data() {
             self.raw_data(src)
         } else {
@@ -1225,7 +1262,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let ev = AccessEvent {
                 cycle: self.sched.call.start,
                 layer: layer as u32,
-                core: core_index(self.model.mapping, layer) as u32,
+                core: self.core_of[layer] as u32,
                 bank: Bank::Dram,
                 rw,
                 addr,
@@ -1263,10 +1300,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             let ev = AccessEvent {
                 cycle: self.sched.call.start,
                 layer: from as u32,
-                core: core_index(self.model.mapping, from) as u32,
+                core: self.core_of[from] as u32,
                 bank: Bank::Noc,
                 rw: Rw::Write,
-                addr: core_index(self.model.mapping, to) as u64,
+                addr: self.core_of[to] as u64,
                 words,
                 class,
                 phase,
@@ -1297,8 +1334,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// it once however many of its layers are listed (a shared core: once).
     pub fn broadcast_label(&mut self, label: usize, layers: impl Iterator<Item = usize>) {
         self.label = label;
-        let mapping = self.model.mapping;
-        let mut cores: Vec<(usize, usize)> = layers.map(|l| (core_index(mapping, l), l)).collect();
+        let mut cores: Vec<(usize, usize)> = layers.map(|l| (self.core_of[l], l)).collect();
         cores.sort_unstable();
         cores.dedup_by_key(|c| c.0);
         let words = self.model.interconnect.words_for(1, LABEL_BITS);
@@ -1484,10 +1520,17 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let last = self.layers.len() - 1;
         let end = |k: usize| self.error_vectors_end(k) + self.park_words(k);
         let slots = kept * self.place[last].e_words;
-        match self.model.mapping {
-            Mapping::SharedCore => (0..last).map(end).max().unwrap_or(0) + slots,
-            Mapping::CorePerLayer if j == last => slots,
-            Mapping::CorePerLayer => end(j),
+        let core = self.core_of[j];
+        if self.shares_core(j) {
+            // The core's hidden layers' regions, and the kept output errors
+            // at the top when it holds the output layer.
+            let hidden = (0..last).filter(|&k| self.core_of[k] == core);
+            let top = if self.core_of[last] == core { slots } else { 0 };
+            hidden.map(end).max().unwrap_or(0) + top
+        } else if j == last {
+            slots
+        } else {
+            end(j)
         }
     }
 
@@ -1738,7 +1781,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// computed or counted.
     pub fn check_stash_fits(&self, batch: usize) -> Result<(), ChipError> {
         let cap = self.model.bank(BankRole::Stash).capacity_words();
-        let core_of = |i| core_index(self.model.mapping, i);
+        let core_of = |i| self.core_of[i];
         let mut per_sample = vec![0u64; self.counts.len()];
         for i in 0..self.layers.len() {
             per_sample[core_of(i)] += self.slot_words(i);
@@ -1948,12 +1991,63 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     }
 }
 
-/// The core that holds layer `i`.
-pub fn core_index(mapping: Mapping, i: usize) -> usize {
+/// Weight-bank words of each layer's own weights and biases (and a
+/// residual projection's), as the chip places them; what the greedy
+/// mapping balances.
+fn layer_weight_words(
+    model: &HwModel,
+    net: &NetSpec,
+    geoms: &[Option<crate::net::spec::ConvGeom>],
+) -> Vec<u64> {
+    let wbank = model.bank(BankRole::Weight);
+    let (n, classes) = (net.layers(), net.classes());
+    geoms
+        .iter()
+        .enumerate()
+        .map(|(i, geom)| {
+            let shape = (net.sizes[i], net.sizes[i + 1]);
+            let alloc = host::LayerAlloc::of(i, n, shape, *geom, classes, false);
+            let conv = geom.map(|g| host::ConvAlloc::of(&g)).unwrap_or_default();
+            let own = (alloc.weights + alloc.biases) as u64;
+            let bits = model.formats.weight.bits;
+            wbank.words_for(own, bits) + wbank.words_for(conv.projection as u64, bits)
+        })
+        .collect()
+}
+
+/// The core of each layer under `mapping`: layer `i` with one core per
+/// layer, 0 on a shared core, and with `N` cores the greedy rule: layer `i`
+/// goes to core `min(N − 1, floor(N · P_i / T))`, where `P_i` is the weight
+/// words of the layers before it and `T` of all (`words`), so each core
+/// takes a contiguous run of layers holding about `1/N` of the weights.
+fn assign_cores(mapping: Mapping, words: &[u64]) -> Vec<usize> {
     match mapping {
-        Mapping::CorePerLayer => i,
-        Mapping::SharedCore => 0,
+        Mapping::CorePerLayer => (0..words.len()).collect(),
+        Mapping::SharedCore => vec![0; words.len()],
+        Mapping::Cores(n) => {
+            let total = u128::from(words.iter().sum::<u64>().max(1));
+            let last = n.saturating_sub(1) as usize;
+            let mut before = 0u128;
+            words
+                .iter()
+                .map(|&w| {
+                    let core = (u128::from(n) * before / total) as usize;
+                    before += u128::from(w);
+                    core.min(last)
+                })
+                .collect()
+        }
     }
+}
+
+/// The core of each layer of `net` on `model` (`docs/hw_model.md`,
+/// "Mapping onto N cores").
+pub fn layer_cores(model: &HwModel, net: &NetSpec) -> Result<Vec<usize>, ChipError> {
+    let geoms = net.geometry()?;
+    Ok(assign_cores(
+        model.mapping,
+        &layer_weight_words(model, net, &geoms),
+    ))
 }
 
 /// The values of layer `l`'s forward pass, `h = f(W x + b)` (the output
@@ -2039,31 +2133,44 @@ fn split_pair<V>(layers: &mut [Layer<V>], i: usize) -> (&mut Layer<V>, &mut Laye
 /// output is the next layer's input in place; the output layer's errors sit
 /// at the top of the error bank, growing down, and the hidden layers' errors
 /// alternate between two regions at the bottom, so a backward step never
-/// writes over the error it reads or a kept output error.
+/// writes over the error it reads or a kept output error. With `N` cores,
+/// each core that holds several layers lays them out as a shared core does
+/// (parity counted from the core's first layer), one that holds a single
+/// layer as with one core per layer.
 fn layout<V>(
     model: &HwModel,
     layers: &[Layer<V>],
     bits: ClassBits,
     weight_addr: &[u64],
     rom_addr: &[u64],
+    core_of: &[usize],
 ) -> Vec<Place> {
-    let shared = model.mapping == Mapping::SharedCore;
     let abank = model.bank(BankRole::Activation);
     let ebank = model.bank(BankRole::Error);
     let a_cap = abank.capacity_words();
     let e_cap = ebank.capacity_words();
     let n = layers.len();
-    // The largest hidden-layer error: the size of each bottom region.
-    let hidden_e = layers[..n - 1]
-        .iter()
-        .map(|l| ebank.words_for(l.rows as u64, bits.error))
-        .max()
-        .unwrap_or(0);
+    let first = |c: usize| core_of.iter().position(|&k| k == c).unwrap_or(0);
+    let sharing = |c: usize| core_of.iter().filter(|&&k| k == c).count() > 1;
+    // The largest hidden-layer error of each core: the size of each of its
+    // bottom regions.
+    let hidden_e = |c: usize| {
+        layers[..n - 1]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| core_of[*i] == c)
+            .map(|(_, l)| ebank.words_for(l.rows as u64, bits.error))
+            .max()
+            .unwrap_or(0)
+    };
     let mut out = Vec::with_capacity(layers.len());
     for (i, l) in layers.iter().enumerate() {
+        let c = core_of[i];
+        let shared = sharing(c);
+        let hidden_e = hidden_e(c);
         let x_words = abank.words_for(l.cols as u64, bits.activation);
         let h_words = abank.words_for(l.rows as u64, bits.activation);
-        let odd = shared && i % 2 == 1;
+        let odd = shared && (i - first(c)) % 2 == 1;
         let e_words = ebank.words_for(l.rows as u64, bits.error);
         let (x, h) = match (shared, odd) {
             (false, _) => (0, x_words),

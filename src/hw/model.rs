@@ -74,6 +74,10 @@ pub enum Mapping {
     CorePerLayer,
     /// One core, time-multiplexed over all layers; its banks hold every layer.
     SharedCore,
+    /// `N` cores, `{"cores": N}`, each time-multiplexed over a contiguous
+    /// run of layers chosen by a greedy rule that balances weights
+    /// (`docs/hw_model.md`, "Mapping onto N cores").
+    Cores(u32),
 }
 
 impl Mapping {
@@ -82,21 +86,33 @@ impl Mapping {
         match self {
             Mapping::CorePerLayer => "core_per_layer",
             Mapping::SharedCore => "shared_core",
+            Mapping::Cores(_) => "cores",
         }
     }
 
-    /// Number of cores used by a network of `layers` layers.
+    /// Number of cores of a network of `layers` layers (with `cores: N`,
+    /// `N`, some possibly holding no layer).
     pub const fn cores(&self, layers: u32) -> u32 {
         match self {
             Mapping::CorePerLayer => layers,
             Mapping::SharedCore => 1,
+            Mapping::Cores(n) => *n,
         }
+    }
+
+    /// Whether each core runs its own layers at the same time as the others
+    /// (several cores: a forward-only run pipelines across them).
+    pub const fn pipelines(&self) -> bool {
+        !matches!(self, Mapping::SharedCore)
     }
 }
 
 impl fmt::Display for Mapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            Mapping::Cores(n) => write!(f, "{n} cores"),
+            _ => f.write_str(self.name()),
+        }
     }
 }
 

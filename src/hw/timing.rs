@@ -8,7 +8,7 @@
 //! cores' times add up. A shared core always adds up.
 
 use super::counters::{CoreCounts, CountOverflow, Phase, Rw, Unit, fit_u64, wide_sum};
-use super::model::{HwModel, Mapping};
+use super::model::HwModel;
 use serde::{Deserialize, Serialize};
 
 /// Estimated cycles and throughput.
@@ -127,7 +127,7 @@ pub fn estimate(
             wide_sum(phases),
         )?);
     }
-    let pipelined = forward_only && model.mapping == Mapping::CorePerLayer && counts.len() > 1;
+    let pipelined = forward_only && model.mapping.pipelines() && counts.len() > 1;
     let total_cycles = if pipelined {
         core_cycles.iter().copied().max().unwrap_or(0)
     } else {

@@ -21,7 +21,7 @@
 //! - the output error a hidden core receives for direct feedback sits in
 //!   its error bank after the layer's error.
 
-use super::{Chip, ChipError, Fill, Src, conv, core_index, host};
+use super::{Chip, ChipError, Fill, Src, conv, host};
 use crate::hw::counters::{Class, Phase, Rw, Unit};
 use crate::hw::datapath::{Datapath, Matrix};
 use crate::hw::model::{BankRole, RomStorage, TensorClass};
@@ -129,7 +129,6 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     pub fn attach_feedback(&mut self, kind: FeedbackKind, seed: u64) -> Result<(), ChipError> {
         let n = self.layers.len();
         let classes = self.net.classes();
-        let mapping = self.model.mapping;
         let cores = self.counts.len();
         let storage = self.model.rom.storage;
         let wb = self.bits.weight;
@@ -146,7 +145,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let mut fb = Vec::with_capacity(n);
         for i in 0..n {
             let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
-            let core = core_index(mapping, i);
+            let core = self.core_of[i];
             let mut l = FbLayer::default();
             let weight = conv::weight_shape(&self.layers[i]);
             let a = host::FeedbackAlloc::of(kind, i, n, (cols, rows), weight, classes);

@@ -5,7 +5,7 @@
 //! u`); the closed forms are in `docs/hw_model.md`, "Momentum", the
 //! arithmetic in `docs/arithmetic.md`, "Momentum".
 
-use super::{BankRole, Chip, ChipError, Fill, core_index};
+use super::{BankRole, Chip, ChipError, Fill};
 use crate::hw::datapath::Datapath;
 use crate::hw::trace_sink::TraceSink;
 
@@ -47,7 +47,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         for i in 0..self.layers.len() {
             let (rows, cols) = (self.layers[i].rows, self.layers[i].cols);
             let n = rows * (cols + 1);
-            let core = core_index(self.model.mapping, i);
+            let core = self.core_of[i];
             let (addr, need) = Fill::take(&mut fill.weight, core, wbank.words_for(n as u64, ub));
             if need > wbank.capacity_words() && !self.model.streams_weights() {
                 return Err(ChipError::MomentumDoesNotFit {

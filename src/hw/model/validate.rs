@@ -245,6 +245,9 @@ fn rom(r: &Rom, classifier_bits: u32) -> Check {
     energy("rom.read_energy_pj", &r.read_energy_pj)
 }
 
+/// The most cores `"mapping": {"cores": N}` may ask for.
+pub const MAX_CORES: u64 = 4096;
+
 impl HwModel {
     /// Checks every range and cross-field rule, in model-file order, and
     /// returns the first problem. [`super::load`] and [`super::from_json_str`]
@@ -259,6 +262,9 @@ impl HwModel {
             });
         }
         positive("clock_mhz", self.clock_mhz)?;
+        if let super::Mapping::Cores(n) = self.mapping {
+            in_range("mapping.cores", n.into(), 1, MAX_CORES)?;
+        }
         at_least("mac_lanes", self.mac_lanes.into(), 1)?;
         at_least("lfsr_seed", self.lfsr_seed.into(), 1)?;
 
