@@ -116,6 +116,21 @@ fn rows() -> Vec<Row> {
             "B",
         ));
     }
+    // DRAM bytes (read + written) by pass: left out when zero for every run.
+    for phase in crate::hw::counters::Phase::ALL {
+        let p = phase.index();
+        r.push((
+            format!("DRAM in {} pass", phase.name().replace('_', "-")),
+            Box::new(move |rep: &RunReport| {
+                rep.measured
+                    .cores
+                    .iter()
+                    .map(|c| (c.dram_bytes[p][0] + c.dram_bytes[p][1]) as f64)
+                    .sum()
+            }),
+            "B",
+        ));
+    }
     r.push((
         "interconnect".into(),
         Box::new(|r| r.measured.totals.interconnect_word_hops as f64),
@@ -161,7 +176,8 @@ fn rows() -> Vec<Row> {
 
 /// Prints the comparison: one column per run, the saving of local over the
 /// best backprop policy for the metrics `CompareReport` compares. SRAM rows,
-/// streamed-weight rows and update-rounding rows that are zero (or, for updates rounded to 0,
+/// streamed-weight and per-pass DRAM rows and update-rounding rows that are
+/// zero (or, for updates rounded to 0,
 /// not counted) for every run are left out (the JSON report has them all);
 /// a cell not counted reads `-`.
 pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
@@ -195,11 +211,11 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
             let v = get(r);
             v == 0.0 || v.is_nan()
         };
-        if (name.starts_with("SRAM ")
+        let optional = name.starts_with("SRAM ")
             || name.starts_with("updates ")
-            || name.ends_with(", weights"))
-            && rep.runs.iter().all(nothing)
-        {
+            || name.ends_with(", weights")
+            || name.ends_with(" pass");
+        if optional && rep.runs.iter().all(nothing) {
             continue;
         }
         // Count-only reports (`locus estimate`) have no accuracy.
