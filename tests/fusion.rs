@@ -5,6 +5,9 @@
 //! backward step's for backward–update fusion (bp, gaitprop) — and, on a
 //! chip that streams its weights, by their DRAM fetches.
 
+mod common;
+
+use common::{batches_for, nets_for};
 use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
@@ -20,6 +23,10 @@ fn model(fusion: Fusion) -> HwModel {
     m.fusion = fusion;
     m
 }
+
+/// The networks of the count checks.
+const DENSE: &str = "16,12,8,4";
+const CONV: &str = "1x4x4,conv3x3x2p1,maxpool2,conv3x3x3p1,4";
 
 const BOTH: Fusion = Fusion {
     update_forward: true,
@@ -55,37 +62,6 @@ fn train(m: &HwModel, c: &TrainConfig, d: &(Dataset, Dataset)) -> (RunResult, Re
     run(m, c, &d.0, &d.1, &mut |_, _| {}).unwrap_or_else(|e| panic!("{}: {e}", c.rule.label()))
 }
 
-fn all_rules() -> Vec<Rule> {
-    let mut r = vec![
-        Rule::Local,
-        Rule::Drtp,
-        Rule::LocalLearned,
-        Rule::Pepita,
-        Rule::Gaitprop(0),
-        Rule::Predsim,
-    ];
-    for p in [BpPolicy::Stash, BpPolicy::Spill, BpPolicy::Recompute] {
-        r.extend([Rule::Bp(p), Rule::Fa(p), Rule::Dfa(p)]);
-    }
-    r
-}
-
-/// The networks a rule is checked on: dense, and conv where it trains one.
-fn nets(rule: Rule) -> Vec<&'static str> {
-    match rule {
-        Rule::Gaitprop(_) => vec!["16,16,16,4"],
-        Rule::Pepita | Rule::Predsim => vec!["16,12,8,4"],
-        _ => vec!["16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,conv3x3x3p1,4"],
-    }
-}
-
-fn batches(rule: Rule) -> &'static [usize] {
-    match rule {
-        Rule::Predsim => &[3],
-        _ => &[1, 3],
-    }
-}
-
 /// Words of `n` 16-bit weights in the model's weight words.
 fn words(m: &HwModel, n: usize) -> u64 {
     m.sram.weight.words_for(n as u64, m.formats.weight.bits)
@@ -119,10 +95,10 @@ fn fused_counts_are_the_unfused_minus_the_shared_reads() {
         Class::Weight.index(),
         Rw::Read.index(),
     );
-    for rule in all_rules() {
+    for rule in Rule::every() {
         let applied = rule.fusion(BOTH);
-        for text in nets(rule) {
-            for &batch in batches(rule) {
+        for text in nets_for(rule, DENSE, CONV) {
+            for &batch in batches_for(rule) {
                 let c = config(rule, text, batch);
                 let label = format!("{} {text} batch {batch}", rule.label());
                 let (a, pa) = train(&plain, &c, &d);
@@ -178,7 +154,7 @@ fn fusion_saves_the_fetch_of_streamed_weights() {
         Rule::Bp(BpPolicy::Spill),
         Rule::Gaitprop(0),
     ] {
-        let c = config(rule, nets(rule)[0], 3);
+        let c = config(rule, nets_for(rule, DENSE, CONV)[0], 3);
         let (a, _) = train(&plain, &c, &d);
         let (b, _) = train(&fused, &c, &d);
         let bank = |c: &CoreCounts, p: Phase, rw: Rw| -> u64 {

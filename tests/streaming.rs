@@ -6,6 +6,9 @@
 //! in tiles of the bank's capacity — checked in closed form for every rule
 //! and policy, at batch 1 and 3, on a bank that splits layers unevenly.
 
+mod common;
+
+use common::{batches_for, nets_for};
 use locus::data::{Dataset, SyntheticSpec, generate};
 use locus::hw::core::{ChipError, NetSpec};
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
@@ -60,41 +63,10 @@ fn train(m: &HwModel, c: &TrainConfig, d: &(Dataset, Dataset)) -> Result<RunResu
     run(m, c, &d.0, &d.1, &mut |_, _| {}).map(|(r, _)| r)
 }
 
-fn rules() -> Vec<Rule> {
-    let mut r = vec![
-        Rule::Local,
-        Rule::Drtp,
-        Rule::LocalLearned,
-        Rule::Pepita,
-        Rule::Gaitprop(0),
-        Rule::Predsim,
-    ];
-    for p in [BpPolicy::Stash, BpPolicy::Spill, BpPolicy::Recompute] {
-        r.extend([Rule::Bp(p), Rule::Fa(p), Rule::Dfa(p)]);
-    }
-    r
-}
-
 fn activation(rule: Rule) -> Activation {
     match rule {
         Rule::Gaitprop(_) | Rule::Predsim => Activation::LeakyRelu,
         _ => Activation::Relu,
-    }
-}
-
-fn batches(rule: Rule) -> &'static [usize] {
-    match rule {
-        Rule::Predsim => &[3],
-        _ => &[1, 3],
-    }
-}
-
-/// A dense network and, for the rules modelled on conv layers, a conv one.
-fn nets(rule: Rule, dense: &'static str, conv: &'static str) -> Vec<&'static str> {
-    match rule {
-        Rule::Gaitprop(_) => vec!["16,16,16,4"],
-        Rule::Pepita | Rule::Predsim => vec![dense],
-        _ => vec![dense, conv],
     }
 }
 
@@ -105,10 +77,10 @@ fn a_network_that_fits_counts_the_same_with_streaming_on() {
     let base = model("feedback-rom.json");
     let stream = streaming(base.clone());
     let d = data(16, 1);
-    for rule in rules() {
-        for text in nets(rule, "16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,4") {
+    for rule in Rule::every() {
+        for text in nets_for(rule, "16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,4") {
             let net = NetSpec::parse(text, activation(rule)).unwrap();
-            for &batch in batches(rule) {
+            for &batch in batches_for(rule) {
                 let c = config(rule, net.clone(), batch);
                 let label = format!("{} {text} batch {batch}", rule.label());
                 let a = train(&base, &c, &d).unwrap();
@@ -141,10 +113,10 @@ fn streamed_words_and_bytes_are_the_held_runs_plus_a_fill_or_drain_per_access() 
     let stream = streaming(narrow_bank(model("feedback-rom.json"), 10));
     let d = data(16, 2);
     let wb = 8u64;
-    for rule in rules() {
-        for text in nets(rule, "16,12,12,4", "1x4x4,conv3x3x6p1,maxpool2,4") {
+    for rule in Rule::every() {
+        for text in nets_for(rule, "16,12,12,4", "1x4x4,conv3x3x6p1,maxpool2,4") {
             let net = NetSpec::parse(text, activation(rule)).unwrap();
-            for &batch in batches(rule) {
+            for &batch in batches_for(rule) {
                 let c = config(rule, net.clone(), batch);
                 let label = format!("{} {text} batch {batch}", rule.label());
                 let a = train(&held, &c, &d).unwrap();

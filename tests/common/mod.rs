@@ -213,3 +213,24 @@ pub mod onnx {
         model(nodes, inputs, out)
     }
 }
+
+/// The networks a count test runs `rule` on: `dense`, and `conv` where the
+/// rule trains conv networks; GAIT-prop, whose hidden layers must be square
+/// with the input, gets `16,16,16,4` instead.
+pub fn nets_for(
+    rule: locus::rules::Rule,
+    dense: &'static str,
+    conv: &'static str,
+) -> Vec<&'static str> {
+    match rule {
+        locus::rules::Rule::Gaitprop(_) => vec!["16,16,16,4"],
+        r if r.trains_cnns() => vec![dense, conv],
+        _ => vec![dense],
+    }
+}
+
+/// The batch sizes a count test runs `rule` at: 1 and 3, or 3 alone for a
+/// rule that needs a batch (predsim).
+pub fn batches_for(rule: locus::rules::Rule) -> &'static [usize] {
+    if rule.needs_batch() { &[3] } else { &[1, 3] }
+}
