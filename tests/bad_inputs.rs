@@ -263,6 +263,9 @@ fn inputs(root: &Path) {
         m["offchip"] = json!({"weights": "stream"})
     });
     model_with(root, "m-cores.json", |m| m["mapping"] = json!({"cores": 0}));
+    model_with(root, "m-layer-cores.json", |m| {
+        m["mapping"] = json!({"layer_cores": [0, 1, 0]})
+    });
     model_with(root, "m-offchip.json", |m| {
         m["offchip"] = json!({"weights": "dram"})
     });
@@ -553,6 +556,11 @@ fn rows() -> Vec<Row> {
             "mapping onto 0 cores",
             check("m-cores.json"),
             vec!["m-cores.json", "mapping.cores", "0"],
+        ),
+        (
+            "layer-to-core list that decreases",
+            check("m-layer-cores.json"),
+            vec!["m-layer-cores.json", "mapping.layer_cores[2]"],
         ),
         (
             "weight storage unknown",

@@ -260,10 +260,10 @@ impl Geo<'_> {
     }
     /// The core of layer `i`: `i`, or 0 on a shared core.
     fn core(&self, i: usize) -> usize {
-        match self.m.mapping {
+        match &self.m.mapping {
             Mapping::CorePerLayer => i,
             Mapping::SharedCore => 0,
-            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
+            Mapping::Cores(_) | Mapping::LayerCores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     fn cores(&self) -> usize {
@@ -271,10 +271,10 @@ impl Geo<'_> {
     }
     /// Hops between neighbouring layers: 1, or 0 on a shared core.
     fn hop(&self) -> u64 {
-        match self.m.mapping {
+        match &self.m.mapping {
             Mapping::CorePerLayer => 1,
             Mapping::SharedCore => 0,
-            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
+            Mapping::Cores(_) | Mapping::LayerCores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     fn classes(&self) -> usize {

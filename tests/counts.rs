@@ -232,26 +232,26 @@ impl Geo<'_> {
         *self.sizes.last().expect("sizes")
     }
     fn cores(&self) -> usize {
-        match self.m.mapping {
+        match &self.m.mapping {
             Mapping::CorePerLayer => self.layers(),
             Mapping::SharedCore => 1,
-            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
+            Mapping::Cores(_) | Mapping::LayerCores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     /// The core holding layer `i`.
     fn core(&self, i: usize) -> usize {
-        match self.m.mapping {
+        match &self.m.mapping {
             Mapping::CorePerLayer => i,
             Mapping::SharedCore => 0,
-            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
+            Mapping::Cores(_) | Mapping::LayerCores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     /// Hops between neighbouring layers' cores: 1, or 0 on a shared core.
     fn hop(&self) -> u64 {
-        match self.m.mapping {
+        match &self.m.mapping {
             Mapping::CorePerLayer => 1,
             Mapping::SharedCore => 0,
-            Mapping::Cores(_) => unreachable!("N cores: tests/mapping.rs"),
+            Mapping::Cores(_) | Mapping::LayerCores(_) => unreachable!("N cores: tests/mapping.rs"),
         }
     }
     fn ab(&self) -> u32 {
@@ -1449,7 +1449,7 @@ fn spill_splits_between_stash_bank_and_dram_exactly() {
                     let mut m = default_model();
                     m.sram.stash.capacity_bytes = cap_words * 8;
                     m.dram.burst_bytes = burst;
-                    m.mapping = mapping;
+                    m.mapping = mapping.clone();
                     let r = check(&Case::new(m, shape, rule, batch, 10));
                     let spilled: u64 = r
                         .counts
@@ -1544,7 +1544,7 @@ fn predsim_keeps_inputs_and_outputs_in_stash_then_dram() {
                 let mut m = default_model();
                 m.sram.stash.capacity_bytes = cap_words * 8;
                 m.dram.burst_bytes = burst;
-                m.mapping = mapping;
+                m.mapping = mapping.clone();
                 let case = Case::new(m, shape, Rule::Predsim, batch, 10);
                 let r = check(&case);
                 let spilled: u64 = r.counts.iter().map(|c| c.dram_bytes[F][W]).sum();
@@ -1774,7 +1774,7 @@ fn recompute_adds_the_forward_cost_of_lower_layers_to_backward() {
 fn further_rules_on_one_and_two_layer_networks() {
     for mapping in [Mapping::CorePerLayer, Mapping::SharedCore] {
         let mut m = default_model();
-        m.mapping = mapping;
+        m.mapping = mapping.clone();
         let r = check(&Case::new(m.clone(), &[16, 4], Rule::Pepita, 2, 5));
         assert_eq!(r.counts[0].stash_peak_words, 0);
         assert_eq!(r.counts[0].macs[BW], 5 * 16 * 4, "modulation only");
@@ -1806,7 +1806,7 @@ fn gaitprop_counts_in_closed_form() {
     for mapping in [Mapping::CorePerLayer, Mapping::SharedCore] {
         for bits in [64, 24] {
             let mut m = with_word_bits(default_model(), bits);
-            m.mapping = mapping;
+            m.mapping = mapping.clone();
             for shape in shapes {
                 for g in [10, 1] {
                     for batch in [1, 3] {

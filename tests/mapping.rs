@@ -214,3 +214,32 @@ fn resnet50_maps_onto_four_cores_of_two_mib() {
         .sum();
     assert_eq!(layers, 50, "{csv}");
 }
+
+/// An explicit `layer_cores` list counts as the greedy rule when they
+/// agree, for every rule; a list that does not name every layer is refused
+/// naming the field.
+#[test]
+fn an_explicit_layer_list_maps_as_listed() {
+    let d = data(16);
+    let net = "16,16,16,16,16";
+    let listed = model(Mapping::LayerCores(vec![0, 0, 1, 1]));
+    for rule in Rule::every() {
+        let b = batch(rule);
+        let a = train(&model(Mapping::Cores(2)), rule, net, b, &d);
+        let c = train(&listed, rule, net, b, &d);
+        assert_eq!(a.counts, c.counts, "{}", rule.label());
+    }
+    // Another split than the greedy rule's: the last layer alone.
+    let other = model(Mapping::LayerCores(vec![0, 0, 0, 2]));
+    let r = train(&other, Rule::Local, net, 1, &d);
+    assert_eq!(r.counts.len(), 3);
+    assert_eq!(r.counts[1].macs, [0; 4], "core 1 holds no layer");
+    let n = NetSpec::parse(net, Activation::Relu).unwrap();
+    assert_eq!(layer_cores(&other, &n).unwrap(), vec![0, 0, 0, 2]);
+    let short = model(Mapping::LayerCores(vec![0, 1]));
+    let e = layer_cores(&short, &n).unwrap_err().to_string();
+    assert!(
+        e.contains("mapping.layer_cores names 2 layers") && e.contains("4 weight layers"),
+        "{e}"
+    );
+}

@@ -57,12 +57,13 @@ fn write_summary(w: &mut impl Write, m: &HwModel, file: &Path) -> io::Result<()>
     writeln!(w, "name          {}", m.name)?;
     writeln!(w, "description   {}", m.description)?;
     writeln!(w, "clock         {} MHz", m.clock_mhz)?;
-    let mapping_note = match m.mapping {
+    let mapping_note = match &m.mapping {
         locus::hw::Mapping::CorePerLayer => "one core per layer",
         locus::hw::Mapping::SharedCore => "one core shared by all layers",
         locus::hw::Mapping::Cores(_) => {
             "each core a contiguous run of layers, about an equal share of the weights"
         }
+        locus::hw::Mapping::LayerCores(_) => "each layer on the core its list entry names",
     };
     writeln!(w, "mapping       {} ({mapping_note})", m.mapping)?;
     writeln!(w, "MAC lanes     {} MACs per cycle per core", m.mac_lanes)?;

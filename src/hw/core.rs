@@ -48,6 +48,16 @@ pub use similarity::{SIM_COEF_BITS, coefficient_macs};
 /// A network that cannot be mapped onto the modelled chip.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChipError {
+    /// A `layer_cores` mapping whose list does not name every weight layer.
+    #[error(
+        "mapping.layer_cores names {given} layers, but the network has {layers} weight layers: give one core per layer"
+    )]
+    MappingLength {
+        /// Entries in the list.
+        given: usize,
+        /// Weight layers of the network.
+        layers: usize,
+    },
     /// A trace of a network whose residual block ends on a core that holds
     /// other layers too.
     #[error(
@@ -635,7 +645,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let wbank = model.bank(BankRole::Weight);
         let mut layers = Vec::with_capacity(n_layers);
         let cores = model.mapping.cores(n_layers as u32) as usize;
-        let core_of = assign_cores(model.mapping, &layer_weight_words(model, net, &geoms));
+        let core_of = assign_cores(&model.mapping, &layer_weight_words(model, net, &geoms))?;
         // A block's skip copy where its last layer's core holds other
         // layers has no address of its own in the shared layout: counted,
         // not traced.
@@ -2019,12 +2029,20 @@ fn layer_weight_words(
 /// layer, 0 on a shared core, and with `N` cores the greedy rule: layer `i`
 /// goes to core `min(N − 1, floor(N · P_i / T))`, where `P_i` is the weight
 /// words of the layers before it and `T` of all (`words`), so each core
-/// takes a contiguous run of layers holding about `1/N` of the weights.
-fn assign_cores(mapping: Mapping, words: &[u64]) -> Vec<usize> {
-    match mapping {
+/// takes a contiguous run of layers holding about `1/N` of the weights;
+/// with `layer_cores` the list itself, which must name every layer.
+fn assign_cores(mapping: &Mapping, words: &[u64]) -> Result<Vec<usize>, ChipError> {
+    Ok(match mapping {
         Mapping::CorePerLayer => (0..words.len()).collect(),
         Mapping::SharedCore => vec![0; words.len()],
-        Mapping::Cores(n) => {
+        Mapping::LayerCores(v) if v.len() != words.len() => {
+            return Err(ChipError::MappingLength {
+                given: v.len(),
+                layers: words.len(),
+            });
+        }
+        Mapping::LayerCores(v) => v.iter().map(|&c| c as usize).collect(),
+        &Mapping::Cores(n) => {
             let total = u128::from(words.iter().sum::<u64>().max(1));
             let last = n.saturating_sub(1) as usize;
             let mut before = 0u128;
@@ -2037,17 +2055,14 @@ fn assign_cores(mapping: Mapping, words: &[u64]) -> Vec<usize> {
                 })
                 .collect()
         }
-    }
+    })
 }
 
 /// The core of each layer of `net` on `model` (`docs/hw_model.md`,
 /// "Mapping onto N cores").
 pub fn layer_cores(model: &HwModel, net: &NetSpec) -> Result<Vec<usize>, ChipError> {
     let geoms = net.geometry()?;
-    Ok(assign_cores(
-        model.mapping,
-        &layer_weight_words(model, net, &geoms),
-    ))
+    assign_cores(&model.mapping, &layer_weight_words(model, net, &geoms))
 }
 
 /// The values of layer `l`'s forward pass, `h = f(W x + b)` (the output

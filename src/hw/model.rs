@@ -67,7 +67,7 @@ pub struct HwModel {
 }
 
 /// How layers are placed on cores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mapping {
     /// One core per layer, each with its own banks and ROM; layers can pipeline.
@@ -78,6 +78,11 @@ pub enum Mapping {
     /// run of layers chosen by a greedy rule that balances weights
     /// (`docs/hw_model.md`, "Mapping onto N cores").
     Cores(u32),
+    /// The core of each weight layer, in layer order, `{"layer_cores":
+    /// [0, 0, 1, 2, 2]}`: non-decreasing, so each core holds a contiguous
+    /// run of layers; `max + 1` cores (a skipped index is a core with no
+    /// layer).
+    LayerCores(Vec<u32>),
 }
 
 impl Mapping {
@@ -87,16 +92,18 @@ impl Mapping {
             Mapping::CorePerLayer => "core_per_layer",
             Mapping::SharedCore => "shared_core",
             Mapping::Cores(_) => "cores",
+            Mapping::LayerCores(_) => "layer_cores",
         }
     }
 
     /// Number of cores of a network of `layers` layers (with `cores: N`,
     /// `N`, some possibly holding no layer).
-    pub const fn cores(&self, layers: u32) -> u32 {
+    pub fn cores(&self, layers: u32) -> u32 {
         match self {
             Mapping::CorePerLayer => layers,
             Mapping::SharedCore => 1,
             Mapping::Cores(n) => *n,
+            Mapping::LayerCores(v) => v.iter().max().map_or(1, |m| m + 1),
         }
     }
 
@@ -111,6 +118,9 @@ impl fmt::Display for Mapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Mapping::Cores(n) => write!(f, "{n} cores"),
+            Mapping::LayerCores(v) => {
+                write!(f, "{} cores by layer_cores", self.cores(v.len() as u32))
+            }
             _ => f.write_str(self.name()),
         }
     }
@@ -831,11 +841,14 @@ fn field_path(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// The path of the first JSON array in `v`, if any. The schema has no
-/// arrays, but serde accepts an array in place of a struct (fields by
-/// position); that spelling is refused so each setting has one form.
+/// The path of the first JSON array in `v`, if any. The schema has one list
+/// (`mapping.layer_cores`) and no other arrays, but serde accepts an array
+/// in place of a struct (fields by position); that spelling is refused so
+/// each setting has one form.
 fn first_array(v: &serde_json::Value, path: &str) -> Option<String> {
     match v {
+        // The one list of the format.
+        serde_json::Value::Array(_) if path == "mapping.layer_cores" => None,
         serde_json::Value::Array(_) => Some(path.to_string()),
         serde_json::Value::Object(map) => map.iter().find_map(|(k, child)| {
             let p = if path.is_empty() {

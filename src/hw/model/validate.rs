@@ -29,6 +29,19 @@ pub enum ValidationError {
         /// The version this build reads.
         expected: u32,
     },
+    /// A list entry below the one before it (a list that must not
+    /// decrease).
+    #[error(
+        "{field} = {value}: below the entry before it ({before}); the list must not decrease (each core a contiguous run of layers)"
+    )]
+    Order {
+        /// Field path.
+        field: String,
+        /// The rejected value.
+        value: u64,
+        /// The entry before it.
+        before: u64,
+    },
     /// An integer below its minimum.
     #[error("{field} = {value}: must be at least {min}")]
     TooSmall {
@@ -126,6 +139,7 @@ impl ValidationError {
             },
             ValidationError::Version { field, .. }
             | ValidationError::TooSmall { field, .. }
+            | ValidationError::Order { field, .. }
             | ValidationError::OutOfRange { field, .. }
             | ValidationError::NotMultiple { field, .. }
             | ValidationError::NotPowerOfTwo { field, .. }
@@ -262,8 +276,33 @@ impl HwModel {
             });
         }
         positive("clock_mhz", self.clock_mhz)?;
-        if let super::Mapping::Cores(n) = self.mapping {
-            in_range("mapping.cores", n.into(), 1, MAX_CORES)?;
+        match &self.mapping {
+            super::Mapping::Cores(n) => in_range("mapping.cores", (*n).into(), 1, MAX_CORES)?,
+            super::Mapping::LayerCores(v) => {
+                if v.is_empty() {
+                    return Err(ValidationError::TooSmall {
+                        field: "mapping.layer_cores: its length".into(),
+                        value: 0,
+                        min: 1,
+                    });
+                }
+                for (i, &c) in v.iter().enumerate() {
+                    in_range(
+                        &format!("mapping.layer_cores[{i}]"),
+                        c.into(),
+                        0,
+                        MAX_CORES - 1,
+                    )?;
+                    if i > 0 && c < v[i - 1] {
+                        return Err(ValidationError::Order {
+                            field: format!("mapping.layer_cores[{i}]"),
+                            value: c.into(),
+                            before: v[i - 1].into(),
+                        });
+                    }
+                }
+            }
+            _ => {}
         }
         at_least("mac_lanes", self.mac_lanes.into(), 1)?;
         at_least("lfsr_seed", self.lfsr_seed.into(), 1)?;
