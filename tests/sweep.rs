@@ -435,3 +435,33 @@ fn a_spec_can_step_the_learning_rate() {
         "{err}"
     );
 }
+
+/// A model's optional fields can be swept although the base file leaves
+/// them out: streaming, fusion and the mapping onto cores.
+#[test]
+fn a_spec_can_sweep_the_optional_model_fields() {
+    let (_tmp, spec_path) = setup();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+    v["axes"] = json!([
+        {"path": "model.offchip.weights", "values": ["on_chip", "stream"]},
+        {"path": "model.fusion", "values": [{"update_forward": true}, {"backward_update": true}]},
+        {"path": "model.mapping", "values": ["core_per_layer", {"cores": 2}]}
+    ]);
+    std::fs::write(&spec_path, v.to_string()).unwrap();
+    let spec = LoadedSpec::load(&spec_path).unwrap();
+    assert_eq!(spec.len(), 8);
+    let last = spec.point(7).unwrap().model;
+    assert_eq!(
+        last.offchip.weights,
+        locus::hw::model::WeightStorage::Stream
+    );
+    assert!(last.fusion.backward_update && !last.fusion.update_forward);
+    assert_eq!(last.mapping, locus::hw::model::Mapping::Cores(2));
+    let first = spec.point(0).unwrap().model;
+    assert_eq!(
+        first.offchip.weights,
+        locus::hw::model::WeightStorage::OnChip
+    );
+    assert!(first.fusion.update_forward && !first.fusion.backward_update);
+}

@@ -380,6 +380,22 @@ impl LoadedSpec {
                 model_rel.display()
             ))
         })?;
+        // The model's optional fields (`offchip`, `fusion`) can be swept
+        // even where the file leaves them out: an axis on one starts from
+        // its default.
+        for (key, default) in [
+            ("offchip", serde_json::json!({"weights": "on_chip"})),
+            (
+                "fusion",
+                serde_json::json!({"update_forward": false, "backward_update": false}),
+            ),
+        ] {
+            let prefix = format!("model.{key}");
+            let swept = settings.iter().any(|(p, _)| p.starts_with(&prefix));
+            if swept && model.get(key).is_none() {
+                model[key] = default;
+            }
+        }
         for (path, value) in &settings {
             if let Some(rest) = path.strip_prefix("model.") {
                 set_path(&mut model, rest, value.clone())
