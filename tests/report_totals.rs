@@ -179,7 +179,8 @@ fn a_run_that_unlearns_is_diagnosed_and_one_that_dips_is_not() {
         d.message
             .contains("from 90.00 % (epoch 2) to 84.00 % (epoch 4)")
             && d.message.contains("smaller --lr")
-            && d.message.contains("train for 2 epoch(s)"),
+            && d.message.contains("training for 2 epoch(s)")
+            && d.message.contains("--lr-milestones"),
         "{}",
         d.message
     );

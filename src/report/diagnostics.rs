@@ -369,9 +369,9 @@ fn accuracy_fell(report: &RunReport) -> Option<Diagnostic> {
         threshold: ACCURACY_FALL,
         message: format!(
             "{}: training accuracy fell from {:.2} % (epoch {}) to {:.2} % (epoch {}): the run \
-             learned, then unlearned; try a smaller --lr (no learning-rate schedule is \
-             modelled) or train for {} epoch(s); this run's other diagnostics say whether \
-             rounding or saturation is the cause",
+             learned, then unlearned; try a smaller --lr, a step schedule \
+             (--lr-milestones) or training for {} epoch(s); this run's other diagnostics \
+             say whether rounding or saturation is the cause",
             report.run.config.rule.label(),
             100.0 * best.train_accuracy,
             best_at + 1,
