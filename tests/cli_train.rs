@@ -1611,3 +1611,43 @@ fn rules_train_with_their_own_defaults_unless_given() {
         "{err}"
     );
 }
+
+/// Momentum on a model that rounds updates to nearest warns of the
+/// velocity's dead zone (docs/arithmetic.md, "Momentum"); with stochastic
+/// update rounding, or in `f32`, it does not.
+#[test]
+fn momentum_with_nearest_updates_warns_of_the_dead_zone() {
+    let (tmp, data) = dataset();
+    let stochastic = tmp.path().join("stochastic.json");
+    let mut m = common::default_model();
+    m["formats"]["update"]["rounding"] = "stochastic".into();
+    std::fs::write(&stochastic, m.to_string()).unwrap();
+    let run = |extra: &[&str]| {
+        let out = tmp.path().join("m.json");
+        let mut args = vec![
+            "train",
+            "--layers",
+            LAYERS,
+            "--data",
+            s(&data),
+            "--momentum",
+            "0.9",
+            "--out",
+            s(&out),
+        ];
+        args.extend(extra);
+        let o = locus(&args);
+        ok(&o, "train with momentum");
+        text(&o.stderr)
+    };
+    let err = run(&[]);
+    assert!(
+        err.contains("warning: local: momentum with nearest update rounding")
+            && err.contains("2^-3*v rounds to 0 while |v| < 2^2 LSB"),
+        "{err}"
+    );
+    let model = s(&stochastic).to_string();
+    let err = run(&["--model", &model]);
+    assert!(!err.contains("warning: local: momentum"), "{err}");
+    assert!(!run(&["--arith", "f32"]).contains("warning: local: momentum"));
+}

@@ -582,7 +582,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("note: {}: {c}", args.run.model.display());
     }
     note_rule_defaults(&args.run, rule, true)?;
-    note_schedule(&cfg)?;
+    note_schedule(&model, &cfg)?;
     let lr_warned = warn_lr_underflow(&model, cfg.arith, cfg.lr)?;
     let bytes = super::limits_cmd::data_bytes(&train, &test);
     let estimate =
@@ -685,16 +685,27 @@ pub(super) fn rule_specific(e: &ChipError) -> bool {
     )
 }
 
-/// Prints how a momentum is realised, and the per-sample rate of each
+/// Prints how a momentum is realised (and a `warning:` when `model` rounds
+/// updates other than stochastically: the velocity's decay has a dead
+/// zone, `docs/arithmetic.md` "Momentum"), and the per-sample rate of each
 /// stretch of epochs when the rate follows a schedule (`--lr-milestones`): `note: local: lr by epoch: 2^-7
 /// (1-60), 2^-10 (61-90), 2^-13 (91-100)`.
-fn note_schedule(cfg: &TrainConfig) -> anyhow::Result<()> {
+fn note_schedule(model: &HwModel, cfg: &TrainConfig) -> anyhow::Result<()> {
     if let Some((m, mu)) = sim::momentum_shift(cfg.momentum)? {
         eprintln!(
             "note: {}: momentum {} realised as 1 - 2^-{m} = {mu}",
             cfg.rule.label(),
             cfg.momentum
         );
+        let rounding = model.formats.update.rounding;
+        if cfg.arith == Arith::Fixed && rounding != locus::quant::Rounding::Stochastic {
+            eprintln!(
+                "warning: {}: momentum with {} update rounding: the velocity's decay 2^-{m}*v rounds to 0 while |v| < 2^{} LSB, so a small velocity never decays and drifts its weight once the steps shrink; use formats.update.rounding = \"stochastic\" (docs/arithmetic.md, \"Momentum\")",
+                cfg.rule.label(),
+                rounding.name(),
+                m.saturating_sub(1)
+            );
+        }
     }
     if cfg.lr_schedule.is_constant() {
         return Ok(());
@@ -761,7 +772,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let (mut seen, mut underflowing) = (Vec::new(), Vec::new());
     for (&rule, c) in rules.iter().zip(&cfgs) {
         note_rule_defaults(&args.run, rule, false)?;
-        note_schedule(c)?;
+        note_schedule(&model, c)?;
         if !seen.contains(&c.lr) {
             seen.push(c.lr);
             if warn_lr_underflow(&model, c.arith, c.lr)? {
