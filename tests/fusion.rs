@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{batches_for, nets_for};
-use locus::data::{Dataset, SyntheticSpec, generate};
+use common::{batches_for, four_classes, nets_for};
+use locus::data::Dataset;
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use locus::hw::datapath::Activation;
@@ -32,18 +32,6 @@ const BOTH: Fusion = Fusion {
     update_forward: true,
     backward_update: true,
 };
-
-fn data(len: usize, seed: u64) -> (Dataset, Dataset) {
-    generate(&SyntheticSpec {
-        classes: 4,
-        sample_len: len,
-        train: 60,
-        test: 20,
-        noise: 30,
-        seed,
-    })
-    .expect("synthetic data")
-}
 
 fn config(rule: Rule, text: &str, batch: usize) -> TrainConfig {
     let act = match rule {
@@ -89,7 +77,7 @@ fn backward_reads(m: &HwModel, net: &NetSpec) -> Vec<u64> {
 #[test]
 fn fused_counts_are_the_unfused_minus_the_shared_reads() {
     let (plain, fused) = (model(Fusion::default()), model(BOTH));
-    let d = data(16, 1);
+    let d = four_classes(16, 1);
     let (w, cw, r) = (
         Unit::Weight.index(),
         Class::Weight.index(),
@@ -138,7 +126,7 @@ fn fused_counts_are_the_unfused_minus_the_shared_reads() {
 /// training does.
 #[test]
 fn fusion_saves_the_fetch_of_streamed_weights() {
-    let d = data(16, 2);
+    let d = four_classes(16, 2);
     let stream = |f: Fusion| {
         let mut m = model(f);
         m.offchip.weights = WeightStorage::Stream;

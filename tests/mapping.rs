@@ -9,8 +9,8 @@
 
 mod common;
 
-use common::{locus, ok, root, s};
-use locus::data::{Dataset, SyntheticSpec, generate};
+use common::{four_classes, locus, ok, root, s};
+use locus::data::Dataset;
 use locus::hw::core::{NetSpec, layer_cores};
 use locus::hw::counters::{Class, Phase, Rw, Unit};
 use locus::hw::datapath::Activation;
@@ -27,15 +27,7 @@ fn model(mapping: Mapping) -> HwModel {
 }
 
 fn data(len: usize) -> (Dataset, Dataset) {
-    generate(&SyntheticSpec {
-        classes: 4,
-        sample_len: len,
-        train: 40,
-        test: 10,
-        noise: 30,
-        seed: 3,
-    })
-    .expect("synthetic data")
+    four_classes(len, 3)
 }
 
 fn train(m: &HwModel, rule: Rule, text: &str, batch: usize, d: &(Dataset, Dataset)) -> RunResult {

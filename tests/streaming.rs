@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::{batches_for, nets_for};
-use locus::data::{Dataset, SyntheticSpec, generate};
+use common::{batches_for, four_classes, nets_for};
+use locus::data::Dataset;
 use locus::hw::core::{ChipError, NetSpec};
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use locus::hw::datapath::Activation;
@@ -38,18 +38,6 @@ fn narrow_bank(mut m: HwModel, words: u64) -> HwModel {
     m
 }
 
-fn data(len: usize, seed: u64) -> (Dataset, Dataset) {
-    generate(&SyntheticSpec {
-        classes: 4,
-        sample_len: len,
-        train: 60,
-        test: 20,
-        noise: 30,
-        seed,
-    })
-    .expect("synthetic data")
-}
-
 fn config(rule: Rule, net: NetSpec, batch: usize) -> TrainConfig {
     TrainConfig {
         lr: 1.0 / 64.0,
@@ -76,7 +64,7 @@ fn activation(rule: Rule) -> Activation {
 fn a_network_that_fits_counts_the_same_with_streaming_on() {
     let base = model("feedback-rom.json");
     let stream = streaming(base.clone());
-    let d = data(16, 1);
+    let d = four_classes(16, 1);
     for rule in Rule::every() {
         for text in nets_for(rule, "16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,4") {
             let net = NetSpec::parse(text, activation(rule)).unwrap();
@@ -111,7 +99,7 @@ fn tiles(words: u64, tile: u64, word_bytes: u64, burst: u64) -> (u64, u64) {
 fn streamed_words_and_bytes_are_the_held_runs_plus_a_fill_or_drain_per_access() {
     let held = narrow_bank(model("feedback-rom.json"), 1 << 20);
     let stream = streaming(narrow_bank(model("feedback-rom.json"), 10));
-    let d = data(16, 2);
+    let d = four_classes(16, 2);
     let wb = 8u64;
     for rule in Rule::every() {
         for text in nets_for(rule, "16,12,12,4", "1x4x4,conv3x3x6p1,maxpool2,4") {
@@ -175,7 +163,7 @@ fn add_streaming(want: &mut CoreCounts, held: &CoreCounts, word_bytes: u64) {
 fn streamed_bursts_and_latency_follow_the_tiles() {
     let held = narrow_bank(model("feedback-rom.json"), 1 << 20);
     let stream = streaming(narrow_bank(model("feedback-rom.json"), 10));
-    let d = data(16, 3);
+    let d = four_classes(16, 3);
     let sizes = [16usize, 12, 12, 4];
     let l = sizes.len() - 1;
     let words = |n: usize| (n as u64 * 16).div_ceil(64);
@@ -239,7 +227,7 @@ fn streamed_bursts_and_latency_follow_the_tiles() {
 #[test]
 fn estimate_counts_streamed_weights_as_training_does() {
     let stream = streaming(narrow_bank(model("default.json"), 10));
-    let d = data(16, 4);
+    let d = four_classes(16, 4);
     for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill), Rule::Pepita] {
         let net = NetSpec::dense(vec![16, 12, 12, 4], Activation::Relu);
         let c = config(rule, net, 3);
@@ -253,7 +241,7 @@ fn estimate_counts_streamed_weights_as_training_does() {
 /// message names the option.
 #[test]
 fn without_streaming_a_bank_too_small_is_refused_naming_the_option() {
-    let d = data(16, 5);
+    let d = four_classes(16, 5);
     let c = config(
         Rule::Local,
         NetSpec::dense(vec![16, 12, 4], Activation::Relu),

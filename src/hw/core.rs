@@ -645,7 +645,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let wbank = model.bank(BankRole::Weight);
         let mut layers = Vec::with_capacity(n_layers);
         let cores = model.mapping.cores(n_layers as u32) as usize;
-        let core_of = assign_cores(&model.mapping, &layer_weight_words(model, net, &geoms))?;
+        // Each layer's weights and biases (and projection) in weight-bank
+        // words: what the greedy mapping balances and each bank holds.
+        let weight_words = layer_weight_words(model, net, &geoms);
+        let core_of = assign_cores(&model.mapping, &weight_words)?;
         // A block's skip copy where its last layer's core holds other
         // layers has no address of its own in the shared layout: counted,
         // not traced.
@@ -668,11 +671,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
             // `net.geometry()` bounded the weights and biases by
             // MAX_TENSOR_VALUES (2^48), so neither this nor any per-call
             // count below wraps.
-            let conv_alloc = geom.map(|g| host::ConvAlloc::of(&g)).unwrap_or_default();
-            let own = wbank.words_for((alloc.weights + alloc.biases) as u64, bits.weight);
-            let need = own + wbank.words_for(conv_alloc.projection as u64, bits.weight);
             let need_in_bank;
-            (weight_addr[i], need_in_bank) = Fill::take(&mut fill.weight, core, need);
+            (weight_addr[i], need_in_bank) = Fill::take(&mut fill.weight, core, weight_words[i]);
             if need_in_bank > wbank.capacity_words() && !model.streams_weights() {
                 return Err(ChipError::WeightsDoNotFit {
                     layer: i,

@@ -234,3 +234,18 @@ pub fn nets_for(
 pub fn batches_for(rule: locus::rules::Rule) -> &'static [usize] {
     if rule.needs_batch() { &[3] } else { &[1, 3] }
 }
+
+/// A small synthetic dataset in memory: 4 classes of `len` pixels, 60
+/// training and 20 test samples, noise 30, from `seed` (count tests need
+/// few samples; their values do not change a count).
+pub fn four_classes(len: usize, seed: u64) -> (locus::data::Dataset, locus::data::Dataset) {
+    locus::data::generate(&locus::data::SyntheticSpec {
+        classes: 4,
+        sample_len: len,
+        train: 60,
+        test: 20,
+        noise: 30,
+        seed,
+    })
+    .expect("synthetic data")
+}
