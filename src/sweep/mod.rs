@@ -9,8 +9,8 @@ pub mod spec;
 pub mod summary;
 
 pub use results::{
-    Datasets, PointResult, RunSummary, Shard, SweepError, load_datasets, merge, read_results, run,
-    shard_points,
+    Datasets, PointResult, ResultLine, RunSummary, Shard, SweepError, load_datasets, merge,
+    read_result_lines, read_results, run, shard_points,
 };
 pub use spec::{Axis, BaseConfig, Layers, LoadedSpec, Point, SpecError, SweepSpec};
 pub use summary::{Narrowest, SeedGroup, narrowest_within, seed_groups};

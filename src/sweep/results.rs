@@ -141,10 +141,27 @@ impl Shard {
     }
 }
 
+/// One line of a results file: the parsed result and the line's exact text
+/// (without its newline). Resuming and merging write `text` back unchanged, so
+/// no digit of a finished result is ever rewritten.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultLine {
+    /// The parsed result.
+    pub result: PointResult,
+    /// The line as it was read, byte for byte.
+    pub text: String,
+}
+
 /// Reads a results file written for `hash`. A last line without its newline
 /// (a write cut short) is dropped and reported as `truncated = true`; any
 /// other bad line, or a line of another spec, is an error.
 pub fn read_results(path: &Path, hash: &str) -> Result<(Vec<PointResult>, bool), SweepError> {
+    let (lines, truncated) = read_result_lines(path, hash)?;
+    Ok((lines.into_iter().map(|l| l.result).collect(), truncated))
+}
+
+/// [`read_results`], keeping each line's exact text.
+pub fn read_result_lines(path: &Path, hash: &str) -> Result<(Vec<ResultLine>, bool), SweepError> {
     let p = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -174,7 +191,10 @@ pub fn read_results(path: &Path, hash: &str) -> Result<(Vec<PointResult>, bool),
                         ),
                     });
                 }
-                out.push(r);
+                out.push(ResultLine {
+                    result: r,
+                    text: (*line).to_string(),
+                });
             }
             Err(_) if last && !complete => truncated = true,
             Err(e) => {
@@ -188,10 +208,11 @@ pub fn read_results(path: &Path, hash: &str) -> Result<(Vec<PointResult>, bool),
     Ok((out, truncated))
 }
 
-fn write_lines(path: &Path, results: &[PointResult]) -> Result<(), SweepError> {
+/// Writes `lines` verbatim, one per line, atomically.
+fn write_lines(path: &Path, lines: &[ResultLine]) -> Result<(), SweepError> {
     write_atomic(path, |w| {
-        for r in results {
-            serde_json::to_writer(&mut *w, r)?;
+        for l in lines {
+            w.write_all(l.text.as_bytes())?;
             w.write_all(b"\n")?;
         }
         Ok(())
@@ -255,11 +276,11 @@ pub fn run(
     threads: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunSummary, SweepError> {
-    let (done, truncated) = read_results(results, &spec.hash)?;
+    let (done, truncated) = read_result_lines(results, &spec.hash)?;
     if truncated {
         write_lines(results, &done)?;
     }
-    let done_idx: BTreeSet<usize> = done.iter().map(|r| r.index).collect();
+    let done_idx: BTreeSet<usize> = done.iter().map(|l| l.result.index).collect();
     let pending: Vec<&Point> = points
         .iter()
         .filter(|p| !done_idx.contains(&p.index))
@@ -375,9 +396,10 @@ fn run_point(spec: &LoadedSpec, p: &Point, train: &Dataset, test: &Dataset) -> P
 }
 
 /// Merges shard files of one spec into `out` (sorted by point index),
-/// checking that every point is present exactly once.
+/// checking that every point is present exactly once. Each line is copied
+/// byte for byte from its shard.
 pub fn merge(spec: &LoadedSpec, inputs: &[PathBuf], out: &Path) -> Result<usize, SweepError> {
-    let mut all: BTreeMap<usize, (PointResult, PathBuf)> = BTreeMap::new();
+    let mut all: BTreeMap<usize, (ResultLine, PathBuf)> = BTreeMap::new();
     for input in inputs {
         if !input.exists() {
             return Err(SweepError::File {
@@ -385,25 +407,22 @@ pub fn merge(spec: &LoadedSpec, inputs: &[PathBuf], out: &Path) -> Result<usize,
                 message: "no such file".into(),
             });
         }
-        let (rs, truncated) = read_results(input, &spec.hash)?;
+        let (rs, truncated) = read_result_lines(input, &spec.hash)?;
         if truncated {
             return Err(SweepError::File {
                 path: input.display().to_string(),
                 message: "its last line is cut short: rerun that shard to finish it".into(),
             });
         }
-        for r in rs {
-            if let Some((_, first)) = all.get(&r.index) {
+        for l in rs {
+            let index = l.result.index;
+            if let Some((_, first)) = all.get(&index) {
                 return Err(SweepError::File {
                     path: input.display().to_string(),
-                    message: format!(
-                        "point {} is also in {}: duplicated",
-                        r.index,
-                        first.display()
-                    ),
+                    message: format!("point {} is also in {}: duplicated", index, first.display()),
                 });
             }
-            all.insert(r.index, (r, input.clone()));
+            all.insert(index, (l, input.clone()));
         }
     }
     let missing: Vec<usize> = (0..spec.len()).filter(|i| !all.contains_key(i)).collect();
@@ -419,7 +438,7 @@ pub fn merge(spec: &LoadedSpec, inputs: &[PathBuf], out: &Path) -> Result<usize,
             ),
         });
     }
-    let results: Vec<PointResult> = all.into_values().map(|(r, _)| r).collect();
+    let results: Vec<ResultLine> = all.into_values().map(|(l, _)| l).collect();
     write_lines(out, &results)?;
     Ok(results.len())
 }
