@@ -237,6 +237,12 @@ pub enum ChipError {
         /// The first core that streams.
         core: usize,
     },
+    /// An access trace of a model whose fixed random matrices are in DRAM
+    /// (the trace layout has no DRAM addresses for them).
+    #[error(
+        "offchip.rom = \"dram\": the fixed random matrices are read from DRAM, which traces do not lay out yet; trace with offchip.rom = \"on_chip\""
+    )]
+    RomInDramTrace,
     /// The stash exceeds its SRAM bank and spilling was not allowed.
     #[error(
         "layer {layer}: the activation stash of {} needs {need} words of sram.stash on the layer's core, but it holds {capacity} words; use the spill or recompute policy, a smaller batch, or a larger stash bank",
@@ -714,7 +720,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                 // A shared core's ROM holds every hidden layer's classifier.
                 let need;
                 (rom_addr[i], need) = Fill::take(&mut fill.rom, core, own);
-                if need > model.rom.capacity_words() {
+                if need > model.rom_limit_words() {
                     return Err(ChipError::RomTooSmall {
                         layer: i,
                         matrix: "classifier",
@@ -932,7 +938,8 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
     /// whose contents fit holds them (`weight_words`); one that streams
     /// (`docs/hw_model.md`, "Weights streamed from DRAM") uses its whole
     /// bank as the tile buffer and keeps them in DRAM
-    /// (`streamed_weight_words`). Refuses a traced chip that streams.
+    /// (`streamed_weight_words`). Refuses a traced chip that streams, or
+    /// whose fixed random matrices are in DRAM.
     fn sync_weight_occupancy(&mut self) -> Result<(), ChipError> {
         let cap = self.model.bank(BankRole::Weight).capacity_words();
         self.streamed = self.fill.weight.iter().map(|&w| w > cap).collect();
@@ -941,6 +948,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         }
         match self.streamed.iter().position(|&s| s) {
             Some(core) if T::ENABLED => Err(ChipError::StreamedTrace { core }),
+            _ if T::ENABLED && self.model.rom_in_dram() => Err(ChipError::RomInDramTrace),
             _ => Ok(()),
         }
     }
@@ -1049,6 +1057,10 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         words: u64,
         src: Src,
     ) {
+        if unit == Unit::Rom && self.model.rom_in_dram() {
+            self.rom_from_dram(layer, class, phase, words);
+            return;
+        }
         self.core(layer).add_words(unit, class, phase, rw, words);
         if unit == Unit::Weight && self.streamed[self.core_of[layer]] {
             self.stream_weights(layer, class, phase, rw, words);
@@ -1251,6 +1263,25 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
         let c = self.core(layer);
         c.add_words(Unit::Weight, class, phase, other, words);
         let (p, r) = (phase.index(), rw.index());
+        c.dram_bytes[p][r] += bytes;
+        c.dram_bursts[p][r] += bursts;
+        c.dram_class_bytes[class.index()][r] += bytes;
+        self.add_latency(layer, phase, lat);
+    }
+
+    /// Counts a read of `words` ROM words of fixed random entries held in
+    /// DRAM (`offchip.rom = "dram"`, `docs/hw_model.md`): one DRAM transfer
+    /// of `words × rom.word_bits / 8` bytes, with its bursts and latency, in
+    /// place of the ROM read.
+    fn rom_from_dram(&mut self, layer: usize, class: Class, phase: Phase, words: u64) {
+        if words == 0 {
+            return;
+        }
+        let bytes = words * u64::from(self.model.rom.word_bits / 8);
+        let bursts = self.model.dram.bursts_for(bytes);
+        let lat = u64::from(self.model.dram.latency_cycles);
+        let (p, r) = (phase.index(), Rw::Read.index());
+        let c = self.core(layer);
         c.dram_bytes[p][r] += bytes;
         c.dram_bursts[p][r] += bursts;
         c.dram_class_bytes[class.index()][r] += bytes;

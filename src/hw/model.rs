@@ -132,7 +132,40 @@ impl fmt::Display for Mapping {
 pub struct Offchip {
     /// Where the weight bank's contents live: weights and biases, learned
     /// classifiers and momentum's velocities.
+    #[serde(default)]
     pub weights: WeightStorage,
+    /// Where the fixed random matrices (local classifiers, feedback
+    /// matrices, PEPITA's projection) live: in each core's ROM, or in DRAM,
+    /// read on every use (the baseline of chips that generate them instead).
+    #[serde(default, skip_serializing_if = "RomPlacement::is_on_chip")]
+    pub rom: RomPlacement,
+}
+
+/// Where the fixed random matrices of the ROM live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RomPlacement {
+    /// In each core's classifier ROM (`rom`), which must hold them.
+    #[default]
+    OnChip,
+    /// In DRAM: every use reads its entries from DRAM (bytes, bursts and
+    /// latency counted like any DRAM transfer; the ROM is neither read nor
+    /// sized). Needs stored entries (`rom.storage` not `lfsr`).
+    Dram,
+}
+
+impl RomPlacement {
+    /// The name used in model files and reports.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            RomPlacement::OnChip => "on_chip",
+            RomPlacement::Dram => "dram",
+        }
+    }
+
+    fn is_on_chip(&self) -> bool {
+        *self == RomPlacement::OnChip
+    }
 }
 
 impl Offchip {
@@ -628,6 +661,22 @@ impl HwModel {
     /// network.
     pub fn streams_weights(&self) -> bool {
         self.offchip.weights == WeightStorage::Stream
+    }
+
+    /// Whether the fixed random matrices are held in DRAM (`offchip.rom =
+    /// "dram"`) rather than in each core's ROM.
+    pub fn rom_in_dram(&self) -> bool {
+        self.offchip.rom == RomPlacement::Dram
+    }
+
+    /// ROM words a core can hold: the ROM's capacity, or unbounded when the
+    /// matrices live in DRAM.
+    pub fn rom_limit_words(&self) -> u64 {
+        if self.rom_in_dram() {
+            u64::MAX
+        } else {
+            self.rom.capacity_words()
+        }
     }
 
     /// The format of one tensor class.

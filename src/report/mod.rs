@@ -154,6 +154,11 @@ pub struct RunReport {
     pub model_changes: Vec<String>,
     /// Word width of the model's classifier ROM, bits.
     pub rom_word_bits: u32,
+    /// Whether the fixed random matrices were read from DRAM rather than
+    /// the ROM (`offchip.rom = "dram"`); absent (false) otherwise and in
+    /// older reports.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rom_in_dram: bool,
     /// The run's configuration, results and raw counters.
     pub run: RunSummary,
     /// Measured counts.
@@ -193,14 +198,32 @@ impl RunReport {
     pub fn streaming_note(&self) -> Option<String> {
         let cores = &self.measured.cores;
         let n = cores.iter().filter(|c| c.streamed_weight_words > 0).count();
-        (n > 0).then(|| {
+        let rule = self.run.config.rule.label();
+        let weights = (n > 0).then(|| {
             format!(
-                "{}: {n} of {} cores stream their weights from DRAM ({}B kept off chip, fetched on every pass; docs/hw_model.md \"Weights streamed from DRAM\")",
-                self.run.config.rule.label(),
+                "{rule}: {n} of {} cores stream their weights from DRAM ({}B kept off chip, fetched on every pass; docs/hw_model.md \"Weights streamed from DRAM\")",
                 cores.len(),
                 table::si(self.measured.totals.streamed_weight_bytes as f64)
             )
-        })
+        });
+        let rom = self.rom_in_dram.then(|| {
+            let read: u64 = self
+                .measured
+                .totals
+                .dram_bytes_by_class
+                .iter()
+                .filter(|(c, _)| *c == Class::Classifier)
+                .map(|(_, rw)| rw.read)
+                .sum();
+            format!(
+                "{rule}: the fixed random matrices are read from DRAM on every use ({}B read; offchip.rom = \"dram\")",
+                table::si(read as f64)
+            )
+        });
+        match (weights, rom) {
+            (Some(w), Some(r)) => Some(format!("{w}\nnote: {r}")),
+            (w, r) => w.or(r),
+        }
     }
 
     /// Builds the report of `result` under `model`. Every total over
@@ -223,6 +246,7 @@ impl RunReport {
             model_file: None,
             model_sha256: None,
             rom_word_bits: model.rom.word_bits,
+            rom_in_dram: model.rom_in_dram(),
             run: RunSummary {
                 config: result.config.clone(),
                 lr_shift: result.lr_shift,

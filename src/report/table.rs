@@ -100,21 +100,27 @@ fn rows() -> Vec<Row> {
         Box::new(|r| r.measured.totals.dram_bytes.write as f64),
         "B",
     ));
-    // Streamed weight-bank contents (weights, learned classifiers,
-    // velocities): left out when no run streams.
-    for (dir, read) in [("read", true), ("written", false)] {
-        r.push((
-            format!("DRAM {dir}, weights"),
-            Box::new(move |rep: &RunReport| {
-                let by_class = &rep.measured.totals.dram_bytes_by_class;
-                by_class
-                    .iter()
-                    .filter(|(c, _)| *c != Class::Activation)
-                    .map(|(_, rw)| if read { rw.read } else { rw.write } as f64)
-                    .sum()
-            }),
-            "B",
-        ));
+    // Streamed weight-bank contents (weights and velocities; learned
+    // classifiers) and fixed random matrices held in DRAM (classifiers):
+    // left out when no run has them.
+    for (what, classes) in [
+        ("weights", &[Class::Weight, Class::Update][..]),
+        ("classifiers", &[Class::Classifier][..]),
+    ] {
+        for (dir, read) in [("read", true), ("written", false)] {
+            r.push((
+                format!("DRAM {dir}, {what}"),
+                Box::new(move |rep: &RunReport| {
+                    let by_class = &rep.measured.totals.dram_bytes_by_class;
+                    by_class
+                        .iter()
+                        .filter(|(c, _)| classes.contains(c))
+                        .map(|(_, rw)| if read { rw.read } else { rw.write } as f64)
+                        .sum()
+                }),
+                "B",
+            ));
+        }
     }
     // DRAM bytes (read + written) by pass: left out when zero for every run.
     for phase in crate::hw::counters::Phase::ALL {

@@ -172,7 +172,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                     let geom = self.layers[i]
                         .conv_geom()
                         .filter(|_| kind == FeedbackKind::Fixed);
-                    if let Some(g) = geom.filter(|_| rom_used > self.model.rom.capacity_words()) {
+                    if let Some(g) = geom.filter(|_| rom_used > self.model.rom_limit_words()) {
                         return Err(ChipError::FeedbackKernelTooBig {
                             layer: i,
                             out_c: g.out_c,
@@ -183,7 +183,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                             capacity: self.model.rom.capacity_words(),
                         });
                     }
-                    if rom_used > self.model.rom.capacity_words() {
+                    if rom_used > self.model.rom_limit_words() {
                         return Err(ChipError::RomTooSmall {
                             layer: i,
                             matrix: "feedback matrix",
@@ -222,7 +222,7 @@ impl<D: Datapath, T: TraceSink> Chip<D, T> {
                         let need = self.model.rom.words_for(rom.entries());
                         let rom_used;
                         (l.rom_addr, rom_used) = Fill::take(&mut fill.rom, core, need);
-                        if rom_used > self.model.rom.capacity_words() {
+                        if rom_used > self.model.rom_limit_words() {
                             return Err(ChipError::RomTooSmall {
                                 layer: 0,
                                 matrix: "input projection",

@@ -118,6 +118,20 @@ pub enum ValidationError {
         /// The rejected value.
         value: String,
     },
+    /// A value that another field's value rules out.
+    #[error("{field} = {value}: not allowed with {other_field} = {other_value}: {why}")]
+    Conflict {
+        /// Field path.
+        field: String,
+        /// The rejected value, as written.
+        value: String,
+        /// The field that rules it out.
+        other_field: String,
+        /// That field's value, as written.
+        other_value: String,
+        /// What to do instead.
+        why: String,
+    },
     /// A tensor format rejected by [`crate::quant::QFormat::validate`]; the
     /// inner error names `bits` or `frac` and its value.
     #[error("{field}.{error}")]
@@ -146,7 +160,8 @@ impl ValidationError {
             | ValidationError::ExceedsField { field, .. }
             | ValidationError::NotPositive { field, .. }
             | ValidationError::BadEnergy { field, .. }
-            | ValidationError::Empty { field, .. } => field.clone(),
+            | ValidationError::Empty { field, .. }
+            | ValidationError::Conflict { field, .. } => field.clone(),
         }
     }
 }
@@ -326,6 +341,15 @@ impl HwModel {
         }
 
         rom(&self.rom, self.formats.classifier.bits)?;
+        if self.rom_in_dram() && self.rom.storage == RomStorage::Lfsr {
+            return Err(ValidationError::Conflict {
+                field: "offchip.rom".to_string(),
+                value: "\"dram\"".to_string(),
+                other_field: "rom.storage.kind".to_string(),
+                other_value: "\"lfsr\"".to_string(),
+                why: "lfsr entries are regenerated on use, nothing is stored to hold in DRAM; use kind \"sign_bits\" or \"values\"".to_string(),
+            });
+        }
 
         let d = &self.dram;
         positive(
