@@ -202,3 +202,64 @@ fn lfsr_storage_in_dram_is_refused() {
         "{e}"
     );
 }
+
+fn locus(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// As a user runs it: `estimate` notes the bytes and shows the table row;
+/// a model asking for generated entries in DRAM exits 2 with one line.
+#[test]
+fn estimate_reports_the_matrices_read_from_dram() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut m = in_dram(model("default.json"));
+    let good = tmp.path().join("dram.json");
+    std::fs::write(&good, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let out_json = tmp.path().join("est.json");
+    let o = locus(&[
+        "estimate",
+        "--layers",
+        "16,12,8,4",
+        "--rules",
+        "local,bp",
+        "--samples",
+        "10",
+        "--model",
+        good.to_str().unwrap(),
+        "--out",
+        out_json.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    // Local: 2 reads per sample of words(4·12) and words(4·8) sign bits,
+    // one 64-bit word each: 2 · 10 · (8 + 8) bytes.
+    assert!(
+        stderr.contains("local: 320B of classifier entries read from DRAM"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bp/stash: 0B"), "{stderr}");
+    assert!(stdout.contains("DRAM read, classifiers"), "{stdout}");
+    m.rom.storage = RomStorage::Lfsr;
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let o = locus(&[
+        "estimate",
+        "--layers",
+        "16,12,8,4",
+        "--model",
+        bad.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error:") && stderr.contains("offchip.rom"),
+        "{stderr}"
+    );
+}

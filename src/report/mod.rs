@@ -192,9 +192,10 @@ pub struct RunSummary {
 }
 
 impl RunReport {
-    /// A one-line note when some core streams its weights from DRAM
+    /// A note when some core streams its weights from DRAM
     /// (`offchip.weights = "stream"`): how many cores and how many bytes
-    /// live off chip. `None` when every core holds its own.
+    /// live off chip; and one when the fixed random matrices are read from
+    /// DRAM (`offchip.rom = "dram"`): how many bytes. `None` when neither.
     pub fn streaming_note(&self) -> Option<String> {
         let cores = &self.measured.cores;
         let n = cores.iter().filter(|c| c.streamed_weight_words > 0).count();
@@ -206,17 +207,17 @@ impl RunReport {
                 table::si(self.measured.totals.streamed_weight_bytes as f64)
             )
         });
-        let rom = self.rom_in_dram.then(|| {
-            let read: u64 = self
-                .measured
-                .totals
-                .dram_bytes_by_class
-                .iter()
-                .filter(|(c, _)| *c == Class::Classifier)
-                .map(|(_, rw)| rw.read)
-                .sum();
+        let read: u64 = self
+            .measured
+            .totals
+            .dram_bytes_by_class
+            .iter()
+            .filter(|(c, _)| *c == Class::Classifier)
+            .map(|(_, rw)| rw.read)
+            .sum();
+        let rom = (self.rom_in_dram && read > 0).then(|| {
             format!(
-                "{rule}: the fixed random matrices are read from DRAM on every use ({}B read; offchip.rom = \"dram\")",
+                "{rule}: {}B of classifier entries read from DRAM (offchip.rom = \"dram\": the fixed random matrices are read on every use)",
                 table::si(read as f64)
             )
         });

@@ -220,6 +220,7 @@ pub fn write_compare(w: &mut dyn Write, rep: &CompareReport) -> io::Result<()> {
         let optional = name.starts_with("SRAM ")
             || name.starts_with("updates ")
             || name.ends_with(", weights")
+            || name.ends_with(", classifiers")
             || name.ends_with(" pass");
         if optional && rep.runs.iter().all(nothing) {
             continue;
