@@ -122,15 +122,15 @@ pub enum ValidationError {
     #[error("{field} = {value}: not allowed with {other_field} = {other_value}: {why}")]
     Conflict {
         /// Field path.
-        field: String,
+        field: &'static str,
         /// The rejected value, as written.
-        value: String,
+        value: &'static str,
         /// The field that rules it out.
-        other_field: String,
+        other_field: &'static str,
         /// That field's value, as written.
-        other_value: String,
+        other_value: &'static str,
         /// What to do instead.
-        why: String,
+        why: &'static str,
     },
     /// A tensor format rejected by [`crate::quant::QFormat::validate`]; the
     /// inner error names `bits` or `frac` and its value.
@@ -160,8 +160,8 @@ impl ValidationError {
             | ValidationError::ExceedsField { field, .. }
             | ValidationError::NotPositive { field, .. }
             | ValidationError::BadEnergy { field, .. }
-            | ValidationError::Empty { field, .. }
-            | ValidationError::Conflict { field, .. } => field.clone(),
+            | ValidationError::Empty { field, .. } => field.clone(),
+            ValidationError::Conflict { field, .. } => field.to_string(),
         }
     }
 }
@@ -343,11 +343,11 @@ impl HwModel {
         rom(&self.rom, self.formats.classifier.bits)?;
         if self.rom_in_dram() && self.rom.storage == RomStorage::Lfsr {
             return Err(ValidationError::Conflict {
-                field: "offchip.rom".to_string(),
-                value: "\"dram\"".to_string(),
-                other_field: "rom.storage.kind".to_string(),
-                other_value: "\"lfsr\"".to_string(),
-                why: "lfsr entries are regenerated on use, nothing is stored to hold in DRAM; use kind \"sign_bits\" or \"values\"".to_string(),
+                field: "offchip.rom",
+                value: "\"dram\"",
+                other_field: "rom.storage.kind",
+                other_value: "\"lfsr\"",
+                why: "lfsr entries are regenerated on use, nothing is stored to hold in DRAM; use kind \"sign_bits\" or \"values\"",
             });
         }
 
