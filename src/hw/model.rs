@@ -934,21 +934,26 @@ mod tests {
         from_json_str(&v.to_string(), "x.json")
     }
 
-    /// Every model file in `hw_models/`.
-    const SHIPPED: [&str; 4] = [
-        "default.json",
-        "edge-small.json",
-        "feedback-rom.json",
-        "feedback-rom-stochastic.json",
-    ];
+    /// Every model file in `hw_models/`, sorted.
+    fn shipped_names() -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("hw_models");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        assert!(names.len() >= 12, "{names:?}");
+        names
+    }
 
     #[test]
     fn shipped_models_load_and_validate() {
-        for name in SHIPPED {
+        for name in &shipped_names() {
             let m = shipped(name);
             m.validate().unwrap();
             assert_eq!(m.version, SCHEMA_VERSION);
-            assert_eq!(format!("{}.json", m.name), name);
+            assert_eq!(&format!("{}.json", m.name), name);
         }
     }
 
@@ -1096,7 +1101,7 @@ mod tests {
 
     #[test]
     fn serialises_back_to_the_same_model() {
-        for name in SHIPPED {
+        for name in &shipped_names() {
             let m = shipped(name);
             let text = serde_json::to_string_pretty(&m).unwrap();
             assert_eq!(from_json_str(&text, name).unwrap(), m);
