@@ -211,3 +211,28 @@ fn vgg16_fits_the_large_model_and_its_forward_macs_match_the_published_count() {
     let per_sample = macs as f64;
     assert!((per_sample / 15.5e9 - 1.0).abs() < 0.01, "{per_sample}");
 }
+
+/// `locus estimate | true`: the reader is gone before the table is
+/// printed; locus stops quietly with status 0, as Unix tools do, instead of
+/// reporting a broken pipe.
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("e.json");
+    let script = format!(
+        "set -o pipefail; '{}' estimate --layers 16,8,4 --out '{}' | (exec 0<&-; true); echo status=$?",
+        env!("CARGO_BIN_EXE_locus"),
+        out.display()
+    );
+    let o = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stdout.contains("status=0"), "{stdout} {stderr}");
+}
