@@ -302,3 +302,97 @@ proptest! {
         backprop_against_reference::<i32>(c)?;
     }
 }
+
+/// A conv layer's geometry and data for [`conv_run`]: the network text's
+/// first layer, and the case's formats, seed and value scale.
+#[derive(Debug, Clone)]
+struct ConvCase {
+    c: Case,
+    text: String,
+}
+
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        case(),
+        (1usize..=3, 3usize..=9, 1usize..=3, 1usize..=4),
+        (1usize..=2, 0usize..=1),
+        prop_oneof![Just(""), Just(",maxpool2"), Just(",avgpool2")],
+    )
+        .prop_map(|(c, (in_c, side, k, out_c), (stride, pad), pool)| {
+            let k = k.min(side);
+            let pad = if pad < k { pad } else { 0 };
+            let out = (side + 2 * pad - k) / stride + 1;
+            let pool = if out >= 2 && out % 2 == 0 { pool } else { "" };
+            ConvCase {
+                c,
+                text: format!("{in_c}x{side}x{side},conv{k}x{k}x{out_c}s{stride}p{pad}{pool},4"),
+            }
+        })
+}
+
+/// The conv update and the transposed convolution with `V` lanes: the
+/// weights and biases after the update, the transposed result, the LFSR
+/// state, the overflow counts and the draws.
+fn conv_run<V: locus::quant::Raw>(m: &HwModel, cc: &ConvCase) -> (Vec<i64>, u32, String) {
+    let c = &cc.c;
+    let net = locus::hw::core::NetSpec::parse(&cc.text, Activation::Relu).unwrap();
+    let g = net.geometry().unwrap()[0].unwrap();
+    let mut dp = FixedDatapath::<V>::new(m, c.lr_shift).unwrap();
+    let conv = |v: Vec<i64>, bits: u32, abs: bool| -> Vec<V> {
+        let max = (1i64 << (bits - 1)) - 1;
+        v.into_iter()
+            .map(|x| V::from_i64_unchecked(if abs { x.abs().min(max) } else { x }))
+            .collect()
+    };
+    let pos = c.positive;
+    let kk = g.patch_len();
+    let mut w = conv(values(g.out_c * kk, c.wbits, c.seed, c.scale), c.wbits, pos);
+    let mut b = conv(values(g.out_c, c.wbits, c.seed ^ 1, c.scale), c.wbits, pos);
+    let x = conv(
+        values(g.in_len(), c.abits, c.seed ^ 2, c.scale),
+        c.abits,
+        true,
+    );
+    // Errors at every conv output position, some of them zero.
+    let mut d = conv(
+        values(g.out_c * g.positions(), c.ebits, c.seed ^ 3, c.scale),
+        c.ebits,
+        pos,
+    );
+    for (i, v) in d.iter_mut().enumerate() {
+        if (c.seed >> (i % 61)) & 3 == 0 {
+            *v = V::default();
+        }
+    }
+    let mut back = vec![V::default(); g.in_len()];
+    dp.conv_transpose(&g, Matrix::Weights, &w, &d, &mut back);
+    dp.conv_update(&g, &mut w, &mut b, &d, &x);
+    let all: Vec<i64> = w
+        .iter()
+        .chain(&b)
+        .chain(&back)
+        .map(|v| v.to_i64())
+        .collect();
+    (
+        all,
+        dp.lfsr().state(),
+        format!("{:?} {}", dp.overflow(), dp.lfsr_draws()),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The conv kernels' `i16` fast paths (exact `i32` sums under a bound,
+    /// slice requantisation) equal the generic per-element path in `i32`
+    /// lanes: both widths, narrow accumulators, saturation and wrap, every
+    /// rounding, average pools.
+    #[test]
+    fn conv_i16_fast_paths_equal_i32_reference(cc in conv_case()) {
+        let m = model_for(&cc.c);
+        prop_assume!(m.validate().is_ok());
+        let fast = conv_run::<i16>(&m, &cc);
+        let reference = conv_run::<i32>(&m, &cc);
+        prop_assert_eq!(fast, reference);
+    }
+}

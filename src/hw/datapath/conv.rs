@@ -216,17 +216,50 @@ pub(super) fn fixed_update<V: Raw>(
     let upd = shifted(dp.upd, sh);
     let wb = dp.write_back;
     let k = wb.shift();
-    let stochastic = upd.rounding() == Rounding::Stochastic;
-    let wb_draws = wb.rounding() == Rounding::Stochastic && k > 0;
     let acc = dp.acc;
     let one = dp.one_act;
     let mut pos_sum = vec![0i64; kk + 1];
     let mut neg_sum = vec![0i64; kk + 1];
     let mut sums = vec![0i64; kk + 1];
+    let mut sums32 = vec![0i32; kk];
+    // The largest input magnitude (padding is 0): with it, Σ|d|·max|x|
+    // bounds every partial sum of a channel's products, positive or
+    // negative, so where it fits both `i32` and the accumulator the sums
+    // are exact in `i32` lanes and no order can overflow.
+    let max_x = V::as_i16(x).map(|x16| {
+        x16.iter()
+            .map(|v| v.unsigned_abs() as i64)
+            .max()
+            .unwrap_or(0)
+    });
+    let cols16 = V::as_i16(&cols);
+    let limit = acc.max().min(-acc.min()).min(i32::MAX as i64);
     for o in 0..g.out_c {
+        let ds = &delta[o * p..(o + 1) * p];
+        if let (Some(mx), Some(c16), Some(d16)) = (max_x, cols16, V::as_i16(ds)) {
+            let sum_d: i64 = d16.iter().map(|&d| d.unsigned_abs() as i64).sum();
+            if sum_d * mx.max(one.abs()) <= limit {
+                sums32.fill(0);
+                for (pos, &d) in d16.iter().enumerate() {
+                    if d == 0 {
+                        continue;
+                    }
+                    let at = patch_at(pos, o);
+                    let d = d as i32;
+                    for (sj, &xj) in sums32.iter_mut().zip(&c16[at..at + kk]) {
+                        *sj += d * xj as i32;
+                    }
+                }
+                for (sj, &v) in sums.iter_mut().zip(&sums32) {
+                    *sj = v as i64;
+                }
+                sums[kk] = sum_d_signed(d16) * one;
+                finish_channel(dp, g, o, &mut sums, w, b, upd, wb, k, m);
+                continue;
+            }
+        }
         pos_sum.fill(0);
         neg_sum.fill(0);
-        let ds = &delta[o * p..(o + 1) * p];
         for (pos, &d) in ds.iter().enumerate() {
             let d = d.to_i64();
             if d == 0 {
@@ -266,22 +299,78 @@ pub(super) fn fixed_update<V: Raw>(
                 pos_sum[j] + neg_sum[j]
             };
         }
+        finish_channel(dp, g, o, &mut sums, w, b, upd, wb, k, m);
+    }
+}
+
+/// `Σ d` over a channel's output positions.
+fn sum_d_signed(d: &[i16]) -> i64 {
+    d.iter().map(|&v| v as i64).sum()
+}
+
+/// Applies output channel `o`'s summed updates `sums` (`kk` weights, then
+/// the bias): the average pool's scale, the rounding counters, the update
+/// and write-back of each weight and the bias, and the LFSR draws.
+#[allow(clippy::too_many_arguments)]
+fn finish_channel<V: Raw>(
+    dp: &mut FixedDatapath<V>,
+    g: &ConvGeom,
+    o: usize,
+    sums: &mut [i64],
+    w: &mut [V],
+    b: &mut [V],
+    upd: Requantizer,
+    wb: Requantizer,
+    k: i32,
+    m: i64,
+) {
+    let kk = g.patch_len();
+    if m != 1 {
         for sj in sums.iter_mut() {
             *sj = dp.acc.scale(*sj, m, &mut dp.overflow.accumulator);
         }
-        for &sj in &sums {
-            rounding::count_one(&mut dp.update_rounding, sj, upd.shift(), upd.rounding());
+    }
+    for &sj in sums.iter() {
+        rounding::count_one(&mut dp.update_rounding, sj, upd.shift(), upd.rounding());
+    }
+    if k == 0 && V::as_i16(b).is_some() {
+        // The same steps a slice at a time (same LFSR states in the same
+        // order: each weight's update draw, then the bias's; the weight
+        // format's fit draws nothing). `i16` lanes only: the `i32` lanes
+        // keep the per-element path as the reference `tests/kernel_props.rs`
+        // holds this one to.
+        let n = kk + 1;
+        let mut d = std::mem::take(&mut dp.scratch_sum);
+        d.resize(n, 0);
+        upd.apply_slice(&sums[..n], &mut d, &mut dp.lfsr, &mut dp.overflow.update);
+        let ws = &mut w[o * kk..(o + 1) * kk];
+        for (dj, &wj) in d.iter_mut().zip(ws.iter()) {
+            *dj = wj.to_i64() - *dj;
         }
-        for (wj, &sj) in w[o * kk..(o + 1) * kk].iter_mut().zip(&sums[..kk]) {
-            *wj = dp.apply_update(*wj, sj, upd, wb, k);
+        d[kk] = b[o].to_i64() - d[kk];
+        let fit = dp.weight_fit;
+        fit.apply_slice(&d[..kk], ws, &mut dp.lfsr, &mut dp.overflow.weight);
+        fit.apply_slice(
+            &d[kk..n],
+            &mut b[o..o + 1],
+            &mut dp.lfsr,
+            &mut dp.overflow.weight,
+        );
+        dp.scratch_sum = d;
+        if upd.rounding() == Rounding::Stochastic {
+            dp.draws += n as u64;
         }
-        b[o] = dp.apply_update(b[o], sums[kk], upd, wb, k);
-        if stochastic {
-            dp.draws += kk as u64 + 1;
-        }
-        if wb_draws {
-            dp.draws += kk as u64 + 1;
-        }
+        return;
+    }
+    for (wj, &sj) in w[o * kk..(o + 1) * kk].iter_mut().zip(&sums[..kk]) {
+        *wj = dp.apply_update(*wj, sj, upd, wb, k);
+    }
+    b[o] = dp.apply_update(b[o], sums[kk], upd, wb, k);
+    if upd.rounding() == Rounding::Stochastic {
+        dp.draws += kk as u64 + 1;
+    }
+    if wb.rounding() == Rounding::Stochastic && k > 0 {
+        dp.draws += kk as u64 + 1;
     }
 }
 
