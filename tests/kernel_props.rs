@@ -315,19 +315,30 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
     (
         case(),
         (1usize..=3, 3usize..=9, 1usize..=3, 1usize..=4),
-        (1usize..=2, 0usize..=1),
+        (1usize..=2, 0usize..=1, any::<bool>()),
         prop_oneof![Just(""), Just(",maxpool2"), Just(",avgpool2")],
     )
-        .prop_map(|(c, (in_c, side, k, out_c), (stride, pad), pool)| {
-            let k = k.min(side);
-            let pad = if pad < k { pad } else { 0 };
-            let out = (side + 2 * pad - k) / stride + 1;
-            let pool = if out >= 2 && out % 2 == 0 { pool } else { "" };
-            ConvCase {
-                c,
-                text: format!("{in_c}x{side}x{side},conv{k}x{k}x{out_c}s{stride}p{pad}{pool},4"),
-            }
-        })
+        .prop_map(
+            |(c, (in_c, side, k, out_c), (stride, pad, grouped), pool)| {
+                // Channel groups where both channel counts divide: depthwise
+                // when out_c = in_c.
+                let groups = if grouped && in_c > 1 && out_c % in_c == 0 {
+                    format!("g{in_c}")
+                } else {
+                    String::new()
+                };
+                let k = k.min(side);
+                let pad = if pad < k { pad } else { 0 };
+                let out = (side + 2 * pad - k) / stride + 1;
+                let pool = if out >= 2 && out % 2 == 0 { pool } else { "" };
+                ConvCase {
+                    c,
+                    text: format!(
+                        "{in_c}x{side}x{side},conv{k}x{k}x{out_c}s{stride}p{pad}{groups}{pool},4"
+                    ),
+                }
+            },
+        )
 }
 
 /// The conv update and the transposed convolution with `V` lanes: the
@@ -362,6 +373,29 @@ fn conv_run<V: locus::quant::Raw>(m: &HwModel, cc: &ConvCase) -> (Vec<i64>, u32,
     for (i, v) in d.iter_mut().enumerate() {
         if (c.seed >> (i % 61)) & 3 == 0 {
             *v = V::default();
+        }
+    }
+    // The forward before activation: the whole-layer path where it
+    // applies, else (and always in `i32` lanes) one mat-vec per position.
+    let (p, kk) = (g.positions(), g.patch_len());
+    let mut pre = vec![V::default(); g.conv_len()];
+    if !dp.conv_preactivations(&g, &w, &b, &x, &mut pre) {
+        let og = g.group_out();
+        let mut patch = vec![V::default(); g.in_patch_len()];
+        let mut col = vec![V::default(); g.out_c];
+        for pos in 0..p {
+            g.patch(&x, pos / g.out_w, pos % g.out_w, &mut patch);
+            for gi in 0..g.groups {
+                dp.matvec(
+                    &w[gi * og * kk..(gi + 1) * og * kk],
+                    &b[gi * og..(gi + 1) * og],
+                    &patch[gi * kk..(gi + 1) * kk],
+                    &mut col[gi * og..(gi + 1) * og],
+                );
+            }
+            for (o, &v) in col.iter().enumerate() {
+                pre[o * p + pos] = v;
+            }
         }
     }
     let mut back = vec![V::default(); g.in_len()];

@@ -269,6 +269,25 @@ pub trait Datapath: Send {
         delta: &[Self::V],
         out: &mut [Self::V],
     );
+    /// Every output of conv layer `g` before its activation (and before a
+    /// residual skip), channel-major `out[o·positions + pos]`, exactly as
+    /// one mat-vec per position computes them, when a faster whole-layer
+    /// path applies; `false` (and `out` untouched) when it does not, and
+    /// the caller computes position by position. The fixed-point datapath
+    /// takes it with `i16` lanes, a rounding that draws nothing and a
+    /// bound proving every sum exact (`docs/arithmetic.md`,
+    /// "Convolution").
+    fn conv_preactivations(
+        &mut self,
+        g: &ConvGeom,
+        w: &[Self::V],
+        b: &[Self::V],
+        x: &[Self::V],
+        out: &mut [Self::V],
+    ) -> bool {
+        let _ = (g, w, b, x, out);
+        false
+    }
     /// SGD step of conv layer `g`: for each weight the sum over output
     /// positions of `delta · input` (the bias: of `delta · 1.0`) is
     /// accumulated, then requantised once into the update format and
@@ -1078,6 +1097,17 @@ impl<V: Raw> Datapath for FixedDatapath<V> {
 
     fn conv_update(&mut self, g: &ConvGeom, w: &mut [V], b: &mut [V], d: &[V], x: &[V]) {
         conv::fixed_update(self, g, w, b, d, x);
+    }
+
+    fn conv_preactivations(
+        &mut self,
+        g: &ConvGeom,
+        w: &[V],
+        b: &[V],
+        x: &[V],
+        out: &mut [V],
+    ) -> bool {
+        conv::fixed_preactivations(self, g, w, b, x, out)
     }
 
     fn conv_shift_ok(&self, extra: u32) -> bool {

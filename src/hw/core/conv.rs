@@ -44,6 +44,12 @@ pub(super) struct ConvState<V> {
     pub(super) pending: bool,
     patch: Vec<V>,
     col: Vec<V>,
+    /// Every output before its activation (`out_c × positions`), when the
+    /// datapath computes the whole layer at once
+    /// ([`Datapath::conv_preactivations`]).
+    pre: Vec<V>,
+    /// Whether `pre` holds this forward pass's outputs.
+    whole: bool,
     win: Vec<V>,
     /// The activated conv output of an overlapping pool (empty otherwise).
     map: Vec<V>,
@@ -63,6 +69,8 @@ impl<V: Copy + Default> ConvState<V> {
             pending: false,
             patch: vec![V::default(); a.patch],
             col: vec![V::default(); a.col],
+            pre: vec![V::default(); a.pre],
+            whole: false,
             win: vec![V::default(); a.win],
             map: vec![V::default(); a.map],
             delta: vec![V::default(); a.delta],
@@ -90,6 +98,7 @@ pub(super) fn forward_values<D: Datapath>(dp: &mut D, act: Activation, l: &mut L
         return;
     };
     let g = cs.geom;
+    cs.whole = dp.conv_preactivations(&g, &l.w, &l.b, &l.x, &mut cs.pre);
     if !g.fused_pool() {
         return overlapping_forward_values(dp, act, &l.x, &l.w, &l.b, &mut l.h, cs);
     }
@@ -147,15 +156,22 @@ fn conv_position<D: Datapath>(
     (oy, ox): (usize, usize),
     cs: &mut ConvState<D::V>,
 ) {
-    g.patch(x, oy, ox, &mut cs.patch);
-    let (kk, og) = (g.patch_len(), g.group_out());
-    for gi in 0..g.groups {
-        dp.matvec(
-            &w[gi * og * kk..(gi + 1) * og * kk],
-            &b[gi * og..(gi + 1) * og],
-            &cs.patch[gi * kk..(gi + 1) * kk],
-            &mut cs.col[gi * og..(gi + 1) * og],
-        );
+    if cs.whole {
+        let (p, pos) = (g.positions(), oy * g.out_w + ox);
+        for (o, c) in cs.col.iter_mut().enumerate() {
+            *c = cs.pre[o * p + pos];
+        }
+    } else {
+        g.patch(x, oy, ox, &mut cs.patch);
+        let (kk, og) = (g.patch_len(), g.group_out());
+        for gi in 0..g.groups {
+            dp.matvec(
+                &w[gi * og * kk..(gi + 1) * og * kk],
+                &b[gi * og..(gi + 1) * og],
+                &cs.patch[gi * kk..(gi + 1) * kk],
+                &mut cs.col[gi * og..(gi + 1) * og],
+            );
+        }
     }
     if let Some(s) = cs.skip.as_mut() {
         super::residual::add_skip(dp, s, g, (oy, ox), &mut cs.col);

@@ -65,6 +65,9 @@ pub struct ConvAlloc {
     pub patch: usize,
     /// One output column, `out_c`.
     pub col: usize,
+    /// Every output before its activation, `out_c·positions` (the
+    /// datapath's whole-layer forward path).
+    pub pre: usize,
     /// A pooling window of every channel, `out_c·n·n`.
     pub win: usize,
     /// The error at the conv output, `out_c·positions`.
@@ -90,6 +93,7 @@ impl ConvAlloc {
             aux: g.pool_tensor().0,
             patch: g.in_patch_len(),
             col: g.out_c,
+            pre: g.conv_len(),
             win: g.out_c * nn,
             delta: g.conv_len(),
             map: if g.fused_pool() { 0 } else { g.conv_len() },
@@ -259,7 +263,7 @@ pub fn host_alloc(
         let (mut aux, mut skip_stash) = (0u64, 0u64);
         if let Some(g) = geom {
             let c = ConvAlloc::of(g);
-            a.buffer_values += (c.patch + c.col + c.win + c.delta + c.map) as u64;
+            a.buffer_values += (c.patch + c.col + c.pre + c.win + c.delta + c.map) as u64;
             // The skip copy, the parked skip error and the projection.
             a.buffer_values += (2 * c.skip + c.projection_scratch) as u64;
             a.weight_values += c.projection as u64;

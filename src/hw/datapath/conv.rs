@@ -119,6 +119,9 @@ pub(super) fn fixed_transpose<V: Raw>(
 ) {
     let n = g.in_len();
     let (p, kk) = (g.positions(), g.patch_len());
+    if let Some(sums) = exact_transpose(dp, g, w, delta) {
+        return requantise_transpose(dp, g, which, &sums, out);
+    }
     let mut pos_sum = vec![0i64; n];
     let mut neg_sum = vec![0i64; n];
     for o in 0..g.out_c {
@@ -175,19 +178,218 @@ pub(super) fn fixed_transpose<V: Raw>(
             sums[i] = reg[i];
         }
     }
+    requantise_transpose(dp, g, which, &sums, out);
+}
+
+/// The exact sums of the transposed convolution in `i32` lanes, when `V`
+/// is `i16` and `max|δ| · Σ|w|` (every tap of every kernel reaching one
+/// input at most once per output channel) fits both `i32` and the
+/// accumulator: then no partial sum, positive or negative, can leave the
+/// accumulator and the sums need no order. `None` otherwise.
+fn exact_transpose<V: Raw>(
+    dp: &FixedDatapath<V>,
+    g: &ConvGeom,
+    w: &[V],
+    delta: &[V],
+) -> Option<Vec<i64>> {
+    let (w16, d16) = (V::as_i16(w)?, V::as_i16(delta)?);
+    let max_d = d16
+        .iter()
+        .map(|v| v.unsigned_abs() as i64)
+        .max()
+        .unwrap_or(0);
+    let sum_w: i64 = w16.iter().map(|v| v.unsigned_abs() as i64).sum();
+    let limit = dp.acc.max().min(-dp.acc.min()).min(i32::MAX as i64);
+    if max_d.checked_mul(sum_w)? > limit {
+        return None;
+    }
+    let (p, kk, k, hw) = (g.positions(), g.patch_len(), g.k, g.in_h * g.in_w);
+    let cg = g.in_c / g.groups;
+    let mut acc = vec![0i32; g.in_len()];
+    for o in 0..g.out_c {
+        let d_o = &d16[o * p..(o + 1) * p];
+        if d_o.iter().all(|&v| v == 0) {
+            continue;
+        }
+        let c0 = o / g.group_out() * cg;
+        for ci in 0..cg {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let wv = w16[o * kk + (ci * k + ky) * k + kx] as i32;
+                    if wv == 0 {
+                        continue;
+                    }
+                    // Output columns whose input column ox·s + kx − pad is
+                    // inside the map.
+                    let lo = g.pad.saturating_sub(kx).div_ceil(g.stride);
+                    let hi = (g.in_w + g.pad)
+                        .saturating_sub(kx)
+                        .div_ceil(g.stride)
+                        .min(g.out_w);
+                    if lo >= hi {
+                        continue;
+                    }
+                    for oy in 0..g.out_h {
+                        let y = (oy * g.stride + ky).wrapping_sub(g.pad);
+                        if y >= g.in_h {
+                            continue;
+                        }
+                        let base = (c0 + ci) * hw + y * g.in_w;
+                        let drow = &d_o[oy * g.out_w + lo..oy * g.out_w + hi];
+                        let x0 = base + lo * g.stride + kx - g.pad;
+                        if g.stride == 1 {
+                            let dst = &mut acc[x0..x0 + drow.len()];
+                            for (a, &dv) in dst.iter_mut().zip(drow) {
+                                *a += wv * dv as i32;
+                            }
+                        } else {
+                            for (t, &dv) in drow.iter().enumerate() {
+                                acc[x0 + t * g.stride] += wv * dv as i32;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Some(acc.into_iter().map(i64::from).collect())
+}
+
+/// The transposed convolution's exact `sums` into the error format: an
+/// average pool's scale, then the backward requantiser (one LFSR draw per
+/// value when stochastic), in input order.
+fn requantise_transpose<V: Raw>(
+    dp: &mut FixedDatapath<V>,
+    g: &ConvGeom,
+    which: Matrix,
+    sums: &[i64],
+    out: &mut [V],
+) {
     let base = match which {
         Matrix::Weights => dp.bwd,
         Matrix::Classifier => dp.cls_bwd,
     };
     let (m, sh) = g.avg_scale();
     let rq = shifted(base, sh);
-    for (o, &v) in out.iter_mut().zip(&sums) {
+    for (o, &v) in out.iter_mut().zip(sums) {
         let v = dp.acc.scale(v, m, &mut dp.overflow.accumulator);
         if rq.rounding() == Rounding::Stochastic {
             dp.draws += 1;
         }
         *o = V::from_i64_unchecked(rq.apply(v, &mut dp.lfsr, &mut dp.overflow.error) as i64);
     }
+}
+
+/// Output positions per band of [`fixed_preactivations`]: whole output
+/// rows, about this many positions (at least one row).
+const BAND_POSITIONS: usize = 256;
+
+/// The whole-layer forward of [`super::Datapath::conv_preactivations`] in
+/// fixed point. Applies with `i16` lanes, a forward rounding that draws no
+/// LFSR state (so the order of requantisation is free), and when every
+/// channel's `Σ_j |w[o][j]| · max|x|` fits both `i32` and the accumulator:
+/// then no partial sum of a dot product can leave the accumulator, its
+/// overflow policy never acts, and the sums are exact in `i32` lanes. The
+/// input is laid out a band of output rows at a time as `patch index ×
+/// position` (im2col, transposed), so each weight multiplies a run of
+/// positions. Each sum then takes the bias as the mat-vec does (added in
+/// the accumulator with its overflow policy) and is requantised.
+pub(super) fn fixed_preactivations<V: Raw>(
+    dp: &mut FixedDatapath<V>,
+    g: &ConvGeom,
+    w: &[V],
+    b: &[V],
+    x: &[V],
+    out: &mut [V],
+) -> bool {
+    let rq = dp.fwd;
+    let (Some(x16), Some(w16)) = (V::as_i16(x), V::as_i16(w)) else {
+        return false;
+    };
+    if rq.rounding() == Rounding::Stochastic {
+        return false;
+    }
+    let (kk, p) = (g.patch_len(), g.positions());
+    let max_x = x16
+        .iter()
+        .map(|v| v.unsigned_abs() as i64)
+        .max()
+        .unwrap_or(0);
+    let limit = dp.acc.max().min(-dp.acc.min()).min(i32::MAX as i64);
+    let exact = w16.chunks(kk.max(1)).all(|row| {
+        let s: i64 = row.iter().map(|v| v.unsigned_abs() as i64).sum();
+        s * max_x <= limit
+    });
+    if !exact {
+        return false;
+    }
+    let rows = (BAND_POSITIONS / g.out_w.max(1)).max(1);
+    let ik = g.in_patch_len();
+    let hw = g.in_h * g.in_w;
+    let shift_b = dp.activation.frac;
+    let mut cols = vec![0i16; ik * rows * g.out_w];
+    let mut acc = vec![0i32; rows * g.out_w];
+    let mut pre = vec![0i64; rows * g.out_w];
+    let mut oy0 = 0;
+    while oy0 < g.out_h {
+        let band = rows.min(g.out_h - oy0);
+        let bp = band * g.out_w;
+        // cols[j][t]: patch index j = (c, ky, kx) at band position t.
+        for c in 0..g.in_c {
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    let j = (c * g.k + ky) * g.k + kx;
+                    let row = &mut cols[j * bp..(j + 1) * bp];
+                    for dy in 0..band {
+                        let y = ((oy0 + dy) * g.stride + ky).wrapping_sub(g.pad);
+                        let dst = &mut row[dy * g.out_w..(dy + 1) * g.out_w];
+                        if y >= g.in_h {
+                            dst.fill(0);
+                            continue;
+                        }
+                        let src = &x16[c * hw + y * g.in_w..c * hw + (y + 1) * g.in_w];
+                        for (ox, d) in dst.iter_mut().enumerate() {
+                            let xx = (ox * g.stride + kx).wrapping_sub(g.pad);
+                            *d = if xx < g.in_w { src[xx] } else { 0 };
+                        }
+                    }
+                }
+            }
+        }
+        for o in 0..g.out_c {
+            let j0 = o / g.group_out() * kk;
+            let a = &mut acc[..bp];
+            a.fill(0);
+            for (j, &wj) in w16[o * kk..(o + 1) * kk].iter().enumerate() {
+                if wj == 0 {
+                    continue;
+                }
+                let wj = wj as i32;
+                let row = &cols[(j0 + j) * bp..(j0 + j + 1) * bp];
+                for (s, &v) in a.iter_mut().zip(row) {
+                    *s += wj * v as i32;
+                }
+            }
+            let bias = b[o].to_i64() << shift_b;
+            let stats = &mut dp.overflow.accumulator;
+            for (q, &s) in pre[..bp].iter_mut().zip(a.iter()) {
+                *q = if bias != 0 {
+                    dp.acc.add(s as i64, bias, stats)
+                } else {
+                    s as i64
+                };
+            }
+            let at = o * p + oy0 * g.out_w;
+            rq.apply_slice(
+                &pre[..bp],
+                &mut out[at..at + bp],
+                &mut dp.lfsr,
+                &mut dp.overflow.activation,
+            );
+        }
+        oy0 += band;
+    }
+    true
 }
 
 /// The weight update of a conv layer, row-major over `[W | b]`.
