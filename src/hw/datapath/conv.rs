@@ -182,10 +182,11 @@ pub(super) fn fixed_transpose<V: Raw>(
 }
 
 /// The exact sums of the transposed convolution in `i32` lanes, when `V`
-/// is `i16` and `max|δ| · Σ|w|` (every tap of every kernel reaching one
-/// input at most once per output channel) fits both `i32` and the
-/// accumulator: then no partial sum, positive or negative, can leave the
-/// accumulator and the sums need no order. `None` otherwise.
+/// is `i16` and, for every input channel `c`, `Σ_o max|δ_o| · Σ_(ky,kx)
+/// |w[o][c][ky][kx]|` fits both `i32` and the accumulator (an input
+/// receives each kernel tap of each output channel at most once): then no
+/// partial sum, positive or negative, can leave the accumulator and the
+/// sums need no order. `None` otherwise.
 fn exact_transpose<V: Raw>(
     dp: &FixedDatapath<V>,
     g: &ConvGeom,
@@ -193,60 +194,61 @@ fn exact_transpose<V: Raw>(
     delta: &[V],
 ) -> Option<Vec<i64>> {
     let (w16, d16) = (V::as_i16(w)?, V::as_i16(delta)?);
-    let max_d = d16
-        .iter()
-        .map(|v| v.unsigned_abs() as i64)
-        .max()
-        .unwrap_or(0);
-    let sum_w: i64 = w16.iter().map(|v| v.unsigned_abs() as i64).sum();
-    let limit = dp.acc.max().min(-dp.acc.min()).min(i32::MAX as i64);
-    if max_d.checked_mul(sum_w)? > limit {
-        return None;
-    }
     let (p, kk, k, hw) = (g.positions(), g.patch_len(), g.k, g.in_h * g.in_w);
     let cg = g.in_c / g.groups;
-    let mut acc = vec![0i32; g.in_len()];
+    let limit = dp.acc.max().min(-dp.acc.min()).min(i32::MAX as i64);
+    let mut bound = vec![0i64; g.in_c];
     for o in 0..g.out_c {
-        let d_o = &d16[o * p..(o + 1) * p];
-        if d_o.iter().all(|&v| v == 0) {
+        let max_d = d16[o * p..(o + 1) * p]
+            .iter()
+            .map(|v| v.unsigned_abs() as i64)
+            .max()
+            .unwrap_or(0);
+        let c0 = o / g.group_out() * cg;
+        for (ci, taps) in w16[o * kk..(o + 1) * kk].chunks(k * k).enumerate() {
+            let s: i64 = taps.iter().map(|v| v.unsigned_abs() as i64).sum();
+            bound[c0 + ci] += max_d * s;
+        }
+    }
+    if bound.iter().any(|&b| b > limit) {
+        return None;
+    }
+    // Per output position: the patch-shaped gradient Σ_o δ[o][pos]·w[o]
+    // (each kernel row added in `i32` lanes), then added into the input
+    // pixels the patch covers (col2im).
+    let ik = g.in_patch_len();
+    let mut acc = vec![0i32; g.in_len()];
+    let mut row = vec![0i32; ik];
+    for pos in 0..p {
+        row.fill(0);
+        let mut any = false;
+        for o in 0..g.out_c {
+            let dv = d16[o * p + pos] as i32;
+            if dv == 0 {
+                continue;
+            }
+            any = true;
+            let j0 = o / g.group_out() * kk;
+            for (r, &wv) in row[j0..j0 + kk].iter_mut().zip(&w16[o * kk..(o + 1) * kk]) {
+                *r += dv * wv as i32;
+            }
+        }
+        if !any {
             continue;
         }
-        let c0 = o / g.group_out() * cg;
-        for ci in 0..cg {
+        let (oy, ox) = (pos / g.out_w, pos % g.out_w);
+        for c in 0..g.in_c {
             for ky in 0..k {
-                for kx in 0..k {
-                    let wv = w16[o * kk + (ci * k + ky) * k + kx] as i32;
-                    if wv == 0 {
-                        continue;
-                    }
-                    // Output columns whose input column ox·s + kx − pad is
-                    // inside the map.
-                    let lo = g.pad.saturating_sub(kx).div_ceil(g.stride);
-                    let hi = (g.in_w + g.pad)
-                        .saturating_sub(kx)
-                        .div_ceil(g.stride)
-                        .min(g.out_w);
-                    if lo >= hi {
-                        continue;
-                    }
-                    for oy in 0..g.out_h {
-                        let y = (oy * g.stride + ky).wrapping_sub(g.pad);
-                        if y >= g.in_h {
-                            continue;
-                        }
-                        let base = (c0 + ci) * hw + y * g.in_w;
-                        let drow = &d_o[oy * g.out_w + lo..oy * g.out_w + hi];
-                        let x0 = base + lo * g.stride + kx - g.pad;
-                        if g.stride == 1 {
-                            let dst = &mut acc[x0..x0 + drow.len()];
-                            for (a, &dv) in dst.iter_mut().zip(drow) {
-                                *a += wv * dv as i32;
-                            }
-                        } else {
-                            for (t, &dv) in drow.iter().enumerate() {
-                                acc[x0 + t * g.stride] += wv * dv as i32;
-                            }
-                        }
+                let y = (oy * g.stride + ky).wrapping_sub(g.pad);
+                if y >= g.in_h {
+                    continue;
+                }
+                let base = c * hw + y * g.in_w;
+                let taps = &row[(c * k + ky) * k..(c * k + ky + 1) * k];
+                for (kx, &t) in taps.iter().enumerate() {
+                    let x = (ox * g.stride + kx).wrapping_sub(g.pad);
+                    if x < g.in_w {
+                        acc[base + x] += t;
                     }
                 }
             }
