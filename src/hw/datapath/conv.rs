@@ -327,7 +327,6 @@ pub(super) fn fixed_preactivations<V: Raw>(
     }
     let rows = (BAND_POSITIONS / g.out_w.max(1)).max(1);
     let ik = g.in_patch_len();
-    let hw = g.in_h * g.in_w;
     let shift_b = dp.activation.frac;
     let mut cols = vec![0i16; ik * rows * g.out_w];
     let mut acc = vec![0i32; rows * g.out_w];
@@ -336,28 +335,7 @@ pub(super) fn fixed_preactivations<V: Raw>(
     while oy0 < g.out_h {
         let band = rows.min(g.out_h - oy0);
         let bp = band * g.out_w;
-        // cols[j][t]: patch index j = (c, ky, kx) at band position t.
-        for c in 0..g.in_c {
-            for ky in 0..g.k {
-                for kx in 0..g.k {
-                    let j = (c * g.k + ky) * g.k + kx;
-                    let row = &mut cols[j * bp..(j + 1) * bp];
-                    for dy in 0..band {
-                        let y = ((oy0 + dy) * g.stride + ky).wrapping_sub(g.pad);
-                        let dst = &mut row[dy * g.out_w..(dy + 1) * g.out_w];
-                        if y >= g.in_h {
-                            dst.fill(0);
-                            continue;
-                        }
-                        let src = &x16[c * hw + y * g.in_w..c * hw + (y + 1) * g.in_w];
-                        for (ox, d) in dst.iter_mut().enumerate() {
-                            let xx = (ox * g.stride + kx).wrapping_sub(g.pad);
-                            *d = if xx < g.in_w { src[xx] } else { 0 };
-                        }
-                    }
-                }
-            }
-        }
+        im2col_t(g, x16, oy0, band, &mut cols[..ik * bp]);
         for o in 0..g.out_c {
             let j0 = o / g.group_out() * kk;
             let a = &mut acc[..bp];
@@ -394,6 +372,36 @@ pub(super) fn fixed_preactivations<V: Raw>(
     true
 }
 
+/// The input patches of output rows `oy0..oy0 + band` laid out patch
+/// index by position: `out[j·bp + t]` is patch element `j = (c, ky, kx)`
+/// (the order of [`ConvGeom::patch`]) at band position `t` (`bp = band ·
+/// out_w`), 0 in the padding.
+fn im2col_t(g: &ConvGeom, x16: &[i16], oy0: usize, band: usize, out: &mut [i16]) {
+    let bp = band * g.out_w;
+    let hw = g.in_h * g.in_w;
+    for c in 0..g.in_c {
+        for ky in 0..g.k {
+            for kx in 0..g.k {
+                let j = (c * g.k + ky) * g.k + kx;
+                let row = &mut out[j * bp..(j + 1) * bp];
+                for dy in 0..band {
+                    let y = ((oy0 + dy) * g.stride + ky).wrapping_sub(g.pad);
+                    let dst = &mut row[dy * g.out_w..(dy + 1) * g.out_w];
+                    if y >= g.in_h {
+                        dst.fill(0);
+                        continue;
+                    }
+                    let src = &x16[c * hw + y * g.in_w..c * hw + (y + 1) * g.in_w];
+                    for (ox, d) in dst.iter_mut().enumerate() {
+                        let xx = (ox * g.stride + kx).wrapping_sub(g.pad);
+                        *d = if xx < g.in_w { src[xx] } else { 0 };
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The weight update of a conv layer, row-major over `[W | b]`.
 pub(super) fn fixed_update<V: Raw>(
     dp: &mut FixedDatapath<V>,
@@ -404,17 +412,6 @@ pub(super) fn fixed_update<V: Raw>(
     x: &[V],
 ) {
     let (p, kk, ik) = (g.positions(), g.patch_len(), g.in_patch_len());
-    // im2col: every position's patch over all channels, zero in the padding;
-    // output channel `o` reads its group's run of `kk` at `patch_at(pos, o)`.
-    let mut cols = vec![V::default(); p * ik];
-    for pos in 0..p {
-        g.patch(
-            x,
-            pos / g.out_w,
-            pos % g.out_w,
-            &mut cols[pos * ik..(pos + 1) * ik],
-        );
-    }
     let patch_at = |pos: usize, o: usize| pos * ik + o / g.group_out() * kk;
     let (m, sh) = g.avg_scale();
     let upd = shifted(dp.upd, sh);
@@ -425,41 +422,51 @@ pub(super) fn fixed_update<V: Raw>(
     let mut pos_sum = vec![0i64; kk + 1];
     let mut neg_sum = vec![0i64; kk + 1];
     let mut sums = vec![0i64; kk + 1];
-    let mut sums32 = vec![0i32; kk];
-    // The largest input magnitude (padding is 0): with it, Σ|d|·max|x|
-    // bounds every partial sum of a channel's products, positive or
-    // negative, so where it fits both `i32` and the accumulator the sums
-    // are exact in `i32` lanes and no order can overflow.
-    let max_x = V::as_i16(x).map(|x16| {
-        x16.iter()
+    // With `i16` lanes: the patches laid out patch index by position, and
+    // the largest input magnitude (padding is 0). Σ|d|·max|x| bounds every
+    // partial sum of a channel's products, positive or negative, so where
+    // it fits both `i32` and the accumulator each sum is an exact `i32`
+    // dot product over the positions and no order can overflow.
+    let fast = V::as_i16(x).map(|x16| {
+        let mut t = vec![0i16; ik * p];
+        im2col_t(g, x16, 0, g.out_h, &mut t);
+        let max_x = x16
+            .iter()
             .map(|v| v.unsigned_abs() as i64)
             .max()
-            .unwrap_or(0)
+            .unwrap_or(0);
+        (t, max_x)
     });
-    let cols16 = V::as_i16(&cols);
+    // Every position's patch over all channels (output channel `o` reads
+    // its group's run of `kk` at `patch_at(pos, o)`), built for the first
+    // channel that needs the step-by-step path.
+    let mut cols: Vec<V> = Vec::new();
     let limit = acc.max().min(-acc.min()).min(i32::MAX as i64);
     for o in 0..g.out_c {
         let ds = &delta[o * p..(o + 1) * p];
-        if let (Some(mx), Some(c16), Some(d16)) = (max_x, cols16, V::as_i16(ds)) {
+        if let (Some((cols_t, mx)), Some(d16)) = (&fast, V::as_i16(ds)) {
             let sum_d: i64 = d16.iter().map(|&d| d.unsigned_abs() as i64).sum();
-            if sum_d * mx.max(one.abs()) <= limit {
-                sums32.fill(0);
-                for (pos, &d) in d16.iter().enumerate() {
-                    if d == 0 {
-                        continue;
-                    }
-                    let at = patch_at(pos, o);
-                    let d = d as i32;
-                    for (sj, &xj) in sums32.iter_mut().zip(&c16[at..at + kk]) {
-                        *sj += d * xj as i32;
-                    }
-                }
-                for (sj, &v) in sums.iter_mut().zip(&sums32) {
-                    *sj = v as i64;
+            if sum_d * (*mx).max(one.abs()) <= limit {
+                let j0 = o / g.group_out() * kk;
+                for (j, sj) in sums[..kk].iter_mut().enumerate() {
+                    let row = &cols_t[(j0 + j) * p..(j0 + j + 1) * p];
+                    let dot: i32 = d16
+                        .iter()
+                        .zip(row)
+                        .map(|(&d, &v)| d as i32 * v as i32)
+                        .sum();
+                    *sj = dot as i64;
                 }
                 sums[kk] = sum_d_signed(d16) * one;
                 finish_channel(dp, g, o, &mut sums, w, b, upd, wb, k, m);
                 continue;
+            }
+        }
+        if cols.is_empty() {
+            cols = vec![V::default(); p * ik];
+            for pos in 0..p {
+                let patch = &mut cols[pos * ik..(pos + 1) * ik];
+                g.patch(x, pos / g.out_w, pos % g.out_w, patch);
             }
         }
         pos_sum.fill(0);
