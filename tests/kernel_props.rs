@@ -314,7 +314,7 @@ struct ConvCase {
 fn conv_case() -> impl Strategy<Value = ConvCase> {
     (
         case(),
-        (1usize..=3, 3usize..=9, 1usize..=3, 1usize..=4),
+        (1usize..=3, 3usize..=12, 1usize..=3, 1usize..=9),
         (1usize..=2, 0usize..=1, any::<bool>()),
         prop_oneof![Just(""), Just(",maxpool2"), Just(",avgpool2")],
     )

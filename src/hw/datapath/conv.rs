@@ -329,27 +329,17 @@ pub(super) fn fixed_preactivations<V: Raw>(
     let ik = g.in_patch_len();
     let shift_b = dp.activation.frac;
     let mut cols = vec![0i16; ik * rows * g.out_w];
-    let mut acc = vec![0i32; rows * g.out_w];
+    let mut acc = vec![0i32; g.out_c * rows * g.out_w];
     let mut pre = vec![0i64; rows * g.out_w];
     let mut oy0 = 0;
     while oy0 < g.out_h {
         let band = rows.min(g.out_h - oy0);
         let bp = band * g.out_w;
         im2col_t(g, x16, oy0, band, &mut cols[..ik * bp]);
+        let sums = &mut acc[..g.out_c * bp];
+        band_sums(g, w16, &cols[..ik * bp], bp, sums);
         for o in 0..g.out_c {
-            let j0 = o / g.group_out() * kk;
-            let a = &mut acc[..bp];
-            a.fill(0);
-            for (j, &wj) in w16[o * kk..(o + 1) * kk].iter().enumerate() {
-                if wj == 0 {
-                    continue;
-                }
-                let wj = wj as i32;
-                let row = &cols[(j0 + j) * bp..(j0 + j + 1) * bp];
-                for (s, &v) in a.iter_mut().zip(row) {
-                    *s += wj * v as i32;
-                }
-            }
+            let a = &sums[o * bp..(o + 1) * bp];
             let bias = b[o].to_i64() << shift_b;
             let stats = &mut dp.overflow.accumulator;
             for (q, &s) in pre[..bp].iter_mut().zip(a.iter()) {
@@ -370,6 +360,62 @@ pub(super) fn fixed_preactivations<V: Raw>(
         oy0 += band;
     }
     true
+}
+
+/// Positions per register tile of [`band_sums`].
+const TILE_POSITIONS: usize = 32;
+/// Output channels per register tile of [`band_sums`].
+const TILE_CHANNELS: usize = 4;
+
+/// `sums[o·bp + t] = Σ_j w[o][j] · cols[(j0(o) + j)·bp + t]` in `i32` lanes
+/// (the caller has proved every partial sum fits): tiles of 4 channels ×
+/// 32 positions kept in registers while the patch index runs, so each
+/// loaded input row serves four channels; the rest one channel at a time.
+fn band_sums(g: &ConvGeom, w16: &[i16], cols: &[i16], bp: usize, sums: &mut [i32]) {
+    let kk = g.patch_len();
+    let (tc, tp) = (TILE_CHANNELS, TILE_POSITIONS);
+    // Channels in whole tiles that share one group's inputs.
+    let tiled = if g.groups == 1 { g.out_c / tc * tc } else { 0 };
+    let full = bp / tp * tp;
+    for o0 in (0..tiled).step_by(tc) {
+        for t0 in (0..full).step_by(tp) {
+            let mut r = [[0i32; TILE_POSITIONS]; TILE_CHANNELS];
+            for j in 0..kk {
+                let row = &cols[j * bp + t0..j * bp + t0 + tp];
+                for (q, rq) in r.iter_mut().enumerate() {
+                    let wq = w16[(o0 + q) * kk + j] as i32;
+                    for (s, &v) in rq.iter_mut().zip(row) {
+                        *s += wq * v as i32;
+                    }
+                }
+            }
+            for (q, rq) in r.iter().enumerate() {
+                let at = (o0 + q) * bp + t0;
+                sums[at..at + tp].copy_from_slice(rq);
+            }
+        }
+    }
+    // Untiled channels over the whole band, and the tiled channels' last
+    // positions.
+    for o in 0..g.out_c {
+        let t0 = if o < tiled { full } else { 0 };
+        if t0 == bp {
+            continue;
+        }
+        let j0 = o / g.group_out() * kk;
+        let a = &mut sums[o * bp + t0..(o + 1) * bp];
+        a.fill(0);
+        for (j, &wj) in w16[o * kk..(o + 1) * kk].iter().enumerate() {
+            if wj == 0 {
+                continue;
+            }
+            let wj = wj as i32;
+            let row = &cols[(j0 + j) * bp + t0..(j0 + j + 1) * bp];
+            for (s, &v) in a.iter_mut().zip(row) {
+                *s += wj * v as i32;
+            }
+        }
+    }
 }
 
 /// The input patches of output rows `oy0..oy0 + band` laid out patch
