@@ -1,7 +1,8 @@
 //! Training throughput of the counted fixed-point core: samples per second
 //! for `local` and `bp` (spill policy) at 784-1024-1024-10, batch 1, with the
 //! default 16-bit model (round-to-nearest updates) and a variant with
-//! stochastic (LFSR) update rounding, counting on (it is always on). The float
+//! stochastic (LFSR) update rounding, counting on (it is always on); and the
+//! MNIST CNN `1x28x28,conv5x5x16,maxpool2,conv5x5x32,maxpool2,10`. The float
 //! reference (PyTorch, 1 thread, same network, local rule) runs at 1,364
 //! samples/s on this machine class; figures go to docs/performance.md.
 
@@ -50,6 +51,34 @@ fn train_bench(c: &mut Criterion) {
                 })
             });
         }
+    }
+    g.finish();
+    // The MNIST CNN of docs/performance.md ("Conv layers"), nearest
+    // rounding: the conv kernels' throughput beside the dense one's.
+    let cnn = NetSpec::parse(
+        "1x28x28,conv5x5x16,maxpool2,conv5x5x32,maxpool2,10",
+        Activation::Relu,
+    )
+    .expect("cnn");
+    let mut g = c.benchmark_group("train_mnist_cnn_batch1");
+    g.throughput(Throughput::Elements(SAMPLES as u64));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    let (_, model) = &models()[0];
+    for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill)] {
+        let dp = FixedDatapath::<i16>::new(model, 7).expect("datapath");
+        let mut chip = Chip::new(model, &cnn, dp, 1).expect("chip");
+        let mut next = 0usize;
+        g.bench_function(format!("{}/nearest", rule.label()), |b| {
+            b.iter(|| {
+                for _ in 0..SAMPLES {
+                    let i = next % train.len();
+                    next += 1;
+                    let batch = [(train.sample(i), train.label(i))];
+                    rule.train_batch(&mut chip, &batch).expect("fits");
+                }
+            })
+        });
     }
     g.finish();
 }
