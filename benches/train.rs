@@ -27,29 +27,42 @@ fn models() -> Vec<(&'static str, HwModel)> {
     vec![("nearest", nearest), ("stochastic", stochastic)]
 }
 
+/// Benchmarks `rule` on `net` under `model` as `<rule>/<name>`: `SAMPLES`
+/// training samples of `train` per iteration, in order, wrapping.
+fn bench_rule(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    train: &Dataset,
+    (name, model): (&str, &HwModel),
+    net: &NetSpec,
+    rule: Rule,
+) {
+    let dp = FixedDatapath::<i16>::new(model, 7).expect("datapath");
+    let mut chip = Chip::new(model, net, dp, 1).expect("chip");
+    let mut next = 0usize;
+    g.bench_function(format!("{}/{name}", rule.label()), |b| {
+        b.iter(|| {
+            for _ in 0..SAMPLES {
+                let i = next % train.len();
+                next += 1;
+                let batch = [(train.sample(i), train.label(i))];
+                rule.train_batch(&mut chip, &batch).expect("fits");
+            }
+        })
+    });
+}
+
 fn train_bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (train, _): (Dataset, Dataset) = load_mnist_dir(&root.join("data/mnist")).expect("MNIST");
     let net = NetSpec::dense(vec![784, 1024, 1024, 10], Activation::Relu);
+    let models = models();
     let mut g = c.benchmark_group("train_784_1024_1024_10_batch1");
     g.throughput(Throughput::Elements(SAMPLES as u64));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(8));
-    for (name, model) in models() {
+    for (name, model) in &models {
         for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill)] {
-            let dp = FixedDatapath::<i16>::new(&model, 7).expect("datapath");
-            let mut chip = Chip::new(&model, &net, dp, 1).expect("chip");
-            let mut next = 0usize;
-            g.bench_function(format!("{}/{name}", rule.label()), |b| {
-                b.iter(|| {
-                    for _ in 0..SAMPLES {
-                        let i = next % train.len();
-                        next += 1;
-                        let batch = [(train.sample(i), train.label(i))];
-                        rule.train_batch(&mut chip, &batch).expect("fits");
-                    }
-                })
-            });
+            bench_rule(&mut g, &train, (name, model), &net, rule);
         }
     }
     g.finish();
@@ -64,21 +77,9 @@ fn train_bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(SAMPLES as u64));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(8));
-    let (_, model) = &models()[0];
+    let (name, model) = &models[0];
     for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill)] {
-        let dp = FixedDatapath::<i16>::new(model, 7).expect("datapath");
-        let mut chip = Chip::new(model, &cnn, dp, 1).expect("chip");
-        let mut next = 0usize;
-        g.bench_function(format!("{}/nearest", rule.label()), |b| {
-            b.iter(|| {
-                for _ in 0..SAMPLES {
-                    let i = next % train.len();
-                    next += 1;
-                    let batch = [(train.sample(i), train.label(i))];
-                    rule.train_batch(&mut chip, &batch).expect("fits");
-                }
-            })
-        });
+        bench_rule(&mut g, &train, (name, model), &cnn, rule);
     }
     g.finish();
 }

@@ -179,12 +179,18 @@ fn run<V: locus::quant::Raw>(m: &HwModel, c: &Case) -> (Vec<i64>, u32, String) {
     let m = 1 + (c.seed % 15) as u32;
     dp.update_momentum(&mut w, &mut b, &mut v, &e, &x, m);
     dp.update_momentum(&mut w, &mut b, &mut v, &e, &x, m);
-    let all: Vec<i64> = out
+    fingerprint(&dp, &[&out, &back, &w, &b, &v])
+}
+
+/// What a run must reproduce: every value of `parts` in order, the LFSR
+/// state, and the overflow counts and draws.
+fn fingerprint<V: locus::quant::Raw>(
+    dp: &FixedDatapath<V>,
+    parts: &[&[V]],
+) -> (Vec<i64>, u32, String) {
+    let all = parts
         .iter()
-        .chain(&back)
-        .chain(&w)
-        .chain(&b)
-        .chain(&v)
+        .flat_map(|p| p.iter())
         .map(|v| v.to_i64())
         .collect();
     (
@@ -401,17 +407,7 @@ fn conv_run<V: locus::quant::Raw>(m: &HwModel, cc: &ConvCase) -> (Vec<i64>, u32,
     let mut back = vec![V::default(); g.in_len()];
     dp.conv_transpose(&g, Matrix::Weights, &w, &d, &mut back);
     dp.conv_update(&g, &mut w, &mut b, &d, &x);
-    let all: Vec<i64> = w
-        .iter()
-        .chain(&b)
-        .chain(&back)
-        .map(|v| v.to_i64())
-        .collect();
-    (
-        all,
-        dp.lfsr().state(),
-        format!("{:?} {}", dp.overflow(), dp.lfsr_draws()),
-    )
+    fingerprint(&dp, &[&pre, &w, &b, &back])
 }
 
 proptest! {

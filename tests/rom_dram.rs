@@ -8,46 +8,18 @@
 
 mod common;
 
-use common::{batches_for, four_classes, nets_for};
-use locus::data::Dataset;
+use common::{
+    batches_for, count_activation, count_config, four_classes, nets_for, shipped_model, train_run,
+};
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use locus::hw::datapath::Activation;
 use locus::hw::model::{HwModel, RomPlacement, RomStorage};
 use locus::rules::{BpPolicy, Rule};
-use locus::sim::{RunResult, SimError, TrainConfig, run};
-use std::path::Path;
-
-fn model(name: &str) -> HwModel {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("hw_models")
-        .join(name);
-    locus::hw::model::load(&path).expect("model loads")
-}
 
 fn in_dram(mut m: HwModel) -> HwModel {
     m.offchip.rom = RomPlacement::Dram;
     m
-}
-
-fn config(rule: Rule, net: NetSpec, batch: usize) -> TrainConfig {
-    TrainConfig {
-        lr: 1.0 / 64.0,
-        train_limit: Some(12),
-        batch,
-        ..TrainConfig::new(rule, net, 1)
-    }
-}
-
-fn train(m: &HwModel, c: &TrainConfig, d: &(Dataset, Dataset)) -> Result<RunResult, SimError> {
-    run(m, c, &d.0, &d.1, &mut |_, _| {}).map(|(r, _)| r)
-}
-
-fn activation(rule: Rule) -> Activation {
-    match rule {
-        Rule::Gaitprop(_) | Rule::Predsim => Activation::LeakyRelu,
-        _ => Activation::Relu,
-    }
 }
 
 /// `held`'s counts with its ROM reads moved to DRAM reads of `word_bytes`
@@ -79,19 +51,19 @@ fn moved(held: &CoreCounts, word_bytes: u64) -> CoreCounts {
 /// but bursts and latency, which only grow.
 #[test]
 fn rom_reads_become_dram_reads_of_the_same_bytes_for_every_rule() {
-    let base = model("feedback-rom.json");
+    let base = shipped_model("feedback-rom.json");
     let dram = in_dram(base.clone());
     let word_bytes = u64::from(base.rom.word_bits / 8);
     let d = four_classes(16, 2);
     let mut moved_any = 0;
     for rule in Rule::every() {
         for text in nets_for(rule, "16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,4") {
-            let net = NetSpec::parse(text, activation(rule)).unwrap();
+            let net = NetSpec::parse(text, count_activation(rule)).unwrap();
             for &batch in batches_for(rule) {
-                let c = config(rule, net.clone(), batch);
+                let c = count_config(rule, net.clone(), batch);
                 let label = format!("{} {text} batch {batch}", rule.label());
-                let a = train(&base, &c, &d).unwrap();
-                let b = train(&dram, &c, &d).unwrap();
+                let a = train_run(&base, &c, &d).unwrap();
+                let b = train_run(&dram, &c, &d).unwrap();
                 assert_eq!(a.epochs, b.epochs, "{label}: values changed");
                 for (ca, cb) in a.counts.iter().zip(&b.counts) {
                     let mut want = moved(ca, word_bytes);
@@ -129,13 +101,13 @@ fn rom_reads_become_dram_reads_of_the_same_bytes_for_every_rule() {
 /// each read is one transfer: `bursts(bytes)` bursts and one DRAM latency.
 #[test]
 fn local_rule_bursts_and_latency_in_closed_form() {
-    let base = model("default.json");
+    let base = shipped_model("default.json");
     let dram = in_dram(base.clone());
     let d = four_classes(16, 3);
     let net = NetSpec::dense(vec![16, 12, 8, 4], Activation::Relu);
-    let c = config(Rule::Local, net, 1);
-    let a = train(&base, &c, &d).unwrap();
-    let b = train(&dram, &c, &d).unwrap();
+    let c = count_config(Rule::Local, net, 1);
+    let a = train_run(&base, &c, &d).unwrap();
+    let b = train_run(&dram, &c, &d).unwrap();
     let samples = b.samples;
     assert!(samples > 0);
     let p = Phase::LocalError.index();
@@ -168,7 +140,7 @@ fn local_rule_bursts_and_latency_in_closed_form() {
 /// A ROM too small for the matrices is no limit when they live in DRAM.
 #[test]
 fn a_rom_too_small_is_no_limit_in_dram() {
-    let mut small = model("feedback-rom.json");
+    let mut small = shipped_model("feedback-rom.json");
     small.rom.capacity_bytes = 1;
     let d = four_classes(16, 4);
     let net = NetSpec::dense(vec![16, 12, 8, 4], Activation::Relu);
@@ -177,11 +149,11 @@ fn a_rom_too_small_is_no_limit_in_dram() {
         Rule::Dfa(BpPolicy::Spill),
         Rule::Fa(BpPolicy::Spill),
     ] {
-        let c = config(rule, net.clone(), 1);
-        let e = train(&small, &c, &d).unwrap_err();
+        let c = count_config(rule, net.clone(), 1);
+        let e = train_run(&small, &c, &d).unwrap_err();
         assert!(e.to_string().contains("ROM words"), "{e}");
         let dram = in_dram(small.clone());
-        let b = train(&dram, &c, &d).unwrap();
+        let b = train_run(&dram, &c, &d).unwrap();
         let est = locus::sim::estimate(&dram, &c, b.samples).unwrap();
         assert_eq!(est.counts, b.counts, "{}: estimate = train", rule.label());
     }
@@ -191,7 +163,7 @@ fn a_rom_too_small_is_no_limit_in_dram() {
 /// naming both fields.
 #[test]
 fn lfsr_storage_in_dram_is_refused() {
-    let mut m = in_dram(model("default.json"));
+    let mut m = in_dram(shipped_model("default.json"));
     m.rom.storage = RomStorage::Lfsr;
     let text = serde_json::to_string(&m).unwrap();
     let e = locus::hw::model::from_json_str(&text, "m.json")
@@ -215,7 +187,7 @@ fn locus(args: &[&str]) -> std::process::Output {
 #[test]
 fn estimate_reports_the_matrices_read_from_dram() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut m = in_dram(model("default.json"));
+    let mut m = in_dram(shipped_model("default.json"));
     let good = tmp.path().join("dram.json");
     std::fs::write(&good, serde_json::to_string_pretty(&m).unwrap()).unwrap();
     let out_json = tmp.path().join("est.json");

@@ -8,22 +8,15 @@
 
 mod common;
 
-use common::{batches_for, four_classes, nets_for};
-use locus::data::Dataset;
+use common::{
+    batches_for, count_activation, count_config, four_classes, nets_for, shipped_model, train_run,
+};
 use locus::hw::core::{ChipError, NetSpec};
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use locus::hw::datapath::Activation;
 use locus::hw::model::{HwModel, WeightStorage};
 use locus::rules::{BpPolicy, Rule};
-use locus::sim::{RunResult, SimError, TrainConfig, run};
-use std::path::Path;
-
-fn model(name: &str) -> HwModel {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("hw_models")
-        .join(name);
-    locus::hw::model::load(&path).expect("model loads")
-}
+use locus::sim::SimError;
 
 fn streaming(mut m: HwModel) -> HwModel {
     m.offchip.weights = WeightStorage::Stream;
@@ -38,41 +31,21 @@ fn narrow_bank(mut m: HwModel, words: u64) -> HwModel {
     m
 }
 
-fn config(rule: Rule, net: NetSpec, batch: usize) -> TrainConfig {
-    TrainConfig {
-        lr: 1.0 / 64.0,
-        train_limit: Some(12),
-        batch,
-        ..TrainConfig::new(rule, net, 1)
-    }
-}
-
-fn train(m: &HwModel, c: &TrainConfig, d: &(Dataset, Dataset)) -> Result<RunResult, SimError> {
-    run(m, c, &d.0, &d.1, &mut |_, _| {}).map(|(r, _)| r)
-}
-
-fn activation(rule: Rule) -> Activation {
-    match rule {
-        Rule::Gaitprop(_) | Rule::Predsim => Activation::LeakyRelu,
-        _ => Activation::Relu,
-    }
-}
-
 /// On the default model every core holds its weights, so turning streaming
 /// on changes no count, for every rule, dense and conv.
 #[test]
 fn a_network_that_fits_counts_the_same_with_streaming_on() {
-    let base = model("feedback-rom.json");
+    let base = shipped_model("feedback-rom.json");
     let stream = streaming(base.clone());
     let d = four_classes(16, 1);
     for rule in Rule::every() {
         for text in nets_for(rule, "16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,4") {
-            let net = NetSpec::parse(text, activation(rule)).unwrap();
+            let net = NetSpec::parse(text, count_activation(rule)).unwrap();
             for &batch in batches_for(rule) {
-                let c = config(rule, net.clone(), batch);
+                let c = count_config(rule, net.clone(), batch);
                 let label = format!("{} {text} batch {batch}", rule.label());
-                let a = train(&base, &c, &d).unwrap();
-                let b = train(&stream, &c, &d).unwrap();
+                let a = train_run(&base, &c, &d).unwrap();
+                let b = train_run(&stream, &c, &d).unwrap();
                 assert_eq!(a.counts, b.counts, "{label}");
                 assert!(b.counts.iter().all(|c| c.streamed_weight_words == 0));
             }
@@ -97,18 +70,18 @@ fn tiles(words: u64, tile: u64, word_bytes: u64, burst: u64) -> (u64, u64) {
 /// bursts and latency changes. Every rule and policy, batch 1 and 3.
 #[test]
 fn streamed_words_and_bytes_are_the_held_runs_plus_a_fill_or_drain_per_access() {
-    let held = narrow_bank(model("feedback-rom.json"), 1 << 20);
-    let stream = streaming(narrow_bank(model("feedback-rom.json"), 10));
+    let held = narrow_bank(shipped_model("feedback-rom.json"), 1 << 20);
+    let stream = streaming(narrow_bank(shipped_model("feedback-rom.json"), 10));
     let d = four_classes(16, 2);
     let wb = 8u64;
     for rule in Rule::every() {
         for text in nets_for(rule, "16,12,12,4", "1x4x4,conv3x3x6p1,maxpool2,4") {
-            let net = NetSpec::parse(text, activation(rule)).unwrap();
+            let net = NetSpec::parse(text, count_activation(rule)).unwrap();
             for &batch in batches_for(rule) {
-                let c = config(rule, net.clone(), batch);
+                let c = count_config(rule, net.clone(), batch);
                 let label = format!("{} {text} batch {batch}", rule.label());
-                let a = train(&held, &c, &d).unwrap();
-                let b = train(&stream, &c, &d).unwrap();
+                let a = train_run(&held, &c, &d).unwrap();
+                let b = train_run(&stream, &c, &d).unwrap();
                 assert!(
                     b.counts.iter().any(|c| c.streamed_weight_words > 0),
                     "{label}: nothing streamed"
@@ -161,8 +134,8 @@ fn add_streaming(want: &mut CoreCounts, held: &CoreCounts, word_bytes: u64) {
 /// layer.
 #[test]
 fn streamed_bursts_and_latency_follow_the_tiles() {
-    let held = narrow_bank(model("feedback-rom.json"), 1 << 20);
-    let stream = streaming(narrow_bank(model("feedback-rom.json"), 10));
+    let held = narrow_bank(shipped_model("feedback-rom.json"), 1 << 20);
+    let stream = streaming(narrow_bank(shipped_model("feedback-rom.json"), 10));
     let d = four_classes(16, 3);
     let sizes = [16usize, 12, 12, 4];
     let l = sizes.len() - 1;
@@ -182,9 +155,9 @@ fn streamed_bursts_and_latency_follow_the_tiles() {
     for rule in cases {
         for batch in [1, 3] {
             let net = NetSpec::dense(sizes.to_vec(), Activation::Relu);
-            let c = config(rule, net, batch);
-            let a = train(&held, &c, &d).unwrap();
-            let b = train(&stream, &c, &d).unwrap();
+            let c = count_config(rule, net, batch);
+            let a = train_run(&held, &c, &d).unwrap();
+            let b = train_run(&stream, &c, &d).unwrap();
             let s = a.samples;
             for i in 0..l {
                 let (rows, cols) = (sizes[i + 1], sizes[i]);
@@ -226,12 +199,12 @@ fn streamed_bursts_and_latency_follow_the_tiles() {
 /// weights, and estimate counts what training counts.
 #[test]
 fn estimate_counts_streamed_weights_as_training_does() {
-    let stream = streaming(narrow_bank(model("default.json"), 10));
+    let stream = streaming(narrow_bank(shipped_model("default.json"), 10));
     let d = four_classes(16, 4);
     for rule in [Rule::Local, Rule::Bp(BpPolicy::Spill), Rule::Pepita] {
         let net = NetSpec::dense(vec![16, 12, 12, 4], Activation::Relu);
-        let c = config(rule, net, 3);
-        let b = train(&stream, &c, &d).unwrap();
+        let c = count_config(rule, net, 3);
+        let b = train_run(&stream, &c, &d).unwrap();
         let est = locus::sim::estimate(&stream, &c, b.samples).unwrap();
         assert_eq!(est.counts, b.counts, "{}", rule.label());
     }
@@ -242,12 +215,12 @@ fn estimate_counts_streamed_weights_as_training_does() {
 #[test]
 fn without_streaming_a_bank_too_small_is_refused_naming_the_option() {
     let d = four_classes(16, 5);
-    let c = config(
+    let c = count_config(
         Rule::Local,
         NetSpec::dense(vec![16, 12, 4], Activation::Relu),
         1,
     );
-    let e = train(&narrow_bank(model("default.json"), 10), &c, &d).unwrap_err();
+    let e = train_run(&narrow_bank(shipped_model("default.json"), 10), &c, &d).unwrap_err();
     assert!(
         matches!(e, SimError::Chip(ChipError::WeightsDoNotFit { .. })),
         "{e:?}"

@@ -249,3 +249,43 @@ pub fn four_classes(len: usize, seed: u64) -> (locus::data::Dataset, locus::data
     })
     .expect("synthetic data")
 }
+
+/// A shipped model, `hw_models/<name>`.
+pub fn shipped_model(name: &str) -> locus::hw::model::HwModel {
+    locus::hw::model::load(&root().join("hw_models").join(name)).expect("model loads")
+}
+
+/// A count test's configuration: 12 samples of one epoch at `batch`,
+/// `lr = 2^-6`, seed 1.
+pub fn count_config(
+    rule: locus::rules::Rule,
+    net: locus::hw::core::NetSpec,
+    batch: usize,
+) -> locus::sim::TrainConfig {
+    locus::sim::TrainConfig {
+        lr: 1.0 / 64.0,
+        train_limit: Some(12),
+        batch,
+        ..locus::sim::TrainConfig::new(rule, net, 1)
+    }
+}
+
+/// Trains `c` on `m` with dataset `d` (training, test), no progress.
+pub fn train_run(
+    m: &locus::hw::model::HwModel,
+    c: &locus::sim::TrainConfig,
+    d: &(locus::data::Dataset, locus::data::Dataset),
+) -> Result<locus::sim::RunResult, locus::sim::SimError> {
+    locus::sim::run(m, c, &d.0, &d.1, &mut |_, _| {}).map(|(r, _)| r)
+}
+
+/// The hidden activation a count test gives `rule`: leaky ReLU where the
+/// rule needs it (GAIT-prop, predsim), ReLU otherwise.
+pub fn count_activation(rule: locus::rules::Rule) -> locus::hw::datapath::Activation {
+    use locus::hw::datapath::Activation;
+    use locus::rules::Rule;
+    match rule {
+        Rule::Gaitprop(_) | Rule::Predsim => Activation::LeakyRelu,
+        _ => Activation::Relu,
+    }
+}
