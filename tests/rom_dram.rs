@@ -8,9 +8,7 @@
 
 mod common;
 
-use common::{
-    batches_for, count_activation, count_config, four_classes, nets_for, shipped_model, train_run,
-};
+use common::{count_config, each_rule_on_both, four_classes, shipped_model, train_run};
 use locus::hw::core::NetSpec;
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
 use locus::hw::datapath::Activation;
@@ -54,44 +52,33 @@ fn rom_reads_become_dram_reads_of_the_same_bytes_for_every_rule() {
     let base = shipped_model("feedback-rom.json");
     let dram = in_dram(base.clone());
     let word_bytes = u64::from(base.rom.word_bits / 8);
-    let d = four_classes(16, 2);
     let mut moved_any = 0;
-    for rule in Rule::every() {
-        for text in nets_for(rule, "16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,4") {
-            let net = NetSpec::parse(text, count_activation(rule)).unwrap();
-            for &batch in batches_for(rule) {
-                let c = count_config(rule, net.clone(), batch);
-                let label = format!("{} {text} batch {batch}", rule.label());
-                let a = train_run(&base, &c, &d).unwrap();
-                let b = train_run(&dram, &c, &d).unwrap();
-                assert_eq!(a.epochs, b.epochs, "{label}: values changed");
-                for (ca, cb) in a.counts.iter().zip(&b.counts) {
-                    let mut want = moved(ca, word_bytes);
-                    let rom_words: u64 =
-                        ca.words[Unit::Rom.index()].iter().flatten().flatten().sum();
-                    moved_any += rom_words;
-                    assert!(
-                        cb.dram_bursts
-                            .iter()
-                            .zip(&ca.dram_bursts)
-                            .all(|(x, y)| x >= y)
-                    );
-                    assert!(
-                        cb.latency_cycles
-                            .iter()
-                            .zip(&ca.latency_cycles)
-                            .all(|(x, y)| x >= y)
-                    );
-                    want.dram_bursts = cb.dram_bursts;
-                    want.latency_cycles = cb.latency_cycles;
-                    assert_eq!(&want, cb, "{label}");
-                    if rom_words == 0 {
-                        assert_eq!(ca, cb, "{label}: no ROM read, nothing may change");
-                    }
-                }
+    each_rule_on_both(&base, &dram, 2, |label, a, b| {
+        assert_eq!(a.epochs, b.epochs, "{label}: values changed");
+        for (ca, cb) in a.counts.iter().zip(&b.counts) {
+            let mut want = moved(ca, word_bytes);
+            let rom_words: u64 = ca.words[Unit::Rom.index()].iter().flatten().flatten().sum();
+            moved_any += rom_words;
+            assert!(
+                cb.dram_bursts
+                    .iter()
+                    .zip(&ca.dram_bursts)
+                    .all(|(x, y)| x >= y)
+            );
+            assert!(
+                cb.latency_cycles
+                    .iter()
+                    .zip(&ca.latency_cycles)
+                    .all(|(x, y)| x >= y)
+            );
+            want.dram_bursts = cb.dram_bursts;
+            want.latency_cycles = cb.latency_cycles;
+            assert_eq!(&want, cb, "{label}");
+            if rom_words == 0 {
+                assert_eq!(ca, cb, "{label}: no ROM read, nothing may change");
             }
         }
-    }
+    });
     assert!(moved_any > 0, "no rule read the ROM");
 }
 

@@ -9,7 +9,8 @@
 mod common;
 
 use common::{
-    batches_for, count_activation, count_config, four_classes, nets_for, shipped_model, train_run,
+    batches_for, count_activation, count_config, each_rule_on_both, four_classes, nets_for,
+    shipped_model, train_run,
 };
 use locus::hw::core::{ChipError, NetSpec};
 use locus::hw::counters::{Class, CoreCounts, Phase, Rw, Unit};
@@ -37,20 +38,10 @@ fn narrow_bank(mut m: HwModel, words: u64) -> HwModel {
 fn a_network_that_fits_counts_the_same_with_streaming_on() {
     let base = shipped_model("feedback-rom.json");
     let stream = streaming(base.clone());
-    let d = four_classes(16, 1);
-    for rule in Rule::every() {
-        for text in nets_for(rule, "16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,4") {
-            let net = NetSpec::parse(text, count_activation(rule)).unwrap();
-            for &batch in batches_for(rule) {
-                let c = count_config(rule, net.clone(), batch);
-                let label = format!("{} {text} batch {batch}", rule.label());
-                let a = train_run(&base, &c, &d).unwrap();
-                let b = train_run(&stream, &c, &d).unwrap();
-                assert_eq!(a.counts, b.counts, "{label}");
-                assert!(b.counts.iter().all(|c| c.streamed_weight_words == 0));
-            }
-        }
-    }
+    each_rule_on_both(&base, &stream, 1, |label, a, b| {
+        assert_eq!(a.counts, b.counts, "{label}");
+        assert!(b.counts.iter().all(|c| c.streamed_weight_words == 0));
+    });
 }
 
 /// Tiles, bursts and latency of one streamed access of `words` words

@@ -289,3 +289,28 @@ pub fn count_activation(rule: locus::rules::Rule) -> locus::hw::datapath::Activa
         _ => Activation::Relu,
     }
 }
+
+/// Trains every rule on its count networks (dense `16,12,8,4`, conv
+/// `1x4x4,conv3x3x2p1,maxpool2,4`) at its batch sizes, on model `a` and on
+/// model `b` with the same data (seed `seed`), and hands both runs to
+/// `check` with a label naming the case.
+pub fn each_rule_on_both(
+    a: &locus::hw::model::HwModel,
+    b: &locus::hw::model::HwModel,
+    seed: u64,
+    mut check: impl FnMut(&str, locus::sim::RunResult, locus::sim::RunResult),
+) {
+    let d = four_classes(16, seed);
+    for rule in locus::rules::Rule::every() {
+        for text in nets_for(rule, "16,12,8,4", "1x4x4,conv3x3x2p1,maxpool2,4") {
+            let net = locus::hw::core::NetSpec::parse(text, count_activation(rule)).unwrap();
+            for &batch in batches_for(rule) {
+                let c = count_config(rule, net.clone(), batch);
+                let label = format!("{} {text} batch {batch}", rule.label());
+                let ra = train_run(a, &c, &d).unwrap();
+                let rb = train_run(b, &c, &d).unwrap();
+                check(&label, ra, rb);
+            }
+        }
+    }
+}
