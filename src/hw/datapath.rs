@@ -18,6 +18,7 @@ mod count;
 mod rounding;
 pub mod similarity;
 
+pub use conv::fast_scratch_bytes as conv_fast_scratch_bytes;
 pub use count::CountDatapath;
 pub use rounding::UpdateRounding;
 

@@ -272,6 +272,9 @@ pub fn host_alloc(
             }
             aux = c.aux as u64;
             a.buffer_bytes += 2 * aux;
+            // The fast conv kernels' scratch (one layer's at a time; the
+            // largest is counted for each layer, an upper bound).
+            a.buffer_bytes += crate::hw::datapath::conv_fast_scratch_bytes(g);
         }
         if let Some(kind) = feedback {
             let weight = (l.biases, l.weights / l.biases.max(1));

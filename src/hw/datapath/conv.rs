@@ -286,6 +286,26 @@ fn requantise_transpose<V: Raw>(
 /// rows, about this many positions (at least one row).
 const BAND_POSITIONS: usize = 256;
 
+/// Host bytes of the scratch the `i16` fast paths of conv layer `g`
+/// allocate while they run (one at a time): the forward's band of
+/// transposed patches, channel sums and requantiser inputs; the
+/// transposed convolution's `i32` sums, their `i64` copy and one patch
+/// row; the update's transposed patches and per-channel sums. For the
+/// host-memory estimate ([`crate::limits::run_memory`]).
+pub fn fast_scratch_bytes(g: &ConvGeom) -> u64 {
+    let (ik, kk, p) = (
+        g.in_patch_len() as u64,
+        g.patch_len() as u64,
+        g.positions() as u64,
+    );
+    let rows = (BAND_POSITIONS / g.out_w.max(1)).max(1).min(g.out_h) as u64;
+    let bp = rows * g.out_w as u64;
+    let forward = 2 * ik * bp + 4 * g.out_c as u64 * bp + 8 * bp;
+    let transpose = 12 * g.in_len() as u64 + 4 * ik;
+    let update = 2 * ik * p + 8 * 3 * (kk + 1);
+    forward.max(transpose).max(update)
+}
+
 /// The whole-layer forward of [`super::Datapath::conv_preactivations`] in
 /// fixed point. Applies with `i16` lanes, a forward rounding that draws no
 /// LFSR state (so the order of requantisation is free), and when every
