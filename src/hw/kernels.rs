@@ -13,6 +13,24 @@ pub fn sum_abs_i16(x: &[i16]) -> i64 {
     x.iter().map(|&v| v.unsigned_abs() as i64).sum()
 }
 
+/// `max |x|` (0 for an empty slice), for the accumulator bounds of the
+/// conv kernels.
+#[inline]
+pub fn max_abs_i16(x: &[i16]) -> i64 {
+    x.iter()
+        .map(|&v| v.unsigned_abs() as i64)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The largest magnitude a sum may reach and stay exact both in `i32`
+/// lanes and in the accumulator register: `min(2^(bits−1) − 1, i32::MAX)`
+/// (the register's negative end is one further, so this bounds both signs).
+#[inline]
+pub fn exact_sum_limit(acc: &AccFormat) -> i64 {
+    acc.max().min(i32::MAX as i64)
+}
+
 /// Dot product of two `i16` slices if no partial sum can leave the
 /// accumulator: with `sum_abs_x = Σ|x|`, every partial sum is bounded by
 /// `max|w| · Σ|x|`; when that is within the register (and `i32`), the `i32`
@@ -25,7 +43,7 @@ pub fn dot_i16_if_exact(w: &[i16], x: &[i16], sum_abs_x: i64, acc: &AccFormat) -
         sum = sum.wrapping_add(a as i32 * b as i32);
         max_w = max_w.max(a.unsigned_abs());
     }
-    let limit = acc.max().min(i32::MAX as i64);
+    let limit = exact_sum_limit(acc);
     (max_w as i64 * sum_abs_x <= limit).then_some(sum as i64)
 }
 
@@ -51,7 +69,7 @@ pub fn matvec_t_i16_if_exact(m: &[i16], e: &[i16], out: &mut [i32], acc: &AccFor
         }
         max_m = max_m.max(row_max);
     }
-    let limit = acc.max().min(i32::MAX as i64);
+    let limit = exact_sum_limit(acc);
     max_m as i64 * sum_abs_e <= limit
 }
 

@@ -11,6 +11,7 @@
 //! one requantisation per result.
 
 use super::{FixedDatapath, Matrix, rounding};
+use crate::hw::kernels::{exact_sum_limit, max_abs_i16, sum_abs_i16};
 use crate::net::spec::ConvGeom;
 use crate::quant::{Raw, Requantizer, Rounding};
 
@@ -192,21 +193,17 @@ fn exact_transpose<V: Raw>(
     g: &ConvGeom,
     w: &[V],
     delta: &[V],
-) -> Option<Vec<i64>> {
+) -> Option<Vec<i32>> {
     let (w16, d16) = (V::as_i16(w)?, V::as_i16(delta)?);
     let (p, kk, k, hw) = (g.positions(), g.patch_len(), g.k, g.in_h * g.in_w);
     let cg = g.in_c / g.groups;
-    let limit = dp.acc.max().min(-dp.acc.min()).min(i32::MAX as i64);
+    let limit = exact_sum_limit(&dp.acc);
     let mut bound = vec![0i64; g.in_c];
     for o in 0..g.out_c {
-        let max_d = d16[o * p..(o + 1) * p]
-            .iter()
-            .map(|v| v.unsigned_abs() as i64)
-            .max()
-            .unwrap_or(0);
+        let max_d = max_abs_i16(&d16[o * p..(o + 1) * p]);
         let c0 = o / g.group_out() * cg;
         for (ci, taps) in w16[o * kk..(o + 1) * kk].chunks(k * k).enumerate() {
-            let s: i64 = taps.iter().map(|v| v.unsigned_abs() as i64).sum();
+            let s = sum_abs_i16(taps);
             bound[c0 + ci] += max_d * s;
         }
     }
@@ -254,17 +251,17 @@ fn exact_transpose<V: Raw>(
             }
         }
     }
-    Some(acc.into_iter().map(i64::from).collect())
+    Some(acc)
 }
 
 /// The transposed convolution's exact `sums` into the error format: an
 /// average pool's scale, then the backward requantiser (one LFSR draw per
 /// value when stochastic), in input order.
-fn requantise_transpose<V: Raw>(
+fn requantise_transpose<V: Raw, S: Copy + Into<i64>>(
     dp: &mut FixedDatapath<V>,
     g: &ConvGeom,
     which: Matrix,
-    sums: &[i64],
+    sums: &[S],
     out: &mut [V],
 ) {
     let base = match which {
@@ -274,7 +271,7 @@ fn requantise_transpose<V: Raw>(
     let (m, sh) = g.avg_scale();
     let rq = shifted(base, sh);
     for (o, &v) in out.iter_mut().zip(sums) {
-        let v = dp.acc.scale(v, m, &mut dp.overflow.accumulator);
+        let v = dp.acc.scale(v.into(), m, &mut dp.overflow.accumulator);
         if rq.rounding() == Rounding::Stochastic {
             dp.draws += 1;
         }
@@ -289,8 +286,7 @@ const BAND_POSITIONS: usize = 256;
 /// Host bytes of the scratch the `i16` fast paths of conv layer `g`
 /// allocate while they run (one at a time): the forward's band of
 /// transposed patches, channel sums and requantiser inputs; the
-/// transposed convolution's `i32` sums, their `i64` copy and one patch
-/// row; the update's transposed patches and per-channel sums. For the
+/// transposed convolution's `i32` sums and one patch row; the update's transposed patches and per-channel sums. For the
 /// host-memory estimate ([`crate::limits::run_memory`]).
 pub fn fast_scratch_bytes(g: &ConvGeom) -> u64 {
     let (ik, kk, p) = (
@@ -301,7 +297,7 @@ pub fn fast_scratch_bytes(g: &ConvGeom) -> u64 {
     let rows = (BAND_POSITIONS / g.out_w.max(1)).max(1).min(g.out_h) as u64;
     let bp = rows * g.out_w as u64;
     let forward = 2 * ik * bp + 4 * g.out_c as u64 * bp + 8 * bp;
-    let transpose = 12 * g.in_len() as u64 + 4 * ik;
+    let transpose = 4 * g.in_len() as u64 + 4 * ik;
     let update = 2 * ik * p + 8 * 3 * (kk + 1);
     forward.max(transpose).max(update)
 }
@@ -332,14 +328,10 @@ pub(super) fn fixed_preactivations<V: Raw>(
         return false;
     }
     let (kk, p) = (g.patch_len(), g.positions());
-    let max_x = x16
-        .iter()
-        .map(|v| v.unsigned_abs() as i64)
-        .max()
-        .unwrap_or(0);
-    let limit = dp.acc.max().min(-dp.acc.min()).min(i32::MAX as i64);
+    let max_x = max_abs_i16(x16);
+    let limit = exact_sum_limit(&dp.acc);
     let exact = w16.chunks(kk.max(1)).all(|row| {
-        let s: i64 = row.iter().map(|v| v.unsigned_abs() as i64).sum();
+        let s = sum_abs_i16(row);
         s * max_x <= limit
     });
     if !exact {
@@ -496,22 +488,18 @@ pub(super) fn fixed_update<V: Raw>(
     let fast = V::as_i16(x).map(|x16| {
         let mut t = vec![0i16; ik * p];
         im2col_t(g, x16, 0, g.out_h, &mut t);
-        let max_x = x16
-            .iter()
-            .map(|v| v.unsigned_abs() as i64)
-            .max()
-            .unwrap_or(0);
+        let max_x = max_abs_i16(x16);
         (t, max_x)
     });
     // Every position's patch over all channels (output channel `o` reads
     // its group's run of `kk` at `patch_at(pos, o)`), built for the first
     // channel that needs the step-by-step path.
     let mut cols: Vec<V> = Vec::new();
-    let limit = acc.max().min(-acc.min()).min(i32::MAX as i64);
+    let limit = exact_sum_limit(&acc);
     for o in 0..g.out_c {
         let ds = &delta[o * p..(o + 1) * p];
         if let (Some((cols_t, mx)), Some(d16)) = (&fast, V::as_i16(ds)) {
-            let sum_d: i64 = d16.iter().map(|&d| d.unsigned_abs() as i64).sum();
+            let sum_d = sum_abs_i16(d16);
             if sum_d * (*mx).max(one.abs()) <= limit {
                 let j0 = o / g.group_out() * kk;
                 for (j, sj) in sums[..kk].iter_mut().enumerate() {
