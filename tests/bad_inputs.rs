@@ -269,6 +269,13 @@ fn inputs(root: &Path) {
     model_with(root, "m-offchip.json", |m| {
         m["offchip"] = json!({"weights": "dram"})
     });
+    model_with(root, "m-rom-dram-lfsr.json", |m| {
+        m["offchip"] = json!({"rom": "dram"});
+        m["rom"]["storage"] = json!({"kind": "lfsr"})
+    });
+    model_with(root, "m-rom-place.json", |m| {
+        m["offchip"] = json!({"rom": "disk"})
+    });
     // Layer 0 of 16,8,4 (8x17 weights and biases, 5 words) fits, its
     // velocity does not.
     model_with(root, "m-5-word-weights.json", |m| {
@@ -566,6 +573,21 @@ fn rows() -> Vec<Row> {
             "weight storage unknown",
             check("m-offchip.json"),
             vec!["m-offchip.json", "offchip.weights", "dram"],
+        ),
+        (
+            "generated ROM entries held in DRAM",
+            check("m-rom-dram-lfsr.json"),
+            vec![
+                "m-rom-dram-lfsr.json",
+                "offchip.rom",
+                "rom.storage.kind",
+                "lfsr",
+            ],
+        ),
+        (
+            "ROM placement unknown",
+            check("m-rom-place.json"),
+            vec!["m-rom-place.json", "offchip.rom", "disk"],
         ),
         (
             "model array for an object",
